@@ -1,0 +1,1 @@
+"""One module per `ecg-convert` subcommand (see convert.cli.COMMANDS)."""

@@ -1,0 +1,1 @@
+"""One module per `ecg-edge` subcommand (see edge.cli.COMMANDS)."""
