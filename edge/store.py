@@ -1,0 +1,417 @@
+"""The record store: one directory per capture plus a SQLite index of records and their sync state.
+
+A record is built in `<root>/.tmp-<id>/`, every file and the directory are fsynced, then the
+directory is renamed to `<root>/<id>/` - the rename is the commit point. The index row is written
+after the rename; opening the store repairs what a crash can leave behind (leftover temp dirs are
+removed, committed directories missing from the index are re-indexed). Owner-only permissions.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .errors import BadInputError
+from .layouts import LEAD_NAMES
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROOT = "/var/lib/ecg-edge/records"
+INDEX_NAME = "index.sqlite"
+LOCK_NAME = ".store.lock"
+TMP_PREFIX = ".tmp-"
+REPORT_NAME = "report.json"
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    created_utc TEXT NOT NULL,
+    path TEXT NOT NULL,
+    status TEXT NOT NULL,
+    synced_at TEXT,
+    synced_to TEXT,
+    sha256_json TEXT NOT NULL,
+    capture_sha256 TEXT
+);
+CREATE INDEX IF NOT EXISTS records_capture ON records(capture_sha256);
+CREATE INDEX IF NOT EXISTS records_unsynced ON records(synced_at);
+"""
+
+
+@dataclass
+class StoredRecord:
+    """One indexed record. `path` is the absolute record directory; `sha256` maps file name -> hex
+    digest of every file in it (what a sync must verify); `status` is saved | synced | missing."""
+
+    id: str
+    created_utc: str
+    path: Path
+    status: str
+    synced_at: str | None = None
+    synced_to: str | None = None
+    sha256: dict[str, str] = field(default_factory=dict)
+    capture_sha256: str | None = None
+
+    @property
+    def synced(self) -> bool:
+        return self.synced_at is not None
+
+    @property
+    def wfdb_stem(self) -> Path:
+        """Path of the WFDB record without extension (for `edge.wfdb_io.read_record`)."""
+        return self.path / self.id
+
+    def read_report(self) -> dict[str, Any]:
+        return json.loads((self.path / REPORT_NAME).read_text(encoding="utf-8"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "created_utc": self.created_utc, "path": str(self.path),
+                "status": self.status, "synced_at": self.synced_at, "synced_to": self.synced_to,
+                "sha256": dict(self.sha256), "capture_sha256": self.capture_sha256}
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def make_record_id(capture_sha256: str, when: datetime | None = None, n_hex: int = 8) -> str:
+    """Sortable, unique id: `YYYYMMDD-HHMMSS-<first hex of the capture's sha256>`."""
+    when = (when or utc_now()).astimezone(timezone.utc)
+    return f"{when:%Y%m%d-%H%M%S}-{capture_sha256[:n_hex]}"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_file_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Write bytes to `path` via a temp file in the same directory, fsync, rename, fsync the dir."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _encode_png(image: np.ndarray) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(image))
+    if not ok:
+        raise ValueError("could not encode image as PNG")
+    return buf.tobytes()
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (Path, datetime)):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def to_json_bytes(obj: Any) -> bytes:
+    """JSON with numpy scalars/arrays converted and NaN/inf written as null (strict JSON)."""
+    def clean(o: Any) -> Any:
+        if isinstance(o, float) and not np.isfinite(o):
+            return None
+        if isinstance(o, np.floating):
+            return clean(float(o))
+        if isinstance(o, dict):
+            return {str(k): clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        if isinstance(o, np.ndarray):
+            return clean(o.tolist())
+        return o
+    return json.dumps(clean(obj), indent=2, default=_json_default, allow_nan=False).encode("utf-8")
+
+
+class RecordStore:
+    """Records under `root` (created 0700 if missing unless `create=False`) with a SQLite index."""
+
+    def __init__(self, root: str | os.PathLike = DEFAULT_ROOT, *, create: bool = True,
+                 recover: bool = True) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            if not create:
+                raise BadInputError("store_missing", f"no record store at {self.root}",
+                                    "check --data-root (or data_root in the config file)")
+            try:
+                self.root.mkdir(parents=True, mode=DIR_MODE, exist_ok=True)
+            except OSError as exc:
+                raise BadInputError("store_unwritable", f"cannot create record store {self.root}: "
+                                    f"{exc.strerror}", "choose a writable --data-root") from None
+        self._writable = os.access(self.root, os.W_OK)
+        if self._writable:
+            try:
+                os.chmod(self.root, DIR_MODE)
+            except OSError:
+                pass
+        self._db_path = self.root / INDEX_NAME
+        if not self._writable and not self._db_path.exists():
+            raise BadInputError("store_unwritable", f"record store {self.root} is not writable "
+                                "and has no index", "run as the ecg-edge user or fix permissions")
+        self._conn = self._connect()
+        if recover and self._writable:
+            self.recover()
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        new = not self._db_path.exists()
+        if self._writable:
+            conn = sqlite3.connect(self._db_path, timeout=30.0, isolation_level=None)
+        else:
+            conn = sqlite3.connect(f"file:{self._db_path}?mode=ro", uri=True, timeout=30.0,
+                                   isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        if self._writable:
+            if new:
+                os.chmod(self._db_path, FILE_MODE)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_SCHEMA)
+        return conn
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Exclusive lock between processes sharing the store (daemon, sync, list) for writes
+        that touch directories: saves and recovery never interleave."""
+        fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "RecordStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _row(self, row: sqlite3.Row) -> StoredRecord:
+        return StoredRecord(id=row["id"], created_utc=row["created_utc"], path=self.root / row["path"],
+                            status=row["status"], synced_at=row["synced_at"], synced_to=row["synced_to"],
+                            sha256=json.loads(row["sha256_json"] or "{}"),
+                            capture_sha256=row["capture_sha256"])
+
+    # -- recovery ------------------------------------------------------------------------------
+    def recover(self) -> dict[str, list[str]]:
+        """Remove leftover temp dirs; index committed record dirs the index lacks; flag indexed
+        records whose directory vanished as `missing`. Returns what was done, by kind."""
+        done: dict[str, list[str]] = {"removed_tmp": [], "reindexed": [], "missing": []}
+        with self._lock():
+            for p in sorted(self.root.iterdir()):
+                if p.name.startswith(TMP_PREFIX) and p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                    done["removed_tmp"].append(p.name)
+            if done["removed_tmp"]:
+                fsync_dir(self.root)
+            indexed = {r["id"]: r["status"] for r in self._conn.execute("SELECT id, status FROM records")}
+            for p in sorted(self.root.iterdir()):
+                if p.is_dir() and not p.name.startswith(".") and p.name not in indexed \
+                        and (p / f"{p.name}.hea").exists():
+                    self._index_dir(p)
+                    done["reindexed"].append(p.name)
+            for rid, status in indexed.items():
+                if not (self.root / rid).is_dir() and status != "missing":
+                    self._conn.execute("UPDATE records SET status='missing' WHERE id=?", (rid,))
+                    done["missing"].append(rid)
+                elif (self.root / rid).is_dir() and status == "missing":
+                    self._conn.execute("UPDATE records SET status=? WHERE id=?",
+                                       ("saved", rid))
+        for kind, ids in done.items():
+            if ids:
+                log.warning("record store recovery: %s %s", kind, ", ".join(ids))
+        return done
+
+    def _index_dir(self, d: Path) -> None:
+        rid = d.name
+        sums = {f.name: sha256_file(f) for f in sorted(d.iterdir()) if f.is_file()}
+        created, capture_sha = None, None
+        try:
+            rep = json.loads((d / REPORT_NAME).read_text(encoding="utf-8"))
+            created = rep.get("created_utc")
+            capture_sha = (rep.get("capture") or {}).get("sha256")
+        except (OSError, ValueError, AttributeError):
+            pass
+        if not created:
+            try:
+                created = iso(datetime.strptime(rid[:15], "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc))
+            except ValueError:
+                created = iso(datetime.fromtimestamp(d.stat().st_mtime, timezone.utc))
+        self._conn.execute(
+            "INSERT OR REPLACE INTO records (id, created_utc, path, status, synced_at, synced_to, "
+            "sha256_json, capture_sha256) VALUES (?, ?, ?, 'saved', NULL, NULL, ?, ?)",
+            (rid, created, rid, json.dumps(sums, sort_keys=True), capture_sha))
+
+    # -- writing -------------------------------------------------------------------------------
+    def find_capture(self, capture_sha256: str) -> str | None:
+        """Id of the record made from a capture with this sha256, if one was saved."""
+        row = self._conn.execute("SELECT id FROM records WHERE capture_sha256=? AND status!='missing' "
+                                 "ORDER BY id LIMIT 1", (capture_sha256,)).fetchone()
+        return row["id"] if row else None
+
+    def save(self, *, signals: np.ndarray, fs: float, report: dict[str, Any],
+             lead_names: list[str] | tuple[str, ...] = LEAD_NAMES,
+             capture: bytes | str | os.PathLike | None = None, capture_ext: str | None = None,
+             rectified: np.ndarray | None = None, overlay: np.ndarray | None = None,
+             created: datetime | None = None, comments: list[str] | None = None) -> str:
+        """Save one record atomically and return its id. Saving the same capture twice returns
+        the first record's id (idempotent re-processing after a crash)."""
+        from .wfdb_io import write_record
+
+        if capture is not None and not isinstance(capture, (bytes, bytearray)):
+            cpath = Path(capture)
+            capture_ext = capture_ext or cpath.suffix or ".bin"
+            capture = cpath.read_bytes()
+        capture_ext = "." + (capture_ext or ".jpg").lstrip(".").lower()
+        key = bytes(capture) if capture is not None else np.ascontiguousarray(signals).tobytes()
+        capture_sha = hashlib.sha256(key).hexdigest()
+        created = created or utc_now()
+        if not self._writable:
+            raise BadInputError("store_unwritable", f"record store {self.root} is read-only",
+                                "run as the ecg-edge user or fix permissions")
+
+        with self._lock():
+            existing = self.find_capture(capture_sha)
+            if existing and (self.root / existing).is_dir():
+                return existing
+            rid = make_record_id(capture_sha, created)
+            n_hex = 8
+            while (self.root / rid).exists():  # same second + same prefix: a different capture
+                n_hex += 4
+                rid = make_record_id(capture_sha, created, n_hex)
+            tmp = self.root / f"{TMP_PREFIX}{rid}"
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            tmp.mkdir(mode=DIR_MODE)
+            try:
+                write_record(tmp / rid, signals, fs, list(lead_names), comments=comments)
+                for ext in (".hea", ".dat"):
+                    os.chmod(tmp / f"{rid}{ext}", FILE_MODE)
+                if capture is not None:
+                    _write_new(tmp / f"capture{capture_ext}", bytes(capture))
+                if rectified is not None:
+                    _write_new(tmp / "rectified.png", _encode_png(rectified))
+                if overlay is not None:
+                    _write_new(tmp / "overlay.png", _encode_png(overlay))
+                full_report = dict(report)
+                full_report.update({"record_id": rid, "created_utc": iso(created)})
+                full_report["capture"] = {**(report.get("capture") or {}), "sha256": capture_sha,
+                                          "file": f"capture{capture_ext}" if capture is not None else None}
+                _write_new(tmp / REPORT_NAME, to_json_bytes(full_report))
+                fsync_dir(tmp)
+                sums = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
+                os.rename(tmp, self.root / rid)  # commit point
+                fsync_dir(self.root)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            self._conn.execute(
+                "INSERT OR REPLACE INTO records (id, created_utc, path, status, synced_at, synced_to, "
+                "sha256_json, capture_sha256) VALUES (?, ?, ?, 'saved', NULL, NULL, ?, ?)",
+                (rid, iso(created), rid, json.dumps(sums, sort_keys=True), capture_sha))
+        log.info("saved record %s", rid)
+        return rid
+
+    def mark_synced(self, record_id: str, destination: str) -> None:
+        """Record that `record_id` was copied to `destination` and verified there."""
+        cur = self._conn.execute("UPDATE records SET status='synced', synced_at=?, synced_to=? WHERE id=?",
+                                 (iso(utc_now()), str(destination), record_id))
+        if cur.rowcount == 0:
+            raise KeyError(record_id)
+
+    # -- reading -------------------------------------------------------------------------------
+    def get(self, record_id: str) -> StoredRecord:
+        """The indexed record `record_id`; KeyError if there is none."""
+        row = self._conn.execute("SELECT * FROM records WHERE id=?", (record_id,)).fetchone()
+        if row is None:
+            raise KeyError(record_id)
+        return self._row(row)
+
+    def list(self) -> list[StoredRecord]:
+        """All indexed records, oldest first."""
+        return [self._row(r) for r in self._conn.execute("SELECT * FROM records ORDER BY id")]
+
+    def unsynced(self) -> list[StoredRecord]:
+        """Records saved but not yet copied anywhere, oldest first."""
+        return [self._row(r) for r in self._conn.execute(
+            "SELECT * FROM records WHERE synced_at IS NULL AND status='saved' ORDER BY id")]
+
+    def record_dir(self, record_id: str) -> Path:
+        """Directory of a saved record (KeyError if unknown)."""
+        return self.get(record_id).path
+
+    def verify(self, record_id: str) -> list[str]:
+        """Problems with a record on disk (missing or changed files); empty when intact."""
+        rec = self.get(record_id)
+        problems = []
+        if not rec.path.is_dir():
+            return [f"{rec.path} is missing"]
+        for name, digest in rec.sha256.items():
+            f = rec.path / name
+            if not f.is_file():
+                problems.append(f"{name} is missing")
+            elif sha256_file(f) != digest:
+                problems.append(f"{name} does not match its sha256")
+        return problems
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+
