@@ -1,0 +1,223 @@
+"""Signed model bundles: make, verify (accept/reject), install atomically, roll back - real keys, real files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge import bundle
+from edge.bundle import BundleError
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+def _models_dir(tmp: Path, payload: bytes = b"TFL3-model-bytes", name: str = "classifier") -> Path:
+    d = tmp / "models"
+    d.mkdir(parents=True, exist_ok=True)
+    f = d / f"{name}.tflite"
+    f.write_bytes(payload)
+    man = {"schema": 1, "models": [{"name": name, "file": f.name, "sha256": hashlib.sha256(payload).hexdigest(),
+                                    "size_bytes": len(payload), "task": "classify", "inputs": [], "outputs": []}]}
+    (d / "manifest.json").write_text(json.dumps(man))
+    return d
+
+
+@pytest.fixture()
+def keys(tmp_path):
+    key, pub = bundle.generate_keypair(tmp_path / "keys")
+    return key, pub
+
+
+@pytest.fixture()
+def made(tmp_path, keys):
+    key, pub = keys
+    src = _models_dir(tmp_path)
+    out = tmp_path / "stick" / "ECG-MODELS"
+    info = bundle.make_bundle(src, key, out, version=100)
+    return out, pub, info
+
+
+def test_keygen_modes_and_refuses_overwrite(tmp_path):
+    key, pub = bundle.generate_keypair(tmp_path / "k")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert b"PRIVATE KEY" in key.read_bytes() and b"PUBLIC KEY" in pub.read_bytes()
+    with pytest.raises(Exception) as ei:
+        bundle.generate_keypair(tmp_path / "k")
+    assert "already exists" in str(ei.value)
+
+
+def test_valid_bundle_verifies(made):
+    out, pub, info = made
+    v = bundle.verify_bundle(out, pub)
+    assert v.digest == info.digest and v.version == 100 and v.models == ["classifier"]
+    assert set(v.files) == {"manifest.json", "classifier.tflite"}
+
+
+def test_unsigned_bundle_rejected(made):
+    out, pub, _ = made
+    (out / "bundle.sig").unlink()
+    with pytest.raises(BundleError) as ei:
+        bundle.verify_bundle(out, pub)
+    assert ei.value.code == "unsigned"
+
+
+def test_wrong_key_rejected(made, tmp_path):
+    out, _, _ = made
+    _, other_pub = bundle.generate_keypair(tmp_path / "other")
+    with pytest.raises(BundleError) as ei:
+        bundle.verify_bundle(out, other_pub)
+    assert ei.value.code == "bad_signature"
+
+
+def test_tampered_model_file_rejected(made):
+    out, pub, _ = made
+    data = bytearray((out / "classifier.tflite").read_bytes())
+    data[3] ^= 0x01
+    (out / "classifier.tflite").write_bytes(bytes(data))
+    with pytest.raises(BundleError) as ei:
+        bundle.verify_bundle(out, pub)
+    assert ei.value.code == "tampered"
+
+
+def test_tampered_bundle_json_rejected(made):
+    out, pub, _ = made
+    doc = json.loads((out / "bundle.json").read_bytes())
+    doc["files"]["classifier.tflite"]["sha256"] = "0" * 64
+    (out / "bundle.json").write_bytes(bundle.canonical_json(doc))
+    with pytest.raises(BundleError) as ei:
+        bundle.verify_bundle(out, pub)
+    assert ei.value.code == "bad_signature"
+
+
+def test_extra_file_rejected(made):
+    out, pub, _ = made
+    (out / "evil.tflite").write_bytes(b"x")
+    with pytest.raises(BundleError) as ei:
+        bundle.verify_bundle(out, pub)
+    assert ei.value.code == "extra_files"
+
+
+def test_missing_file_rejected(made):
+    out, pub, _ = made
+    (out / "classifier.tflite").unlink()
+    with pytest.raises(BundleError) as ei:
+        bundle.verify_bundle(out, pub)
+    assert ei.value.code == "missing_files"
+
+
+def test_symlinked_file_rejected(made, tmp_path):
+    out, pub, _ = made
+    real = tmp_path / "real.tflite"
+    os.replace(out / "classifier.tflite", real)
+    os.symlink(real, out / "classifier.tflite")
+    with pytest.raises(BundleError) as ei:
+        bundle.verify_bundle(out, pub)
+    assert ei.value.code == "not_regular"
+
+
+def test_path_traversal_in_signed_list_rejected(tmp_path, keys):
+    """Even a correctly signed bundle.json naming ../ files is refused before anything is read."""
+    key, pub = keys
+    out = tmp_path / "b"
+    out.mkdir()
+    (tmp_path / "outside").write_bytes(b"x")
+    doc = {"schema": 1, "version": 1, "created_utc": "", "models": [],
+           "files": {"manifest.json": {"sha256": "0" * 64, "size": 1},
+                     "../outside": {"sha256": hashlib.sha256(b"x").hexdigest(), "size": 1}}}
+    body = bundle.canonical_json(doc)
+    (out / "bundle.json").write_bytes(body)
+    (out / "bundle.sig").write_text(bundle.load_private_key(key).sign(bundle.SIG_DOMAIN + body).hex())
+    with pytest.raises(BundleError) as ei:
+        bundle.verify_bundle(out, pub)
+    assert ei.value.code == "bad_file_name"
+
+
+def test_bundle_rejects_stale_manifest(tmp_path, keys):
+    key, _ = keys
+    src = _models_dir(tmp_path)
+    (src / "classifier.tflite").write_bytes(b"changed after quantize")
+    with pytest.raises(Exception) as ei:
+        bundle.make_bundle(src, key, tmp_path / "out")
+    assert getattr(ei.value, "code", "") == "manifest_stale"
+
+
+def test_install_swap_and_rollback(tmp_path, keys):
+    key, pub = keys
+    root = tmp_path / "device-models"
+    b1 = bundle.make_bundle(_models_dir(tmp_path / "a", b"model-one"), key, tmp_path / "s1", version=1)
+    b2 = bundle.make_bundle(_models_dir(tmp_path / "b", b"model-two"), key, tmp_path / "s2", version=2)
+    info, installed = bundle.install_bundle(tmp_path / "s1", root, pub)
+    assert installed and (root / "current" / "classifier.tflite").read_bytes() == b"model-one"
+    again, installed = bundle.install_bundle(tmp_path / "s1", root, pub)
+    assert not installed
+    bundle.install_bundle(tmp_path / "s2", root, pub)
+    assert (root / "current" / "classifier.tflite").read_bytes() == b"model-two"
+    assert (root / "previous" / "classifier.tflite").read_bytes() == b"model-one"
+    # an older bundle is a downgrade: refused unless asked for
+    with pytest.raises(BundleError) as ei:
+        bundle.install_bundle(tmp_path / "s1", root, pub)
+    assert ei.value.code == "downgrade"
+    assert bundle.rollback(root) == b1.bundle_id
+    assert (root / "current" / "classifier.tflite").read_bytes() == b"model-one"
+    assert bundle.rollback(root) == b2.bundle_id
+    # the installed copy verifies on its own (signature + files kept beside the models)
+    bundle.verify_bundle((root / "current").resolve(), pub)
+    assert os.path.islink(root / "current") and bundle.status(root)["current"] == b2.bundle_id
+
+
+def test_failed_install_leaves_current_untouched(tmp_path, keys):
+    key, pub = keys
+    root = tmp_path / "device-models"
+    bundle.make_bundle(_models_dir(tmp_path / "a", b"model-one"), key, tmp_path / "s1", version=1)
+    bundle.make_bundle(_models_dir(tmp_path / "b", b"model-two"), key, tmp_path / "s2", version=2)
+    bundle.install_bundle(tmp_path / "s1", root, pub)
+    (tmp_path / "s2" / "classifier.tflite").write_bytes(b"model-twX")  # same size, corrupted
+    with pytest.raises(BundleError) as ei:
+        bundle.install_bundle(tmp_path / "s2", root, pub)
+    assert ei.value.code == "tampered"
+    assert (root / "current" / "classifier.tflite").read_bytes() == b"model-one"
+    assert [p.name for p in (root / "versions").iterdir()] == [bundle.status(root)["current"]]
+
+
+def test_cli_keygen_bundle_update_rollback(tmp_path):
+    """The real commands in subprocesses, as an operator would run them."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = lambda *a: subprocess.run([PY, "-m", *a], capture_output=True, text=True, env=env, cwd=ROOT)  # noqa: E731
+    r = run("convert.cli", "keygen", "--out", str(tmp_path / "keys"))
+    assert r.returncode == 0, r.stderr
+    src = _models_dir(tmp_path, b"cli-model")
+    stick = tmp_path / "stick"
+    r = run("convert.cli", "bundle", str(src), "--sign", str(tmp_path / "keys/model-signing.key"),
+            "--out", str(stick / "ECG-MODELS"), "--version", "5")
+    assert r.returncode == 0, r.stderr
+    status = tmp_path / "models-status.json"
+    common = ["--models-root", str(tmp_path / "dev"), "--public-key", str(tmp_path / "keys/model-signing.pub")]
+    r = run("edge.cli", "update-models", "--from", str(stick), *common, "--status-file", str(status))
+    assert r.returncode == 0, r.stderr
+    assert "Installed model bundle v5-" in r.stdout
+    assert json.loads(status.read_text())["state"] == "ok"
+    (stick / "ECG-MODELS" / "classifier.tflite").write_bytes(b"cli-modeX")
+    r = run("edge.cli", "update-models", "--from", str(stick), *common, "--status-file", str(status))
+    assert r.returncode == 3 and "Traceback" not in r.stderr
+    assert "does not match its signed sha256" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert json.loads(status.read_text())["state"] == "error"
+    r = run("edge.cli", "update-models", "--rollback", *common)
+    assert r.returncode == 3 and "no previous model bundle" in r.stderr
+
+
+def test_installed_bundle_loads_with_edge_models(tmp_path, keys, monkeypatch):
+    """edge.models reads <root>/current, so an installed bundle is what the device runs."""
+    models = pytest.importorskip("edge.models")
+    key, pub = keys
+    bundle.make_bundle(_models_dir(tmp_path, b"abc"), key, tmp_path / "s", version=1)
+    bundle.install_bundle(tmp_path / "s", tmp_path / "root", pub)
+    entries = models.read_manifest(tmp_path / "root" / "current")
+    assert [e.name for e in entries] == ["classifier"]
