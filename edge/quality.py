@@ -1,0 +1,260 @@
+"""Preview guidance: is there an ECG page in the frame, is it big enough, sharp, well lit, free of
+glare and held still? Produces the outline to draw and one short instruction for the nurse.
+
+Works on a downscaled grey copy so it runs at preview rate on a Pi. The page is found as the
+largest convex quadrilateral (edges) or, failing that, the largest bright region; "ECG-ness" is
+the strength of a periodic grid or of thin dark line work inside it, so it does not depend on
+the grid's colour or on one printer's look."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+WORK_WIDTH = 640
+
+# guidance, most important first
+MSG_NO_PAGE = "No ECG page found"
+MSG_DARK = "Too dark - add light"
+MSG_CLOSER = "Move closer"
+MSG_GLARE = "Glare - tilt the paper"
+MSG_BLUR = "Blurred - hold steady / focus"
+MSG_STILL = "Hold still"
+MSG_READY = "Hold still - capturing"
+
+
+@dataclass
+class QualityThresholds:
+    min_sharpness: float = 60.0
+    min_brightness: float = 60.0
+    max_glare_fraction: float = 0.02
+    min_page_fraction: float = 0.25
+    max_motion: float = 4.0
+    min_ecg_score: float = 0.35
+
+    @classmethod
+    def from_config(cls, capture_cfg) -> "QualityThresholds":
+        return cls(min_sharpness=capture_cfg.min_sharpness, min_brightness=capture_cfg.min_brightness,
+                   max_glare_fraction=capture_cfg.max_glare_fraction,
+                   min_page_fraction=capture_cfg.min_page_fraction, max_motion=capture_cfg.max_motion)
+
+
+@dataclass
+class Quality:
+    """What the preview shows and whether a capture may be taken. `outline` is the page corners
+    (4x2, frame pixel coordinates, TL TR BR BL) or None; `messages` most important first."""
+
+    page_found: bool
+    outline: np.ndarray | None
+    page_fraction: float
+    sharpness: float
+    brightness: float
+    glare_fraction: float
+    ecg_score: float
+    motion: float | None = None
+    still_seconds: float = 0.0
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Good enough to capture, stillness aside."""
+        return not self.messages or self.messages == [MSG_STILL] or self.messages == [MSG_READY]
+
+    @property
+    def message(self) -> str:
+        return self.messages[0] if self.messages else MSG_READY
+
+    def to_dict(self) -> dict:
+        return {"page_found": self.page_found, "page_fraction": round(self.page_fraction, 3),
+                "sharpness": round(self.sharpness, 1), "brightness": round(self.brightness, 1),
+                "glare_fraction": round(self.glare_fraction, 4), "ecg_score": round(self.ecg_score, 3),
+                "motion": None if self.motion is None else round(self.motion, 2),
+                "outline": None if self.outline is None else self.outline.round(1).tolist(),
+                "messages": list(self.messages)}
+
+
+def _order_corners(pts: np.ndarray) -> np.ndarray:
+    pts = pts.reshape(4, 2).astype(np.float32)
+    s, d = pts.sum(1), np.diff(pts, axis=1).ravel()
+    return np.array([pts[np.argmin(s)], pts[np.argmin(d)], pts[np.argmax(s)], pts[np.argmax(d)]], np.float32)
+
+
+def find_page(gray: np.ndarray, min_fraction: float = 0.08) -> np.ndarray | None:
+    """Corners (TL, TR, BR, BL) of the largest page-like quadrilateral in a grey image, or None.
+    A page filling the frame returns the frame corners."""
+    h, w = gray.shape
+    area = float(h * w)
+    blur = cv2.GaussianBlur(gray, (5, 5), 0)
+    best, best_area = None, 0.0
+    # 1) edges: a page outline on a contrasting background
+    edges = cv2.Canny(blur, 30, 90)
+    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
+    # 2) bright region: paper brighter than what surrounds it
+    _, bright = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
+    for mask, mode in ((edges, cv2.RETR_EXTERNAL), (bright, cv2.RETR_EXTERNAL)):
+        contours, _ = cv2.findContours(mask, mode, cv2.CHAIN_APPROX_SIMPLE)
+        for c in sorted(contours, key=cv2.contourArea, reverse=True)[:5]:
+            a = cv2.contourArea(c)
+            if a < min_fraction * area or a <= best_area:
+                continue
+            hull = cv2.convexHull(c)
+            peri = cv2.arcLength(hull, True)
+            quad = None
+            for eps in (0.02, 0.04, 0.06):
+                approx = cv2.approxPolyDP(hull, eps * peri, True)
+                if len(approx) == 4:
+                    quad = approx
+                    break
+            if quad is None:  # a curled or partly hidden page: its rotated bounding box
+                quad = cv2.boxPoints(cv2.minAreaRect(hull))
+            qa = cv2.contourArea(quad.reshape(-1, 1, 2).astype(np.float32))
+            # the region must fill most of its quadrilateral (rejects blobs and clutter)
+            if qa <= 0 or a / qa < 0.75:
+                continue
+            best, best_area = _order_corners(np.asarray(quad)), a
+    return best
+
+
+def _warp(gray: np.ndarray, quad: np.ndarray, size: tuple[int, int] = (512, 384)) -> np.ndarray:
+    w, h = size
+    dst = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+    return cv2.warpPerspective(gray, cv2.getPerspectiveTransform(quad.astype(np.float32), dst), (w, h))
+
+
+def _periodicity(profile: np.ndarray, min_period: float = 3.0, max_period: float = 64.0) -> float:
+    """0..1: prominence of the strongest periodic component of a 1-D profile over the spectrum's
+    median (random texture stays below ~12x, a printed grid is far above 60x)."""
+    p = profile - cv2.GaussianBlur(profile.reshape(1, -1).astype(np.float32), (0, 0), 8).ravel()
+    p = p * np.hanning(len(p))
+    spec = np.abs(np.fft.rfft(p)) ** 2
+    n = len(p)
+    k = np.arange(len(spec))
+    band = spec[(k >= n / max_period) & (k <= n / min_period)]
+    if band.size < 5:
+        return 0.0
+    peak = np.convolve(band, np.ones(3) / 3, mode="same").max()
+    ratio = peak / (np.median(band) + 1e-12)
+    if ratio <= 0:
+        return 0.0
+    return float(np.clip((np.log10(ratio) - np.log10(12.0)) / (np.log10(60.0) - np.log10(12.0)), 0.0, 1.0))
+
+
+def glare_fraction(page_gray: np.ndarray) -> float:
+    """Share of the rectified page washed out by glare: saturated areas with no grid or trace
+    line anywhere near them, away from the page border (blank margins are not glare)."""
+    flat = cv2.erode(page_gray, np.ones((9, 9), np.uint8)) >= 245
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(flat.astype(np.uint8), connectivity=4)
+    h, w = page_gray.shape
+    bx, by = int(0.03 * w), int(0.03 * h)
+    total = 0
+    for i in range(1, n):
+        x, y, cw, ch, a = stats[i]
+        if x <= bx or y <= by or x + cw >= w - bx or y + ch >= h - by:
+            continue
+        total += int(a)
+    return total / float(h * w)
+
+
+def ecg_score(page_gray: np.ndarray) -> float:
+    """0..1: how much the (rectified) page looks like an ECG printout: a regular grid in both
+    directions, or failing a grid, thin dark line work on light paper."""
+    g = page_gray.astype(np.float32)
+    hp = np.abs(g - cv2.GaussianBlur(g, (0, 0), 3))
+    gx = _periodicity(hp.mean(axis=0))
+    gy = _periodicity(hp.mean(axis=1))
+    grid = float(np.sqrt(gx * gy))
+    # line work: dark thin strokes on light paper (gridless printouts, faint grids)
+    bg = cv2.medianBlur(page_gray, 21).astype(np.float32)
+    ink = (bg - g) > 40
+    light_paper = float(np.median(bg)) > 120
+    ink_frac = float(ink.mean())
+    lines = 0.0
+    if light_paper and 0.003 < ink_frac < 0.25:
+        n, _, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+        wide = (stats[1:, cv2.CC_STAT_WIDTH] > 0.15 * page_gray.shape[1]).sum() if n > 1 else 0
+        lines = min(1.0, wide / 3.0)
+    return float(max(grid, 0.8 * lines))
+
+
+class QualityMeter:
+    """Assesses preview frames one after another, tracking how long the page has been still."""
+
+    def __init__(self, thresholds: QualityThresholds | None = None, history: int = 8) -> None:
+        self.t = thresholds or QualityThresholds()
+        self._prev: np.ndarray | None = None
+        self._still_since: float | None = None
+        self._motions: deque[float] = deque(maxlen=history)
+
+    def reset(self) -> None:
+        self._prev, self._still_since = None, None
+        self._motions.clear()
+
+    def assess(self, image: np.ndarray, timestamp: float = 0.0) -> Quality:
+        q = assess_frame(image, self.t)
+        small = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image, (160, 120),
+                           interpolation=cv2.INTER_AREA).astype(np.float32)
+        if self._prev is not None:
+            q.motion = float(np.abs(small - self._prev).mean())
+            self._motions.append(q.motion)
+        self._prev = small
+        still = q.motion is not None and q.motion <= self.t.max_motion
+        if still and q.page_found:
+            if self._still_since is None:
+                self._still_since = timestamp
+            q.still_seconds = timestamp - self._still_since
+        else:
+            self._still_since = None
+        if q.ok and not still:
+            q.messages = [MSG_STILL]
+        elif q.ok:
+            q.messages = [MSG_READY]
+        return q
+
+
+def assess_frame(image: np.ndarray, t: QualityThresholds | None = None) -> Quality:
+    """Guidance for one frame (no stillness): page outline, size, sharpness, light, glare."""
+    t = t or QualityThresholds()
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    h, w = gray.shape
+    scale = WORK_WIDTH / w if w > WORK_WIDTH else 1.0
+    if scale != 1.0:
+        gray = cv2.resize(gray, (WORK_WIDTH, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    quad = find_page(gray)
+    if quad is None and float(gray.mean()) > 110:  # the page may fill the frame (a scan, a close-up)
+        quad = np.array([[0, 0], [gray.shape[1] - 1, 0], [gray.shape[1] - 1, gray.shape[0] - 1],
+                         [0, gray.shape[0] - 1]], np.float32)
+    if quad is not None:
+        mask = np.zeros_like(gray)
+        cv2.fillConvexPoly(mask, quad.astype(np.int32), 255)
+        region = gray[mask > 0]
+        page_fraction = float((mask > 0).mean())
+        page = _warp(gray, quad)
+        score = ecg_score(page)
+    else:
+        region, page_fraction, page, score = gray.ravel(), 0.0, gray, 0.0
+    brightness = float(np.median(region)) if region.size else 0.0
+    glare = glare_fraction(page) if quad is not None else 0.0
+    lap = cv2.Laplacian(page, cv2.CV_32F)
+    sharpness = float(lap.var())
+    page_found = quad is not None and score >= t.min_ecg_score
+    msgs: list[str] = []
+    if brightness < t.min_brightness and float(gray.mean()) < t.min_brightness:
+        msgs.append(MSG_DARK)
+    elif not page_found:
+        msgs.append(MSG_NO_PAGE)
+    else:
+        if page_fraction < t.min_page_fraction:
+            msgs.append(MSG_CLOSER)
+        if glare > t.max_glare_fraction:
+            msgs.append(MSG_GLARE)
+        if brightness < t.min_brightness:
+            msgs.append(MSG_DARK)
+        if sharpness < t.min_sharpness:
+            msgs.append(MSG_BLUR)
+    outline = None if quad is None else quad / scale
+    return Quality(page_found=page_found, outline=outline, page_fraction=page_fraction, sharpness=sharpness,
+                   brightness=brightness, glare_fraction=glare, ecg_score=score, messages=msgs)
