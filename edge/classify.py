@@ -1,0 +1,172 @@
+"""Interpretation of a 12-lead recording for the screen and the report: measurements and
+statements (signal processing) plus class probabilities from the int8 classifier, with a
+plain-language summary. Classification is withheld, with the reason, when the digitization
+confidence is too low or too little of the record is present; measurements are still given."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import ModelError
+
+from .interpret.features import model_input
+from .interpret.measure import Measurements, measure
+from .interpret.signals import validate
+from .interpret.statements import Statement, statements
+
+log = logging.getLogger(__name__)
+
+CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
+CLASS_TEXT = {
+    "NORM": "Normal ECG",
+    "MI": "Possible myocardial infarction",
+    "STTC": "Possible ST/T abnormality",
+    "CD": "Possible conduction disturbance",
+    "HYP": "Possible hypertrophy",
+}
+MIN_CONFIDENCE = 0.4          # digitization confidence below which no classification is given
+MIN_LEADS = 8                 # leads that must show at least MIN_LEAD_S of signal
+MIN_LEAD_S = 1.5
+DISCLAIMER = "Automated reading - a clinician must confirm."
+MODEL_NAME = "classifier"
+
+_MODEL_CACHE: dict[str, Any] = {}
+
+
+@dataclass
+class Interpretation:
+    """Everything the screen and report.json show about one recording."""
+
+    measurements: Measurements
+    statements: list[Statement]
+    probabilities: dict[str, float] | None = None
+    labels: list[str] = field(default_factory=list)
+    thresholds: dict[str, float] | None = None
+    refused: str | None = None
+    summary: str = ""
+    warnings: list[str] = field(default_factory=list)
+    model: dict[str, Any] | None = None
+    model_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "probabilities": None if self.probabilities is None
+            else {k: round(float(v), 4) for k, v in self.probabilities.items()},
+            "labels": list(self.labels),
+            "label_text": [CLASS_TEXT.get(k, k) for k in self.labels],
+            "thresholds": self.thresholds,
+            "measurements": self.measurements.to_dict(),
+            "statements": [s.text for s in self.statements],
+            "statement_codes": [s.code for s in self.statements],
+            "summary": self.summary,
+            "refused": self.refused,
+            "warnings": list(self.warnings),
+            "model": self.model,
+        }
+
+
+def _load_classifier(models_dir: str | Path | None):
+    """The installed classifier (cached per models directory)."""
+    from edge.models import load_model
+
+    key = str(models_dir)
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE[key] = load_model(MODEL_NAME, models_dir)
+    return _MODEL_CACHE[key]
+
+
+def _coverage_reason(present: np.ndarray, fs: float) -> str | None:
+    """Why the record is too incomplete to classify, or None."""
+    lead_s = present.sum(axis=0) / fs
+    ok = int((lead_s >= MIN_LEAD_S).sum())
+    if ok < MIN_LEADS:
+        return (f"only {ok} of 12 leads have at least {MIN_LEAD_S:g} s of signal "
+                f"(need {MIN_LEADS}); retake the photo with the whole page in view")
+    return None
+
+
+def classify_probabilities(signals12: np.ndarray, fs: float, models_dir: str | Path | None = None,
+                           model=None) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
+    """Class probabilities, thresholds and model info for canonical (n, 12) signals."""
+    m = model if model is not None else _load_classifier(models_dir)
+    labels = list(getattr(m, "entry", None).labels if getattr(m, "entry", None) else CLASSES) or list(CLASSES)
+    raw_thr = getattr(m, "entry", None).thresholds if getattr(m, "entry", None) else None
+    if isinstance(raw_thr, dict):
+        thr = {k: float(raw_thr.get(k, 0.5)) for k in labels}
+    elif isinstance(raw_thr, (list, tuple)) and len(raw_thr) == len(labels):
+        thr = {k: float(t) for k, t in zip(labels, raw_thr)}
+    else:
+        thr = {k: 0.5 for k in labels}
+    x = model_input(signals12, fs)[None]
+    y = np.asarray(m.run(x), dtype=np.float64).reshape(-1)
+    if y.shape[0] != len(labels):
+        raise ModelError("model_output", f"classifier gives {y.shape[0]} outputs for {len(labels)} labels",
+                         "re-install the models (ecg-edge update-models)")
+    probs = {k: float(np.clip(v, 0.0, 1.0)) for k, v in zip(labels, y)}
+    entry = getattr(m, "entry", None)
+    info = {"name": getattr(m, "name", MODEL_NAME),
+            "sha256": entry.sha256[:16] if entry is not None else None,
+            "quantized": bool(getattr(m, "is_quantized", False))}
+    return probs, thr, info
+
+
+def summarize(meas: Measurements, stmts: list[Statement], labels: list[str], refused: str | None) -> str:
+    """One short paragraph for the screen: rhythm and rate, main findings, the disclaimer."""
+    parts = []
+    rhythm = [s for s in stmts if s.code in ("SR", "SBRAD", "STACH", "IRREG", "IRREG_AF", "NOP", "RATE?")]
+    if rhythm:
+        r = rhythm[0]
+        hr = meas.heart_rate_bpm
+        parts.append(f"{r.text} {hr:.0f}/min." if hr is not None and r.code != "RATE?" else f"{r.text}.")
+    forms = [s for s in stmts if s.code in ("WIDEQRS", "LNGQT", "LAD", "RAD", "EAD", "LPR", "LVOLT")]
+    for s in forms[:2]:
+        parts.append(s.text.split(" (")[0] + ".")
+    if refused:
+        parts.append(f"No classification: {refused.split(';')[0]}.")
+    else:
+        abnormal = [k for k in labels if k != "NORM"]
+        if abnormal:
+            parts.append(", ".join(CLASS_TEXT.get(k, k) for k in abnormal) + ".")
+        elif "NORM" in labels:
+            parts.append("No abnormality detected by the classifier.")
+        else:
+            parts.append("Classifier undecided.")
+    parts.append(DISCLAIMER)
+    return " ".join(parts)
+
+
+def interpret(signals, fs, lead_names, *, confidence: float | None = None,
+              models_dir: str | Path | None = None, model=None,
+              min_confidence: float = MIN_CONFIDENCE) -> Interpretation:
+    """Measurements, statements, class probabilities and a summary for (n, n_leads) mV signals.
+
+    Raises BadInputError for input that is not an ECG (see `edge.interpret.signals.validate`);
+    a low `confidence` (0..1, from the digitizer), too few leads or a missing/corrupt model only
+    withhold the classification (`refused` says why)."""
+    prep = validate(signals, fs, lead_names)
+    meas = measure(prep)
+    stmts = statements(meas)
+    result = Interpretation(measurements=meas, statements=stmts, warnings=list(prep.warnings) + meas.notes)
+    reason = None
+    if confidence is not None and (not np.isfinite(confidence) or confidence < min_confidence):
+        reason = (f"digitization confidence {confidence:.2f} is below {min_confidence:.2f}; "
+                  "retake the photo flat, in focus and evenly lit")
+    if reason is None:
+        reason = _coverage_reason(prep.present, prep.fs)
+    if reason is None:
+        try:
+            probs, thr, info = classify_probabilities(prep.signals, prep.fs, models_dir, model)
+            result.probabilities, result.thresholds, result.model = probs, thr, info
+            result.labels = [k for k in probs if probs[k] >= thr[k]]
+        except ModelError as exc:
+            reason = f"classifier unavailable ({exc.message}); {exc.hint}"
+            result.model_error = exc.code
+            log.warning("classifier unavailable: %s", exc)
+    result.refused = reason
+    result.summary = summarize(meas, stmts, result.labels, reason)
+    return result
