@@ -1,0 +1,221 @@
+"""Turn a flat page into a phone/camera photo: page held or lying at an angle (3-D pose through a
+pinhole camera), desk around it, uneven light and shadow, glare, paper curl/crumple/folds,
+handwritten notes, defocus and motion blur, sensor noise and JPEG.
+
+Parameters are drawn first (`sample_photo_params`) and then applied (`apply_photo`), so the
+recorded dict alone re-makes the photo. The homography maps flat page pixels to photo pixels
+(exact unless `curl_px` is non-zero, when it is the page's plane before the bend).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .backgrounds import KINDS, make_background
+from .effects import (add_stains, sample_stains, blur, crumple_shading, fold_shading, jpeg, multiply, sensor_noise,
+                      smooth_field, warp_mask)
+from .text import draw_handwriting
+
+DEFAULT_PHOTO_SIZE = (3264, 2448)  # 8 MP, 4:3
+
+
+def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    y, p, r = np.deg2rad([yaw, pitch, roll])
+    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    return ry @ rx @ rz
+
+
+def page_homography(page_wh: tuple[int, int], size: tuple[int, int], p: dict) -> np.ndarray:
+    """3x3 homography flat page px -> photo px for the pose in `p` (tilt, roll, fill, centre, fov)."""
+    pw, ph = page_wh
+    W, H = size
+    f = (W / 2) / np.tan(np.deg2rad(p["fov_deg"] / 2))
+    a = np.deg2rad(p["tilt_dir_deg"])
+    R = _rotation(p["tilt_deg"] * np.cos(a), p["tilt_deg"] * np.sin(a), p["roll_deg"])
+    corners = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float64)
+    P = np.c_[corners - [pw / 2, ph / 2], np.zeros(4)] @ R.T
+    z = f * max(pw / W, ph / H) / p["fill"]  # camera distance at which the page roughly fills `fill`
+    proj = f * P[:, :2] / (z + P[:, 2:3])
+    # scale and place so the page's bounding box fills `fill` of the frame, centred at `centre`
+    span = proj.max(0) - proj.min(0)
+    s = p["fill"] * min(W / span[0], H / span[1])
+    proj = (proj - (proj.max(0) + proj.min(0)) / 2) * s
+    proj += np.array([W / 2 + p["centre_dx"] * (W - span[0] * s) / 2, H / 2 + p["centre_dy"] * (H - span[1] * s) / 2])
+    return cv2.getPerspectiveTransform(corners.astype(np.float32), proj.astype(np.float32)).astype(np.float64)
+
+
+def sample_photo_params(rng: np.random.Generator, size: tuple[int, int], page_size: tuple[int, int],
+                        page_px_per_mm: float) -> dict:
+    """Draw every photo parameter (seeded). Lengths in photo px unless named _mm."""
+    W, H = size
+    k = W / 3264
+    p = {
+        "size": [int(W), int(H)],
+        "fov_deg": float(rng.uniform(55, 75)),
+        "tilt_deg": float(min(40.0, abs(rng.normal(0, 16)))),
+        "tilt_dir_deg": float(rng.uniform(0, 360)),
+        "roll_deg": float(rng.normal(0, 6)) + (180.0 if rng.random() < 0.03 else 0.0),
+        "fill": float(rng.uniform(0.6, 0.95)),
+        "centre_dx": float(rng.uniform(-0.8, 0.8)),
+        "centre_dy": float(rng.uniform(-0.8, 0.8)),
+        "background": str(rng.choice(KINDS)),
+        "background_seed": int(rng.integers(0, 2**31 - 1)),
+        "curl_px": float(rng.uniform(0, 25) * k) if rng.random() < 0.4 else 0.0,
+        "curl_axis": str(rng.choice(["x", "y"])),
+        "crumple": float(rng.uniform(0.05, 0.25)) if rng.random() < 0.25 else 0.0,
+        "crumple_seed": int(rng.integers(0, 2**31 - 1)),
+        "folds": [],
+        "notes": int(rng.integers(1, 4)) if rng.random() < 0.3 else 0,
+        "notes_seed": int(rng.integers(0, 2**31 - 1)),
+        "stains": [],
+        "light_gradient": float(rng.uniform(0.0, 0.45)),
+        "light_angle_deg": float(rng.uniform(0, 360)),
+        "vignette": float(rng.uniform(0.0, 0.35)),
+        "shadow": float(rng.uniform(0.2, 0.55)) if rng.random() < 0.45 else 0.0,
+        "shadow_seed": int(rng.integers(0, 2**31 - 1)),
+        "glare": [],
+        "white_balance": [float(v) for v in rng.uniform(0.85, 1.12, 3)],
+        "exposure": float(rng.uniform(0.8, 1.12)),
+        "defocus_sigma": float(rng.uniform(0.0, 2.2) * k) if rng.random() < 0.7 else 0.0,
+        "motion_len": float(rng.uniform(1.5, 9.0) * k) if rng.random() < 0.3 else 0.0,
+        "motion_angle_deg": float(rng.uniform(0, 180)),
+        "noise_sigma": float(rng.uniform(1.0, 6.0)),
+        "shot_noise": float(rng.uniform(0.0, 0.5)),
+        "noise_seed": int(rng.integers(0, 2**31 - 1)),
+        "jpeg_quality": int(rng.integers(60, 96)),
+    }
+    for _ in range(int(rng.choice([0, 0, 1, 1, 2]))):  # folds across the page (flat page coords)
+        p["folds"].append({"pos": float(rng.uniform(0.25, 0.75)), "axis": str(rng.choice(["x", "y"])),
+                           "skew_deg": float(rng.normal(0, 3)), "width_mm": float(rng.uniform(1, 4)),
+                           "depth": float(rng.uniform(0.05, 0.25)), "light": float(rng.uniform(0.03, 0.15))})
+    if rng.random() < 0.15:
+        p["stains"] = sample_stains(rng, 1, *page_size, page_px_per_mm)
+    for _ in range(int(rng.integers(0, 4)) if rng.random() < 0.5 else 0):  # specular glare spots (photo coords)
+        p["glare"].append({"x": float(rng.uniform(0.1, 0.9) * W), "y": float(rng.uniform(0.1, 0.9) * H),
+                           "r": float(rng.uniform(0.03, 0.15) * W), "strength": float(rng.uniform(0.3, 1.0))})
+    return p
+
+
+def _fold_list(folds: list[dict], w: int, h: int, px_per_mm: float) -> list[dict]:
+    out = []
+    for f in folds:
+        if f["axis"] == "x":   # vertical fold line at x = pos*w
+            pt, ang = [f["pos"] * w, h / 2], 90 + f["skew_deg"]
+        else:
+            pt, ang = [w / 2, f["pos"] * h], f["skew_deg"]
+        out.append({"p": pt, "angle_deg": ang, "width_px": f["width_mm"] * px_per_mm, "depth": f["depth"],
+                    "light": f["light"]})
+    return out
+
+
+def _curl_maps(H: np.ndarray, size: tuple[int, int], page_wh: tuple[int, int], curl_px: float, axis: str,
+               step: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """remap() maps photo px -> flat page px: inverse homography plus a bow of the page."""
+    W, Hh = size
+    pw, ph = page_wh
+    # knots at (i + 0.5) * step - 0.5: resize() by `step` then reproduces any linear function exactly
+    kx = (np.arange(-(-W // step)) + 0.5) * step - 0.5
+    ky = (np.arange(-(-Hh // step)) + 0.5) * step - 0.5
+    gx, gy = np.meshgrid(kx, ky)
+    Hi = np.linalg.inv(H)
+    d = Hi[2, 0] * gx + Hi[2, 1] * gy + Hi[2, 2]
+    u = (Hi[0, 0] * gx + Hi[0, 1] * gy + Hi[0, 2]) / d
+    v = (Hi[1, 0] * gx + Hi[1, 1] * gy + Hi[1, 2]) / d
+    if curl_px:
+        if axis == "x":   # page edges at left/right lift: rows bow
+            v = v + curl_px * ((2 * u / pw - 1) ** 2 - 0.33)
+        else:
+            u = u + curl_px * ((2 * v / ph - 1) ** 2 - 0.33)
+    mx = cv2.resize(u.astype(np.float32), (gx.shape[1] * step, gx.shape[0] * step), interpolation=cv2.INTER_LINEAR)
+    my = cv2.resize(v.astype(np.float32), (gx.shape[1] * step, gx.shape[0] * step), interpolation=cv2.INTER_LINEAR)
+    return mx[:Hh, :W], my[:Hh, :W]
+
+
+def _lighting(p: dict, size: tuple[int, int]) -> np.ndarray:
+    """Multiplicative light field (h x w x 3 float32): gradient, vignette, cast shadow, white balance."""
+    W, H = size
+    s = 8
+    sw, sh = W // s + 1, H // s + 1
+    yy, xx = np.mgrid[0:sh, 0:sw].astype(np.float32)
+    xx, yy = xx / sw - 0.5, yy / sh - 0.5
+    a = np.deg2rad(p["light_angle_deg"])
+    g = 1 + p["light_gradient"] * (xx * np.cos(a) + yy * np.sin(a))
+    g *= 1 - p["vignette"] * (xx ** 2 + yy ** 2) * 2
+    if p["shadow"] > 0:  # a soft-edged shadow of a hand/phone: a random blob from one side
+        rng = np.random.default_rng(p["shadow_seed"])
+        blob = smooth_field(rng, sw, sh, cells=3)
+        side = rng.integers(0, 4)
+        ramp = [xx, -xx, yy, -yy][side] + 0.5
+        shade = np.clip((blob * 0.6 + ramp * 0.8 - 0.75) * 6, 0, 1)
+        shade = cv2.GaussianBlur(shade, (0, 0), 3)
+        g *= 1 - p["shadow"] * shade
+    g *= p["exposure"]
+    g = cv2.resize(g.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR)
+    wb = np.array(p["white_balance"], np.float32)
+    return g[..., None] * wb[None, None]
+
+
+def apply_photo(page: np.ndarray, mask: np.ndarray, p: dict, page_px_per_mm: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Make the photo described by `p` from the flat `page`; return (photo, warped mask, homography)."""
+    W, Hh = p["size"]
+    h, w = page.shape[:2]
+    page = page.copy()
+    if p["notes"]:
+        draw_handwriting(page, np.random.default_rng(p["notes_seed"]), p["notes"], page_px_per_mm)
+    if p["stains"]:
+        add_stains(page, np.random.default_rng(0), p["stains"])
+    shade = np.ones((h, w), np.float32)
+    if p["folds"]:
+        shade *= fold_shading(w, h, _fold_list(p["folds"], w, h, page_px_per_mm))
+    if p["crumple"]:
+        shade *= crumple_shading(np.random.default_rng(p["crumple_seed"]), w, h, p["crumple"])
+    if p["folds"] or p["crumple"]:
+        page = multiply(page, shade)
+    H = page_homography((w, h), (W, Hh), p)
+    bg = make_background(p["background"], W, Hh, p["background_seed"])
+    ones = np.full((h, w), 255, np.uint8)
+    if p["curl_px"]:
+        mx, my = _curl_maps(H, (W, Hh), (w, h), p["curl_px"], p["curl_axis"])
+        warped = cv2.remap(page, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        alpha = cv2.remap(ones, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        wmask = cv2.threshold(cv2.remap(mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT),
+                              127, 255, cv2.THRESH_BINARY)[1]
+    else:
+        warped = cv2.warpPerspective(page, H, (W, Hh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        alpha = cv2.warpPerspective(ones, H, (W, Hh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        wmask = warp_mask(mask, H, (W, Hh))
+    a = alpha.astype(np.float32)[..., None] / 255
+    img = warped.astype(np.float32) * a + bg.astype(np.float32) * (1 - a)
+    img *= _lighting(p, (W, Hh))
+    for gl in p["glare"]:  # specular highlights: additive, saturating
+        r = gl["r"]
+        x0, y0 = int(max(0, gl["x"] - 3 * r)), int(max(0, gl["y"] - 3 * r))
+        x1, y1 = int(min(W, gl["x"] + 3 * r)), int(min(Hh, gl["y"] + 3 * r))
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        g = np.exp(-0.5 * (((xx - gl["x"]) ** 2 + ((yy - gl["y"]) * 1.6) ** 2) / r ** 2)) * gl["strength"] * 255
+        img[y0:y1, x0:x1] += g[..., None]
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    img = blur(img, p["defocus_sigma"], p["motion_len"], p["motion_angle_deg"])
+    img = sensor_noise(img, p["noise_seed"], p["noise_sigma"], p["shot_noise"])
+    img = jpeg(img, p["jpeg_quality"])
+    return img, wmask, H
+
+
+def photo_distort(page: np.ndarray, mask: np.ndarray, rng: np.random.Generator, meta: dict, *,
+                  size: tuple[int, int] | None = None, overrides: dict | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """render_page's photo mode: sample (then override) parameters, apply, return the record."""
+    size = tuple(size or DEFAULT_PHOTO_SIZE)
+    p = sample_photo_params(rng, size, (page.shape[1], page.shape[0]), meta["px_per_mm"])
+    unknown = set(overrides or {}) - set(p)
+    if unknown:
+        raise ValueError(f"unknown photo parameter(s): {', '.join(sorted(unknown))}")
+    p.update(overrides or {})
+    img, wmask, H = apply_photo(page, mask, p, meta["px_per_mm"])
+    dist = {"mode": "photo", **p, "homography": (H / H[2, 2]).tolist(), "image_size": [int(size[0]), int(size[1])],
+            "homography_exact": not p["curl_px"]}
+    return img, wmask, dist
