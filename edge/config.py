@@ -83,6 +83,8 @@ class ProcessingConfig:
     models_dir: str = ""  # "" = the installed models
     trace_model: str = ""  # "" = classical trace finder
     interpret: bool = True
+    min_confidence: float = 0.15  # below this digitization confidence no record is made
+    min_leads: int = 6  # leads that must be read for a record to be made
     max_image_pixels: int = 60_000_000
 
 
@@ -198,6 +200,10 @@ def validate(cfg: Config, where: str = "config") -> Config:
             raise _err(where, f"'{key}'", f"must not be negative, got {v!r}")
     if not 0 <= cfg.capture.max_glare_fraction <= 1 or not 0 < cfg.capture.min_page_fraction <= 1:
         raise _err(where, "'capture.max_glare_fraction' / 'capture.min_page_fraction'", "must be fractions in 0..1")
+    if not 0 <= cfg.processing.min_confidence <= 1:
+        raise _err(where, "'processing.min_confidence'", f"must be in 0..1, got {cfg.processing.min_confidence!r}")
+    if not 1 <= cfg.processing.min_leads <= 12:
+        raise _err(where, "'processing.min_leads'", f"must be 1..12, got {cfg.processing.min_leads!r}")
     if cfg.processing.layout:
         from .layouts import LAYOUTS
         if cfg.processing.layout not in LAYOUTS:

@@ -4,8 +4,10 @@ which also reports key presses and touches as capture triggers."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import cv2
@@ -48,6 +50,13 @@ class HeadlessSink(NullSink):
         if ok:
             write_file_atomic(self.path, buf.tobytes(), mode=0o644)
             self.frames += 1
+
+    def show_info(self, image: np.ndarray, info: dict) -> None:
+        """Write the PNG and, beside it, `<name>.json` saying what the screen shows (for remote
+        monitoring and tests: which screen, the message, the record id)."""
+        self.show(image)
+        data = json.dumps({**info, "frame": self.frames, "time": time.time()}, default=str).encode()
+        write_file_atomic(self.path.with_suffix(".json"), data, mode=0o644)
 
 
 class PygameSink(NullSink):

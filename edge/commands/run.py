@@ -1,0 +1,52 @@
+"""`ecg-edge run`: the capture daemon (camera or inbox -> record -> screen), as started by systemd.
+
+    ecg-edge run [--config /etc/ecg-edge/config.toml] [--source folder:/path/inbox]
+                 [--display headless:/path/screen.png] [--data-root /path/store] [--exit-when-idle]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML config file (default: /etc/ecg-edge/config.toml if present)")
+    parser.add_argument("--source", help="folder:/path | replay:/path | picamera2 | v4l2:/dev/video0 | gst:PIPELINE")
+    parser.add_argument("--display", help="pygame | headless:/path/screen.png | none")
+    parser.add_argument("--data-root", help="record store directory (default /var/lib/ecg-edge/records)")
+    parser.add_argument("--trigger", choices=("auto", "button", "key"), help="what takes a capture")
+    parser.add_argument("--layout", help="page layout if known (default: detect)")
+    parser.add_argument("--exit-when-idle", action="store_true", default=None,
+                        help="process what the inbox (or replay) holds, then exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge.config import apply_overrides, load_config
+    from edge.errors import EcgEdgeError
+
+    try:
+        cfg = load_config(args.config)
+        cfg = apply_overrides(cfg, source=args.source, display=args.display, data_root=args.data_root,
+                              exit_when_idle=args.exit_when_idle, trigger=args.trigger, layout=args.layout)
+        if not getattr(args, "verbose", False):
+            logging.getLogger().setLevel(cfg.log_level.upper())
+        from edge.daemon import Daemon, default_screen_path
+        from edge.screen.sinks import open_sink
+        from edge.sources import open_source
+        from edge.store import RecordStore
+
+        store = RecordStore(cfg.data_root)
+        sink = open_sink(cfg.display.spec, cfg.display.width, cfg.display.height, cfg.display.fullscreen,
+                         default_png=default_screen_path(cfg))
+        source = open_source(cfg.source.spec, cfg)
+    except EcgEdgeError as exc:
+        print(f"ecg-edge run: {exc}", file=sys.stderr)
+        return exc.exit_code
+    try:
+        return Daemon(cfg, source, sink, store).run()
+    finally:
+        source.close()
+        sink.close()
+        store.close()

@@ -1,0 +1,477 @@
+"""The capture daemon: preview -> page found, sharp, lit and still -> full-resolution capture ->
+digitize -> interpret -> save -> result screen, from boot, offline.
+
+A bad capture never stops the loop: it is logged, the screen shows what to do, and nothing is
+saved from it (an inbox file moves to `.rejected/` with the reason). A capture leaves the inbox
+only after its record is committed to the store, so a crash at any moment loses nothing; on
+restart the store repairs itself and an already-saved capture is recognised by its sha256.
+Speaks the systemd notify protocol (READY, WATCHDOG, STATUS, STOPPING) over `$NOTIFY_SOCKET`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .config import Config
+from .errors import BadInputError, EcgEdgeError
+from .quality import QualityMeter, QualityThresholds, assess_frame
+from .screen.render import ResultView, Screens
+from .sources.base import Frame, Source
+from .store import RecordStore
+
+log = logging.getLogger("ecg-edge.daemon")
+
+BANNER_SECONDS = 30.0
+PREVIEW_SCREEN_INTERVAL_HEADLESS = 1.0  # do not wear the SD card out writing preview PNGs
+
+
+# -- systemd ---------------------------------------------------------------------------------------
+class Notifier:
+    """sd_notify over the datagram socket systemd names in $NOTIFY_SOCKET (no-op without it)."""
+
+    def __init__(self) -> None:
+        addr = os.environ.get("NOTIFY_SOCKET", "")
+        self.addr = ("\0" + addr[1:]) if addr.startswith("@") else addr
+        usec = os.environ.get("WATCHDOG_USEC", "")
+        pid = os.environ.get("WATCHDOG_PID", "")
+        self.watchdog_s = int(usec) / 1e6 if usec.isdigit() and (not pid or pid == str(os.getpid())) else 0.0
+        self._last_ping = 0.0
+        self._sock: socket.socket | None = None
+
+    def send(self, msg: str) -> None:
+        if not self.addr:
+            return
+        try:
+            if self._sock is None:
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self._sock.sendto(msg.encode(), self.addr)
+        except OSError as exc:
+            log.debug("sd_notify failed: %s", exc)
+
+    def ready(self, status: str = "") -> None:
+        self.send("READY=1" + (f"\nSTATUS={status}" if status else ""))
+
+    def status(self, status: str) -> None:
+        self.send(f"STATUS={status}")
+
+    def ping(self, force: bool = False) -> None:
+        """WATCHDOG=1 at most every half watchdog period (or always with `force`)."""
+        now = time.monotonic()
+        if self.watchdog_s and (force or now - self._last_ping >= self.watchdog_s / 2):
+            self.send("WATCHDOG=1")
+            self._last_ping = now
+
+    def stopping(self) -> None:
+        self.send("STOPPING=1")
+
+
+# -- one capture -> one record ---------------------------------------------------------------------
+@dataclass
+class Processed:
+    """The outcome of processing one capture. `error` set = no record may be made from it."""
+
+    result: Any = None  # edge.digitize.DigitizeResult
+    interpretation: dict[str, Any] | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    error: EcgEdgeError | None = None
+    guidance: list[str] = field(default_factory=list)
+
+
+def _digitize(image: np.ndarray, cfg: Config):
+    from .digitize import digitize
+
+    p = cfg.processing
+    kw: dict[str, Any] = {"fs": p.fs, "layout": p.layout or None}
+    if p.trace_model:
+        kw["trace_model"] = p.trace_model
+    return digitize(image, **kw)
+
+
+def _interpret(result, cfg: Config) -> dict[str, Any]:
+    from .classify import interpret
+
+    p = cfg.processing
+    it = interpret(result.signals, result.fs, list(result.lead_names), confidence=result.confidence,
+                   models_dir=p.models_dir or None)
+    return it.to_dict()
+
+
+def _guidance_for(image: np.ndarray | None, cfg: Config) -> list[str]:
+    if image is None:
+        return []
+    try:
+        return assess_frame(image, QualityThresholds.from_config(cfg.capture)).messages
+    except Exception:  # guidance is best effort
+        return []
+
+
+def _usable(result, cfg: Config) -> str | None:
+    """Why a digitization must not become a record, or None if it may."""
+    sig = np.asarray(result.signals, dtype=np.float64)
+    if sig.ndim != 2 or sig.shape[0] == 0:
+        return "the digitizer returned no signal"
+    present = np.isfinite(sig).any(axis=0).sum()
+    if present < cfg.processing.min_leads:
+        return f"only {present} of 12 leads could be read"
+    conf = float(getattr(result, "confidence", 1.0))
+    if not np.isfinite(conf) or conf < cfg.processing.min_confidence:
+        return f"the ECG could not be read reliably (confidence {conf:.2f})"
+    return None
+
+
+def process_image(image: np.ndarray, cfg: Config, *, on_stage=None) -> Processed:
+    """Digitize and interpret one full-resolution capture. Never raises for bad input: the
+    outcome's `error` says why no record may be made, `guidance` what the user should do."""
+    out = Processed()
+    t0 = time.perf_counter()
+    try:
+        if on_stage:
+            on_stage("Reading the ECG")
+        result = _digitize(image, cfg)
+        out.timings["digitize"] = time.perf_counter() - t0
+        out.result = result
+        why = _usable(result, cfg)
+        if why:
+            raise BadInputError("unreadable_ecg", why, "photograph the whole printout flat, in focus and evenly lit")
+    except EcgEdgeError as exc:
+        out.error = exc
+        out.guidance = _guidance_for(image, cfg)
+        return out
+    except MemoryError:
+        out.error = BadInputError("out_of_memory", "the image is too large for this device",
+                                  "use the camera's normal resolution")
+        return out
+    except Exception as exc:  # a digitizer bug must not stop the daemon or make a record
+        log.exception("digitizer failed")
+        out.error = EcgEdgeError("digitizer_failed", f"the ECG could not be read ({type(exc).__name__}: {exc})",
+                                 "try again; if it keeps failing, report it with the capture in .rejected/")
+        out.guidance = _guidance_for(image, cfg)
+        return out
+    if cfg.processing.interpret:
+        t1 = time.perf_counter()
+        if on_stage:
+            on_stage("Interpreting")
+        try:
+            out.interpretation = _interpret(result, cfg)
+        except BadInputError as exc:  # the signals are not an ECG: no record
+            out.error = exc
+            out.guidance = _guidance_for(image, cfg)
+            return out
+        except ImportError:
+            out.interpretation = None
+        except Exception as exc:  # interpretation is an extra: the record is still kept
+            log.exception("interpretation failed")
+            out.interpretation = {"refused": f"interpretation failed ({type(exc).__name__})", "measurements": {},
+                                  "statements": [], "probabilities": None, "labels": [], "summary": ""}
+        out.timings["interpret"] = time.perf_counter() - t1
+    return out
+
+
+def build_report(p: Processed, frame: Frame, source_name: str, quality: dict[str, Any] | None) -> dict[str, Any]:
+    r = p.result
+    try:
+        digitization = json.loads(r.to_json())
+    except Exception:
+        digitization = {"layout": getattr(r, "layout", None), "confidence": getattr(r, "confidence", None)}
+    for key in ("signals", "rectified", "overlay"):  # kept as files, not in the JSON
+        digitization.pop(key, None)
+    return {
+        "schema": 1,
+        "software": {"name": "ecg-edge", "version": __version__},
+        "source": source_name,
+        "capture": {"name": frame.name, "timestamp": frame.timestamp},
+        "digitization": digitization,
+        "interpretation": p.interpretation,
+        "quality": quality,
+        "timings_s": {k: round(v, 4) for k, v in p.timings.items()},
+    }
+
+
+def result_view(p: Processed, record_id: str | None, saved: bool, error: str | None = None) -> ResultView:
+    r, it = p.result, p.interpretation or {}
+    return ResultView(
+        record_id=record_id, saved=saved,
+        signals=None if r is None else np.asarray(r.signals),
+        fs=500.0 if r is None else float(r.fs),
+        lead_names=[] if r is None else [str(n) for n in r.lead_names],
+        lead_quality=dict(getattr(r, "lead_confidence", {}) or {}),
+        confidence=None if r is None else float(r.confidence),
+        measurements=dict(it.get("measurements") or {}),
+        statements=ResultView.statement_texts(it.get("statements")),
+        probabilities=dict(it.get("probabilities") or {}),
+        summary=str(it.get("summary") or ""), refused=it.get("refused"),
+        warnings=list(getattr(r, "warnings", []) or []), error=error)
+
+
+# -- the loop --------------------------------------------------------------------------------------
+class Daemon:
+    """Runs the capture loop until SIGTERM, the user quits, or (with `exit_when_idle`) nothing is
+    left to process."""
+
+    def __init__(self, cfg: Config, source: Source, sink, store: RecordStore,
+                 notifier: Notifier | None = None) -> None:
+        self.cfg = cfg
+        self.source = source
+        self.sink = sink
+        self.store = store
+        self.notify = notifier or Notifier()
+        self.screens = Screens(cfg.display.width, cfg.display.height)
+        self.meter = QualityMeter(QualityThresholds.from_config(cfg.capture))
+        self.stop = False
+        self.stats = {"saved": 0, "rejected": 0, "deferred": 0, "duplicates": 0}
+        self._banner: tuple[str, str] | None = None
+        self._banner_until = 0.0
+        self._sync_key: tuple | None = None
+        self._sync_mtime: float | None = None
+        self._result_until = 0.0
+        self._armed = True
+        self._last_capture = -1e9
+        self._last_preview_show = 0.0
+        self._button = None
+        self._button_pressed = False
+        self._headless = type(sink).__name__ == "HeadlessSink"
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _signal(self, signum, _frame) -> None:
+        log.info("received %s; finishing the current capture and exiting", signal.Signals(signum).name)
+        self.stop = True
+
+    def _show(self, image: np.ndarray, info: dict[str, Any]) -> None:
+        try:
+            if hasattr(self.sink, "show_info"):
+                self.sink.show_info(image, info)
+            else:
+                self.sink.show(image)
+        except Exception as exc:  # a broken screen must not stop captures
+            log.warning("screen update failed: %s", exc)
+
+    def _refresh_banner(self) -> tuple[str, str] | None:
+        """The sync unit's latest outcome, shown for BANNER_SECONDS after it changes."""
+        path = self.cfg.sync_status_path
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            mtime = None
+        if mtime is not None and mtime != self._sync_mtime:
+            self._sync_mtime = mtime
+            try:
+                st = json.loads(path.read_text(encoding="utf-8"))
+                key = (st.get("time"), st.get("state"), st.get("message"))
+                if key != self._sync_key:
+                    first = self._sync_key is None
+                    self._sync_key = key
+                    age = time.time() - mtime
+                    if not first or age < BANNER_SECONDS:
+                        self._banner = (str(st.get("state") or "info"), str(st.get("message") or ""))
+                        self._banner_until = time.monotonic() + BANNER_SECONDS - (age if first else 0.0)
+            except (OSError, ValueError, AttributeError) as exc:
+                log.debug("unreadable sync status: %s", exc)
+        if self._banner and time.monotonic() > self._banner_until:
+            self._banner = None
+        return self._banner
+
+    def _setup_button(self) -> None:
+        if self.cfg.capture.trigger != "button":
+            return
+        try:
+            from gpiozero import Button
+            self._button = Button(self.cfg.capture.gpio_pin, bounce_time=0.05)
+            self._button.when_pressed = lambda: setattr(self, "_button_pressed", True)
+            log.info("capture button on GPIO %d", self.cfg.capture.gpio_pin)
+        except Exception as exc:
+            log.warning("no GPIO button (%s); capturing automatically when the page is ready", exc)
+            self.cfg.capture.trigger = "auto"
+
+    # -- capture processing ------------------------------------------------------------------------
+    def handle_capture(self, frame: Frame, quality: dict[str, Any] | None = None) -> str | None:
+        """Process one capture end to end; return the record id, or None if none was saved."""
+        banner = self._refresh_banner()
+        self.notify.ping()
+        if frame.error is not None or frame.image is None:
+            err = frame.error or BadInputError("no_image", "the camera returned no image", "try again")
+            self._reject(frame, err, [])
+            return None
+        data, ext = frame.encoded()
+        sha = hashlib.sha256(data).hexdigest()
+        existing = self.store.find_capture(sha)
+        if existing:  # saved before a crash or a restart: just finish the hand-over
+            log.info("%s is already saved as %s", frame.name, existing)
+            self.source.done(frame, existing)
+            self.stats["duplicates"] += 1
+            return existing
+        self.notify.status(f"processing {frame.name}")
+        thumb = frame.image
+
+        def on_stage(step: str) -> None:
+            self.notify.ping()
+            self._show(self.screens.processing(thumb, step, banner), {"screen": "processing", "step": step})
+
+        p = process_image(frame.image, self.cfg, on_stage=on_stage)
+        self.notify.ping()
+        if p.error is not None:
+            self._reject(frame, p.error, p.guidance)
+            return None
+        report = build_report(p, frame, getattr(self.source, "name", "source"), quality)
+        r = p.result
+        try:
+            t = time.perf_counter()
+            rid = self.store.save(signals=r.signals, fs=r.fs, lead_names=list(r.lead_names), report=report,
+                                  capture=data, capture_ext=ext, rectified=getattr(r, "rectified", None),
+                                  overlay=getattr(r, "overlay", None))
+            p.timings["save"] = time.perf_counter() - t
+        except Exception as exc:  # disk full, read-only medium...: keep the capture for a retry
+            log.error("could not save the record for %s: %s", frame.name, exc)
+            self.stats["deferred"] += 1
+            if hasattr(self.source, "defer"):
+                self.source.defer(frame)
+            msg = f"NOT SAVED: {exc}"
+            self._show(self.screens.result(result_view(p, None, False, msg), banner),
+                       {"screen": "result", "saved": False, "record_id": None, "error": msg})
+            self._result_until = time.monotonic() + self.cfg.display.result_seconds
+            return None
+        try:
+            self.source.done(frame, rid)
+        except OSError as exc:
+            log.error("record %s saved but %s could not be moved out of the inbox: %s", rid, frame.name, exc)
+        self.stats["saved"] += 1
+        log.info("saved %s from %s (%s)", rid, frame.name,
+                 ", ".join(f"{k} {v:.2f}s" for k, v in p.timings.items()))
+        self._show(self.screens.result(result_view(p, rid, True), self._refresh_banner()),
+                   {"screen": "result", "saved": True, "record_id": rid,
+                    "summary": (p.interpretation or {}).get("summary")})
+        self._result_until = time.monotonic() + self.cfg.display.result_seconds
+        self.notify.status(f"saved {rid}; {self.stats['saved']} saved this run")
+        return rid
+
+    def _reject(self, frame: Frame, err: EcgEdgeError, guidance: list[str]) -> None:
+        hint = err.hint or "retake the photo"
+        tips = [g for g in guidance if g]
+        detail = hint if not tips else f"{' / '.join(tips)}. {hint[0].upper() + hint[1:]}"
+        reason = f"{err.message}: {hint}" + (f" [guidance: {'; '.join(tips)}]" if tips else "")
+        log.warning("no record from %s: %s", frame.name, reason)
+        self.stats["rejected"] += 1
+        try:
+            self.source.reject(frame, reason)
+        except OSError as exc:
+            log.error("could not set %s aside: %s", frame.name, exc)
+        self._show(self.screens.message(err.message[:1].upper() + err.message[1:], detail, "guidance",
+                                        self._refresh_banner(), frame.image),
+                   {"screen": "guidance", "code": err.code, "message": err.message, "hint": hint,
+                    "guidance": tips})
+        self._result_until = time.monotonic() + min(self.cfg.display.result_seconds, 8.0)
+
+    # -- loop steps ----------------------------------------------------------------------------------
+    def _inbox_step(self) -> bool:
+        """Process one waiting file; False when there was nothing to do."""
+        frame = self.source.next_capture()
+        if frame is None:
+            return False
+        self.handle_capture(frame)
+        return True
+
+    def _live_step(self) -> bool:
+        """One preview frame: guidance on screen, and a capture when the page is ready."""
+        cap = self.cfg.capture
+        frame = self.source.preview()
+        if frame is None:
+            return False
+        now = time.monotonic()
+        user_trigger = self.sink.poll_trigger() or self._button_pressed
+        self._button_pressed = False
+        if now < self._result_until and not user_trigger:
+            # the result stays up; watch for the page leaving to re-arm the auto capture
+            if frame.image is not None:
+                q = self.meter.assess(frame.image, frame.timestamp)
+                if not q.page_found or (q.motion or 0) > 3 * cap.max_motion:
+                    self._armed = True
+            return True
+        if frame.image is None:
+            self._show(self.screens.message("Camera problem", str(frame.error or "no image"), "error",
+                                            self._refresh_banner()), {"screen": "error"})
+            return True
+        q = self.meter.assess(frame.image, frame.timestamp)
+        if not q.page_found or (q.motion or 0) > 3 * cap.max_motion:
+            self._armed = True
+        hold = cap.hold_still_seconds
+        auto_ready = (cap.trigger == "auto" and self._armed and q.ok and q.still_seconds >= hold
+                      and frame.timestamp - self._last_capture >= cap.cooldown_seconds)
+        if auto_ready or user_trigger:
+            self._show(self.screens.preview(frame.image, q.outline, "Capturing...", True, 1.0,
+                                            self._refresh_banner()), {"screen": "preview", "capturing": True})
+            still = self.source.capture()
+            self._last_capture = frame.timestamp
+            self._armed = False
+            if still is not None:
+                self.handle_capture(still, q.to_dict())
+            self.meter.reset()
+            return True
+        msg = q.message if cap.trigger == "auto" or not q.ok else "Press the button to capture"
+        if self._headless and now - self._last_preview_show < PREVIEW_SCREEN_INTERVAL_HEADLESS:
+            return True
+        self._last_preview_show = now
+        self._show(self.screens.preview(frame.image, q.outline, msg, q.ok and q.still_seconds > 0,
+                                        q.still_seconds / hold if hold else 1.0, self._refresh_banner()),
+                   {"screen": "preview", "message": msg, "quality": q.to_dict()})
+        return True
+
+    def run(self) -> int:
+        """The main loop; returns the process exit code."""
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            try:
+                signal.signal(sig, self._signal)
+            except ValueError:  # not in the main thread (embedded use)
+                pass
+        self._setup_button()
+        idle_shown = False
+        self.notify.ready(f"source {getattr(self.source, 'name', '?')}, store {self.store.root}")
+        log.info("ecg-edge %s running: source %s, data root %s", __version__,
+                 getattr(self.source, "name", "?"), self.store.root)
+        poll = self.cfg.source.poll_seconds
+        try:
+            while not self.stop and not self.sink.poll_quit():
+                self.notify.ping()
+                self._refresh_banner()
+                if self.source.live:
+                    did = self._live_step()
+                    if not did:
+                        if self.source.exhausted:
+                            log.info("source ended")
+                            break
+                        time.sleep(0.05)
+                    continue
+                did = self._inbox_step()
+                if did:
+                    idle_shown = False
+                    continue
+                if self.cfg.exit_when_idle and (not hasattr(self.source, "idle") or self.source.idle()):
+                    break
+                if not idle_shown and time.monotonic() >= self._result_until:
+                    self._show(self.screens.idle("Waiting for a printout in the inbox.", self._banner),
+                               {"screen": "idle"})
+                    idle_shown = True
+                time.sleep(poll)
+        finally:
+            self.notify.stopping()
+            log.info("stopping: %s", ", ".join(f"{k} {v}" for k, v in self.stats.items()))
+        return 0
+
+
+def sync_status_now(state: str, message: str) -> dict[str, Any]:  # helper for tests and tools
+    return {"time": datetime.now(timezone.utc).isoformat(), "state": state, "message": message}
+
+
+def default_screen_path(cfg: Config) -> Path:
+    return Path(cfg.data_root).parent / "screen.png"
