@@ -1,0 +1,390 @@
+"""USB sync against real filesystems: real record store, real WFDB files, faults injected at every step."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge import sync
+from edge.store import RecordStore
+from edge.wfdb_io import read_record
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _signals(seed: int) -> np.ndarray:
+    try:
+        from convert.synth import synthetic_ecg
+
+        return synthetic_ecg(seconds=10, fs=500, seed=seed)
+    except ImportError:  # the synthesizer is optional for these tests
+        t = np.arange(5000) / 500
+        return np.sin(2 * np.pi * 1.2 * t)[:, None] * np.linspace(0.2, 1.5, 12)[None] + 0.01 * seed
+
+
+def _make_store(root: Path, n: int, *, capture_bytes: int = 2000, start_seed: int = 0) -> RecordStore:
+    store = RecordStore(root)
+    rng = np.random.default_rng(start_seed)
+    for i in range(n):
+        store.save(signals=_signals(start_seed + i), fs=500, report={"summary": f"record {i}"},
+                   capture=rng.integers(0, 256, capture_bytes, dtype=np.uint8).tobytes(), capture_ext=".jpg",
+                   created=datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(days=start_seed + i))
+    return store
+
+
+def _check_target(target: Path, store: RecordStore, device_id: str = "box1") -> list[str]:
+    """Ids of records fully and correctly on the target (every SHA256SUMS line verified)."""
+    good = []
+    base = target / "ECG-EXPORT" / device_id
+    for rec in store.list():
+        d = base / rec.id
+        sums = d / "SHA256SUMS"
+        if not sums.exists():
+            continue
+        lines = [ln.split("  ", 1) for ln in sums.read_text().splitlines()]
+        ok = all((d / name).is_file() and hashlib.sha256((d / name).read_bytes()).hexdigest() == digest
+                 for digest, name in lines)
+        ok = ok and {name for _, name in lines} >= set(rec.sha256)
+        if ok:
+            good.append(rec.id)
+    return good
+
+
+def _no_bad_final_files(target: Path, store: RecordStore, device_id: str = "box1") -> None:
+    """Every file on the target under a real (non-temp) name is a complete, correct copy."""
+    base = target / "ECG-EXPORT" / device_id
+    if not base.exists():
+        return
+    for rec in store.list():
+        d = base / rec.id
+        if not d.exists():
+            continue
+        for f in d.iterdir():
+            if f.name.startswith(".") or f.name == "SHA256SUMS":
+                continue
+            assert hashlib.sha256(f.read_bytes()).hexdigest() == rec.sha256[f.name], f
+
+
+@pytest.fixture()
+def template(tmp_path_factory):
+    """A store with 2 records, copied per test so each starts from the same state."""
+    root = tmp_path_factory.mktemp("tpl") / "records"
+    _make_store(root, 2).close()
+    return root
+
+
+def _fresh(template: Path, tmp: Path) -> RecordStore:
+    root = tmp / f"records-{uuid.uuid4().hex[:6]}"
+    shutil.copytree(template, root)
+    return RecordStore(root)
+
+
+def test_sync_copies_verifies_and_marks(tmp_path, template):
+    store = _fresh(template, tmp_path)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    res = sync.sync_records(store, stick, device_id="box1")
+    assert res.state == "ok" and res.message == "Copied 2 records - safe to remove"
+    assert sorted(res.copied) == [r.id for r in store.list()]
+    assert store.unsynced() == []
+    assert _check_target(stick, store) == [r.id for r in store.list()]
+    for rec in store.list():
+        assert rec.synced_to == str(stick / "ECG-EXPORT" / "box1" / rec.id)
+        copy = read_record(stick / "ECG-EXPORT" / "box1" / rec.id / rec.id)
+        orig = read_record(rec.wfdb_stem)
+        np.testing.assert_array_equal(copy.signals, orig.signals)
+    if shutil.which("sha256sum"):  # the stick verifies with the standard tool on any workstation
+        for rec in store.list():
+            r = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"],
+                               cwd=stick / "ECG-EXPORT" / "box1" / rec.id, capture_output=True, text=True)
+            assert r.returncode == 0, r.stdout + r.stderr
+    status = json.loads((store.root / "sync-status.json").read_text())
+    assert status["state"] == "ok" and status["message"].startswith("Copied 2 records")
+
+
+def test_resync_copies_nothing_twice(tmp_path, template):
+    store = _fresh(template, tmp_path)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    sync.sync_records(store, stick, device_id="box1")
+    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in stick.rglob("*") if p.is_file()}
+    res = sync.sync_records(store, stick, device_id="box1")
+    assert res.copied == [] and res.files_written == 0 and res.message.startswith("Copied 0 records")
+    # a new record: only its files are written, the old copies are untouched
+    new = store.save(signals=_signals(9), fs=500, report={}, capture=b"new capture", capture_ext=".jpg")
+    res = sync.sync_records(store, stick, device_id="box1")
+    assert res.copied == [new]
+    assert res.files_written == len(store.get(new).sha256) + 1  # + SHA256SUMS
+    after = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in before}
+    assert after == before
+
+
+@pytest.mark.parametrize("err", [errno.EIO, errno.ENOSPC, errno.EROFS])
+def test_fault_at_every_step_loses_nothing_and_resumes(tmp_path, template, err):
+    """Stop the sync at each of its steps in turn; the device keeps everything, nothing wrong is
+    marked, no half file sits under a real name, and the next sync completes copying only what's left."""
+    # count the steps of a clean run
+    calls: list[tuple[str, str, str]] = []
+    probe = _fresh(template, tmp_path)
+    (tmp_path / "probe").mkdir()
+    sync.sync_records(probe, tmp_path / "probe", device_id="box1", hook=lambda *a: calls.append(a))
+    assert len(calls) > 20
+    expected_msg = {errno.EIO: "removed", errno.ENOSPC: "full", errno.EROFS: "read-only"}[err]
+    steps = range(len(calls)) if err == errno.EIO else range(0, len(calls), 3)  # every step once, errnos sampled
+    for k in steps:
+        store = _fresh(template, tmp_path)
+        stick = tmp_path / f"stick-{err}-{k}"
+        stick.mkdir()
+        n = [0]
+
+        def hook(event, rid, name, k=k):
+            n[0] += 1
+            if n[0] == k + 1:
+                raise OSError(err, os.strerror(err))
+
+        res = sync.sync_records(store, stick, device_id="box1", hook=hook)
+        assert res.state == "error" and expected_msg in res.message, (k, calls[k], res.message)
+        marked = {r.id for r in store.list() if r.synced}
+        assert marked <= set(_check_target(stick, store)), (k, calls[k])  # marked => verified there
+        assert all(store.verify(r.id) == [] for r in store.list())  # device copy untouched
+        _no_bad_final_files(stick, store)
+        status = json.loads((store.root / "sync-status.json").read_text())
+        assert status["state"] == "error" and expected_msg in status["message"]
+        # resume
+        res2 = sync.sync_records(store, stick, device_id="box1")
+        assert res2.state == "ok", (k, res2.message)
+        assert set(res2.copied) == {r.id for r in store.list()} - marked
+        assert store.unsynced() == [] and len(_check_target(stick, store)) == 2
+        assert not [p for p in stick.rglob(".*.part")]
+        store.close()
+
+
+def test_verification_catches_corrupted_copy(tmp_path, template):
+    store = _fresh(template, tmp_path)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    victim = store.list()[0].id
+
+    def corrupt(event, rid, name):
+        if event == "verify" and rid == victim:
+            f = stick / "ECG-EXPORT" / "box1" / rid / f"{rid}.dat"
+            data = bytearray(f.read_bytes())
+            data[100] ^= 0xFF
+            f.write_bytes(bytes(data))
+
+    res = sync.sync_records(store, stick, device_id="box1", hook=corrupt)
+    assert res.state == "error" and victim in res.failed and "does not match" in res.failed[victim]
+    assert not store.get(victim).synced and len(res.copied) == 1
+    assert not (stick / "ECG-EXPORT" / "box1" / victim / f"{victim}.dat").exists()  # bad copy removed
+    res = sync.sync_records(store, stick, device_id="box1")
+    assert res.copied == [victim] and len(_check_target(stick, store)) == 2
+
+
+def test_stick_links_and_odd_entries_are_not_followed(tmp_path, template):
+    store = _fresh(template, tmp_path)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (stick / "ECG-EXPORT").symlink_to(outside)
+    res = sync.sync_records(store, stick, device_id="box1")
+    assert res.state == "error" and "link" in res.message
+    assert list(outside.iterdir()) == [] and store.unsynced() != []
+    # a link planted at a file's place inside our record folder is replaced, its target untouched
+    (stick / "ECG-EXPORT").unlink()
+    rid = store.list()[0].id
+    d = stick / "ECG-EXPORT" / "box1" / rid
+    d.mkdir(parents=True)
+    secret = outside / "secret"
+    secret.write_bytes(b"do not touch")
+    (d / f"{rid}.hea").symlink_to(secret)
+    (d / f".{rid}.dat.part").symlink_to(secret)
+    res = sync.sync_records(store, stick, device_id="box1")
+    assert res.state == "ok" and secret.read_bytes() == b"do not touch"
+    assert not (d / f"{rid}.hea").is_symlink() and len(_check_target(stick, store)) == 2
+
+
+def test_odd_names_on_device_are_skipped_and_case_collisions_refused(tmp_path, template):
+    store = _fresh(template, tmp_path)
+    rec = store.list()[0]
+    (rec.path / "notes?.txt").write_bytes(b"x")
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    res = sync.sync_records(store, stick, device_id="box1")
+    assert res.state == "ok" and any("odd file name" in w for w in res.warnings)
+    assert not (stick / "ECG-EXPORT" / "box1" / rec.id / "notes?.txt").exists()
+    # two names equal on a case-insensitive FAT stick cannot both be copied: the record waits
+    new = store.save(signals=_signals(5), fs=500, report={}, capture=b"c", capture_ext=".jpg")
+    d = store.get(new).path
+    (d / "Report.json").write_bytes(b"{}")
+    res = sync.sync_records(store, stick, device_id="box1")
+    assert new in res.failed and "case" in res.failed[new] and not store.get(new).synced
+
+
+def test_export_csv_and_edf(tmp_path, template):
+    store = _fresh(template, tmp_path)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    res = sync.sync_records(store, stick, device_id="box1", export=("csv", "edf"))
+    assert res.state == "ok"
+    rec = store.list()[0]
+    d = stick / "ECG-EXPORT" / "box1" / rec.id
+    sums = (d / "SHA256SUMS").read_text()
+    assert f"{rec.id}.csv" in sums and f"{rec.id}.edf" in sums
+    orig = read_record(rec.wfdb_stem)
+    csv = np.genfromtxt(d / f"{rec.id}.csv", delimiter=",", skip_header=1)
+    np.testing.assert_allclose(csv[:, 1:], orig.signals, atol=1e-3)
+    from wfdb.io.convert.edf import read_edf
+
+    edf = read_edf(str(d / f"{rec.id}.edf"))
+    assert edf.fs == 500 and edf.sig_name[1] == "ECG II"
+    np.testing.assert_allclose(edf.p_signal[: len(orig.signals)], np.nan_to_num(orig.signals), atol=2e-3)
+
+
+def test_retention_removes_only_verified_records(tmp_path):
+    store = _make_store(tmp_path / "records", 4)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    rule = sync.RetentionRule(keep_last=1)
+    ro = tmp_path / "ro-target-missing"
+    res = sync.sync_records(store, ro, device_id="box1", retention=rule)  # no stick: nothing synced
+    assert res.state == "error" and "does not exist" in res.message and res.removed == []
+    assert len([r for r in store.list() if r.path.is_dir()]) == 4
+    # a failed record is not removed even though it is beyond keep_last
+    victim = store.list()[0].id
+
+    def corrupt(event, rid, name):
+        if event == "verify" and rid == victim:
+            (stick / "ECG-EXPORT" / "box1" / rid / "report.json").write_bytes(b"garbage")
+
+    res = sync.sync_records(store, stick, device_id="box1", retention=rule, hook=corrupt)
+    on_device = {r.id for r in store.list() if r.path.is_dir()}
+    assert victim in on_device and store.list()[-1].id in on_device and len(on_device) == 2
+    assert set(res.removed) == {r.id for r in store.list()[1:3]}
+    assert set(res.removed) <= set(_check_target(stick, store))
+    # age rule: nothing younger than the limit goes
+    assert sync.apply_retention(store, sync.RetentionRule(max_age_days=10_000)) == []
+
+
+def test_concurrent_sync_refused(tmp_path, template):
+    store = _fresh(template, tmp_path)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    hold = sync._lock(store.root)
+    try:
+        with pytest.raises(sync.SyncError) as ei:
+            sync.sync_records(store, stick, device_id="box1")
+        assert ei.value.code == "sync_busy"
+    finally:
+        os.close(hold)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge.cli", "sync", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
+def test_cli_sync_and_bad_target(tmp_path, template):
+    store = _fresh(template, tmp_path)
+    root = store.root
+    store.close()
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    r = _cli("--to", str(stick), "--data-root", str(root), "--device-id", "clinic 7/box", "--export", "csv")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Copied 2 records - safe to remove")
+    assert (stick / "ECG-EXPORT" / "clinic-7-box").is_dir()  # made FAT-safe
+    r = _cli("--to", str(tmp_path / "nope"), "--data-root", str(root))
+    assert r.returncode == 1 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = _cli("--to", str(stick), "--data-root", str(root), "--export", "pdf")
+    assert r.returncode == 2 and "unknown export format" in r.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# real mounted filesystems (root in a machine that allows mounts; skipped elsewhere)
+
+
+def _mount(args: list[str]) -> bool:
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        return False
+    return subprocess.run(["mount", *args], capture_output=True).returncode == 0
+
+
+def _umount(path: Path) -> None:
+    subprocess.run(["umount", str(path)], capture_output=True)
+
+
+def test_real_full_filesystem_then_resume(tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if not _mount(["-t", "tmpfs", "-o", "size=400k,nosuid,nodev,noexec", "tmpfs", str(mnt)]):
+        pytest.skip("cannot mount a size-limited tmpfs here (needs root and mount rights)")
+    try:
+        store = _make_store(tmp_path / "records", 4, capture_bytes=40_000)
+        res = sync.sync_records(store, mnt, device_id="box1")
+        assert res.state == "error" and "full" in res.message, res.message
+        assert 0 < len(res.copied) < 4
+        marked = {r.id for r in store.list() if r.synced}
+        assert marked == set(res.copied) <= set(_check_target(mnt, store))
+        assert all(store.verify(r.id) == [] for r in store.list())
+        _no_bad_final_files(mnt, store)
+        assert subprocess.run(["mount", "-o", "remount,size=4m", str(mnt)]).returncode == 0
+        res = sync.sync_records(store, mnt, device_id="box1")
+        assert res.state == "ok" and set(res.copied) == {r.id for r in store.list()} - marked
+        assert len(_check_target(mnt, store)) == 4
+    finally:
+        _umount(mnt)
+
+
+def test_real_read_only_filesystem(tmp_path, template):
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    if not _mount(["-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(mnt)]):
+        pytest.skip("cannot mount a read-only tmpfs here (needs root and mount rights)")
+    try:
+        store = _fresh(template, tmp_path)
+        root = store.root
+        store.close()
+        r = _cli("--to", str(mnt), "--data-root", str(root), "--device-id", "box1")
+        assert r.returncode == 1 and "read-only" in r.stderr and "Traceback" not in r.stderr
+        store = RecordStore(root)
+        assert len(store.unsynced()) == 2
+        assert json.loads((root / "sync-status.json").read_text())["state"] == "error"
+    finally:
+        _umount(mnt)
+
+
+def test_real_vfat_stick(tmp_path, template):
+    """A real FAT32 image, loop-mounted the way the USB helper mounts a stick."""
+    if not shutil.which("mkfs.vfat"):
+        pytest.skip("mkfs.vfat (dosfstools) not installed")
+    img = tmp_path / "stick.img"
+    with open(img, "wb") as f:
+        f.truncate(34 << 20)
+    if subprocess.run(["mkfs.vfat", "-F", "32", str(img)], capture_output=True).returncode != 0:
+        pytest.skip("mkfs.vfat failed")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if not _mount(["-t", "vfat", "-o", "loop,nosuid,nodev,noexec,flush", str(img), str(mnt)]):
+        pytest.skip("cannot loop-mount a vfat image here (no vfat in this kernel or no mount rights)")
+    try:
+        assert sync.filesystem_type(mnt) == "vfat"
+        store = _fresh(template, tmp_path)
+        res = sync.sync_records(store, mnt, device_id="box1", export=("csv", "edf"))
+        assert res.state == "ok" and len(_check_target(mnt, store)) == 2
+        res = sync.sync_records(store, mnt, device_id="box1")
+        assert res.files_written == 0
+    finally:
+        _umount(mnt)
