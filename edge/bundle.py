@@ -296,7 +296,7 @@ def install_bundle(bundle_dir: str | Path, models_root: str | Path = DEFAULT_MOD
 
     Returns (info, installed); installed is False when this exact bundle is already current.
     Files are hashed while being copied to the device, so the installed bytes are the verified ones."""
-    info = verify_bundle(bundle_dir, public_key, check_files=False)
+    info = verify_bundle(bundle_dir, public_key, check_files=True)  # refuse a damaged stick copy outright
     root = Path(models_root)
     versions = root / "versions"
     versions.mkdir(parents=True, exist_ok=True)
