@@ -82,47 +82,101 @@ def _order_corners(pts: np.ndarray) -> np.ndarray:
     return np.array([pts[np.argmin(s)], pts[np.argmin(d)], pts[np.argmax(s)], pts[np.argmax(d)]], np.float32)
 
 
-def find_page(gray: np.ndarray, min_fraction: float = 0.08) -> np.ndarray | None:
-    """Corners (TL, TR, BR, BL) of the largest page-like quadrilateral in a grey image, or None.
-    A page filling the frame returns the frame corners."""
+def _quad_from_mask(mask: np.ndarray, min_area: float) -> list[np.ndarray]:
+    """Four-corner outlines of the biggest regions of a binary mask."""
+    out = []
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    for c in sorted(contours, key=cv2.contourArea, reverse=True)[:3]:
+        a = cv2.contourArea(c)
+        if a < min_area:
+            break
+        hull = cv2.convexHull(c)
+        peri = cv2.arcLength(hull, True)
+        quad = None
+        for eps in (0.02, 0.04, 0.06):
+            approx = cv2.approxPolyDP(hull, eps * peri, True)
+            if len(approx) == 4:
+                quad = approx
+                break
+        if quad is None:  # a curled or partly hidden page: its rotated bounding box
+            quad = cv2.boxPoints(cv2.minAreaRect(hull))
+        qa = cv2.contourArea(np.asarray(quad, np.float32).reshape(-1, 1, 2))
+        if qa > 0 and a / qa >= 0.75:  # the region fills its outline: not clutter
+            out.append(_order_corners(np.asarray(quad)))
+    return out
+
+
+def page_candidates(bgr: np.ndarray, min_fraction: float = 0.08) -> list[np.ndarray]:
+    """Possible page outlines (TL, TR, BR, BL) in a small BGR image, from several cues: the
+    digitizer's paper finder when installed, bright low-saturation paper, and edges."""
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     h, w = gray.shape
-    area = float(h * w)
-    blur = cv2.GaussianBlur(gray, (5, 5), 0)
-    best, best_area = None, 0.0
-    # 1) edges: a page outline on a contrasting background
-    edges = cv2.Canny(blur, 30, 90)
-    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
-    # 2) bright region: paper brighter than what surrounds it
-    _, bright = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
-    for mask, mode in ((edges, cv2.RETR_EXTERNAL), (bright, cv2.RETR_EXTERNAL)):
-        contours, _ = cv2.findContours(mask, mode, cv2.CHAIN_APPROX_SIMPLE)
-        for c in sorted(contours, key=cv2.contourArea, reverse=True)[:5]:
-            a = cv2.contourArea(c)
-            if a < min_fraction * area or a <= best_area:
-                continue
-            hull = cv2.convexHull(c)
-            peri = cv2.arcLength(hull, True)
-            quad = None
-            for eps in (0.02, 0.04, 0.06):
-                approx = cv2.approxPolyDP(hull, eps * peri, True)
-                if len(approx) == 4:
-                    quad = approx
-                    break
-            if quad is None:  # a curled or partly hidden page: its rotated bounding box
-                quad = cv2.boxPoints(cv2.minAreaRect(hull))
-            qa = cv2.contourArea(quad.reshape(-1, 1, 2).astype(np.float32))
-            # the region must fill most of its quadrilateral (rejects blobs and clutter)
-            if qa <= 0 or a / qa < 0.75:
-                continue
-            best, best_area = _order_corners(np.asarray(quad)), a
-    return best
+    min_area = min_fraction * h * w
+    cands: list[np.ndarray] = []
+    try:
+        from .digitize.page import find_page_quad
+        quad, _ = find_page_quad(bgr)
+        if quad is not None:
+            cands.append(_order_corners(np.asarray(quad, np.float32)))
+    except Exception:  # the digitizer is optional here
+        pass
+    hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
+    paper = np.clip(hsv[:, :, 2].astype(np.float32) - 0.5 * hsv[:, :, 1], 0, 255).astype(np.uint8)
+    k = np.ones((15, 15), np.uint8)
+    for img in (paper, gray):
+        blur = cv2.GaussianBlur(img, (5, 5), 0)
+        _, m = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        m = cv2.morphologyEx(cv2.morphologyEx(m, cv2.MORPH_CLOSE, k), cv2.MORPH_OPEN, k)
+        cands += _quad_from_mask(m, min_area)
+    edges = cv2.dilate(cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), 30, 90), np.ones((3, 3), np.uint8))
+    cands += _quad_from_mask(edges, min_area)
+    return cands
 
 
-def _warp(gray: np.ndarray, quad: np.ndarray, size: tuple[int, int] = (512, 384)) -> np.ndarray:
+def _plausible(quad: np.ndarray, w: int, h: int) -> bool:
+    """A convex outline, mostly inside the frame, with no corner sharper than 45 degrees."""
+    q = quad.reshape(4, 2).astype(np.float64)
+    if not cv2.isContourConvex(q.astype(np.float32).reshape(-1, 1, 2)):
+        return False
+    if (q[:, 0] < -0.1 * w).any() or (q[:, 0] > 1.1 * w).any() or (q[:, 1] < -0.1 * h).any() \
+            or (q[:, 1] > 1.1 * h).any():
+        return False
+    for i in range(4):
+        a, b = q[i - 1] - q[i], q[(i + 1) % 4] - q[i]
+        na, nb = np.linalg.norm(a), np.linalg.norm(b)
+        if na < 10 or nb < 10 or abs(np.dot(a, b) / (na * nb)) > 0.71:
+            return False
+    return True
+
+
+def find_page(bgr: np.ndarray, min_fraction: float = 0.08) -> tuple[np.ndarray | None, float]:
+    """The most ECG-like page outline in a small BGR image and its ECG score; a page filling the
+    frame (a scan, a close-up) gives the frame corners."""
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    h, w = gray.shape
+    full = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+    best, best_key, best_score = None, (-1.0, 0.0), 0.0
+    for quad in [*page_candidates(bgr, min_fraction), full]:
+        if not _plausible(quad, w, h):
+            continue
+        area = float(cv2.contourArea(quad.reshape(-1, 1, 2)))
+        if area < min_fraction * h * w:
+            continue
+        score = ecg_score(_warp(gray, quad))
+        # clearly more ECG-like first, then bigger; the whole frame only when nothing else is
+        key = (round(score, 1) - (0.25 if quad is full else 0.0), area)
+        if key > best_key:
+            best, best_key, best_score = quad, key, score
+    return best, best_score
+
+
+def _warp(gray: np.ndarray, quad: np.ndarray, size: tuple[int, int] = (512, 384), smooth: bool = True) -> np.ndarray:
+    """Rectify the outlined page. For scoring the source is smoothed first: plain bilinear
+    resampling of noise leaves a periodic ripple that would read as a grid."""
     w, h = size
     dst = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
-    return cv2.warpPerspective(gray, cv2.getPerspectiveTransform(quad.astype(np.float32), dst), (w, h))
+    src = cv2.GaussianBlur(gray, (0, 0), 1.0) if smooth else gray
+    return cv2.warpPerspective(src, cv2.getPerspectiveTransform(quad.astype(np.float32), dst), (w, h))
 
 
 def _periodicity(profile: np.ndarray, min_period: float = 3.0, max_period: float = 64.0) -> float:
@@ -218,27 +272,25 @@ class QualityMeter:
 def assess_frame(image: np.ndarray, t: QualityThresholds | None = None) -> Quality:
     """Guidance for one frame (no stillness): page outline, size, sharpness, light, glare."""
     t = t or QualityThresholds()
-    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    h, w = gray.shape
+    small = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    h, w = small.shape[:2]
     scale = WORK_WIDTH / w if w > WORK_WIDTH else 1.0
     if scale != 1.0:
-        gray = cv2.resize(gray, (WORK_WIDTH, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    quad = find_page(gray)
-    if quad is None and float(gray.mean()) > 110:  # the page may fill the frame (a scan, a close-up)
-        quad = np.array([[0, 0], [gray.shape[1] - 1, 0], [gray.shape[1] - 1, gray.shape[0] - 1],
-                         [0, gray.shape[0] - 1]], np.float32)
+        small = cv2.resize(small, (WORK_WIDTH, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    quad, score = find_page(small)
     if quad is not None:
         mask = np.zeros_like(gray)
         cv2.fillConvexPoly(mask, quad.astype(np.int32), 255)
         region = gray[mask > 0]
         page_fraction = float((mask > 0).mean())
         page = _warp(gray, quad)
-        score = ecg_score(page)
     else:
         region, page_fraction, page, score = gray.ravel(), 0.0, gray, 0.0
     brightness = float(np.median(region)) if region.size else 0.0
     glare = glare_fraction(page) if quad is not None else 0.0
-    lap = cv2.Laplacian(page, cv2.CV_32F)
+    sharp_src = _warp(gray, quad, smooth=False) if quad is not None else gray
+    lap = cv2.Laplacian(sharp_src, cv2.CV_32F)
     sharpness = float(lap.var())
     page_found = quad is not None and score >= t.min_ecg_score
     msgs: list[str] = []
