@@ -30,9 +30,9 @@ class Segment:
     baseline_y: float
 
     def to_dict(self) -> dict:
-        return {"row": self.row, "col": self.col, "box": [round(v, 3) for v in self.box],
-                "baseline_y": round(self.baseline_y, 4), "t0_s": self.t0_s, "t1_s": self.t1_s,
-                "x0_px": round(self.x0_px, 4)}
+        return {"row": self.row, "col": self.col, "box": [float(v) for v in self.box],
+                "baseline_y": float(self.baseline_y), "t0_s": float(self.t0_s), "t1_s": float(self.t1_s),
+                "x0_px": float(self.x0_px)}
 
 
 @dataclass
@@ -90,8 +90,8 @@ def page_geometry(layout: Layout, style: PageStyle) -> PageGeometry:
             xa = (gx0_mm + lead_in * 0.5) * k
             xr = (gx0_mm + lead_in) * k
             xf = xr + plateau_mm * k
-            cal.append({"row": r, "x_start": round(xa, 3), "x_rise": round(xr, 3), "x_fall": round(xf, 3),
-                        "x_end": round(trace_x0 - 0.5 * k, 3), "baseline_y": round(y, 4),
-                        "top_y": round(y - style.gain_mm_mv * k, 4), "mv": 1.0})
+            cal.append({"row": r, "x_start": float(xa), "x_rise": float(xr), "x_fall": float(xf),
+                        "x_end": float(trace_x0 - 0.5 * k), "baseline_y": float(y),
+                        "top_y": float(y - style.gain_mm_mv * k), "mv": 1.0})
     return PageGeometry(width_px, height_px, k, (pw_mm, ph_mm), grid_rect, trace_x0, seconds, pitch,
                         baselines, segments, cal)

@@ -14,7 +14,8 @@ import numpy as np
 
 from .backgrounds import KINDS, make_background
 from .effects import (add_stains, sample_stains, blur, crumple_shading, fold_shading, jpeg, multiply, sensor_noise,
-                      smooth_field, warp_mask)
+                      smooth_field)
+from .mask import warp_lines_mask
 from .text import draw_handwriting
 
 DEFAULT_PHOTO_SIZE = (3264, 2448)  # 8 MP, 4:3
@@ -124,14 +125,32 @@ def _curl_maps(H: np.ndarray, size: tuple[int, int], page_wh: tuple[int, int], c
     d = Hi[2, 0] * gx + Hi[2, 1] * gy + Hi[2, 2]
     u = (Hi[0, 0] * gx + Hi[0, 1] * gy + Hi[0, 2]) / d
     v = (Hi[1, 0] * gx + Hi[1, 1] * gy + Hi[1, 2]) / d
-    if curl_px:
-        if axis == "x":   # page edges at left/right lift: rows bow
-            v = v + curl_px * ((2 * u / pw - 1) ** 2 - 0.33)
-        else:
-            u = u + curl_px * ((2 * v / ph - 1) ** 2 - 0.33)
+    if curl_px:   # page edges lift: rows (axis x) or columns (axis y) bow
+        d = _curl_displacement(np.c_[u.ravel(), v.ravel()], page_wh, curl_px, axis)
+        u = u + d[:, 0].reshape(u.shape)
+        v = v + d[:, 1].reshape(v.shape)
     mx = cv2.resize(u.astype(np.float32), (gx.shape[1] * step, gx.shape[0] * step), interpolation=cv2.INTER_LINEAR)
     my = cv2.resize(v.astype(np.float32), (gx.shape[1] * step, gx.shape[0] * step), interpolation=cv2.INTER_LINEAR)
     return mx[:Hh, :W], my[:Hh, :W]
+
+
+def _curl_displacement(q: np.ndarray, page_wh: tuple[int, int], curl_px: float, axis: str) -> np.ndarray:
+    """The bow D(q) of `_curl_maps`: a photo pixel whose plane point is q shows page point q + D(q)."""
+    pw, ph = page_wh
+    d = np.zeros_like(q)
+    if axis == "x":
+        d[:, 1] = curl_px * ((2 * q[:, 0] / pw - 1) ** 2 - 0.33)
+    else:
+        d[:, 0] = curl_px * ((2 * q[:, 1] / ph - 1) ** 2 - 0.33)
+    return d
+
+
+def _curl_forward(pts: np.ndarray, page_wh: tuple[int, int], curl_px: float, axis: str) -> np.ndarray:
+    """Plane points q with q + D(q) = pts (fixed-point iteration; D is smooth and small)."""
+    q = pts.copy()
+    for _ in range(6):
+        q = pts - _curl_displacement(q, page_wh, curl_px, axis)
+    return q
 
 
 def _lighting(p: dict, size: tuple[int, int]) -> np.ndarray:
@@ -158,9 +177,10 @@ def _lighting(p: dict, size: tuple[int, int]) -> np.ndarray:
     return g[..., None] * wb[None, None]
 
 
-def apply_photo(page: np.ndarray, mask: np.ndarray, p: dict, page_px_per_mm: float
+def apply_photo(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: dict, page_px_per_mm: float
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Make the photo described by `p` from the flat `page`; return (photo, warped mask, homography)."""
+    """Make the photo described by `p` from the flat `page` and its trace polylines (flat px, drawn
+    with `thickness`); return (photo, trace mask in photo px, homography)."""
     W, Hh = p["size"]
     h, w = page.shape[:2]
     page = page.copy()
@@ -182,12 +202,12 @@ def apply_photo(page: np.ndarray, mask: np.ndarray, p: dict, page_px_per_mm: flo
         mx, my = _curl_maps(H, (W, Hh), (w, h), p["curl_px"], p["curl_axis"])
         warped = cv2.remap(page, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         alpha = cv2.remap(ones, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        wmask = cv2.threshold(cv2.remap(mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT),
-                              127, 255, cv2.THRESH_BINARY)[1]
+        wmask = warp_lines_mask((Hh, W), lines, thickness, H,
+                                pre=lambda q: _curl_forward(q, (w, h), p["curl_px"], p["curl_axis"]))
     else:
         warped = cv2.warpPerspective(page, H, (W, Hh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         alpha = cv2.warpPerspective(ones, H, (W, Hh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        wmask = warp_mask(mask, H, (W, Hh))
+        wmask = warp_lines_mask((Hh, W), lines, thickness, H)
     a = alpha.astype(np.float32)[..., None] / 255
     img = warped.astype(np.float32) * a + bg.astype(np.float32) * (1 - a)
     img *= _lighting(p, (W, Hh))
@@ -205,7 +225,7 @@ def apply_photo(page: np.ndarray, mask: np.ndarray, p: dict, page_px_per_mm: flo
     return img, wmask, H
 
 
-def photo_distort(page: np.ndarray, mask: np.ndarray, rng: np.random.Generator, meta: dict, *,
+def photo_distort(page: np.ndarray, lines: list[np.ndarray], rng: np.random.Generator, meta: dict, *,
                   size: tuple[int, int] | None = None, overrides: dict | None = None
                   ) -> tuple[np.ndarray, np.ndarray, dict]:
     """render_page's photo mode: sample (then override) parameters, apply, return the record."""
@@ -215,7 +235,7 @@ def photo_distort(page: np.ndarray, mask: np.ndarray, rng: np.random.Generator, 
     if unknown:
         raise ValueError(f"unknown photo parameter(s): {', '.join(sorted(unknown))}")
     p.update(overrides or {})
-    img, wmask, H = apply_photo(page, mask, p, meta["px_per_mm"])
+    img, wmask, H = apply_photo(page, lines, meta["trace_thickness_px"], p, meta["px_per_mm"])
     dist = {"mode": "photo", **p, "homography": (H / H[2, 2]).tolist(), "image_size": [int(size[0]), int(size[1])],
             "homography_exact": not p["curl_px"]}
     return img, wmask, dist

@@ -18,6 +18,7 @@ from edge.layouts import LEAD_NAMES, get_layout
 from .geometry import PageGeometry, page_geometry
 from .grid import render_grid
 from .style import PageStyle, random_style, validate_style
+from .mask import draw_mask, fixed
 from .text import draw_header_footer, put_text
 
 MODES = ("clean", "scan", "photo")
@@ -36,10 +37,6 @@ class RenderedPage:
     meta: dict
 
 
-def _fixed(pts: np.ndarray) -> np.ndarray:
-    return np.round(pts * _ONE).astype(np.int32)
-
-
 def _runs(valid: np.ndarray) -> list[tuple[int, int]]:
     """[start, stop) index pairs of consecutive True values."""
     if not valid.any():
@@ -50,7 +47,7 @@ def _runs(valid: np.ndarray) -> list[tuple[int, int]]:
 
 def _trace_polylines(signals: np.ndarray, fs: float, geo: PageGeometry, style: PageStyle,
                      truth: np.ndarray) -> list[np.ndarray]:
-    """Polylines (fixed point) of every printed segment; fills `truth` with the printed samples."""
+    """Polylines (float px) of every printed segment; fills `truth` with the printed samples."""
     n = signals.shape[0]
     px_per_s = style.speed_mm_s * geo.px_per_mm
     px_per_mv = style.gain_mm_mv * geo.px_per_mm
@@ -71,7 +68,7 @@ def _trace_polylines(signals: np.ndarray, fs: float, geo: PageGeometry, style: P
             pts = np.stack([x[a:b], y[a:b]], 1)
             if len(pts) == 1:
                 pts = np.vstack([pts, pts])
-            lines.append(_fixed(pts))
+            lines.append(pts)
     return lines
 
 
@@ -81,7 +78,7 @@ def _calibration_polylines(geo: PageGeometry) -> list[np.ndarray]:
         b, top = c["baseline_y"], c["top_y"]
         pts = np.array([[c["x_start"], b], [c["x_rise"], b], [c["x_rise"], top], [c["x_fall"], top],
                         [c["x_fall"], b], [c["x_end"], b]], np.float64)
-        out.append(_fixed(pts))
+        out.append(pts)
     return out
 
 
@@ -104,8 +101,9 @@ def _fade(img: np.ndarray, amount: float, paper, rng: np.random.Generator) -> di
 
 
 def render_flat(signals: np.ndarray, fs: float, layout: str, style: PageStyle
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """Render the flat (undistorted) page: (image, truth, mask, meta without distortion)."""
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, list[np.ndarray]]:
+    """Render the flat (undistorted) page: (image, truth, mask, meta without distortion, trace
+    polylines in flat px, calibration pulses included)."""
     lay = get_layout(layout)
     validate_style(style)
     sig = np.asarray(signals, dtype=np.float64)
@@ -122,10 +120,8 @@ def render_flat(signals: np.ndarray, fs: float, layout: str, style: PageStyle
     truth = np.full(sig.shape, np.nan)
     lines = _trace_polylines(sig, fs, geo, style, truth) + _calibration_polylines(geo)
     th = _trace_thickness(style, k)
-    mask = np.zeros((geo.height_px, geo.width_px), np.uint8)
-    cv2.polylines(mask, lines, False, 255, th, cv2.LINE_AA, _SHIFT)
-    cv2.threshold(mask, 127, 255, cv2.THRESH_BINARY, dst=mask)
-    cv2.polylines(img, lines, False, colours["trace"], th, cv2.LINE_AA, _SHIFT)
+    mask = draw_mask((geo.height_px, geo.width_px), lines, th)
+    cv2.polylines(img, [fixed(ln) for ln in lines], False, colours["trace"], th, cv2.LINE_AA, _SHIFT)
     # separators between segments
     sep = []
     for seg in geo.segments:
@@ -140,7 +136,7 @@ def render_flat(signals: np.ndarray, fs: float, layout: str, style: PageStyle
             continue
         cv2.line(img, (int(round(x * _ONE)), int(round(y0 * _ONE))), (int(round(x * _ONE)), int(round(y1 * _ONE))),
                  colours["trace"], max(1, th - 1), cv2.LINE_AA, _SHIFT)
-        sep.append({"x": round(x, 3), "y0": round(y0, 3), "y1": round(y1, 3)})
+        sep.append({"x": float(x), "y0": float(y0), "y1": float(y1)})
     trng = np.random.default_rng(style.text_seed)
     labels = []
     if style.labels:
@@ -160,13 +156,13 @@ def render_flat(signals: np.ndarray, fs: float, layout: str, style: PageStyle
         "fs": float(fs), "n_samples": int(sig.shape[0]), "lead_names": list(LEAD_NAMES),
         "px_per_mm": k, "dpi": style.dpi, "layout": lay.name, "speed_mm_s": style.speed_mm_s,
         "gain_mm_mv": style.gain_mm_mv, "page_mm": list(geo.page_mm), "page_px": [geo.width_px, geo.height_px],
-        "grid_rect_px": [round(v, 3) for v in geo.grid_rect_px], "printed_seconds": geo.printed_seconds,
+        "grid_rect_px": [float(v) for v in geo.grid_rect_px], "printed_seconds": geo.printed_seconds,
         "row_pitch_px": geo.row_pitch_px, "trace_thickness_px": th,
         "leads": leads, "calibration": geo.calibration, "separators": sep, "labels": labels, "text": texts,
         "fade": fade, "style": style.to_dict(),
         "coordinates": "flat page pixels, pixel centres at integers; y = baseline_y - mV * gain_mm_mv * px_per_mm",
     }
-    return img, truth, mask, meta
+    return img, truth, mask, meta, lines
 
 
 def render_page(signals: np.ndarray, fs: float, *, layout: str = "3x4+1", mode: str = "clean", seed: int = 0,
@@ -186,7 +182,7 @@ def render_page(signals: np.ndarray, fs: float, *, layout: str = "3x4+1", mode: 
     if unknown:
         raise TypeError(f"unknown style option(s): {', '.join(sorted(unknown))}")
     style = dataclasses.replace(style, **style_overrides)
-    img, truth, mask, meta = render_flat(signals, fs, layout, style)
+    img, truth, mask, meta, lines = render_flat(signals, fs, layout, style)
     meta["seed"] = int(seed)
     meta["mode"] = mode
     meta["randomized_style"] = bool(randomize)
@@ -196,10 +192,10 @@ def render_page(signals: np.ndarray, fs: float, *, layout: str = "3x4+1", mode: 
         drng = np.random.default_rng([seed, 1])
         if mode == "scan":
             from .scan import scan_distort
-            img, mask, dist = scan_distort(img, mask, drng, meta, overrides=distortion or {})
+            img, mask, dist = scan_distort(img, lines, drng, meta, overrides=distortion or {})
         else:
             from .photo import photo_distort
-            img, mask, dist = photo_distort(img, mask, drng, meta, size=photo_size, overrides=distortion or {})
+            img, mask, dist = photo_distort(img, lines, drng, meta, size=photo_size, overrides=distortion or {})
     meta["distortion"] = dist
     meta["image_size"] = [int(img.shape[1]), int(img.shape[0])]
     return RenderedPage(img, truth, mask, meta)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .effects import add_stains, blur, fold_shading, jpeg, multiply, sample_stains, sensor_noise, warp_mask
+from .effects import add_stains, blur, fold_shading, jpeg, multiply, sample_stains, sensor_noise
+from .mask import warp_lines_mask
 from .text import draw_handwriting
 
 
@@ -54,9 +55,10 @@ def scan_homography(page_size: tuple[int, int], p: dict, px_per_mm: float) -> tu
     return np.vstack([A, [0, 0, 1]]), (W, H)
 
 
-def apply_scan(page: np.ndarray, mask: np.ndarray, p: dict, px_per_mm: float
+def apply_scan(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: dict, px_per_mm: float
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Make the scan described by `p`; return (scan, warped mask, homography)."""
+    """Make the scan described by `p` from the flat page and its trace polylines (flat px, drawn
+    with `thickness`); return (scan, trace mask in scan px, homography)."""
     h, w = page.shape[:2]
     page = page.copy()
     if p["notes"]:
@@ -68,7 +70,7 @@ def apply_scan(page: np.ndarray, mask: np.ndarray, p: dict, px_per_mm: float
     H, (W, Hh) = scan_homography((w, h), p, px_per_mm)
     img = cv2.warpPerspective(page, H, (W, Hh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                               borderValue=tuple(p["bed_bgr"]))
-    wmask = warp_mask(mask, H, (W, Hh))
+    wmask = warp_lines_mask((Hh, W), lines, thickness, H)
     lut = np.clip(((np.arange(256) / 255.0) ** p["gamma"] * 255 - 128) * p["contrast"] + 128 + p["brightness"], 0, 255)
     img = cv2.LUT(img, lut.astype(np.uint8))
     img = blur(img, p["blur_sigma"], 0, 0)
@@ -78,7 +80,7 @@ def apply_scan(page: np.ndarray, mask: np.ndarray, p: dict, px_per_mm: float
     return img, wmask, H
 
 
-def scan_distort(page: np.ndarray, mask: np.ndarray, rng: np.random.Generator, meta: dict, *,
+def scan_distort(page: np.ndarray, lines: list[np.ndarray], rng: np.random.Generator, meta: dict, *,
                  overrides: dict | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """render_page's scan mode: sample (then override) parameters, apply, return the record."""
     k = meta["px_per_mm"]
@@ -87,7 +89,7 @@ def scan_distort(page: np.ndarray, mask: np.ndarray, rng: np.random.Generator, m
     if unknown:
         raise ValueError(f"unknown scan parameter(s): {', '.join(sorted(unknown))}")
     p.update(overrides or {})
-    img, wmask, H = apply_scan(page, mask, p, k)
+    img, wmask, H = apply_scan(page, lines, meta["trace_thickness_px"], p, k)
     dist = {"mode": "scan", **p, "homography": H.tolist(), "image_size": [int(img.shape[1]), int(img.shape[0])],
             "homography_exact": True}
     return img, wmask, dist
