@@ -1,0 +1,204 @@
+"""Train TraceUNet on cached rectified synthesizer pages: resumable from `last.pt`, progress printed,
+best model by fold-9 validation F1 kept as `best.pt`, exported to ONNX with calibration tiles."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class TrainConfig:
+    data: str = "../shared/data/ptbxl500"
+    out: str = "runs/seg"
+    train_pages: int = 240
+    val_pages: int = 24
+    steps: int = 3000
+    batch: int = 12
+    crop: int = 192
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    pos_weight: float = 3.0
+    threads: int = 2
+    minutes: float = 40.0          # wall-clock budget for this run (training stops and saves)
+    val_every: int = 200
+    px_per_mm: float = 0.0         # 0: the digitizer's working resolution
+    tile: int = 256                # exported tile size (input (1, 3, tile, tile))
+    widths: tuple = (8, 16, 24, 32, 48)
+    seed: int = 0
+    modes: tuple = ("clean", "scan", "photo")
+    extra: dict = field(default_factory=dict)
+
+
+def _loss(logits, target, pos_weight: float):
+    import torch
+    import torch.nn.functional as F
+
+    bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(pos_weight))
+    p = torch.sigmoid(logits)
+    inter = (p * target).sum(dim=(1, 2, 3))
+    dice = 1 - (2 * inter + 1) / (p.sum(dim=(1, 2, 3)) + target.sum(dim=(1, 2, 3)) + 1)
+    return bce + dice.mean()
+
+
+def evaluate(model, xs: np.ndarray, ys: np.ndarray, pos_weight: float, batch: int = 8) -> dict:
+    """Validation loss, precision, recall, F1 and IoU at p >= 0.5 on fixed crops."""
+    import torch
+
+    model.eval()
+    tp = fp = fn = 0.0
+    losses = []
+    with torch.no_grad():
+        for i in range(0, len(xs), batch):
+            x = torch.from_numpy(xs[i:i + batch]).contiguous(memory_format=torch.channels_last)
+            y = torch.from_numpy(ys[i:i + batch])
+            lo = model(x)
+            losses.append(float(_loss(lo, y, pos_weight)))
+            pr = (lo > 0).float()
+            tp += float((pr * y).sum())
+            fp += float((pr * (1 - y)).sum())
+            fn += float(((1 - pr) * y).sum())
+    model.train()
+    prec = tp / max(tp + fp, 1)
+    rec = tp / max(tp + fn, 1)
+    return {"loss": float(np.mean(losses)), "precision": prec, "recall": rec,
+            "f1": 2 * prec * rec / max(prec + rec, 1e-9), "iou": tp / max(tp + fp + fn, 1)}
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
+    """Run (or resume) training; returns the path of the best checkpoint."""
+    import torch
+
+    from .data import build_cache, load_cache, sample_batch, work_px_per_mm
+    from .model import TraceUNet, count_params, macs_per_pixel
+
+    torch.set_num_threads(max(1, cfg.threads))
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    px = cfg.px_per_mm or work_px_per_mm()
+    cfg.px_per_mm = px
+    last, best = out / "last.pt", out / "best.pt"
+
+    log(f"rendering training pages (folds 1-8) at {px:.2f} px/mm into {out / 'cache'} ...")
+    tr_paths = build_cache(cfg.data, tuple(range(1, 9)), out / "cache" / "train", cfg.train_pages,
+                           px_per_mm=px, seed=cfg.seed + 1, modes=tuple(cfg.modes))
+    log("rendering validation pages (fold 9) ...")
+    va_paths = build_cache(cfg.data, (9,), out / "cache" / "val", cfg.val_pages, px_per_mm=px,
+                           seed=cfg.seed + 9, modes=tuple(cfg.modes))
+    tr_pages = load_cache(tr_paths)
+    va_pages = load_cache(va_paths)
+    vrng = np.random.default_rng(1234)
+    vx, vy = sample_batch(va_pages, vrng, max(48, 4 * len(va_pages)), cfg.crop, train=False)
+    # augmented validation crops too: the hard cases the device sees
+    vxa, vya = sample_batch(va_pages, vrng, max(48, 4 * len(va_pages)), cfg.crop, train=True)
+    vx, vy = np.concatenate([vx, vxa]), np.concatenate([vy, vya])
+
+    model = TraceUNet(widths=tuple(cfg.widths)).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, best_f1, history = 0, -1.0, []
+    if resume and last.exists():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, best_f1, history = ck["step"], ck["best_f1"], ck.get("history", [])
+        log(f"resumed from {last} at step {step} (best val F1 {best_f1:.3f})")
+    log(f"TraceUNet widths {cfg.widths}: {count_params(model)} parameters, "
+        f"{macs_per_pixel(model):.0f} MAC/pixel; {len(tr_pages)} train / {len(va_pages)} val pages")
+
+    def lr_at(s: int) -> float:
+        warm = 100
+        if s < warm:
+            return cfg.lr * (s + 1) / warm
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, cfg.steps - warm))))
+
+    def save(path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "best_f1": best_f1,
+                    "history": history, "config": asdict(cfg)}, tmp)
+        tmp.replace(path)
+
+    rng = np.random.default_rng([cfg.seed, step])
+    t0 = time.time()
+    run_loss = []
+    model.train()
+    while step < cfg.steps:
+        if (time.time() - t0) / 60 > cfg.minutes:
+            log(f"time budget of {cfg.minutes} min reached at step {step}; saving (resume with --resume)")
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        x, y = sample_batch(tr_pages, rng, cfg.batch, cfg.crop, train=True)
+        xt = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
+        loss = _loss(model(xt), torch.from_numpy(y), cfg.pos_weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        run_loss.append(loss.item())
+        if step % 25 == 0:
+            el = time.time() - t0
+            log(f"step {step}/{cfg.steps} loss {np.mean(run_loss[-25:]):.4f} lr {lr_at(step):.2e} "
+                f"{el / 60:.1f} min", )
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            m = evaluate(model, vx, vy, cfg.pos_weight)
+            m["step"] = step
+            history.append(m)
+            improved = m["f1"] > best_f1
+            if improved:
+                best_f1 = m["f1"]
+            save(last)
+            if improved:
+                save(best)
+            log(f"  val step {step}: loss {m['loss']:.4f} P {m['precision']:.3f} R {m['recall']:.3f} "
+                f"F1 {m['f1']:.3f} IoU {m['iou']:.3f}{' (best)' if improved else ''}")
+    save(last)
+    if not best.exists():
+        save(best)
+    (out / "history.json").write_text(json.dumps({"config": asdict(cfg), "history": history}, indent=2))
+    return best
+
+
+def load_checkpoint(path: str | Path):
+    """(TraceUNet in eval mode, config dict) from a checkpoint."""
+    import torch
+
+    from .model import TraceUNet
+
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = ck.get("config", {})
+    model = TraceUNet(widths=tuple(cfg.get("widths", (8, 16, 24, 32, 48))))
+    model.load_state_dict(ck["model"])
+    model = model.to(memory_format=torch.contiguous_format)
+    return model.eval(), ck
+
+
+def export_onnx(model, path: str | Path, tile: int = 256) -> Path:
+    """Export the probability model with a fixed (1, 3, tile, tile) input named `page`."""
+    import copy
+
+    import torch
+
+    m = copy.deepcopy(model).eval()
+    m.probability = True
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(m, torch.rand(1, 3, tile, tile), str(path), input_names=["page"],
+                      output_names=["trace_prob"], opset_version=17, dynamo=False)
+    return path
+
+
+def calibration_tiles(cache_dir: str | Path, tile: int = 256, n: int = 64, seed: int = 0) -> np.ndarray:
+    """Real, un-augmented page tiles (NHWC float32 in [0, 1]) for int8 calibration."""
+    from .data import load_cache, sample_batch
+
+    paths = sorted(Path(cache_dir).glob("page_*.npz"))[:40]
+    pages = load_cache(paths)
+    rng = np.random.default_rng(seed)
+    x, _ = sample_batch(pages, rng, n // 2, tile, train=False)
+    xa, _ = sample_batch(pages, rng, n - n // 2, tile, train=True)
+    return np.concatenate([x, xa]).transpose(0, 2, 3, 1).copy()
