@@ -1,0 +1,138 @@
+"""Grid calibration: px/mm in x and y and the residual rotation from the periodicity of the ECG
+grid (1 mm / 5 mm), measured by Fourier analysis of strip profiles, so any grid colour, dotted
+grids and faint grids work; falls back to the page size when no grid is printed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+PLAUSIBLE_WIDTH_MM = (150.0, 460.0)   # what a printed page or gridded area can span
+
+
+@dataclass
+class GridCalibration:
+    px_per_mm_x: float
+    px_per_mm_y: float
+    angle_deg: float          # rotation of the grid lines (positive: counter-clockwise in the image)
+    confidence: float         # 0..1: how clearly periodic the grid is
+    source: str               # "grid" or "page_size"
+
+    def to_dict(self) -> dict:
+        return {"px_per_mm_x": round(self.px_per_mm_x, 4), "px_per_mm_y": round(self.px_per_mm_y, 4),
+                "angle_deg": round(self.angle_deg, 3), "confidence": round(self.confidence, 3),
+                "source": self.source}
+
+
+def grid_darkness(img_bgr: np.ndarray) -> np.ndarray:
+    """Float32 0..1 'how much darker than the local paper' using the darkest channel, so red, blue,
+    green, orange or grey grid lines all show."""
+    mn = img_bgr.min(axis=2) if img_bgr.ndim == 3 else img_bgr
+    mn = mn.astype(np.float32)
+    k = max(3, int(round(min(mn.shape) / 60)) | 1)
+    bg = cv2.dilate(mn, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    bg = cv2.blur(bg, (k, k))
+    return np.clip(1.0 - mn / np.maximum(bg, 1.0), 0.0, 1.0)
+
+
+def _dft_at(prof: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """Complex DFT of each profile row (K x N) at arbitrary frequencies (cycles/px) -> (K x F)."""
+    x = np.arange(prof.shape[1], dtype=np.float64)
+    w = np.hanning(prof.shape[1])
+    basis = np.exp(-2j * np.pi * np.outer(x, freqs)) * w[:, None]
+    return prof @ basis
+
+
+def _strip_profiles(d: np.ndarray, strip: int) -> np.ndarray:
+    """Mean over `strip` rows -> (n_strips x W) profiles, each with its mean removed."""
+    h, w = d.shape
+    n = max(1, h // strip)
+    prof = cv2.resize(d[: n * strip], (w, n), interpolation=cv2.INTER_AREA).astype(np.float64)
+    return prof - prof.mean(axis=1, keepdims=True)
+
+
+def _period_along(d: np.ndarray, f_lo: float, f_hi: float, strip: int) -> tuple[float, float, float]:
+    """Strongest periodicity along x (axis 1) in [f_lo, f_hi] cycles/px, refined; returns
+    (frequency, peak-to-median spectral ratio, phase slope in radians per row)."""
+    prof = _strip_profiles(d, strip)
+    n = prof.shape[1]
+    nfft = 1 << int(np.ceil(np.log2(n * 4)))
+    w = np.hanning(n)
+    spec = (np.abs(np.fft.rfft(prof * w, nfft, axis=1)) ** 2).sum(axis=0)
+    fr = np.fft.rfftfreq(nfft)
+    band = (fr >= f_lo) & (fr <= f_hi)
+    if not band.any():
+        return 0.0, 0.0, 0.0
+    ib = np.flatnonzero(band)
+    i = ib[np.argmax(spec[ib])]
+    # A thin-line grid has harmonics of similar strength: prefer the fundamental when half the
+    # peak frequency is also a clear peak (the 1 mm lines, not their 0.5 mm harmonic).
+    half = int(round(i / 2))
+    lo_h, hi_h = max(1, half - 3), half + 4
+    if fr[half] >= f_lo * 0.5 and spec[lo_h:hi_h].max() > 0.25 * spec[i]:
+        cand = lo_h + int(np.argmax(spec[lo_h:hi_h]))
+        if spec[cand] > 8 * np.median(spec[ib]):
+            i = cand
+    ratio = float(spec[i] / (np.median(spec[ib]) + 1e-12))
+    # Refine on a dense frequency grid around the peak with the incoherent (rotation-tolerant) sum.
+    df = 1.0 / nfft
+    fine = fr[i] + np.linspace(-1.5 * df, 1.5 * df, 61)
+    a = _dft_at(prof, fine)
+    p = (np.abs(a) ** 2).sum(axis=0)
+    j = int(np.argmax(p))
+    if 0 < j < len(p) - 1:
+        den = p[j - 1] - 2 * p[j] + p[j + 1]
+        off = 0.5 * (p[j - 1] - p[j + 1]) / den if den < 0 else 0.0
+        f = fine[j] + off * (fine[1] - fine[0])
+    else:
+        f = fine[j]
+    # Phase progression between neighbouring strips gives the line tilt.
+    amp = _dft_at(prof, np.array([f]))[:, 0]
+    if len(amp) > 1:
+        z = (amp[1:] * np.conj(amp[:-1])).sum()
+        slope = float(np.angle(z)) / strip
+    else:
+        slope = 0.0
+    return float(f), ratio, slope
+
+
+def measure_grid(img_bgr: np.ndarray, *, width_mm_range: tuple[float, float] = PLAUSIBLE_WIDTH_MM,
+                 fallback_width_mm: float = 297.0) -> GridCalibration:
+    """Measure px/mm from the 1 mm (or 5 mm harmonic) grid period in both axes of a roughly
+    fronto-parallel page image. The search assumes the image spans `width_mm_range` mm."""
+    d = grid_darkness(img_bgr)
+    h, w = d.shape
+    # 1 mm period in px must make the page span a plausible width.
+    f_lo, f_hi = width_mm_range[0] / w, width_mm_range[1] / w
+    f_hi = min(f_hi, 0.45)
+    strip = max(4, int(round(w / width_mm_range[1] * 3)))   # ~3 mm strips at the coarsest scale
+    fx, rx, sx = _period_along(d, f_lo, f_hi, strip)
+    ok_x = rx > 12.0
+    if ok_x:
+        f_lo_y, f_hi_y = fx * 0.8, fx * 1.25
+    else:
+        f_lo_y, f_hi_y = width_mm_range[0] / w, min(width_mm_range[1] / w, 0.45)
+    fy, ry, sy = _period_along(d.T, f_lo_y, f_hi_y, strip)
+    ok_y = ry > 12.0
+    if not ok_x and not ok_y:
+        k = w / fallback_width_mm
+        return GridCalibration(k, k, 0.0, 0.0, "page_size")
+    if not ok_x:
+        fx = fy
+    if not ok_y:
+        fy = fx
+    # Vertical lines tilt: x shift per row = -slope/(2 pi f); same for horizontal lines per column.
+    tilt_v = -sx / (2 * np.pi * fx) if ok_x else None      # dx/dy of vertical lines
+    tilt_h = -sy / (2 * np.pi * fy) if ok_y else None      # dy/dx of horizontal lines
+    angles = []
+    if tilt_v is not None:
+        angles.append(np.degrees(np.arctan(tilt_v)))
+    if tilt_h is not None:
+        angles.append(-np.degrees(np.arctan(tilt_h)))
+    angle = float(np.mean(angles)) if angles else 0.0
+    conf = float(np.clip((min(rx, ry) if ok_x and ok_y else max(rx, ry) / 2) / 100.0, 0.0, 1.0))
+    # Lines tilted by angle appear spaced by period / cos(angle) along the image axes.
+    c = float(np.cos(np.radians(angle)))
+    return GridCalibration(float(c / fx), float(c / fy), angle, conf, "grid")

@@ -1,0 +1,236 @@
+"""Layout and leads: find the printed rows in the trace-probability map, the calibration pulses
+(gain and the 0 mV level), the printed time span, the layout (3x4, 3x4+1, 3x4+3, 6x2, 12x1) and
+which lead each row segment shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..layouts import LAYOUTS, Layout
+
+STANDARD_GAINS = (2.5, 5.0, 10.0, 20.0, 40.0)       # mm/mV
+STANDARD_SPEEDS = (12.5, 25.0, 50.0, 100.0)          # mm/s
+
+
+@dataclass
+class Rows:
+    centres: list[float]        # y of each row's main ink line (rectified px)
+    pitch: float                # typical distance between rows (px)
+    upside_down_score: float    # > 0: more ink below the baselines than above (page upside down)
+
+
+def _longest_run(flags: np.ndarray, max_gap: int) -> int:
+    """Longest stretch of True allowing gaps of up to `max_gap` False entries."""
+    idx = np.flatnonzero(flags)
+    if len(idx) == 0:
+        return 0
+    breaks = np.flatnonzero(np.diff(idx) > max_gap + 1)
+    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
+    ends = np.concatenate([idx[breaks], [idx[-1]]])
+    return int((ends - starts + 1).max())
+
+
+def find_rows(prob: np.ndarray, px_per_mm: float) -> Rows:
+    """Rows are horizontal bands holding one long continuous line of ink (text lines are broken
+    by word gaps); their centres are the peaks of the horizontal ink projection."""
+    h, w = prob.shape
+    ink8 = (prob >= 0.5).astype(np.uint8)
+    # Close one-pixel holes (a trace crossing a dark grid line loses a pixel to grid suppression).
+    ink8 = cv2.morphologyEx(ink8, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    # Keep only wide connected pieces of ink: trace lines run for centimetres, characters of text
+    # and dots of a dotted grid do not.
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(ink8, connectivity=8)
+    wide = np.zeros(n, bool)
+    wide[1:] = (stats[1:, cv2.CC_STAT_WIDTH] >= 12 * px_per_mm) & (stats[1:, cv2.CC_STAT_HEIGHT] >= 1 * px_per_mm)
+    ink = wide[lab].astype(np.float32)
+    proj = ink.sum(axis=1)
+    sm = cv2.GaussianBlur(proj.reshape(-1, 1), (1, 0), sigmaX=0, sigmaY=1.2 * px_per_mm).ravel()
+    min_dist = int(7 * px_per_mm)
+    # Local maxima, strongest first, non-maximum suppression at min_dist.
+    cand = np.flatnonzero((sm[1:-1] >= sm[:-2]) & (sm[1:-1] > sm[2:])) + 1
+    cand = cand[sm[cand] > 0.08 * sm.max()] if len(cand) else cand
+    order = cand[np.argsort(-sm[cand])]
+    chosen: list[int] = []
+    for c in order:
+        if all(abs(c - o) >= min_dist for o in chosen):
+            chosen.append(int(c))
+    band = int(6 * px_per_mm)
+    gap = int(2 * px_per_mm)
+    keep = []
+    # Column ink presence within a band around each candidate; rows need a long continuous run.
+    cs = np.cumsum(np.vstack([np.zeros((1, w), np.float32), ink]), axis=0)
+    for c in sorted(chosen):
+        a, b = max(0, c - band), min(h, c + band + 1)
+        has = (cs[b] - cs[a]) > 0
+        run = _longest_run(has, gap)
+        if run >= 0.3 * w:
+            keep.append((c, run))
+    if not keep:
+        return Rows([], 0.0, 0.0)
+    longest = max(r for _, r in keep)
+    centres = [float(c) for c, r in keep if r >= 0.45 * longest]
+    # Refine each centre to the most common ink row nearby (the isoelectric line).
+    pitch = float(np.median(np.diff(centres))) if len(centres) > 1 else 0.4 * h
+    refined = []
+    for c in centres:
+        a, b = int(max(0, c - 0.3 * pitch)), int(min(h, c + 0.3 * pitch))
+        refined.append(float(a + np.argmax(proj[a:b])) if b > a else c)
+    # Upside-down cue: ECG deflections (R, P, T waves) point up in most leads.
+    above = below = 0.0
+    half = int(0.45 * pitch)
+    skip = max(2, int(0.8 * px_per_mm))
+    for c in refined:
+        ci = int(c)
+        above += float(ink[max(0, ci - half):max(0, ci - skip)].sum())
+        below += float(ink[min(h, ci + skip):min(h, ci + half)].sum())
+    score = (below - above) / max(above + below, 1.0)
+    return Rows(refined, pitch, score)
+
+
+def layout_for_rows(n_rows: int) -> list[str]:
+    """Candidate layouts for a row count, most likely first."""
+    return {3: ["3x4"], 4: ["3x4+1"], 6: ["3x4+3", "6x2"], 12: ["12x1"], 5: ["3x4+1", "6x2"],
+            2: ["3x4"], 7: ["6x2", "3x4+3"], 11: ["12x1"], 13: ["12x1"]}.get(n_rows, [])
+
+
+@dataclass
+class Pulse:
+    x_rise: int
+    x_fall: int
+    foot_y: float
+    top_y: float
+
+    @property
+    def height_px(self) -> float:
+        return self.foot_y - self.top_y
+
+
+def find_pulse(y: np.ndarray, x_start: int, px_per_mm: float) -> Pulse | None:
+    """A calibration pulse at the start of a row: a rise from a flat foot to a flat plateau 2-12 mm
+    long, then back down. `y` is the row's per-column trace (NaN gaps)."""
+    n = len(y)
+    x1 = min(n, x_start + int(25 * px_per_mm))
+    seg = y[x_start:x1]
+    if np.isfinite(seg).sum() < 4 * px_per_mm:
+        return None
+    seg = np.where(np.isfinite(seg), seg, np.nanmedian(seg))
+    foot = float(np.percentile(seg, 90))
+    top = float(np.percentile(seg, 5))
+    hgt = foot - top
+    if hgt < 2 * px_per_mm:             # less than 2 mm: no pulse (2.5 mm/mV at the least)
+        return None
+    tol = max(1.0, 0.08 * hgt)
+    on_top = np.abs(seg - top) <= tol
+    # The plateau: longest run of columns at the top level.
+    idx = np.flatnonzero(on_top)
+    if len(idx) == 0:
+        return None
+    breaks = np.flatnonzero(np.diff(idx) > 1)
+    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
+    ends = np.concatenate([idx[breaks], [idx[-1]]])
+    k = int(np.argmax(ends - starts))
+    a, b = int(starts[k]), int(ends[k])
+    width_mm = (b - a + 1) / px_per_mm
+    if not 1.5 <= width_mm <= 14:
+        return None
+    # Foot on both sides of the plateau at the same level.
+    left = seg[max(0, a - int(2 * px_per_mm)):a]
+    right = seg[b + 1:b + 1 + int(2 * px_per_mm)]
+    if len(left) == 0 or len(right) == 0:
+        return None
+    if abs(np.max(left) - foot) > 2 * tol or abs(np.max(right) - foot) > 2 * tol:
+        return None
+    # Re-estimate levels from the flat parts.
+    top_y = float(np.median(seg[a:b + 1]))
+    pre = seg[:a]
+    pre = pre[np.abs(pre - foot) <= 2 * tol]
+    post = seg[b + 1:b + 1 + int(3 * px_per_mm)]
+    post = post[np.abs(post - foot) <= 2 * tol]
+    feet = np.concatenate([pre, post])
+    foot_y = float(np.median(feet)) if len(feet) else foot
+    return Pulse(x_start + a, x_start + b, foot_y, top_y)
+
+
+def snap(value: float, options: tuple[float, ...], rel_tol: float) -> float | None:
+    """Nearest standard value if within rel_tol, else None."""
+    best = min(options, key=lambda o: abs(value - o) / o)
+    return best if abs(value - best) / best <= rel_tol else None
+
+
+def name_rhythm_leads(layout: Layout, row_signals: list[np.ndarray], fs: float) -> list[str]:
+    """For each rhythm strip, the lead it repeats: the segment lead whose printed window matches
+    the strip best (correlation > 0.9), else the layout's default."""
+    names = list(layout.rhythm)
+    n_seg = len(layout.rows)
+    if not names or len(row_signals) < n_seg + len(names):
+        return names
+    n_cols = layout.n_cols
+    for k in range(len(names)):
+        strip = row_signals[n_seg + k]
+        best, best_c = None, 0.9
+        for r in range(n_seg):
+            seg_sig = row_signals[r]
+            n = min(len(seg_sig), len(strip))
+            for c in range(n_cols):
+                i0, i1 = int(c * n / n_cols), int((c + 1) * n / n_cols)
+                a, b = seg_sig[i0:i1], strip[i0:i1]
+                ok = np.isfinite(a) & np.isfinite(b)
+                if ok.sum() < 0.5 * (i1 - i0):
+                    continue
+                a, b = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
+                den = np.sqrt((a * a).sum() * (b * b).sum())
+                if den <= 0:
+                    continue
+                cc = float((a * b).sum() / den)
+                if cc > best_c:
+                    best, best_c = layout.rows[r][c], cc
+        if best is not None:
+            names[k] = best
+    return names
+
+
+def rhythm_matches(layout: Layout, row_signals: list[np.ndarray]) -> int:
+    """How many rhythm strips of `layout` repeat (correlation > 0.9) some segment of its rows."""
+    n_seg = len(layout.rows)
+    count = 0
+    for k in range(len(layout.rhythm)):
+        if n_seg + k >= len(row_signals):
+            break
+        strip = row_signals[n_seg + k]
+        done = False
+        for r in range(n_seg):
+            n = min(len(row_signals[r]), len(strip))
+            for c in range(layout.n_cols):
+                i0, i1 = int(c * n / layout.n_cols), int((c + 1) * n / layout.n_cols)
+                if _corr(row_signals[r][i0:i1], strip[i0:i1]) > 0.9:
+                    count += 1
+                    done = True
+                    break
+            if done:
+                break
+    return count
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < max(10, 0.5 * len(a)):
+        return 0.0
+    x, y = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
+    den = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / den) if den > 0 else 0.0
+
+
+def choose_layout(n_rows: int, row_signals: list[np.ndarray]) -> tuple[str, float]:
+    """Pick the layout for the rows found: by count, and for six rows by whether rows 4-6 repeat
+    segments of rows 1-3 (rhythm strips of 3x4+3) or not (6x2). Returns (name, confidence)."""
+    cands = layout_for_rows(n_rows)
+    if not cands:
+        return "", 0.0
+    if n_rows == 6 and len(row_signals) == 6:
+        m = rhythm_matches(LAYOUTS["3x4+3"], row_signals)
+        return ("3x4+3", 0.9) if m >= 1 else ("6x2", 0.8)
+    conf = 0.9 if n_rows in (3, 4, 12) else 0.5
+    return cands[0], conf

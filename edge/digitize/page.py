@@ -1,0 +1,184 @@
+"""Page and perspective: find the paper in a photo, warp it fronto-parallel, remove the residual
+rotation measured on the grid and resample to the digitizer's working resolution, so every later
+stage sees a flat page at exactly WORK_PX_PER_MM in both axes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..errors import BadInputError
+from .grid import GridCalibration, measure_grid
+
+WORK_PX_PER_MM = 5.0        # rectified page resolution used by traceprob/layout/extract
+DETECT_MAX_SIDE = 900       # page-outline search runs on an image this big
+APPROX_MAX_SIDE = 1800      # first warp, on which the grid is measured
+
+
+@dataclass
+class RectifiedPage:
+    image: np.ndarray                 # BGR uint8 at WORK_PX_PER_MM
+    homography: np.ndarray            # 3x3: source image pixels -> rectified pixels
+    grid: GridCalibration
+    page_found: bool                  # a page outline was found (photo) rather than the whole image
+    quad: list[list[float]] | None    # page corners in the source image
+    rotated_deg: float = 0.0          # quarter turns applied (90, 180, 270)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _order_quad(pts: np.ndarray) -> np.ndarray:
+    """Corners as top-left, top-right, bottom-right, bottom-left."""
+    pts = np.asarray(pts, np.float64).reshape(4, 2)
+    c = pts.mean(axis=0)
+    ang = np.arctan2(pts[:, 1] - c[1], pts[:, 0] - c[0])
+    pts = pts[np.argsort(ang)]                       # clockwise in image coords starting at ~-180 deg
+    tl = int(np.argmin(pts.sum(axis=1)))
+    return np.roll(pts, -tl, axis=0)
+
+
+def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """Paper outline in a photo: the largest bright, low-saturation region with four corners.
+    Returns (corners in image px or None, reason). None with "fills" when the paper fills the
+    frame (scans), which is fine."""
+    h, w = img_bgr.shape[:2]
+    s = min(1.0, DETECT_MAX_SIDE / max(h, w))
+    small = cv2.resize(img_bgr, (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA)
+    hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+    v = hsv[:, :, 2].astype(np.float32)
+    sat = hsv[:, :, 1].astype(np.float32)
+    # Paper: bright and not strongly coloured. Closing fills grid lines, traces and text.
+    score = cv2.GaussianBlur(v - 0.5 * sat, (0, 0), 2)
+    score8 = np.clip(score, 0, 255).astype(np.uint8)
+    t, mask = cv2.threshold(score8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    k = max(3, int(round(min(small.shape[:2]) / 40)))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask)
+    if n <= 1:
+        return None, "no_paper"
+    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    area = stats[i, cv2.CC_STAT_AREA]
+    sh, sw = mask.shape
+    if area < 0.15 * sh * sw:
+        return None, "no_paper"
+    comp = (lab == i).astype(np.uint8) * 255
+    # Background must be visible around most of the page; otherwise this is a scan / full-frame shot.
+    border = np.concatenate([comp[0, :], comp[-1, :], comp[:, 0], comp[:, -1]])
+    if (border > 0).mean() > 0.6 or area > 0.93 * sh * sw:
+        return None, "fills"
+    cnts, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cnt = max(cnts, key=cv2.contourArea)
+    hull = cv2.convexHull(cnt)
+    peri = cv2.arcLength(hull, True)
+    quad = None
+    for eps in (0.01, 0.02, 0.03, 0.05, 0.08):
+        ap = cv2.approxPolyDP(hull, eps * peri, True)
+        if len(ap) == 4:
+            quad = ap.reshape(4, 2).astype(np.float64)
+            break
+    if quad is None:
+        rect = cv2.minAreaRect(hull)
+        quad = cv2.boxPoints(rect).astype(np.float64)
+    quad = _refine_quad(_order_quad(quad), cnt.reshape(-1, 2).astype(np.float64))
+    return quad / s, "found"
+
+
+def _refine_quad(quad: np.ndarray, contour: np.ndarray) -> np.ndarray:
+    """Fit a line to the contour points along each side and intersect neighbours (sub-pixel corners,
+    robust to a rounded or slightly torn corner)."""
+    lines = []
+    for i in range(4):
+        a, b = quad[i], quad[(i + 1) % 4]
+        ab = b - a
+        L = np.linalg.norm(ab) + 1e-9
+        nrm = np.array([-ab[1], ab[0]]) / L
+        rel = contour - a
+        along = rel @ ab / L ** 2
+        dist = np.abs(rel @ nrm)
+        sel = contour[(along > 0.1) & (along < 0.9) & (dist < 0.02 * L + 3)]
+        if len(sel) < 10:
+            lines.append((a, ab / L))
+            continue
+        vx, vy, x0, y0 = cv2.fitLine(sel.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        lines.append((np.array([x0, y0], np.float64), np.array([vx, vy], np.float64)))
+    out = []
+    for i in range(4):
+        (p1, d1), (p2, d2) = lines[i - 1], lines[i]
+        m = np.array([d1, -d2]).T
+        if abs(np.linalg.det(m)) < 1e-6:
+            out.append(quad[i])
+            continue
+        t = np.linalg.solve(m, p2 - p1)
+        out.append(p1 + t[0] * d1)
+    return np.array(out)
+
+
+def _warp(src: np.ndarray, H: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Warp with anti-aliasing: shrink the source first when the map downsamples a lot."""
+    J = H[:2, :2]
+    scale = float(np.sqrt(abs(np.linalg.det(J))))
+    if scale < 0.7:
+        f = min(1.0, scale * 1.3)
+        small = cv2.resize(src, (max(1, int(src.shape[1] * f)), max(1, int(src.shape[0] * f))),
+                           interpolation=cv2.INTER_AREA)
+        S = np.diag([1.0 / f, 1.0 / f, 1.0])
+        return cv2.warpPerspective(small, H @ S, size, flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpPerspective(src, H, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM) -> RectifiedPage:
+    """Photo or scan -> flat page at `work_px_per_mm`, with the grid calibration used."""
+    h, w = img_bgr.shape[:2]
+    warnings: list[str] = []
+    quad, why = find_page_quad(img_bgr)
+    if quad is not None:
+        tl, tr, br, bl = quad
+        wq = 0.5 * (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl))
+        hq = 0.5 * (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr))
+        dst = np.array([[0, 0], [wq, 0], [wq, hq], [0, hq]], np.float64)
+        H0 = cv2.getPerspectiveTransform(quad.astype(np.float32), dst.astype(np.float32))
+        W0, H0h = wq, hq
+        margin = min(quad[:, 0].min(), quad[:, 1].min(), w - quad[:, 0].max(), h - quad[:, 1].max())
+        if margin < 0.005 * max(h, w):
+            warnings.append("page edge touches the image border: part of the page may be cut off")
+    else:
+        H0 = np.eye(3)
+        W0, H0h = float(w), float(h)
+    # Landscape is the normal print orientation; turn portrait pages a quarter turn.
+    rotated = 0.0
+    if H0h > W0 * 1.05:
+        R = np.array([[0, -1, H0h], [1, 0, 0], [0, 0, 1]], np.float64)    # 90 deg clockwise
+        H0 = R @ H0
+        W0, H0h = H0h, W0
+        rotated = 90.0
+    a = min(1.0, APPROX_MAX_SIDE / max(W0, H0h))
+    A = np.diag([a, a, 1.0]) @ H0
+    size_a = (max(1, int(round(W0 * a))), max(1, int(round(H0h * a))))
+    approx = _warp(img_bgr, A, size_a)
+    grid = measure_grid(approx)
+    if grid.source != "grid":
+        warnings.append("no ECG grid found: scale taken from the page size (assumed 297 mm wide)")
+    # Final map: undo the residual rotation about the centre, then scale each axis to work px/mm.
+    cx, cy = size_a[0] / 2, size_a[1] / 2
+    Rm = np.linalg.inv(np.vstack([cv2.getRotationMatrix2D((cx, cy), grid.angle_deg, 1.0), [0, 0, 1]]))
+    sx, sy = work_px_per_mm / grid.px_per_mm_x, work_px_per_mm / grid.px_per_mm_y
+    S = np.diag([sx, sy, 1.0])
+    Hf = S @ Rm @ A
+    out_w, out_h = int(round(size_a[0] * sx)), int(round(size_a[1] * sy))
+    if out_w * out_h > 40_000_000 or out_w < 200 or out_h < 100:
+        raise BadInputError("scale_implausible", f"the grid suggests a page of {out_w / work_px_per_mm:.0f} x "
+                            f"{out_h / work_px_per_mm:.0f} mm", "photograph the whole printout, flat and in focus")
+    image = _warp(img_bgr, Hf, (out_w, out_h))
+    return RectifiedPage(image, Hf, grid, quad is not None, quad.tolist() if quad is not None else None,
+                         rotated, warnings)
+
+
+def rotate_half_turn(page: RectifiedPage) -> RectifiedPage:
+    """The same page turned by 180 degrees (for upside-down photos)."""
+    h, w = page.image.shape[:2]
+    R = np.array([[-1, 0, w - 1], [0, -1, h - 1], [0, 0, 1]], np.float64)
+    return RectifiedPage(np.ascontiguousarray(page.image[::-1, ::-1]), R @ page.homography, page.grid,
+                         page.page_found, page.quad, (page.rotated_deg + 180.0) % 360, page.warnings)

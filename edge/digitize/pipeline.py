@@ -1,0 +1,265 @@
+"""The digitizer pipeline: page -> grid -> trace probability -> rows/layout -> DP extraction ->
+calibrated 12-lead signals, with the decisions, confidences and timings of every stage."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from ..errors import BadInputError
+from ..layouts import LAYOUTS, LEAD_NAMES, get_layout
+from .extract import RowTrace, columns_to_samples, dp_paths, refine_path
+from .layout import (STANDARD_GAINS, STANDARD_SPEEDS, Pulse, choose_layout, find_pulse, find_rows,
+                     layout_for_rows, name_rhythm_leads, snap)
+from .page import WORK_PX_PER_MM, RectifiedPage, rectify_page, rotate_half_turn
+from .result import DigitizeResult
+from .traceprob import get_trace_probability
+
+DEFAULT_GAIN = 10.0
+DEFAULT_SPEED = 25.0
+OUTPUT_SECONDS = 10.0
+_COLOURS = [(0, 160, 0), (200, 0, 200), (0, 140, 255), (255, 120, 0), (0, 0, 230), (160, 100, 0)]
+
+
+def _extent(tr: RowTrace, px_per_mm: float) -> tuple[int, int] | None:
+    """First and last column of the longest inked stretch of a row (gaps up to 3 mm bridged)."""
+    idx = np.flatnonzero(np.isfinite(tr.y) & (tr.ink >= 0.5))
+    if len(idx) == 0:
+        return None
+    gap = int(3 * px_per_mm)
+    br = np.flatnonzero(np.diff(idx) > gap)
+    starts = np.concatenate([[idx[0]], idx[br + 1]])
+    ends = np.concatenate([idx[br], [idx[-1]]])
+    k = int(np.argmax(ends - starts))
+    return int(starts[k]), int(ends[k])
+
+
+def _overlay(rectified: np.ndarray, traces: list[RowTrace], x_ranges: list[tuple[int, int]],
+             labels: list[tuple[float, float, str]]) -> np.ndarray:
+    """Extracted traces drawn over a faded copy of the rectified page, with lead names."""
+    ov = cv2.addWeighted(rectified, 0.55, np.full_like(rectified, 255), 0.45, 0)
+    for r, (tr, (a, b)) in enumerate(zip(traces, x_ranges)):
+        col = _COLOURS[r % len(_COLOURS)]
+        xs = np.arange(a, b + 1)
+        ys = tr.y[a:b + 1]
+        ok = np.isfinite(ys)
+        pts = np.stack([xs, np.where(ok, ys, 0)], axis=1)
+        run: list = []
+        for p, good in zip(pts, ok):
+            if good:
+                run.append(p)
+            elif len(run) > 1:
+                cv2.polylines(ov, [np.round(np.array(run) * 4).astype(np.int32)], False, col, 1, cv2.LINE_AA, 2)
+                run = []
+            else:
+                run = []
+        if len(run) > 1:
+            cv2.polylines(ov, [np.round(np.array(run) * 4).astype(np.int32)], False, col, 1, cv2.LINE_AA, 2)
+    for x, y, name in labels:
+        cv2.putText(ov, name, (int(x) + 3, int(y) - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (200, 0, 0), 1, cv2.LINE_AA)
+    return ov
+
+
+def _resolve_trace_fn(trace_model) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    return get_trace_probability(trace_model if trace_model is not None else "auto")
+
+
+def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = None, gain: float | None = None,
+             speed: float | None = None, trace_model=None) -> DigitizeResult:
+    """Photo or scan (BGR uint8) of an ECG printout -> calibrated 12-lead signals (mV at `fs`, 10 s).
+
+    `layout`, `gain` (mm/mV), `speed` (mm/s) override what is read from the page; `trace_model`
+    is "auto" | "classical" | "learned" or a trace-probability function. Raises BadInputError
+    when the image holds no readable ECG."""
+    timings: dict[str, float] = {}
+    warnings: list[str] = []
+    if image_bgr is None or image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
+        raise BadInputError("bad_image", "image must be an 8-bit BGR array (H x W x 3)",
+                            "load files with edge.imageio.load_image")
+    if layout is not None:
+        get_layout(layout)                       # ValueError for unknown names, before any work
+    if gain is not None and not 1 <= gain <= 50:
+        raise BadInputError("bad_gain", f"gain {gain} mm/mV is implausible", "use 5, 10 or 20")
+    if speed is not None and not 5 <= speed <= 200:
+        raise BadInputError("bad_speed", f"speed {speed} mm/s is implausible", "use 25 or 50")
+    trace_fn, trace_name = _resolve_trace_fn(trace_model)
+    k = WORK_PX_PER_MM
+
+    t = time.perf_counter()
+    _check_not_blank(image_bgr)
+    page = rectify_page(image_bgr)
+    timings["page"] = time.perf_counter() - t
+    warnings += page.warnings
+
+    t = time.perf_counter()
+    prob = np.asarray(trace_fn(page.image), dtype=np.float32)
+    timings["traceprob"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    rows = find_rows(prob, k)
+    if len(rows.centres) >= 2 and rows.upside_down_score > 0.12:
+        page = rotate_half_turn(page)
+        prob = np.ascontiguousarray(prob[::-1, ::-1])
+        rows = find_rows(prob, k)
+        warnings.append("page was upside down; turned by 180 degrees")
+    timings["rows"] = time.perf_counter() - t
+    if not rows.centres:
+        if page.grid.source != "grid":
+            raise BadInputError("not_an_ecg", "no ECG grid and no ECG traces found in the image",
+                                "photograph an ECG printout, flat, filling most of the frame, in focus")
+        raise BadInputError("no_traces", "the ECG grid is visible but no traces could be followed",
+                            "check the photo is sharp and evenly lit, without glare on the traces")
+    centres = list(rows.centres)
+    want = get_layout(layout).n_rows if layout else None
+    if want is not None and len(centres) != want:
+        warnings.append(f"layout {layout} expects {want} rows but {len(centres)} were found")
+        if len(centres) > want:     # keep the rows with the most regular spacing from the bottom up
+            centres = centres[-want:]
+    elif want is None and not layout_for_rows(len(centres)):
+        raise BadInputError("layout_unknown", f"found {len(centres)} trace rows, which matches no standard layout",
+                            "give the layout with --layout (3x4, 3x4+1, 3x4+3, 6x2 or 12x1)")
+
+    t = time.perf_counter()
+    pitch = rows.pitch if len(centres) > 1 else 0.3 * prob.shape[0]
+    half = float(np.clip(0.8 * pitch, 4 * k, 40 * k))
+    paths = dp_paths(prob, centres, half)
+    traces = [refine_path(prob, p) for p in paths]
+    timings["extract"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    extents = [_extent(tr, k) for tr in traces]
+    good = [i for i, e in enumerate(extents) if e is not None and (e[1] - e[0]) > 20 * k]
+    if not good:
+        raise BadInputError("no_traces", "no continuous ECG trace found", "photograph the printout flat and in focus")
+    pulses: list[Pulse | None] = [find_pulse(tr.y, e[0], k) if e else None for tr, e in zip(traces, extents)]
+    found = [p for p in pulses if p is not None]
+    # Gain: calibration pulses are 1 mV high.
+    if gain is None:
+        if found:
+            g_meas = float(np.median([p.height_px for p in found])) / page_scale_y(k)
+            g = snap(g_meas, STANDARD_GAINS, 0.08)
+            if g is None:
+                warnings.append(f"calibration pulse of {g_meas:.1f} mm is not a standard gain; used as measured")
+                g = g_meas
+            gain_used, gain_src = g, "calibration pulse"
+        else:
+            gain_used, gain_src = DEFAULT_GAIN, "default"
+            warnings.append("no calibration pulse found: assumed 10 mm/mV (override with --gain)")
+    else:
+        gain_used, gain_src = float(gain), "override"
+    speed_used, speed_src = (float(speed), "override") if speed is not None else (DEFAULT_SPEED, "default")
+    # Time axis: rows end together; the printed span is a whole number of half seconds.
+    x_end = float(np.median([extents[i][1] for i in good]))
+    starts = [p.x_fall + 1 for p in found] if found else [extents[i][0] for i in good]
+    x_first = float(np.median(starts))
+    px_per_s = speed_used * k
+    d_raw = (x_end - x_first) / px_per_s
+    d_snap = round(d_raw * 2) / 2
+    if found and d_snap > 0 and abs(d_raw - d_snap) < 0.25:
+        duration = d_snap
+        x_t0 = x_end - (duration - 1.0 / fs) * px_per_s
+    else:
+        duration = d_raw
+        x_t0 = x_first
+    duration = min(duration, OUTPUT_SECONDS)
+    if d_raw > OUTPUT_SECONDS * 1.1:
+        warnings.append(f"printed span is {d_raw:.1f} s at {speed_used:g} mm/s; only the first 10 s are kept")
+    n_out = int(round(OUTPUT_SECONDS * fs))
+    tt = np.arange(int(round(duration * fs))) / fs
+    xs = x_t0 + tt * px_per_s
+    row_sigs: list[np.ndarray] = []
+    baselines: list[float] = []
+    mv_per_px = 1.0 / (gain_used * page_scale_y(k))
+    for i, (tr, pl) in enumerate(zip(traces, pulses)):
+        yv = columns_to_samples(tr.y, xs)
+        if extents[i] is not None:
+            a, b = extents[i]
+            yv = np.where((xs >= a - 1) & (xs <= b + 1), yv, np.nan)
+        if pl is not None:
+            base = pl.foot_y
+        else:
+            base = float(np.nanmedian(yv)) if np.isfinite(yv).any() else centres[i]
+        baselines.append(base)
+        row_sigs.append((base - yv) * mv_per_px)
+    # Layout and lead names.
+    if layout:
+        lay_name, lay_conf = layout, 1.0
+    else:
+        lay_name, lay_conf = choose_layout(len(centres), row_sigs)
+    lay = LAYOUTS[lay_name]
+    rhythm = name_rhythm_leads(lay, row_sigs, fs) if lay.rhythm else []
+    all_rows = [*lay.rows, *((r,) for r in rhythm)]
+    out = np.full((n_out, 12), np.nan, np.float64)
+    count = np.zeros((n_out, 12), np.int32)
+    acc = np.zeros((n_out, 12), np.float64)
+    n_dur = len(tt)
+    labels = []
+    lead_ink: dict[str, list[float]] = {n: [] for n in LEAD_NAMES}
+    for r, leads in enumerate(all_rows):
+        if r >= len(row_sigs):
+            break
+        sig = row_sigs[r]
+        nc = len(leads)
+        for c, name in enumerate(leads):
+            i0, i1 = int(np.ceil(c * n_dur / nc)), int(np.ceil((c + 1) * n_dur / nc))
+            seg = sig[i0:i1]
+            j = LEAD_NAMES.index(name)
+            ok = np.isfinite(seg)
+            acc[i0:i1, j] += np.where(ok, seg, 0.0)
+            count[i0:i1, j] += ok
+            xa, xb = int(xs[i0]) if i0 < n_dur else 0, int(xs[min(i1, n_dur) - 1]) if i1 > i0 else 0
+            ink = traces[r].ink[max(0, xa):max(0, xb) + 1]
+            lead_ink[name].append(float(np.mean(ink >= 0.5)) if len(ink) else 0.0)
+            labels.append((xs[i0] if i0 < n_dur else x_t0, centres[r] - 0.35 * pitch, name))
+    has = count > 0
+    out[has] = acc[has] / count[has]
+    timings["layout"] = time.perf_counter() - t
+
+    lead_conf = {}
+    for j, name in enumerate(LEAD_NAMES):
+        cov = float(np.isfinite(out[:int(round(duration * fs)), j]).mean()) if duration > 0 else 0.0
+        ink = float(np.mean(lead_ink[name])) if lead_ink[name] else 0.0
+        lead_conf[name] = round(min(1.0, cov) * ink * (0.6 + 0.4 * page.grid.confidence), 3)
+    conf = float(np.mean(list(lead_conf.values()))) * (0.7 + 0.3 * lay_conf)
+    if gain_src == "default":
+        conf *= 0.8
+    if conf < 0.4:
+        warnings.append("low confidence: check the overlay before using this record")
+
+    t = time.perf_counter()
+    ranges = [(e if e is not None else (0, 0)) for e in extents]
+    overlay = _overlay(page.image, traces, ranges, labels)
+    timings["overlay"] = time.perf_counter() - t
+    timings["total"] = sum(timings.values())
+    details = {
+        "page": {"found_outline": page.page_found, "quad": page.quad, "rotated_deg": page.rotated_deg,
+                 "grid": page.grid.to_dict(), "work_px_per_mm": k,
+                 "rectified_size": [int(page.image.shape[1]), int(page.image.shape[0])]},
+        "rows": [{"y": round(c, 2), "baseline_y": round(b, 2),
+                  "pulse": None if p is None else {"x_rise": p.x_rise, "x_fall": p.x_fall,
+                                                  "height_mm": round(p.height_px / k, 3)}}
+                 for c, b, p in zip(centres, baselines, pulses)],
+        "gain_source": gain_src, "speed_source": speed_src, "layout_confidence": lay_conf,
+        "printed_seconds": round(duration, 3), "trace_model": trace_name,
+    }
+    return DigitizeResult(out.astype(np.float32), float(fs), list(LEAD_NAMES), lay_name,
+                          {"x": round(page.grid.px_per_mm_x, 4), "y": round(page.grid.px_per_mm_y, 4)},
+                          speed_used, float(gain_used), lead_conf, conf, warnings, timings,
+                          page.image, overlay, details)
+
+
+def page_scale_y(k: float) -> float:
+    """px per mm vertically on the rectified page."""
+    return k
+
+
+def _check_not_blank(img: np.ndarray) -> None:
+    """Refuse blank or nearly uniform frames before any heavy work."""
+    small = cv2.resize(img, (256, max(1, int(256 * img.shape[0] / img.shape[1]))), interpolation=cv2.INTER_AREA)
+    g = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    if float(g.std()) < 2.0:
+        raise BadInputError("blank_image", "the image is blank (nearly one colour everywhere)",
+                            "point the camera at the ECG printout and check the lens cover and lighting")

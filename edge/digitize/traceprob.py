@@ -1,0 +1,100 @@
+"""Per-pixel 'this is ECG trace' probability, pluggable: a classical colour-agnostic estimate or a
+learned int8 segmenter (edge.digitize.traceprob_tflite). A trace-probability function takes the
+rectified page at WORK_PX_PER_MM (edge.digitize.page) as uint8 BGR HxWx3 and returns float32 HxW
+in [0, 1]."""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from .page import WORK_PX_PER_MM
+
+log = logging.getLogger(__name__)
+
+TraceProbFn = Callable[[np.ndarray], np.ndarray]
+
+
+def ink_darkness(rectified_bgr: np.ndarray, px_per_mm: float = WORK_PX_PER_MM) -> np.ndarray:
+    """0..1 darkness relative to the local paper, taken from the BRIGHTEST channel: grid lines of
+    any colour are bright in at least one channel, dark ink (black, blue, grey pen) is not.
+    Lighting gradients and shadows are divided out by a local background estimate."""
+    img = rectified_bgr.astype(np.float32)
+    k = int(round(3 * px_per_mm)) | 1                       # wider than any trace line
+    bg = cv2.dilate(img, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    bg = cv2.GaussianBlur(bg, (0, 0), 2 * px_per_mm)
+    norm = img / np.maximum(bg, 8.0)
+    v = norm.max(axis=2)
+    return np.clip(1.0 - v, 0.0, 1.0)
+
+
+def suppress_grid_lines(d: np.ndarray, px_per_mm: float = WORK_PX_PER_MM, tile_mm: float = 40.0,
+                        q: float = 25.0) -> np.ndarray:
+    """Remove what remains of straight horizontal/vertical grid lines (grey or black-and-white
+    copies) by subtracting, tile by tile, a low percentile along each pixel row and column: grid
+    lines fill their whole row/column, a trace only a small part of it."""
+    h, w = d.shape
+    t = max(16, int(tile_mm * px_per_mm))
+    out = d.copy()
+    row_level = np.zeros_like(d)
+    for x0 in range(0, w, t):
+        x1 = min(w, x0 + t) if w - (x0 + t) > t // 2 else w
+        row_level[:, x0:x1] = np.percentile(d[:, x0:x1], q, axis=1)[:, None]
+        if x1 == w:
+            break
+    col_level = np.zeros_like(d)
+    for y0 in range(0, h, t):
+        y1 = min(h, y0 + t) if h - (y0 + t) > t // 2 else h
+        col_level[y0:y1, :] = np.percentile(d[y0:y1, :], q, axis=0)[None, :]
+        if y1 == h:
+            break
+    # Whole-width/height levels too: tiles that straddle a margin without grid see too little of it.
+    row_level = np.maximum(row_level, np.percentile(d, q, axis=1)[:, None])
+    col_level = np.maximum(col_level, np.percentile(d, q, axis=0)[None, :])
+    out -= np.maximum(row_level, col_level)
+    return np.clip(out, 0.0, 1.0)
+
+
+def classical_trace_probability(rectified_bgr: np.ndarray) -> np.ndarray:
+    """Classical estimate: brightest-channel darkness, grid-line suppression, then a soft threshold
+    between the paper/grid level and the ink level found on this page."""
+    d = ink_darkness(rectified_bgr)
+    d = suppress_grid_lines(d)
+    # Ink level: the darkest pixel of most columns is on a trace (or text). Paper/grid residue
+    # level: a high percentile of all pixels (traces cover only a few percent of the page).
+    level = float(np.median(d.max(axis=0)))
+    if level < 0.04:
+        return np.zeros(d.shape, np.float32)
+    residue = float(np.percentile(d, 90))
+    lo = min(max(0.04, 1.5 * residue), 0.45 * level)
+    hi = lo + 0.45 * (level - lo)
+    p = (d - lo) / max(hi - lo, 1e-3)
+    return np.clip(p, 0.0, 1.0).astype(np.float32)
+
+
+def _learned() -> TraceProbFn:
+    from .traceprob_tflite import make_tflite_trace_probability  # toolchain engineer's module
+    from ..models import load_model
+    return make_tflite_trace_probability(load_model("segmenter"))
+
+
+def get_trace_probability(kind: str | TraceProbFn | None = "auto") -> tuple[TraceProbFn, str]:
+    """Return (function, name actually used). "learned" raises ModelError/ImportError if the
+    segmenter is missing; "auto" falls back to classical with a log line."""
+    if callable(kind):
+        return kind, getattr(kind, "__name__", "custom")
+    kind = kind or "auto"
+    if kind == "classical":
+        return classical_trace_probability, "classical"
+    if kind == "learned":
+        return _learned(), "learned"
+    if kind == "auto":
+        try:
+            return _learned(), "learned"
+        except Exception as exc:  # no model installed, no runtime: the classical stage still works
+            log.debug("learned trace model unavailable (%s); using classical", exc)
+            return classical_trace_probability, "classical"
+    raise ValueError(f"unknown trace model {kind!r}; choose auto, classical or learned")
