@@ -83,7 +83,7 @@ class ProcessingConfig:
     models_dir: str = ""  # "" = the installed models
     trace_model: str = ""  # "" = classical trace finder
     interpret: bool = True
-    min_confidence: float = 0.15  # below this digitization confidence no record is made
+    min_confidence: float = 0.1  # below this digitization confidence no record is made
     min_leads: int = 6  # leads that must be read for a record to be made
     max_image_pixels: int = 60_000_000
 

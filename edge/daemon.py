@@ -250,6 +250,7 @@ class Daemon:
         self.stop = True
 
     def _show(self, image: np.ndarray, info: dict[str, Any]) -> None:
+        info = {**info, "banner": list(self._banner) if self._banner else None}
         try:
             if hasattr(self.sink, "show_info"):
                 self.sink.show_info(image, info)

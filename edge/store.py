@@ -144,7 +144,8 @@ def _write_new(path: Path, data: bytes) -> None:
 def _encode_png(image: np.ndarray) -> bytes:
     import cv2
 
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(image))
+    # fast compression: these are big images and saving sits between capture and result
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(image), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise ValueError("could not encode image as PNG")
     return buf.tobytes()
