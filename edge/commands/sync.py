@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{res.message} ({res.files_written} files written, {res.files_reused} already there, "
                   f"{res.bytes_written / 1e6:.1f} MB, {res.seconds:.1f} s){extra}")
         return 0
-    print(f"ecg-edge sync: {res.message}: {res.hint}", file=sys.stderr)
     for rid, why in res.failed.items():
         print(f"ecg-edge sync: record {rid}: {why}", file=sys.stderr)
+    print(f"ecg-edge sync: {res.message}: {res.hint}", file=sys.stderr)  # last line: the summary
     return 1
