@@ -5,6 +5,8 @@ recorded values; heavy per-pixel fields are made at low resolution and resized (
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -101,19 +103,34 @@ def blur(img: np.ndarray, defocus_sigma: float, motion_len: float, motion_angle:
     return img
 
 
+@lru_cache(maxsize=1)
+def _noise_tile() -> np.ndarray:
+    """A fixed 1031x1031x3 bank of standard normal noise; pages take seeded random windows of it."""
+    return np.random.default_rng(20240531).standard_normal((1031, 1031, 3), dtype=np.float32)
+
+
 def sensor_noise(img: np.ndarray, seed: int, sigma: float, shot: float) -> np.ndarray:
     """Gaussian read noise `sigma` plus signal-dependent shot noise `shot`*sqrt(value), seeded."""
     if sigma <= 0 and shot <= 0:
         return img
     rng = np.random.default_rng(seed)
     h, w = img.shape[:2]
-    # noise drawn at half resolution per channel and upsampled: sensor noise is slightly correlated
-    # after demosaicing, and it is four times cheaper
-    n = rng.standard_normal((h // 2 + 1, w // 2 + 1, img.shape[2]), dtype=np.float32)
-    n = cv2.resize(n, (w, h), interpolation=cv2.INTER_NEAREST)
+    tile = _noise_tile()
+    t = tile.shape[0]
+    oy, ox = (int(v) for v in rng.integers(0, t, 2))
+    flip = int(rng.integers(0, 4))
+    base = np.roll(tile, (oy, ox), axis=(0, 1))
+    base = base[::-1] if flip & 1 else base
+    base = base[:, ::-1] if flip & 2 else base
+    n = cv2.repeat(np.ascontiguousarray(base[..., :img.shape[2]]), -(-h // t), -(-w // t))[:h, :w]
     f = img.astype(np.float32)
-    f += n * (sigma + shot * np.sqrt(f))
-    return np.clip(f, 0, 255).astype(np.uint8)
+    s = np.sqrt(f)
+    s *= shot
+    s += sigma
+    s *= n
+    f += s
+    np.maximum(f, 0, out=f)
+    return cv2.convertScaleAbs(f)
 
 
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:

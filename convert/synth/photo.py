@@ -172,9 +172,8 @@ def _lighting(p: dict, size: tuple[int, int]) -> np.ndarray:
         shade = cv2.GaussianBlur(shade, (0, 0), 3)
         g *= 1 - p["shadow"] * shade
     g *= p["exposure"]
-    g = cv2.resize(g.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR)
-    wb = np.array(p["white_balance"], np.float32)
-    return g[..., None] * wb[None, None]
+    g = g.astype(np.float32)[..., None] * np.array(p["white_balance"], np.float32)[None, None]
+    return cv2.resize(g, (W, H), interpolation=cv2.INTER_LINEAR)
 
 
 def apply_photo(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: dict, page_px_per_mm: float
@@ -208,17 +207,17 @@ def apply_photo(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: di
         warped = cv2.warpPerspective(page, H, (W, Hh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         alpha = cv2.warpPerspective(ones, H, (W, Hh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         wmask = warp_lines_mask((Hh, W), lines, thickness, H)
-    a = alpha.astype(np.float32)[..., None] / 255
-    img = warped.astype(np.float32) * a + bg.astype(np.float32) * (1 - a)
-    img *= _lighting(p, (W, Hh))
+    a = alpha.astype(np.float32) * np.float32(1 / 255)
+    img = cv2.blendLinear(warped, bg, a, 1 - a)
+    f = cv2.multiply(img, _lighting(p, (W, Hh)), dtype=cv2.CV_32F)
     for gl in p["glare"]:  # specular highlights: additive, saturating
         r = gl["r"]
         x0, y0 = int(max(0, gl["x"] - 3 * r)), int(max(0, gl["y"] - 3 * r))
         x1, y1 = int(min(W, gl["x"] + 3 * r)), int(min(Hh, gl["y"] + 3 * r))
         yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         g = np.exp(-0.5 * (((xx - gl["x"]) ** 2 + ((yy - gl["y"]) * 1.6) ** 2) / r ** 2)) * gl["strength"] * 255
-        img[y0:y1, x0:x1] += g[..., None]
-    img = np.clip(img, 0, 255).astype(np.uint8)
+        f[y0:y1, x0:x1] += g[..., None]
+    img = cv2.convertScaleAbs(f)   # f >= 0: saturating float -> uint8
     img = blur(img, p["defocus_sigma"], p["motion_len"], p["motion_angle_deg"])
     img = sensor_noise(img, p["noise_seed"], p["noise_sigma"], p["shot_noise"])
     img = jpeg(img, p["jpeg_quality"])
