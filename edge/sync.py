@@ -272,11 +272,11 @@ def sync_records(store: Any, target: str | os.PathLike, *, device_id: str | None
         else:
             if res.failed:
                 res.state = "error"
-                res.message = (f"Copied {len(res.copied)} records; {len(res.failed)} could not be "
+                res.message = (f"Copied {_n(len(res.copied))}; {len(res.failed)} could not be "
                                f"copied or verified - safe to remove")
                 res.hint = "try again or use another stick; the records stay on the device"
             else:
-                res.message = f"Copied {len(res.copied)} records - safe to remove"
+                res.message = f"Copied {_n(len(res.copied))} - safe to remove"
         if retention is not None and retention.enabled:
             try:
                 res.removed = apply_retention(store, retention)
@@ -518,6 +518,10 @@ def target_error(exc: OSError, target: Path) -> SyncError:
                          "plug it in again; the copy resumes where it stopped")
     return SyncError("target_error", f"Copy to the stick failed ({exc.strerror or exc})",
                      "try again or use another stick")
+
+
+def _n(count: int) -> str:
+    return f"{count} record" if count == 1 else f"{count} records"
 
 
 def _progress_text(message: str, res: SyncResult) -> str:
