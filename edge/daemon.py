@@ -183,8 +183,9 @@ def process_image(image: np.ndarray, cfg: Config, *, on_stage=None) -> Processed
 def build_report(p: Processed, frame: Frame, source_name: str, quality: dict[str, Any] | None) -> dict[str, Any]:
     r = p.result
     try:
-        digitization = json.loads(r.to_json())
-    except Exception:
+        digitization = r.to_dict() if hasattr(r, "to_dict") else json.loads(r.to_json())
+    except Exception as exc:  # the record matters more than a complete summary
+        log.warning("digitization summary unavailable: %s", exc)
         digitization = {"layout": getattr(r, "layout", None), "confidence": getattr(r, "confidence", None)}
     for key in ("signals", "rectified", "overlay"):  # kept as files, not in the JSON
         digitization.pop(key, None)
