@@ -9,7 +9,6 @@ header says so.
 
 from __future__ import annotations
 
-import io
 from datetime import datetime, timezone
 
 import numpy as np
@@ -24,13 +23,15 @@ EDF_DIG_MAX = 32767
 def to_csv(record: EcgRecord) -> bytes:
     """`time_s,I,II,...` with one row per sample, mV to 1 uV; empty cells where a lead was not printed."""
     sig = np.asarray(record.signals, dtype=np.float64)
-    buf = io.StringIO()
-    buf.write(",".join(["time_s", *[f"{n}_mV" for n in record.lead_names]]) + "\n")
     t = np.arange(sig.shape[0]) / float(record.fs)
-    for i in range(sig.shape[0]):
-        row = [f"{t[i]:.4f}"] + ["" if not np.isfinite(v) else f"{v:.3f}" for v in sig[i]]
-        buf.write(",".join(row) + "\n")
-    return buf.getvalue().encode("ascii")
+    rows = np.column_stack([t, np.round(sig, 3)])
+    fmt = "%.4f" + ",%.3f" * sig.shape[1]
+    header = ",".join(["time_s", *[f"{n}_mV" for n in record.lead_names]])
+    lines = [header, *(fmt % tuple(r) for r in rows.tolist())]
+    text = "\n".join(lines) + "\n"
+    # NaN (lead not printed) -> empty cell; "-0.000" -> "0.000" so files diff cleanly
+    text = text.replace(",nan", ",").replace(",-0.000", ",0.000")
+    return text.encode("ascii")
 
 
 def _field(text: str, width: int) -> bytes:

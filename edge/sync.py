@@ -175,17 +175,30 @@ def parse_export(value: Any, where: str = "--export") -> tuple[str, ...]:
 
 
 def default_device_id() -> str:
-    """`/etc/ecg-edge/device-id` if present, else the host name (made FAT-safe)."""
+    """`/etc/ecg-edge/device-id` if present (the installer writes it), else the host name plus the
+    start of /etc/machine-id, so two boxes that kept the stock host name never share a folder."""
     try:
         text = DEVICE_ID_FILE.read_text(encoding="utf-8").strip()
     except OSError:
         text = ""
-    return safe_name(text or socket.gethostname() or "ecg-edge")
+    if not text:
+        try:
+            machine = Path("/etc/machine-id").read_text(encoding="ascii").strip()[:8]
+        except (OSError, UnicodeDecodeError):
+            machine = ""
+        text = "-".join(x for x in (socket.gethostname() or "ecg-edge", machine) if x)
+    return safe_name(text)
+
+
+_FAT_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
 
 def safe_name(text: str) -> str:
-    """A FAT-safe name: characters outside [A-Za-z0-9._-] become '-', no leading dot, <= 100 chars."""
+    """A FAT-safe name: characters outside [A-Za-z0-9._-] become '-', no leading dot or trailing
+    dot/space, not a reserved DOS device name (CON, NUL, COM1...), at most 100 characters."""
     s = re.sub(r"[^A-Za-z0-9._-]", "-", text.strip()).strip(".- ")[:100].rstrip(". ")
+    if s.split(".")[0].lower() in _FAT_RESERVED:
+        s = f"{s}-box"
     return s or "ecg-edge"
 
 
@@ -302,14 +315,14 @@ def _sync_one(store: Any, rec: Any, base: Path, *, fat: bool, export: tuple[str,
     rid = rec.id
     if not _SAFE.match(rid):
         raise _RecordSkip(f"record id {rid!r} is not a portable file name")
-    items = _items(rec, export, res)
+    items = _items(rec, export, res, fat)
     lower = [i.name.lower() for i in items]
     if len(set(lower)) != len(lower) or SUMS_NAME.lower() in lower:
         raise _RecordSkip("two files of the record differ only in case (not possible on FAT sticks)")
     for it in items:
         if fat and it.size > FAT_MAX_FILE:
             raise _RecordSkip(f"{it.name} is {it.size / 2**30:.1f} GiB, over the 4 GiB FAT32 limit "
-                              "(format the stick as exFAT)")
+                              "(use an exFAT stick)")
     dest = base / rid
     hook("record", rid, "")
     try:
@@ -339,7 +352,7 @@ def _sync_one(store: Any, rec: Any, base: Path, *, fat: bool, export: tuple[str,
     res.copied.append(rid)
 
 
-def _items(rec: Any, export: tuple[str, ...], res: SyncResult) -> list[_Item]:
+def _items(rec: Any, export: tuple[str, ...], res: SyncResult, fat: bool = False) -> list[_Item]:
     """The record's files (regular files only, with fresh sha256) plus requested exports."""
     d = Path(rec.path)
     if not d.is_dir():
@@ -351,6 +364,9 @@ def _items(rec: Any, export: tuple[str, ...], res: SyncResult) -> list[_Item]:
         if not _SAFE.match(e.name):
             res.warnings.append(f"{rec.id}/{e.name}: odd file name, not copied")
             continue
+        if fat and e.stat(follow_symlinks=False).st_size > FAT_MAX_FILE:
+            raise _RecordSkip(f"{e.name} is {e.stat().st_size / 2**30:.1f} GiB, over the 4 GiB FAT32 "
+                              "limit (use an exFAT stick)")
         digest, size = _sha256_path(Path(e.path))
         want = (rec.sha256 or {}).get(e.name)
         if want and want != digest:

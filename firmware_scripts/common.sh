@@ -267,7 +267,10 @@ EOF
     if [ -e "$(target "$ETC_DIR/device-id")" ]; then
         printf 'ok: %s (kept)\n' "$ETC_DIR/device-id"
     else
-        local id=${DEVICE_ID:-$(hostname 2>/dev/null || echo ecg-edge)}
+        # host name + start of the machine id: boxes that kept the stock host name stay apart on a stick
+        local machine
+        machine=$(head -c 8 "$(target /etc/machine-id)" 2>/dev/null || head -c 8 /etc/machine-id 2>/dev/null || true)
+        local id=${DEVICE_ID:-$(hostname 2>/dev/null || echo ecg-edge)${machine:+-$machine}}
         id=$(printf '%s' "$id" | tr -c 'A-Za-z0-9._-' '-')
         printf '%s\n' "$id" | install_text "$ETC_DIR/device-id" 0644
     fi

@@ -388,3 +388,42 @@ def test_real_vfat_stick(tmp_path, template):
         assert res.files_written == 0
     finally:
         _umount(mnt)
+
+
+def test_fat_rules_names_and_size_limit(tmp_path, template, monkeypatch):
+    assert sync.safe_name("Clinic 7/Box") == "Clinic-7-Box"
+    assert sync.safe_name("CON") == "CON-box" and sync.safe_name("nul.x") == "nul.x-box"
+    assert sync.safe_name("...") == "ecg-edge"
+    # a record file over the FAT32 limit waits for an exFAT stick instead of failing half-way;
+    # the limit is lowered here so the test does not need a 4 GiB file
+    store = _fresh(template, tmp_path)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    monkeypatch.setattr(sync, "FAT_MAX_FILE", 50_000)
+    monkeypatch.setattr(sync, "filesystem_type", lambda p: "vfat")
+    res = sync.sync_records(store, stick, device_id="box1")
+    assert res.state == "error" and len(res.failed) == 2
+    assert all("FAT32 limit" in why and ".dat" in why for why in res.failed.values())
+    assert not list((stick / "ECG-EXPORT" / "box1").iterdir()) and len(store.unsynced()) == 2
+    monkeypatch.setattr(sync, "filesystem_type", lambda p: "exfat")
+    assert sync.sync_records(store, stick, device_id="box1").state == "ok"
+
+
+@pytest.mark.benchmark
+def test_benchmark_sync_throughput(tmp_path):
+    """Prints sync figures for 50 records (run with -m benchmark -s)."""
+    import time
+
+    store = _make_store(tmp_path / "records", 50, capture_bytes=300_000)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    t0 = time.perf_counter()
+    res = sync.sync_records(store, stick, device_id="box1", export=("csv", "edf"))
+    dt = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    again = sync.sync_records(store, stick, device_id="box1")
+    dt2 = time.perf_counter() - t1
+    print(f"\nsync: {len(res.copied)} records, {res.files_written} files, {res.bytes_written / 1e6:.1f} MB "
+          f"in {dt:.2f} s = {len(res.copied) / dt:.1f} records/s, {res.bytes_written / 1e6 / dt:.1f} MB/s "
+          f"(write + fsync + read-back verify + CSV/EDF export); re-sync with nothing new: {dt2 * 1000:.0f} ms")
+    assert res.state == "ok" and again.files_written == 0
