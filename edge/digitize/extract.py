@@ -19,6 +19,8 @@ class RowTrace:
     y: np.ndarray          # float, per column x: trace centre (rectified px), NaN where no ink
     ink: np.ndarray        # float, per column: probability at the path (0..1)
     line_width: float      # px
+    px: np.ndarray | None = None   # polyline x (sub-column points: strokes, apexes), sorted
+    py: np.ndarray | None = None   # polyline y, NaN marks a gap
 
 
 def _cummin_arg(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,9 +80,11 @@ def dp_paths(prob: np.ndarray, centres: list[float], half: float, *, prior: floa
     return paths
 
 
-def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0) -> RowTrace:
-    """Sub-pixel centre per column from the ink run that holds the path; a run taller than the
-    line that sticks out beyond both neighbours is a peak/trough: take its tip, not its middle."""
+def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarray | None = None) -> RowTrace:
+    """Sub-pixel trace from the DP path. Each column's ink run around the path gives the span
+    the signal covers in that column: flat parts get the darkness-weighted centroid, stroke
+    columns contribute their entry and exit levels, an apex (run reaching above both
+    neighbours) its tip, so QRS peaks keep their height and steep strokes their timing."""
     h, w = prob.shape
     n = len(path)
     xs = np.arange(x0, x0 + n)
@@ -88,7 +92,6 @@ def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0) -> RowTrace:
     top = yp.copy()
     bot = yp.copy()
     ink_at = prob[yp, xs]
-    # Grow runs up and down while ink continues (vectorised over columns, bounded steps).
     alive_t = ink_at >= INK
     alive_b = alive_t.copy()
     for _ in range(int(0.5 * h)):
@@ -106,28 +109,65 @@ def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0) -> RowTrace:
     has_ink = ink_at >= INK
     lw = float(np.median(length[has_ink])) if has_ink.any() else 2.0
     lw = max(1.0, min(lw, 8.0))
-    # Probability-weighted centroid within a window of the line width around the path.
-    yc = np.full(n, np.nan)
+    # Darkness-weighted centroid within the line width around the path (flat parts).
+    wmap = dark if dark is not None else prob
     rad = int(np.ceil(lw / 2)) + 1
     offs = np.arange(-rad, rad + 1)
     ys = np.clip(yp[None, :] + offs[:, None], 0, h - 1)
-    pw = prob[ys, xs[None, :]]
-    pw = np.where(pw >= 0.2, pw, 0.0)
+    pw = wmap[ys, xs[None, :]].astype(np.float64)
+    pw = np.maximum(pw - 0.15 * pw.max(axis=0, keepdims=True), 0.0)
     sw = pw.sum(axis=0)
-    cen = np.where(sw > 0, (pw * ys).sum(axis=0) / np.maximum(sw, 1e-6), yp)
-    tall = length > 1.8 * lw + 1
-    prev = np.concatenate([[yp[0]], yp[:-1]]).astype(np.float64)
-    nxt = np.concatenate([yp[1:], [yp[-1]]]).astype(np.float64)
-    is_peak = tall & (top < np.minimum(prev, nxt) - 0.5 * lw)
-    is_trough = tall & (bot > np.maximum(prev, nxt) + 0.5 * lw)
-    mid = 0.5 * (top + bot)
-    yc = np.where(tall, mid, cen)
-    yc = np.where(is_peak, top + 0.5 * (lw - 1), yc)
-    yc = np.where(is_trough, bot - 0.5 * (lw - 1), yc)
-    # Columns whose path found no ink at all are gaps.
-    near = np.maximum(ink_at, pw.max(axis=0))
-    yc = np.where(near >= 0.25, yc, np.nan)
-    return RowTrace(yc.astype(np.float64), near.astype(np.float64), lw)
+    cen = np.where(sw > 0, (pw * ys).sum(axis=0) / np.maximum(sw, 1e-9), yp)
+    near = np.maximum(ink_at, prob[ys, xs[None, :]].max(axis=0))
+    valid = near >= 0.25
+    half = 0.5 * (lw - 1)
+    a = np.where(has_ink, top + half, cen)        # upper end of the signal span in this column
+    b = np.where(has_ink, bot - half, cen)        # lower end
+    tall = (b - a) > 1.0
+    a = np.where(tall, a, cen)
+    b = np.where(tall, b, cen)
+    mid = np.where(tall, 0.5 * (a + b), cen)
+    prev_mid = np.concatenate([[mid[0]], mid[:-1]])
+    next_mid = np.concatenate([mid[1:], [mid[-1]]])
+    prev_a = np.concatenate([[a[0]], a[:-1]])
+    next_a = np.concatenate([a[1:], [a[-1]]])
+    prev_b = np.concatenate([[b[0]], b[:-1]])
+    next_b = np.concatenate([b[1:], [b[-1]]])
+    peak = tall & (a < prev_a - 0.5) & (a < next_a - 0.5)
+    trough = tall & (b > prev_b + 0.5) & (b > next_b + 0.5)
+    both = peak & trough
+    peak &= ~both | ((prev_mid + next_mid) / 2 > mid)
+    trough &= ~peak
+    rising = prev_mid > next_mid                   # y decreasing: the signal goes up
+    px = np.empty(2 * n)
+    py = np.empty(2 * n)
+    px[0::2] = xs - 0.25
+    px[1::2] = xs + 0.25
+    first = np.where(rising, b, a)
+    second = np.where(rising, a, b)
+    first = np.where(peak, a, np.where(trough, b, first))
+    second = np.where(peak, a, np.where(trough, b, second))
+    # Apex/trough columns: one point at the column centre (both entries equal).
+    px[0::2] = np.where(peak | trough, xs, px[0::2])
+    px[1::2] = np.where(peak | trough, xs + 1e-3, px[1::2])
+    py[0::2] = np.where(valid, first, np.nan)
+    py[1::2] = np.where(valid, second, np.nan)
+    yc = np.where(valid, mid, np.nan)
+    return RowTrace(yc.astype(np.float64), near.astype(np.float64), lw, px, py)
+
+
+def polyline_to_samples(px: np.ndarray, py: np.ndarray, x_of_sample: np.ndarray, max_gap: float = 1.5) -> np.ndarray:
+    """Interpolate the trace polyline at fractional x positions; NaN where the trace has a gap."""
+    ok = np.isfinite(py)
+    xv, yv = px[ok], py[ok]
+    if len(xv) < 2:
+        return np.full(len(x_of_sample), np.nan)
+    out = np.interp(x_of_sample, xv, yv, left=np.nan, right=np.nan)
+    # Samples between two valid points farther apart than max_gap columns are in a gap.
+    k = np.searchsorted(xv, x_of_sample)
+    k = np.clip(k, 1, len(xv) - 1)
+    gap = (xv[k] - xv[k - 1]) > max_gap
+    return np.where(gap, np.nan, out)
 
 
 def columns_to_samples(y: np.ndarray, x_of_sample: np.ndarray) -> np.ndarray:

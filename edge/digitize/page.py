@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import BadInputError
 from .grid import GridCalibration, measure_grid
 
-WORK_PX_PER_MM = 5.0        # rectified page resolution used by traceprob/layout/extract
+WORK_PX_PER_MM = 6.0        # rectified page resolution used by traceprob/layout/extract
 DETECT_MAX_SIDE = 900       # page-outline search runs on an image this big
 APPROX_MAX_SIDE = 1800      # first warp, on which the grid is measured
 

@@ -11,12 +11,12 @@ import numpy as np
 
 from ..errors import BadInputError
 from ..layouts import LAYOUTS, LEAD_NAMES, get_layout
-from .extract import RowTrace, columns_to_samples, dp_paths, refine_path
+from .extract import RowTrace, dp_paths, polyline_to_samples, refine_path
 from .layout import (STANDARD_GAINS, STANDARD_SPEEDS, Pulse, choose_layout, find_pulse, find_rows,
                      layout_for_rows, name_rhythm_leads, snap)
 from .page import WORK_PX_PER_MM, RectifiedPage, rectify_page, rotate_half_turn
 from .result import DigitizeResult
-from .traceprob import get_trace_probability
+from .traceprob import get_trace_probability, ink_darkness
 
 DEFAULT_GAIN = 10.0
 DEFAULT_SPEED = 25.0
@@ -126,7 +126,8 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     pitch = rows.pitch if len(centres) > 1 else 0.3 * prob.shape[0]
     half = float(np.clip(0.8 * pitch, 4 * k, 40 * k))
     paths = dp_paths(prob, centres, half)
-    traces = [refine_path(prob, p) for p in paths]
+    dark = ink_darkness(page.image)
+    traces = [refine_path(prob, p, dark=dark) for p in paths]
     timings["extract"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -174,7 +175,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     baselines: list[float] = []
     mv_per_px = 1.0 / (gain_used * page_scale_y(k))
     for i, (tr, pl) in enumerate(zip(traces, pulses)):
-        yv = columns_to_samples(tr.y, xs)
+        yv = polyline_to_samples(tr.px, tr.py, xs)
         if extents[i] is not None:
             a, b = extents[i]
             yv = np.where((xs >= a - 1) & (xs <= b + 1), yv, np.nan)

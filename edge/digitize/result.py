@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +25,11 @@ class DigitizeResult:
     overlay: np.ndarray | None = None
     details: dict = field(default_factory=dict)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> str:
+        """The summary as indented JSON text (what `ecg-edge digitize` writes to <stem>.json)."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_dict(self) -> dict:
         """JSON-serialisable summary (no arrays): what was found, how sure, how long it took."""
         shown = {n: float(np.isfinite(self.signals[:, j]).mean()) for j, n in enumerate(self.lead_names)}
         return {
