@@ -1,0 +1,138 @@
+"""`ecg-edge bench`: per-stage latency and peak memory of the whole device pipeline on this box,
+on the bundled example photo (or any image): decode, preview guidance, digitize (with its own
+stages), interpret, save a record, draw and write the result screen.
+
+    ecg-edge bench [IMAGE] [--repeat 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "photo.jpg"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", nargs="?", default=str(EXAMPLE), help="photo or scan (default: bundled example)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per stage (default 3; the first warms up)")
+    parser.add_argument("--layout", default="", help="page layout if known (default: detect)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def rss_mb() -> float:
+    """Current resident set size in MB (Linux /proc; 0 elsewhere)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from edge.config import Config
+    from edge.daemon import _digitize, _interpret, build_report, result_view
+    from edge.errors import EcgEdgeError
+    from edge.imageio import load_image
+    from edge.quality import assess_frame
+    from edge.screen.render import Screens
+    from edge.screen.sinks import HeadlessSink
+    from edge.sources.base import Frame
+    from edge.sources.replay import _resize_to_width
+    from edge.store import RecordStore
+
+    if not getattr(args, "verbose", False):
+        import logging
+        logging.getLogger().setLevel(logging.WARNING)
+    cfg = Config()
+    cfg.processing.layout = args.layout
+    path = Path(args.image)
+    if not path.exists():
+        print(f"ecg-edge bench: {path} does not exist: give a photo of a printout "
+              "(the bundled examples/photo.jpg comes with the repository)", file=sys.stderr)
+        return 2
+    times: dict[str, list[float]] = {}
+    digitize_stages: dict[str, list[float]] = {}
+
+    def timed(stage: str, fn, *a, **kw):
+        t = time.perf_counter()
+        out = fn(*a, **kw)
+        times.setdefault(stage, []).append(time.perf_counter() - t)
+        return out
+
+    rss0 = rss_mb()
+    data = path.read_bytes()
+    n = max(1, args.repeat)
+    try:
+        with tempfile.TemporaryDirectory(prefix="ecg-edge-bench-") as tmp:
+            store = RecordStore(Path(tmp) / "records")
+            sink = HeadlessSink(Path(tmp) / "screen.png")
+            screens = Screens(cfg.display.width, cfg.display.height)
+            for i in range(n):
+                image = timed("decode", load_image, path)
+                preview = _resize_to_width(image, cfg.source.preview_width)
+                q = timed("preview_guidance", assess_frame, preview)
+                result = timed("digitize", _digitize, image, cfg)
+                for k, v in (getattr(result, "timings", {}) or {}).items():
+                    digitize_stages.setdefault(k, []).append(float(v))
+                try:
+                    interp = timed("interpret", _interpret, result, cfg)
+                except ImportError:
+                    interp = None
+                from edge.daemon import Processed
+                proc = Processed(result=result, interpretation=interp)
+                frame = Frame(image=image, name=path.name, data=data + bytes([i]), ext=path.suffix)
+                report = build_report(proc, frame, "bench", q.to_dict())
+                rid = timed("save_record", store.save, signals=result.signals, fs=result.fs,
+                            lead_names=list(result.lead_names), report=report, capture=frame.data,
+                            capture_ext=path.suffix, rectified=result.rectified, overlay=result.overlay)
+                img = timed("draw_result", screens.result, result_view(proc, rid, True))
+                timed("write_screen", sink.show, img)
+            store.close()
+    except EcgEdgeError as exc:
+        print(f"ecg-edge bench: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+    def stat(v: list[float]) -> dict[str, float]:
+        warm = v[1:] if len(v) > 1 else v
+        return {"median_s": round(statistics.median(warm), 4), "max_s": round(max(v), 4),
+                "first_s": round(v[0], 4)}
+
+    stages = {k: stat(v) for k, v in times.items()}
+    capture_to_result = sum(s["median_s"] for k, s in stages.items() if k not in ("preview_guidance",))
+    out = {
+        "image": str(path), "image_size": list(image.shape[1::-1]), "repeat": n,
+        "machine": f"{platform.machine()} {platform.system()} {platform.release()}, python {platform.python_version()}",
+        "stages": stages, "digitize_stages": {k: stat(v) for k, v in digitize_stages.items()},
+        "capture_to_result_s": round(capture_to_result, 3),
+        "rss_start_mb": round(rss0, 1), "rss_end_mb": round(rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"ecg-edge bench: {path.name} ({out['image_size'][0]}x{out['image_size'][1]}), {n} run(s), "
+          f"{out['machine']}")
+    print(f"{'stage':<24}{'median s':>10}{'max s':>10}{'first s':>10}")
+    for k, s in stages.items():
+        print(f"{k:<24}{s['median_s']:>10.3f}{s['max_s']:>10.3f}{s['first_s']:>10.3f}")
+    for k, s in out["digitize_stages"].items():
+        print(f"  digitize.{k:<14}{s['median_s']:>10.3f}{s['max_s']:>10.3f}{s['first_s']:>10.3f}")
+    print(f"capture -> result on screen: {out['capture_to_result_s']:.2f} s (median)")
+    print(f"memory: RSS {out['rss_start_mb']:.0f} MB at start, {out['rss_end_mb']:.0f} MB at end, "
+          f"peak {out['peak_rss_mb']:.0f} MB")
+    return 0
