@@ -29,20 +29,26 @@ def grid_index(width: int, height: int, px_per_mm: float, rect: tuple[float, flo
                minor_w_px: float, major_w_px: float, dotted: bool, dot_px: float) -> np.ndarray:
     """uint8 index image: high nibble = minor coverage level, low nibble = major coverage level."""
     x0, y0, x1, y1 = rect
-    mx = _line_profile(width, x0, x1, px_per_mm, minor_w_px)
-    my = _line_profile(height, y0, y1, px_per_mm, minor_w_px)
-    Mx = _line_profile(width, x0, x1, 5 * px_per_mm, major_w_px)
-    My = _line_profile(height, y0, y1, 5 * px_per_mm, major_w_px)
-    inx = ((np.arange(width) >= x0 - 1) & (np.arange(width) <= x1 + 1)).astype(np.float64)
-    iny = ((np.arange(height) >= y0 - 1) & (np.arange(height) <= y1 + 1)).astype(np.float64)
+
+    def q(profile: np.ndarray) -> np.ndarray:
+        return np.round(profile * 15).astype(np.uint8)
+
+    mx, my = q(_line_profile(width, x0, x1, px_per_mm, minor_w_px)), q(_line_profile(height, y0, y1, px_per_mm, minor_w_px))
+    Mx = q(_line_profile(width, x0, x1, 5 * px_per_mm, major_w_px))
+    My = q(_line_profile(height, y0, y1, 5 * px_per_mm, major_w_px))
     if dotted:
-        dx = _line_profile(width, x0, x1, px_per_mm, dot_px)
-        dy = _line_profile(height, y0, y1, px_per_mm, dot_px)
-        minor = np.outer(dy, dx)
-    else:  # vertical lines only inside the grid rows, horizontal lines only inside its columns
-        minor = 1.0 - (1.0 - np.outer(iny, mx)) * (1.0 - np.outer(my, inx))
-    major = 1.0 - (1.0 - np.outer(iny, Mx)) * (1.0 - np.outer(My, inx))
-    idx = (np.round(minor * 15).astype(np.uint8) << 4) | np.round(major * 15).astype(np.uint8)
+        dx = _line_profile(width, x0, x1, px_per_mm, dot_px).astype(np.float32)
+        dy = _line_profile(height, y0, y1, px_per_mm, dot_px).astype(np.float32)
+        minor = q(np.outer(dy, dx))
+    else:  # union of line coverages taken as their max (exact away from crossings, close at them)
+        minor = np.maximum(my[:, None], mx[None, :])
+    major = np.maximum(My[:, None], Mx[None, :])
+    # lines stop at the grid's edge
+    cx0, cx1 = max(0, int(np.floor(x0 - 1))), min(width, int(np.ceil(x1 + 2)))
+    cy0, cy1 = max(0, int(np.floor(y0 - 1))), min(height, int(np.ceil(y1 + 2)))
+    for m in (minor, major):
+        m[:cy0], m[cy1:], m[:, :cx0], m[:, cx1:] = 0, 0, 0, 0
+    idx = (minor << 4) | major
     idx.setflags(write=False)
     return idx
 

@@ -92,11 +92,10 @@ def _fade(img: np.ndarray, amount: float, paper, rng: np.random.Generator) -> di
     h, w = img.shape[:2]
     small = rng.random((6, 9)).astype(np.float32)
     f = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-    f = np.clip(f, 0, 1) * amount
+    f = np.clip(f, 0, 1) * np.float32(amount)
     paper_img = np.empty_like(img)
     paper_img[:] = paper
-    out = img.astype(np.float32) + (paper_img.astype(np.float32) - img.astype(np.float32)) * f[..., None]
-    img[:] = np.clip(out, 0, 255).astype(np.uint8)
+    img[:] = cv2.blendLinear(img, paper_img, 1 - f, f)
     return {"fade_amount": amount}
 
 
