@@ -553,7 +553,11 @@ def _set_status(path: Path, state: str, message: str, res: SyncResult) -> None:
 
 
 def _lock(root: Path) -> int:
-    fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise SyncError("store_unwritable", f"cannot use the record store {root} ({exc.strerror})",
+                        "run as the ecg-edge user (sudo -u ecg-edge) or check --data-root") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -179,7 +179,9 @@ create_user() {
     local g
     for g in "$@"; do
         if ! getent group "$g" >/dev/null 2>&1; then
-            printf 'skip: group %s does not exist on this system\n' "$g"
+            # ecg-edge.service names these groups; a missing one would stop it from starting
+            system groupadd --system "$g"
+            system usermod -a -G "$g" "$SERVICE_USER"
         elif id -nG "$SERVICE_USER" 2>/dev/null | tr ' ' '\n' | grep -qx "$g"; then
             printf 'ok: %s in group %s\n' "$SERVICE_USER" "$g"
         else
