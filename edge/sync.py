@@ -245,11 +245,13 @@ class _Item:
 
 def sync_records(store: Any, target: str | os.PathLike, *, device_id: str | None = None,
                  export: Iterable[str] = (), retention: RetentionRule | None = None,
-                 hook: Hook | None = None, status_path: str | os.PathLike | None = None) -> SyncResult:
+                 hook: Hook | None = None, status_path: str | os.PathLike | None = None,
+                 dest_label: str | None = None) -> SyncResult:
     """Copy every unsynced record of `store` (an `edge.store.RecordStore`) to `target`, verify,
     mark synced, then apply `retention`. A missing, full, read-only or removed target ends the run
     with `result.state == "error"` and a message for the screen (also in the status file); only a
-    second sync already running raises SyncError."""
+    second sync already running raises SyncError. `dest_label` (e.g. "usb:<fs uuid>") names the
+    target in the index instead of its mount path, which means nothing once the stick is gone."""
     t0 = time.monotonic()
     hook = hook or (lambda event, rid, name: None)
     device_id = safe_name(device_id) if device_id else default_device_id()
@@ -270,7 +272,8 @@ def sync_records(store: Any, target: str | os.PathLike, *, device_id: str | None
                 res.warnings.append(f"could not write {status_path}: {exc.strerror}")
             for rec in pending:
                 try:
-                    _sync_one(store, rec, base, fat=fat, export=export, hook=hook, res=res)
+                    _sync_one(store, rec, base, fat=fat, export=export, hook=hook, res=res,
+                              label=f"{dest_label}:{EXPORT_DIR}/{device_id}" if dest_label else None)
                 except VerifyError as exc:
                     res.failed[rec.id] = str(exc)
                     log.debug("record %s: %s", rec.id, exc)
@@ -311,7 +314,7 @@ class _RecordSkip(Exception):
 
 
 def _sync_one(store: Any, rec: Any, base: Path, *, fat: bool, export: tuple[str, ...],
-              hook: Hook, res: SyncResult) -> None:
+              hook: Hook, res: SyncResult, label: str | None = None) -> None:
     rid = rec.id
     if not _SAFE.match(rid):
         raise _RecordSkip(f"record id {rid!r} is not a portable file name")
@@ -348,7 +351,7 @@ def _sync_one(store: Any, rec: Any, base: Path, *, fat: bool, export: tuple[str,
             raise VerifyError(f"{it.name} read back from the stick does not match (sha256 "
                               f"{(got or 'unreadable')[:12]} != {it.sha256[:12]})")
     hook("mark", rid, "")
-    store.mark_synced(rid, str(dest))
+    store.mark_synced(rid, f"{label}/{rid}" if label else str(dest))
     res.copied.append(rid)
 
 

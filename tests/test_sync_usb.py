@@ -106,6 +106,8 @@ def test_helper_syncs_installs_models_and_unmounts(tmp_path, loopdev):
     assert (tmp_path / "models-root" / "current" / "classifier.tflite").read_bytes() == b"model-from-stick"
     store = RecordStore(tmp_path / "records")
     assert store.unsynced() == []
+    uuid = subprocess.run(["blkid", "-p", "-o", "value", "-s", "UUID", dev], capture_output=True, text=True).stdout.strip()
+    assert all(r.synced_to == f"usb:{uuid}:ECG-EXPORT/{_device_id()}/{r.id}" for r in store.list())
     inspect = _contents(dev, tmp_path)
     try:
         assert len(_check_target(inspect, store, device_id=_device_id())) == 2

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="retention: remove records verified on a stick and older than this many days")
     parser.add_argument("--keep-last", type=int, default=None,
                         help="retention: keep at most this many records; only synced ones are removed")
+    parser.add_argument("--dest-label", default=None,
+                        help="name the target in the index as LABEL:ECG-EXPORT/... (the USB helper passes usb:<fs uuid>)")
     parser.add_argument("--status-file", default=None,
                         help="where to write the outcome (default <data_root>/sync-status.json)")
     parser.add_argument("--set-status", nargs=2, metavar=("STATE", "MESSAGE"), default=None,
@@ -72,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         store = RecordStore(root, create=False)
         try:
             res = sync.sync_records(store, args.target, device_id=args.device_id or settings.device_id or None,
-                                    export=export, retention=rule, status_path=status_file)
+                                    export=export, retention=rule, status_path=status_file,
+                                    dest_label=args.dest_label)
         finally:
             store.close()
     except EcgEdgeError as exc:
