@@ -72,6 +72,31 @@ def test_synthetic_ecg_limb_relations_and_variety():
     assert 9 <= len(peaks) <= 11
 
 
+def test_synthetic_ecg_findings():
+    from convert.synth.ecg import KINDS
+
+    def r_peaks(sig):
+        s = np.abs(sig - np.median(sig))
+        return np.flatnonzero((s[1:-1] > s[:-2]) & (s[1:-1] >= s[2:]) & (s[1:-1] > 0.5 * s.max())) + 1
+
+    normal = synthetic_ecg(seed=5, kind="normal", noise_mv=0, wander_mv=0)
+    for kind in KINDS:
+        a = synthetic_ecg(seed=5, kind=kind)
+        assert a.shape == (5000, 12) and np.isfinite(a).all()
+        np.testing.assert_allclose(a[:, 2], a[:, 1] - a[:, 0], atol=1e-12)
+        np.testing.assert_allclose(a[:, 5], a[:, 1] - a[:, 0] / 2, atol=1e-12)
+        if kind != "normal":
+            assert not np.allclose(a, normal, atol=0.05), kind
+    # AF: irregular RR intervals; normal sinus rhythm: regular
+    rr_n = np.diff(r_peaks(normal[:, 1]))
+    af = synthetic_ecg(seed=5, kind="af", noise_mv=0, wander_mv=0)
+    rr_af = np.diff(r_peaks(af[:, 1]))
+    assert np.std(rr_n) / np.mean(rr_n) < 0.08 < np.std(rr_af) / np.mean(rr_af)
+    with pytest.raises(ValueError, match="unknown ECG kind"):
+        synthetic_ecg(kind="torsades")
+    assert synthetic_ecg(seed=9, kind="random").shape == (5000, 12)
+
+
 @pytest.mark.parametrize("dpi,gain,speed", [(200, 10, 25), (100, 5, 25), (300, 20, 50)])
 def test_trace_in_mask_matches_signal(ecg, dpi, gain, speed):
     page = render_page(ecg, FS, layout="3x4+1", seed=3, dpi=dpi, gain_mm_mv=gain, speed_mm_s=speed)

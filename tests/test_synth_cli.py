@@ -67,6 +67,7 @@ def test_render_photo_jpeg_with_size(tmp_path):
     (["does/not/exist", "--out", "{tmp}/x.png"], "no WFDB header"),
     (["synthetic", "--layout", "5x5", "--out", "{tmp}/x.png"], "unknown layout"),
     (["synthetic:abc", "--out", "{tmp}/x.png"], "not an integer"),
+    (["synthetic:1:torsades", "--out", "{tmp}/x.png"], "unknown synthetic ECG kind"),
     (["synthetic", "--photo", "--photo-size", "big", "--out", "{tmp}/x.png"], "WxH"),
     (["synthetic", "--out", "{tmp}/x.gif"], ".png or .jpg"),
     (["synthetic", "--dpi", "5", "--out", "{tmp}/x.png"], "dpi"),

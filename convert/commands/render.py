@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("record", metavar="RECORD",
                         help="WFDB record path without extension (e.g. ../shared/data/ptbxl500/records500/00000/00001_hr)"
-                             ", or synthetic[:SEED] for a generated ECG")
+                             ", or synthetic[:SEED[:KIND]] for a generated ECG (KIND: normal, af, pvc, rbbb, lbbb, "
+                             "st_elevation, t_inversion, random)")
     parser.add_argument("--layout", default="3x4+1", help=f"page layout: {', '.join(LAYOUTS)} (default 3x4+1)")
     parser.add_argument("--out", default="page.png", help="output image (.png or .jpg); truth files share its stem")
     mode = parser.add_mutually_exclusive_group()
@@ -50,13 +51,21 @@ def load_signals(spec: str, seconds: float = 10.0, fs: float = 500.0) -> tuple[n
     if spec == "synthetic" or spec.startswith("synthetic:"):
         from convert.synth import synthetic_ecg
 
-        seed_text = spec.partition(":")[2] or "0"
+        from convert.synth.ecg import KINDS
+
+        parts = spec.split(":")
+        seed_text = parts[1] if len(parts) > 1 and parts[1] else "0"
+        kind = parts[2] if len(parts) > 2 else "normal"
         try:
             seed = int(seed_text)
         except ValueError:
             raise BadInputError("bad_synthetic_seed", f"synthetic seed {seed_text!r} is not an integer",
-                                "write synthetic:SEED, e.g. synthetic:7") from None
-        return synthetic_ecg(seconds=seconds, fs=fs, seed=seed), fs, f"synthetic ECG, seed {seed}"
+                                "write synthetic:SEED[:KIND], e.g. synthetic:7 or synthetic:7:af") from None
+        if kind not in (*KINDS, "random") or len(parts) > 3:
+            raise BadInputError("bad_synthetic_kind", f"unknown synthetic ECG kind {kind!r}",
+                                f"choose one of {', '.join(KINDS)}, random")
+        return (synthetic_ecg(seconds=seconds, fs=fs, seed=seed, kind=kind), fs,
+                f"synthetic ECG ({kind}), seed {seed}")
     from edge.wfdb_io import read_record
 
     rec = read_record(spec)
