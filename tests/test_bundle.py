@@ -221,3 +221,33 @@ def test_installed_bundle_loads_with_edge_models(tmp_path, keys, monkeypatch):
     bundle.install_bundle(tmp_path / "s", tmp_path / "root", pub)
     entries = models.read_manifest(tmp_path / "root" / "current")
     assert [e.name for e in entries] == ["classifier"]
+
+
+@pytest.mark.slow
+def test_real_tflite_model_bundled_installed_and_run(tmp_path, keys):
+    """A real TFLite model goes workstation -> signed bundle -> device slot -> edge.models -> interpreter."""
+    tf = pytest.importorskip("tensorflow")
+    import numpy as np
+
+    from convert import manifest as cm
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32, name="x")])
+    def affine(x):
+        return {"y": 2.0 * x + 1.0}
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([affine.get_concrete_function()], affine)
+    src = tmp_path / "models"
+    src.mkdir()
+    (src / "affine.tflite").write_bytes(conv.convert())
+    cm.upsert_entry(src / "manifest.json", cm.make_entry("affine", src / "affine.tflite", task="test"))
+    key, pub = keys
+    bundle.make_bundle(src, key, tmp_path / "stick" / "ECG-MODELS")
+    bundle.install_bundle(tmp_path / "stick" / "ECG-MODELS", tmp_path / "dev", pub)
+
+    from edge.models import load_model
+
+    model = load_model("affine", models_dir=tmp_path / "dev" / "current")
+    x = np.array([[0.5, -1.0, 2.0, 0.0]], np.float32)
+    out = model.run(x)
+    y = out if isinstance(out, np.ndarray) else np.asarray(list(out.values())[0] if isinstance(out, dict) else out[0])
+    np.testing.assert_allclose(y.reshape(-1), 2 * x.reshape(-1) + 1, rtol=1e-5)

@@ -130,6 +130,7 @@ def test_resync_copies_nothing_twice(tmp_path, template):
     assert after == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("err", [errno.EIO, errno.ENOSPC, errno.EROFS])
 def test_fault_at_every_step_loses_nothing_and_resumes(tmp_path, template, err):
     """Stop the sync at each of its steps in turn; the device keeps everything, nothing wrong is
