@@ -177,14 +177,9 @@ def name_rhythm_leads(layout: Layout, row_signals: list[np.ndarray], fs: float) 
             for c in range(n_cols):
                 i0, i1 = int(c * n / n_cols), int((c + 1) * n / n_cols)
                 a, b = seg_sig[i0:i1], strip[i0:i1]
-                ok = np.isfinite(a) & np.isfinite(b)
-                if ok.sum() < 0.5 * (i1 - i0):
+                if not _same_signal(a, b):
                     continue
-                a, b = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
-                den = np.sqrt((a * a).sum() * (b * b).sum())
-                if den <= 0:
-                    continue
-                cc = float((a * b).sum() / den)
+                cc = _corr(a, b)
                 if cc > best_c:
                     best, best_c = layout.rows[r][c], cc
         if best is not None:
@@ -205,13 +200,26 @@ def rhythm_matches(layout: Layout, row_signals: list[np.ndarray]) -> int:
             n = min(len(row_signals[r]), len(strip))
             for c in range(layout.n_cols):
                 i0, i1 = int(c * n / layout.n_cols), int((c + 1) * n / layout.n_cols)
-                if _corr(row_signals[r][i0:i1], strip[i0:i1]) > 0.9:
+                if _same_signal(row_signals[r][i0:i1], strip[i0:i1]):
                     count += 1
                     done = True
                     break
             if done:
                 break
     return count
+
+
+def _same_signal(a: np.ndarray, b: np.ndarray) -> bool:
+    """The same lead printed twice: near-perfect correlation and equal amplitude (neighbouring
+    leads such as V4/V5 correlate well but differ in size)."""
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < max(10, 0.5 * len(a)):
+        return False
+    x, y = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
+    sx, sy = float(np.sqrt((x * x).mean())), float(np.sqrt((y * y).mean()))
+    if sx <= 0 or sy <= 0 or not 0.85 < sx / sy < 1.18:
+        return False
+    return _corr(a, b) > 0.97
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:

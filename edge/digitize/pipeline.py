@@ -100,12 +100,20 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
 
     t = time.perf_counter()
     rows = find_rows(prob, k)
-    if len(rows.centres) >= 2 and rows.upside_down_score > 0.12:
+    timings["rows"] = time.perf_counter() - t
+    traces, extents, pulses, flipped_pulses, dark, t_ext = _trace_rows(page, prob, rows, k)
+    # Upside down? Calibration pulses sit at the left and point up; on a turned page they sit at
+    # the right and point down. Without pulses: ECG deflections point up more often than down.
+    n_left = sum(p is not None for p in pulses)
+    turn = n_left < flipped_pulses if (n_left or flipped_pulses) else rows.upside_down_score > 0.25
+    if turn and len(rows.centres) >= 1:
         page = rotate_half_turn(page)
         prob = np.ascontiguousarray(prob[::-1, ::-1])
         rows = find_rows(prob, k)
+        traces, extents, pulses, _, dark, t2 = _trace_rows(page, prob, rows, k)
+        t_ext += t2
         warnings.append("page was upside down; turned by 180 degrees")
-    timings["rows"] = time.perf_counter() - t
+    timings["extract"] = t_ext
     if not rows.centres:
         if page.grid.source != "grid":
             raise BadInputError("not_an_ecg", "no ECG grid and no ECG traces found in the image",
@@ -124,18 +132,12 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
 
     t = time.perf_counter()
     pitch = rows.pitch if len(centres) > 1 else 0.3 * prob.shape[0]
-    half = float(np.clip(0.8 * pitch, 4 * k, 40 * k))
-    paths = dp_paths(prob, centres, half)
-    dark = ink_darkness(page.image)
-    traces = [refine_path(prob, p, dark=dark) for p in paths]
-    timings["extract"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    extents = [_extent(tr, k) for tr in traces]
+    if len(centres) != len(rows.centres):
+        keep = [rows.centres.index(c) for c in centres]
+        traces, extents, pulses = [traces[i] for i in keep], [extents[i] for i in keep], [pulses[i] for i in keep]
     good = [i for i, e in enumerate(extents) if e is not None and (e[1] - e[0]) > 20 * k]
     if not good:
         raise BadInputError("no_traces", "no continuous ECG trace found", "photograph the printout flat and in focus")
-    pulses: list[Pulse | None] = [find_pulse(tr.y, e[0], k) if e else None for tr, e in zip(traces, extents)]
     found = [p for p in pulses if p is not None]
     # Gain: calibration pulses are 1 mV high.
     if gain is None:
@@ -195,6 +197,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     all_rows = [*lay.rows, *((r,) for r in rhythm)]
     out = np.full((n_out, 12), np.nan, np.float64)
     count = np.zeros((n_out, 12), np.int32)
+    expected = np.zeros((n_out, 12), bool)
     acc = np.zeros((n_out, 12), np.float64)
     n_dur = len(tt)
     labels = []
@@ -210,6 +213,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
             j = LEAD_NAMES.index(name)
             ok = np.isfinite(seg)
             acc[i0:i1, j] += np.where(ok, seg, 0.0)
+            expected[i0:i1, j] = True
             count[i0:i1, j] += ok
             xa, xb = int(xs[i0]) if i0 < n_dur else 0, int(xs[min(i1, n_dur) - 1]) if i1 > i0 else 0
             ink = traces[r].ink[max(0, xa):max(0, xb) + 1]
@@ -221,7 +225,8 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
 
     lead_conf = {}
     for j, name in enumerate(LEAD_NAMES):
-        cov = float(np.isfinite(out[:int(round(duration * fs)), j]).mean()) if duration > 0 else 0.0
+        e = expected[:, j]
+        cov = float(np.isfinite(out[e, j]).mean()) if e.any() else 0.0
         ink = float(np.mean(lead_ink[name])) if lead_ink[name] else 0.0
         lead_conf[name] = round(min(1.0, cov) * ink * (0.6 + 0.4 * page.grid.confidence), 3)
     conf = float(np.mean(list(lead_conf.values()))) * (0.7 + 0.3 * lay_conf)
@@ -250,6 +255,31 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
                           {"x": round(page.grid.px_per_mm_x, 4), "y": round(page.grid.px_per_mm_y, 4)},
                           speed_used, float(gain_used), lead_conf, conf, warnings, timings,
                           page.image, overlay, details)
+
+
+def _trace_rows(page: RectifiedPage, prob: np.ndarray, rows, k: float):
+    """DP paths and sub-pixel traces for the rows found, their inked extents, the calibration
+    pulse at each row start, and how many rows show a pulse at their END when the page is turned
+    (evidence for an upside-down page)."""
+    t = time.perf_counter()
+    if not rows.centres:
+        return [], [], [], 0, None, 0.0
+    pitch = rows.pitch if len(rows.centres) > 1 else 0.3 * prob.shape[0]
+    half = float(np.clip(0.8 * pitch, 4 * k, 40 * k))
+    paths = dp_paths(prob, list(rows.centres), half)
+    dark = ink_darkness(page.image)
+    traces = [refine_path(prob, p, dark=dark) for p in paths]
+    extents = [_extent(tr, k) for tr in traces]
+    pulses = [find_pulse(tr.y, e[0], k) if e else None for tr, e in zip(traces, extents)]
+    flipped = 0
+    w = prob.shape[1]
+    for tr, e in zip(traces, extents):
+        if e is None:
+            continue
+        yr = -tr.y[::-1]                      # the row as it would read after a half turn
+        if find_pulse(yr, w - 1 - e[1], k) is not None:
+            flipped += 1
+    return traces, extents, pulses, flipped, dark, time.perf_counter() - t
 
 
 def page_scale_y(k: float) -> float:

@@ -1,0 +1,227 @@
+"""Digitizer tests: pages rendered by the project's synthesizer (convert.synth) from
+synthetic_ecg, digitized by edge.digitize, scored with edge.snr against the printed truth."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from convert.synth import render_page, synthetic_ecg
+from edge.digitize import WORK_PX_PER_MM, digitize
+from edge.digitize.extract import dp_paths, refine_path
+from edge.digitize.grid import measure_grid
+from edge.digitize.layout import find_pulse
+from edge.digitize.traceprob import classical_trace_probability, get_trace_probability
+from edge.errors import BadInputError
+from edge.layouts import LEAD_NAMES
+from edge.snr import mean_snr, record_snr
+from edge.wfdb_io import read_record
+
+FS = 500
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def ecg():
+    return synthetic_ecg(seed=3, fs=FS)
+
+
+@pytest.fixture(scope="module")
+def clean_page(ecg):
+    return render_page(ecg, FS, layout="3x4+1", mode="clean", seed=3)
+
+
+@pytest.fixture(scope="module")
+def clean_result(clean_page):
+    return digitize(clean_page.image, trace_model="classical")
+
+
+def _snr(page, result):
+    return mean_snr(record_snr(page.truth, result.signals.astype(float), FS, LEAD_NAMES))
+
+
+def test_clean_page_end_to_end(clean_page, clean_result):
+    r = clean_result
+    assert r.signals.shape == (10 * FS, 12) and r.signals.dtype == np.float32
+    assert r.lead_names == list(LEAD_NAMES)
+    assert r.layout == "3x4+1"
+    assert r.gain_mm_mv == 10.0 and r.speed_mm_s == 25.0
+    assert r.details["gain_source"] == "calibration pulse"
+    assert _snr(clean_page, r) > 17.0
+    # Lead II comes from the rhythm strip: shown for the whole 10 s; V1 only in its column.
+    ii, v1 = r.signals[:, LEAD_NAMES.index("II")], r.signals[:, LEAD_NAMES.index("V1")]
+    assert np.isfinite(ii).mean() > 0.95
+    assert 0.2 < np.isfinite(v1).mean() < 0.3
+    assert r.confidence > 0.7 and min(r.lead_confidence.values()) > 0.5
+    assert r.overlay.shape == r.rectified.shape
+    doc = json.loads(r.to_json())
+    assert doc["layout"] == "3x4+1" and "page" in doc["timings_s"] and doc["px_per_mm"]["x"] > 0
+
+
+@pytest.mark.parametrize("layout", ["6x2", "12x1", "3x4+3"])
+def test_other_layouts_are_recognised(ecg, layout):
+    page = render_page(ecg, FS, layout=layout, mode="clean", seed=4)
+    r = digitize(page.image, trace_model="classical")
+    assert r.layout == layout
+    assert _snr(page, r) > 10.0
+
+
+@pytest.mark.parametrize("gain", [5.0, 20.0])
+def test_gain_read_from_calibration_pulse(ecg, gain):
+    page = render_page(ecg, FS, layout="3x4+1", mode="clean", seed=5, gain_mm_mv=gain, grid="green")
+    r = digitize(page.image, trace_model="classical")
+    assert r.gain_mm_mv == gain
+    assert _snr(page, r) > 14.0
+
+
+def test_overrides_are_used(clean_page):
+    r = digitize(clean_page.image, layout="3x4+1", gain=20.0, speed=25.0, trace_model="classical")
+    assert r.gain_mm_mv == 20.0 and r.details["gain_source"] == "override"
+    # Twice the gain -> half the amplitude: the estimate must shrink accordingly.
+    ref = clean_page.truth[:, LEAD_NAMES.index("II")]
+    est = r.signals[:, LEAD_NAMES.index("II")]
+    ok = np.isfinite(ref) & np.isfinite(est)
+    assert np.std(est[ok]) == pytest.approx(0.5 * np.std(ref[ok]), rel=0.15)
+    with pytest.raises(ValueError):
+        digitize(clean_page.image, layout="5x5")
+
+
+def test_upside_down_page_is_turned(clean_page):
+    turned = np.ascontiguousarray(clean_page.image[::-1, ::-1])
+    r = digitize(turned, trace_model="classical")
+    assert any("upside down" in w for w in r.warnings)
+    assert _snr(clean_page, r) > 15.0
+
+
+def test_pluggable_trace_model(clean_page):
+    calls = []
+
+    def counting(img):
+        calls.append(img.shape)
+        return classical_trace_probability(img)
+
+    r = digitize(clean_page.image, trace_model=counting)
+    assert len(calls) == 1 and r.details["trace_model"] == "counting"
+    fn, name = get_trace_probability("classical")
+    assert name == "classical" and fn is classical_trace_probability
+    with pytest.raises(ValueError):
+        get_trace_probability("nonsense")
+
+
+def test_blank_and_non_ecg_images_are_refused():
+    with pytest.raises(BadInputError) as ei:
+        digitize(np.full((800, 1100, 3), 250, np.uint8))
+    assert ei.value.code == "blank_image"
+    rng = np.random.default_rng(0)
+    photo = cv2.GaussianBlur(rng.integers(0, 255, (900, 1200, 3), dtype=np.uint8), (0, 0), 6)
+    with pytest.raises(BadInputError) as ei:
+        digitize(photo, trace_model="classical")
+    assert ei.value.code in ("not_an_ecg", "no_traces", "layout_unknown")
+
+
+# ---- stages alone -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("angle", [0.0, 1.5])
+def test_grid_period_and_rotation(angle):
+    from convert.synth.grid import render_grid
+    from convert.synth.style import GRID_STYLES
+    k = 150 / 25.4
+    w, h = int(297 * k), int(210 * k)
+    img = render_grid(w, h, k, (10 * k, 25 * k, w - 10 * k, h - 12 * k), GRID_STYLES["blue"],
+                      minor_w_mm=0.1, major_w_mm=0.25)
+    if angle:
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        img = cv2.warpAffine(img, m, (w, h), borderValue=(255, 255, 255))
+    g = measure_grid(img)
+    assert g.source == "grid"
+    assert g.px_per_mm_x == pytest.approx(k, rel=0.003) and g.px_per_mm_y == pytest.approx(k, rel=0.003)
+    assert g.angle_deg == pytest.approx(angle, abs=0.1)
+
+
+def test_no_grid_falls_back_to_page_size():
+    img = np.full((700, 990, 3), 255, np.uint8)
+    cv2.putText(img, "no grid here", (100, 300), cv2.FONT_HERSHEY_SIMPLEX, 2, (0, 0, 0), 3)
+    g = measure_grid(img)
+    assert g.source == "page_size" and g.px_per_mm_x == pytest.approx(990 / 297)
+
+
+def test_dp_follows_spike_to_its_tip_and_keeps_its_row():
+    """Two rows drawn with OpenCV; row 1 has a tall spike reaching into row 0's band."""
+    h, w = 300, 400
+    prob = np.zeros((h, w), np.float32)
+    x = np.arange(w)
+    y0 = 100 + 5 * np.sin(x / 20)
+    y1 = 200 - 90 * np.exp(-0.5 * ((x - 200) / 3.0) ** 2)      # spike up to y=110 at x=200
+    for yy in (y0, y1):
+        pts = np.stack([x, yy], 1).round().astype(np.int32)
+        canvas = np.zeros((h, w), np.uint8)
+        cv2.polylines(canvas, [pts], False, 255, 2)
+        prob = np.maximum(prob, canvas.astype(np.float32) / 255)
+    paths = dp_paths(prob, [100.0, 200.0], half=80)
+    tr = [refine_path(prob, p) for p in paths]
+    assert np.nanmax(np.abs(tr[0].y - y0)) < 2.5            # row 0 ignores the neighbour's spike
+    assert np.nanmin(tr[1].py) < 114                          # row 1 reaches the tip (110)
+    assert np.nanmax(np.abs(tr[1].y[:150] - 200)) < 2
+
+
+def test_find_pulse_reads_height_and_width():
+    k = WORK_PX_PER_MM
+    y = np.full(400, 100.0)
+    y[20:20 + int(5 * k)] = 100 - 10 * k                     # 10 mm high, 5 mm wide
+    p = find_pulse(y, 0, k)
+    assert p is not None and p.height_px / k == pytest.approx(10.0, abs=0.2)
+    assert find_pulse(np.full(400, 100.0), 0, k) is None
+
+
+# ---- command line -------------------------------------------------------------------------
+
+def test_cli_batch_writes_outputs_and_continues_after_bad_files(tmp_path, clean_page):
+    good = tmp_path / "page.png"
+    cv2.imwrite(str(good), clean_page.image)
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    trunc = tmp_path / "trunc.jpg"
+    ok, buf = cv2.imencode(".jpg", clean_page.image)
+    trunc.write_bytes(buf.tobytes()[: len(buf) // 3])
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((600, 800, 3), 255, np.uint8))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "digitize", str(empty), str(good), str(trunc),
+                           str(blank), "--out", str(out), "--trace-model", "classical"],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    err = proc.stderr.splitlines()
+    assert any("empty.jpg" in line and "empty" in line for line in err)
+    assert any("trunc.jpg" in line and "truncated" in line for line in err)
+    assert any("blank.png" in line and "blank" in line for line in err)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["page.dat", "page.hea", "page.json", "page.overlay.png"]
+    rec = read_record(out / "page")
+    assert rec.fs == 500 and rec.lead_names == list(LEAD_NAMES) and rec.signals.shape == (5000, 12)
+    doc = json.loads((out / "page.json").read_text())
+    assert doc["layout"] == "3x4+1" and doc["gain_mm_mv"] == 10.0
+    assert set(doc["lead_confidence"]) == set(LEAD_NAMES)
+    assert cv2.imread(str(out / "page.overlay.png")) is not None
+    ref = clean_page.truth
+    assert mean_snr(record_snr(ref, rec.signals, 500, LEAD_NAMES)) > 17.0
+
+
+def test_cli_options(tmp_path, clean_page):
+    good = tmp_path / "p.jpg"
+    cv2.imwrite(str(good), clean_page.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    out = tmp_path / "o"
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "digitize", str(good), "--out", str(out),
+                           "--fs", "250", "--gain", "10", "--no-overlay", "--trace-model", "classical"],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert not (out / "p.overlay.png").exists()
+    rec = read_record(out / "p")
+    assert rec.fs == 250 and rec.signals.shape == (2500, 12)
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "digitize", str(good), "--out", str(out / "x"),
+                           "--layout", "9x9"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 2 and "unknown layout" in proc.stderr and not (out / "x").exists()
