@@ -44,6 +44,7 @@ class PageGeometry:
     px_per_mm: float
     page_mm: tuple[float, float]
     grid_rect_px: tuple[float, float, float, float]   # x0, y0, x1, y1 of the gridded area
+    block_rect_px: tuple[float, float, float, float]  # x0, y0, x1, y1 of the printed block (pulses + traces)
     trace_x0_px: float
     printed_seconds: float
     row_pitch_px: float
@@ -66,8 +67,12 @@ def page_geometry(layout: Layout, style: PageStyle) -> PageGeometry:
     avail_h = ph_mm - style.header_mm - style.footer_mm
     grid_h_mm = max(5.0, 5.0 * int(avail_h // 5.0))
     gy0_mm = style.header_mm + (avail_h - grid_h_mm) / 2
-    grid_rect = (gx0_mm * k, gy0_mm * k, (gx0_mm + grid_w_mm) * k, (gy0_mm + grid_h_mm) * k)
+    grid_rect = block = (gx0_mm * k, gy0_mm * k, (gx0_mm + grid_w_mm) * k, (gy0_mm + grid_h_mm) * k)
+    if style.grid_extent == "page":  # pre-printed grid paper: the grid covers the sheet, not aligned to traces
+        ox, oy = (v % 5.0 for v in style.grid_offset_mm)
+        grid_rect = ((4.0 + ox) * k, (4.0 + oy) * k, (pw_mm - 4.0) * k, (ph_mm - 4.0) * k)
     trace_x0 = (gx0_mm + CAL_ZONE_MM) * k
+    gy0_px = gy0_mm * k
     seconds = style.trace_width_total_mm / style.speed_mm_s
     rows = layout.all_rows()
     pitch_mm = grid_h_mm / len(rows)
@@ -80,7 +85,7 @@ def page_geometry(layout: Layout, style: PageStyle) -> PageGeometry:
         for c, lead in enumerate(leads):
             t0, t1 = seconds * c / n, seconds * (c + 1) / n
             x0 = trace_x0 + t0 * px_per_s
-            box = (x0, grid_rect[1] + r * pitch, trace_x0 + t1 * px_per_s, grid_rect[1] + (r + 1) * pitch)
+            box = (x0, gy0_px + r * pitch, trace_x0 + t1 * px_per_s, gy0_px + (r + 1) * pitch)
             segments.append(Segment(lead, r, c, t0, t1, x0, box, baselines[r]))
     cal = []
     if style.calibration:
@@ -93,5 +98,5 @@ def page_geometry(layout: Layout, style: PageStyle) -> PageGeometry:
             cal.append({"row": r, "x_start": float(xa), "x_rise": float(xr), "x_fall": float(xf),
                         "x_end": float(trace_x0 - 0.5 * k), "baseline_y": float(y),
                         "top_y": float(y - style.gain_mm_mv * k), "mv": 1.0})
-    return PageGeometry(width_px, height_px, k, (pw_mm, ph_mm), grid_rect, trace_x0, seconds, pitch,
+    return PageGeometry(width_px, height_px, k, (pw_mm, ph_mm), grid_rect, block, trace_x0, seconds, pitch,
                         baselines, segments, cal)

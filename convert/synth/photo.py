@@ -97,6 +97,7 @@ def sample_photo_params(rng: np.random.Generator, size: tuple[int, int], page_si
     for _ in range(int(rng.integers(0, 4)) if rng.random() < 0.5 else 0):  # specular glare spots (photo coords)
         p["glare"].append({"x": float(rng.uniform(0.1, 0.9) * W), "y": float(rng.uniform(0.1, 0.9) * H),
                            "r": float(rng.uniform(0.03, 0.15) * W), "strength": float(rng.uniform(0.3, 1.0))})
+    p["grayscale"] = bool(rng.random() < 0.05)
     return p
 
 
@@ -218,6 +219,8 @@ def apply_photo(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: di
         g = np.exp(-0.5 * (((xx - gl["x"]) ** 2 + ((yy - gl["y"]) * 1.6) ** 2) / r ** 2)) * gl["strength"] * 255
         f[y0:y1, x0:x1] += g[..., None]
     img = cv2.convertScaleAbs(f)   # f >= 0: saturating float -> uint8
+    if p.get("grayscale"):
+        img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     img = blur(img, p["defocus_sigma"], p["motion_len"], p["motion_angle_deg"])
     img = sensor_noise(img, p["noise_seed"], p["noise_sigma"], p["shot_noise"])
     img = jpeg(img, p["jpeg_quality"])

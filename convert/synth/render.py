@@ -19,7 +19,7 @@ from .geometry import PageGeometry, page_geometry
 from .grid import render_grid
 from .style import PageStyle, random_style, validate_style
 from .mask import draw_mask, fixed
-from .text import draw_header_footer, put_text
+from .text import FONT_IDS, draw_header_footer, put_text
 
 MODES = ("clean", "scan", "photo")
 _SHIFT = 4
@@ -140,13 +140,18 @@ def render_flat(signals: np.ndarray, fs: float, layout: str, style: PageStyle
     labels = []
     if style.labels:
         lh = style.label_height_mm * k
+        font = FONT_IDS[style.font]
         for seg in geo.segments:
-            y = max(seg.box[1] + lh * 1.3, seg.baseline_y - 0.28 * geo.row_pitch_px)
+            if style.label_position == "above":
+                y = max(seg.box[1] + lh * 1.3, seg.baseline_y - 0.28 * geo.row_pitch_px)
+            else:
+                y = min(seg.box[3] - lh * 0.3, seg.baseline_y + 0.28 * geo.row_pitch_px + lh)
             x = seg.x0_px + 1.0 * k
             labels.append({"text": seg.lead, "row": seg.row, "col": seg.col,
-                           "box": put_text(img, seg.lead, x, y, lh, style.text_bgr)})
-    texts = draw_header_footer(img, trng, k, geo.width_px, geo.grid_rect_px, style.header_mm, style.footer_mm,
-                               style.speed_mm_s, style.gain_mm_mv, style.text_bgr, style.header, style.footer)
+                           "box": put_text(img, seg.lead, x, y, lh, style.text_bgr, font=font)})
+    texts = draw_header_footer(img, trng, k, geo.width_px, geo.block_rect_px, style.header_mm, style.footer_mm,
+                               style.speed_mm_s, style.gain_mm_mv, style.text_bgr, style.header, style.footer,
+                               font=FONT_IDS[style.font])
     fade = _fade(img, style.faded, colours["paper"], trng) if style.faded > 0 else None
     leads: dict[str, list] = {}
     for seg in geo.segments:
@@ -155,7 +160,7 @@ def render_flat(signals: np.ndarray, fs: float, layout: str, style: PageStyle
         "fs": float(fs), "n_samples": int(sig.shape[0]), "lead_names": list(LEAD_NAMES),
         "px_per_mm": k, "dpi": style.dpi, "layout": lay.name, "speed_mm_s": style.speed_mm_s,
         "gain_mm_mv": style.gain_mm_mv, "page_mm": list(geo.page_mm), "page_px": [geo.width_px, geo.height_px],
-        "grid_rect_px": [float(v) for v in geo.grid_rect_px], "printed_seconds": geo.printed_seconds,
+        "grid_rect_px": [float(v) for v in geo.grid_rect_px], "block_rect_px": [float(v) for v in geo.block_rect_px], "printed_seconds": geo.printed_seconds,
         "row_pitch_px": geo.row_pitch_px, "trace_thickness_px": th,
         "leads": leads, "calibration": geo.calibration, "separators": sep, "labels": labels, "text": texts,
         "fade": fade, "style": style.to_dict(),

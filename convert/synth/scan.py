@@ -42,6 +42,7 @@ def sample_scan_params(rng: np.random.Generator, page_size: tuple[int, int], px_
                            "angle_deg": {"x": 90.0, "y": 0.0}.get(axis, float(rng.uniform(0, 180))) + float(rng.normal(0, 2)),
                            "width_px": float(rng.uniform(0.8, 3) * px_per_mm), "depth": float(rng.uniform(0.08, 0.35)),
                            "light": float(rng.uniform(0.02, 0.1))})
+    p["grayscale"] = bool(rng.random() < 0.25)
     return p
 
 
@@ -73,6 +74,8 @@ def apply_scan(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: dic
     wmask = warp_lines_mask((Hh, W), lines, thickness, H)
     lut = np.clip(((np.arange(256) / 255.0) ** p["gamma"] * 255 - 128) * p["contrast"] + 128 + p["brightness"], 0, 255)
     img = cv2.LUT(img, lut.astype(np.uint8))
+    if p.get("grayscale"):
+        img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     img = blur(img, p["blur_sigma"], 0, 0)
     img = sensor_noise(img, p["noise_seed"], p["noise_sigma"], 0.0)
     if p["jpeg_quality"]:

@@ -28,6 +28,8 @@ GRID_STYLES: dict[str, dict[str, tuple[int, int, int]]] = {
     "none": {"paper": (255, 255, 255), "minor": (255, 255, 255), "major": (255, 255, 255)},
 }
 
+FONTS = ("simplex", "duplex", "plain", "complex", "triplex")
+
 TRACE_COLOURS: dict[str, tuple[int, int, int]] = {
     "black": (25, 25, 25), "navy": (90, 30, 20), "darkblue": (120, 50, 20), "darkgreen": (40, 80, 20),
     "grey": (70, 70, 70), "brown": (40, 60, 90),
@@ -67,6 +69,10 @@ class PageStyle:
     footer_mm: float = 12.0
     baseline_frac: float = 0.55                      # baseline position inside a row (0 top, 1 bottom)
     text_seed: int = 0                               # patient fields and notes
+    font: str = "simplex"                            # simplex | duplex | plain | complex | triplex
+    label_position: str = "above"                    # above | below the baseline at the segment start
+    grid_extent: str = "block"                       # block: around the traces; page: pre-printed sheet
+    grid_offset_mm: tuple[float, float] = (0.0, 0.0)  # page grid: its origin vs the page margin
     extras: dict = field(default_factory=dict)
 
     def colours(self) -> dict[str, tuple[int, int, int]]:
@@ -101,6 +107,12 @@ def validate_style(style: PageStyle) -> None:
         raise ValueError(f"paper speed {style.speed_mm_s} mm/s out of range 5-100")
     if not 1 <= style.gain_mm_mv <= 40:
         raise ValueError(f"gain {style.gain_mm_mv} mm/mV out of range 1-40")
+    if style.font not in FONTS:
+        raise ValueError(f"unknown font {style.font!r}; choose one of {', '.join(FONTS)}")
+    if style.label_position not in ("above", "below"):
+        raise ValueError(f"unknown label position {style.label_position!r}; choose above or below")
+    if style.grid_extent not in ("block", "page"):
+        raise ValueError(f"unknown grid extent {style.grid_extent!r}; choose block or page")
     if style.separators not in ("tick", "line", "none"):
         raise ValueError(f"unknown separator style {style.separators!r}; choose tick, line or none")
 
@@ -133,6 +145,10 @@ def random_style(rng: np.random.Generator, **fixed) -> PageStyle:
         grid_margin_x_mm=float(rng.uniform(-3, 3)), header_mm=float(rng.uniform(18, 32)),
         footer_mm=float(rng.uniform(8, 14)), baseline_frac=float(rng.uniform(0.45, 0.65)),
         text_seed=int(rng.integers(0, 2**31 - 1)),
+        font=str(rng.choice(list(FONTS), p=[0.5, 0.2, 0.1, 0.1, 0.1])),
+        label_position="below" if rng.random() < 0.15 else "above",
+        grid_extent="page" if rng.random() < 0.25 else "block",
+        grid_offset_mm=(float(rng.uniform(0, 5)), float(rng.uniform(0, 5))),
     )
     if grid == "thermal":
         s.trace_colour, s.trace_bgr = "grey", _jitter(rng, (60, 70, 90), 15)

@@ -7,6 +7,8 @@ import cv2
 import numpy as np
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+FONT_IDS = {"simplex": cv2.FONT_HERSHEY_SIMPLEX, "duplex": cv2.FONT_HERSHEY_DUPLEX, "plain": cv2.FONT_HERSHEY_PLAIN,
+            "complex": cv2.FONT_HERSHEY_COMPLEX, "triplex": cv2.FONT_HERSHEY_TRIPLEX}
 HAND_FONTS = (cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_SCRIPT_COMPLEX)
 _CAP_PX_PER_SCALE = 22.0  # Hershey simplex capital height at fontScale 1
 
@@ -19,15 +21,16 @@ _NOTES = ("repeat ECG", "?AF", "pt asymptomatic", "chest pain 2h", "compare old"
 _DEVICES = ("CardioScan 1200", "ECG-100", "Cardiofax S", "MAC 1600", "PageWriter TC", "CardioLine 12")
 
 
-def cap_scale(height_px: float, thickness: int = 1) -> float:
-    """fontScale giving capitals `height_px` tall."""
-    return max(0.2, height_px / _CAP_PX_PER_SCALE)
+def cap_scale(height_px: float, font: int = FONT) -> float:
+    """fontScale giving capitals `height_px` tall in `font`."""
+    cap = cv2.getTextSize("H", font, 1.0, 1)[0][1] or _CAP_PX_PER_SCALE
+    return max(0.2, height_px / cap)
 
 
 def put_text(img: np.ndarray, text: str, x: float, y: float, height_px: float, colour, *, font=FONT,
              thickness: int | None = None) -> list[float]:
     """Draw `text` with its baseline at (x, y); return its box [x0, y0, x1, y1] in px."""
-    scale = cap_scale(height_px)
+    scale = cap_scale(height_px, font)
     th = thickness or max(1, int(round(height_px / 12)))
     (w, h), base = cv2.getTextSize(text, font, scale, th)
     cv2.putText(img, text, (int(round(x)), int(round(y))), font, scale, colour, th, cv2.LINE_AA)
@@ -54,7 +57,7 @@ def header_lines(rng: np.random.Generator, speed: float, gain: float) -> tuple[l
 
 def draw_header_footer(img: np.ndarray, rng: np.random.Generator, px_per_mm: float, page_w_px: int,
                        grid_rect, header_mm: float, footer_mm: float, speed: float, gain: float, colour,
-                       header: bool, footer: bool) -> list[dict]:
+                       header: bool, footer: bool, font: int = FONT) -> list[dict]:
     """Draw header and footer text; return [{'text', 'box'}] for everything drawn."""
     left, right, foot = header_lines(rng, speed, gain)
     out = []
@@ -63,13 +66,13 @@ def draw_header_footer(img: np.ndarray, rng: np.random.Generator, px_per_mm: flo
     if header:
         y = max(h * 1.4, (header_mm * px_per_mm - 1.8 * h * len(left)) / 2 + h)
         for i, line in enumerate(left):
-            out.append({"text": line, "box": put_text(img, line, x_left, y + i * 1.8 * h, h, colour)})
+            out.append({"text": line, "box": put_text(img, line, x_left, y + i * 1.8 * h, h, colour, font=font)})
         x_right = grid_rect[0] + 0.52 * (grid_rect[2] - grid_rect[0])
         for i, line in enumerate(right):
-            out.append({"text": line, "box": put_text(img, line, x_right, y + i * 1.8 * h, h * 0.9, colour)})
+            out.append({"text": line, "box": put_text(img, line, x_right, y + i * 1.8 * h, h * 0.9, colour, font=font)})
     if footer:
         yf = grid_rect[3] + min(footer_mm * 0.6, 6.0) * px_per_mm
-        out.append({"text": foot, "box": put_text(img, foot, x_left, yf, h * 0.85, colour)})
+        out.append({"text": foot, "box": put_text(img, foot, x_left, yf, h * 0.85, colour, font=font)})
     return out
 
 
