@@ -370,7 +370,10 @@ def _items(rec: Any, export: tuple[str, ...], res: SyncResult, fat: bool = False
         if fat and e.stat(follow_symlinks=False).st_size > FAT_MAX_FILE:
             raise _RecordSkip(f"{e.name} is {e.stat().st_size / 2**30:.1f} GiB, over the 4 GiB FAT32 "
                               "limit (use an exFAT stick)")
-        digest, size = _sha256_path(Path(e.path))
+        try:
+            digest, size = _sha256_path(Path(e.path))
+        except OSError as exc:  # a device-side problem, not the stick's
+            raise _RecordSkip(f"cannot read {e.name} on the device ({exc.strerror})") from None
         want = (rec.sha256 or {}).get(e.name)
         if want and want != digest:
             res.warnings.append(f"{rec.id}/{e.name} changed on the device since it was saved")
@@ -451,9 +454,13 @@ def _put_file(dest: Path, it: _Item, hook: Hook, rid: str, res: SyncResult) -> N
 
 
 def _read_chunks(path: Path):
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            yield chunk
+    """The device file in chunks; a read error here is the device's, so it skips only this record."""
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                yield chunk
+    except OSError as exc:
+        raise _RecordSkip(f"cannot read {path.name} on the device ({exc.strerror})") from None
 
 
 def _read_back_sha256(path: Path) -> str | None:

@@ -49,7 +49,12 @@ def _data_root(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import signal
+
     from edge import sync
+
+    # systemd stops the unit when the stick is pulled: unwind (temp files removed, lock released)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     try:
         root = _data_root(args)
