@@ -233,6 +233,18 @@ def test_seeds_reproduce_bit_identically(ecg):
         assert not np.array_equal(a.image, c.image)
 
 
+@pytest.mark.parametrize("mode", ["clean", "scan", "photo"])
+def test_page_remade_from_recorded_meta_alone(ecg, mode):
+    from convert.synth import remake_page
+
+    extra = {"photo_size": (1000, 750)} if mode == "photo" else {}
+    a = render_page(ecg, FS, seed=21, mode=mode, randomize=True, **extra)
+    meta = json.loads(json.dumps(a.meta))            # as read back from page.json
+    meta["seed"] = 12345                             # the seed is not needed: every choice is recorded
+    b = remake_page(ecg, FS, meta)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
+
+
 def _expected_trace_points(page) -> np.ndarray:
     """Flat-page (x, y) of printed samples, from the truth and the geometry in meta."""
     m = page.meta
@@ -284,5 +296,9 @@ def test_bad_arguments_raise_clear_errors(ecg):
         render_page(ecg, FS, grid="purple")
     with pytest.raises(ValueError, match=r"\(n_samples, 12\)"):
         render_page(ecg[:, :6], FS)
+    with pytest.raises(ValueError, match="empty"):
+        render_page(ecg[:0], FS)
+    with pytest.raises(ValueError, match="unknown photo parameter"):
+        render_page(ecg, FS, mode="photo", photo_size=(640, 480), distortion={"tilt": 3})
     with pytest.raises(TypeError, match="unknown style option"):
         render_page(ecg, FS, colour="red")

@@ -233,10 +233,12 @@ def photo_distort(page: np.ndarray, lines: list[np.ndarray], rng: np.random.Gene
     """render_page's photo mode: sample (then override) parameters, apply, return the record."""
     size = tuple(size or DEFAULT_PHOTO_SIZE)
     p = sample_photo_params(rng, size, (page.shape[1], page.shape[0]), meta["px_per_mm"])
-    unknown = set(overrides or {}) - set(p)
+    overrides = {k: v for k, v in (overrides or {}).items()
+                 if k not in ("mode", "homography", "image_size", "homography_exact")}   # derived, not parameters
+    unknown = set(overrides) - set(p)
     if unknown:
         raise ValueError(f"unknown photo parameter(s): {', '.join(sorted(unknown))}")
-    p.update(overrides or {})
+    p.update(overrides)
     img, wmask, H = apply_photo(page, lines, meta["trace_thickness_px"], p, meta["px_per_mm"])
     dist = {"mode": "photo", **p, "homography": (H / H[2, 2]).tolist(), "image_size": [int(size[0]), int(size[1])],
             "homography_exact": not p["curl_px"]}

@@ -108,6 +108,8 @@ def render_flat(signals: np.ndarray, fs: float, layout: str, style: PageStyle
     sig = np.asarray(signals, dtype=np.float64)
     if sig.ndim != 2 or sig.shape[1] != 12:
         raise ValueError(f"signals must be (n_samples, 12) in {'/'.join(LEAD_NAMES)} order, got {sig.shape}")
+    if sig.shape[0] == 0:
+        raise ValueError("signals are empty (0 samples)")
     if not fs > 0:
         raise ValueError(f"sampling rate must be positive, got {fs}")
     geo = page_geometry(lay, style)
@@ -167,6 +169,19 @@ def render_flat(signals: np.ndarray, fs: float, layout: str, style: PageStyle
         "coordinates": "flat page pixels, pixel centres at integers; y = baseline_y - mV * gain_mm_mv * px_per_mm",
     }
     return img, truth, mask, meta, lines
+
+
+DERIVED_DISTORTION_KEYS = ("mode", "homography", "image_size", "homography_exact")
+
+
+def remake_page(signals: np.ndarray, fs: float, meta: dict) -> RenderedPage:
+    """Re-render a page from its recorded `meta` alone (style and every distortion parameter),
+    independent of how parameters are sampled from seeds."""
+    dist = {k: v for k, v in (meta.get("distortion") or {}).items() if k not in DERIVED_DISTORTION_KEYS}
+    size = tuple(meta["distortion"]["image_size"]) if meta.get("mode") == "photo" else None
+    return render_page(signals, fs, layout=meta["layout"], mode=meta.get("mode", "clean"), seed=meta.get("seed", 0),
+                       style=PageStyle.from_dict(meta["style"]), photo_size=size,
+                       distortion=dist if meta.get("mode", "clean") != "clean" else None)
 
 
 def render_page(signals: np.ndarray, fs: float, *, layout: str = "3x4+1", mode: str = "clean", seed: int = 0,

@@ -88,10 +88,12 @@ def scan_distort(page: np.ndarray, lines: list[np.ndarray], rng: np.random.Gener
     """render_page's scan mode: sample (then override) parameters, apply, return the record."""
     k = meta["px_per_mm"]
     p = sample_scan_params(rng, (page.shape[1], page.shape[0]), k)
-    unknown = set(overrides or {}) - set(p)
+    overrides = {k: v for k, v in (overrides or {}).items()
+                 if k not in ("mode", "homography", "image_size", "homography_exact")}   # derived, not parameters
+    unknown = set(overrides) - set(p)
     if unknown:
         raise ValueError(f"unknown scan parameter(s): {', '.join(sorted(unknown))}")
-    p.update(overrides or {})
+    p.update(overrides)
     img, wmask, H = apply_scan(page, lines, meta["trace_thickness_px"], p, k)
     dist = {"mode": "scan", **p, "homography": H.tolist(), "image_size": [int(img.shape[1]), int(img.shape[0])],
             "homography_exact": True}

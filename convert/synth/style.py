@@ -85,6 +85,13 @@ class PageStyle:
     def px_per_mm(self) -> float:
         return self.dpi / 25.4
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "PageStyle":
+        """Inverse of `to_dict` (meta["style"] of a rendered page)."""
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+        return cls(**kw)
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         for k, v in list(d.items()):
