@@ -246,12 +246,14 @@ class _Item:
 def sync_records(store: Any, target: str | os.PathLike, *, device_id: str | None = None,
                  export: Iterable[str] = (), retention: RetentionRule | None = None,
                  hook: Hook | None = None, status_path: str | os.PathLike | None = None,
-                 dest_label: str | None = None) -> SyncResult:
+                 dest_label: str | None = None, include_synced: bool = False) -> SyncResult:
     """Copy every unsynced record of `store` (an `edge.store.RecordStore`) to `target`, verify,
     mark synced, then apply `retention`. A missing, full, read-only or removed target ends the run
     with `result.state == "error"` and a message for the screen (also in the status file); only a
     second sync already running raises SyncError. `dest_label` (e.g. "usb:<fs uuid>") names the
-    target in the index instead of its mount path, which means nothing once the stick is gone."""
+    target in the index instead of its mount path, which means nothing once the stick is gone.
+    `include_synced` copies records already synced elsewhere too (a second stick, a lost copy);
+    files already correct on this target are still not copied again."""
     t0 = time.monotonic()
     hook = hook or (lambda event, rid, name: None)
     device_id = safe_name(device_id) if device_id else default_device_id()
@@ -264,7 +266,8 @@ def sync_records(store: Any, target: str | os.PathLike, *, device_id: str | None
         try:
             base = _prepare_target(tgt, device_id)
             fat = filesystem_type(tgt) in FAT_TYPES
-            pending = store.unsynced()
+            pending = store.unsynced() if not include_synced else \
+                [r for r in store.list() if r.status in ("saved", "synced")]
             res.pending = len(pending)
             try:
                 _set_status(status_path, "busy", f"Copying {len(pending)} records - do not remove the stick", res)

@@ -130,6 +130,18 @@ def test_resync_copies_nothing_twice(tmp_path, template):
     assert after == before
 
 
+def test_all_copies_synced_records_to_a_second_stick(tmp_path, template):
+    store = _fresh(template, tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    assert len(sync.sync_records(store, a, device_id="box1").copied) == 2
+    assert sync.sync_records(store, b, device_id="box1").copied == []  # already synced
+    res = sync.sync_records(store, b, device_id="box1", include_synced=True)
+    assert len(res.copied) == 2 and len(_check_target(b, store)) == 2
+    assert sync.sync_records(store, b, device_id="box1", include_synced=True).files_written == 0
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("err", [errno.EIO, errno.ENOSPC, errno.EROFS])
 def test_fault_at_every_step_loses_nothing_and_resumes(tmp_path, template, err):

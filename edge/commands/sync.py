@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="retention: remove records verified on a stick and older than this many days")
     parser.add_argument("--keep-last", type=int, default=None,
                         help="retention: keep at most this many records; only synced ones are removed")
+    parser.add_argument("--all", action="store_true",
+                        help="copy every record still on the device, also those already synced to another stick")
     parser.add_argument("--dest-label", default=None,
                         help="name the target in the index as LABEL:ECG-EXPORT/... (the USB helper passes usb:<fs uuid>)")
     parser.add_argument("--status-file", default=None,
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             res = sync.sync_records(store, args.target, device_id=args.device_id or settings.device_id or None,
                                     export=export, retention=rule, status_path=status_file,
-                                    dest_label=args.dest_label)
+                                    dest_label=args.dest_label, include_synced=args.all)
         finally:
             store.close()
     except EcgEdgeError as exc:
