@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-WORK_WIDTH = 640
+WORK_WIDTH = 640  # page finding, sharpness, light and glare run at this width
+DETAIL_WIDTH = 1600  # the grid test runs on up to this much detail (small pages)
 
 # guidance, most important first
 MSG_NO_PAGE = "No ECG page found"
@@ -106,7 +107,7 @@ def _quad_from_mask(mask: np.ndarray, min_area: float) -> list[np.ndarray]:
     return out
 
 
-def page_candidates(bgr: np.ndarray, min_fraction: float = 0.08) -> list[np.ndarray]:
+def page_candidates(bgr: np.ndarray, min_fraction: float = 0.03) -> list[np.ndarray]:
     """Possible page outlines (TL, TR, BR, BL) in a small BGR image, from several cues: the
     digitizer's paper finder when installed, bright low-saturation paper, and edges."""
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
@@ -149,20 +150,27 @@ def _plausible(quad: np.ndarray, w: int, h: int) -> bool:
     return True
 
 
-def find_page(bgr: np.ndarray, min_fraction: float = 0.08) -> tuple[np.ndarray | None, float]:
+def find_page(bgr: np.ndarray, min_fraction: float = 0.03, detail: np.ndarray | None = None
+              ) -> tuple[np.ndarray | None, float]:
     """The most ECG-like page outline in a small BGR image and its ECG score; a page filling the
-    frame (a scan, a close-up) gives the frame corners."""
+    frame (a scan, a close-up) gives the frame corners. `detail` is an optional sharper grey copy
+    of the same view (any size) on which the grid of a small page is still resolved."""
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    detail = gray if detail is None else detail
+    k = detail.shape[1] / gray.shape[1]
     h, w = gray.shape
     full = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
     best, best_key, best_score = None, (-1.0, 0.0), 0.0
-    for quad in [*page_candidates(bgr, min_fraction), full]:
+    cands = page_candidates(bgr, min_fraction)
+    if not cands or float(np.median(gray)) > 110:  # the page may fill the frame (a scan, a close-up)
+        cands.append(full)
+    for quad in cands:
         if not _plausible(quad, w, h):
             continue
         area = float(cv2.contourArea(quad.reshape(-1, 1, 2)))
         if area < min_fraction * h * w:
             continue
-        score = ecg_score(_warp(gray, quad))
+        score = ecg_score(_warp(detail, quad * k))
         # clearly more ECG-like first, then bigger; the whole frame only when nothing else is
         key = (round(score, 1) - (0.25 if quad is full else 0.0), area)
         if key > best_key:
@@ -171,12 +179,17 @@ def find_page(bgr: np.ndarray, min_fraction: float = 0.08) -> tuple[np.ndarray |
 
 
 def _warp(gray: np.ndarray, quad: np.ndarray, size: tuple[int, int] = (512, 384), smooth: bool = True) -> np.ndarray:
-    """Rectify the outlined page. For scoring the source is smoothed first: plain bilinear
-    resampling of noise leaves a periodic ripple that would read as a grid."""
-    w, h = size
+    """Rectify the outlined page, never enlarging it (interpolated upsampling leaves a periodic
+    ripple that would read as a grid). For scoring the source is smoothed first for the same
+    reason when it is reduced."""
+    q = quad.reshape(4, 2).astype(np.float32)
+    side_w = max(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[3]))
+    side_h = max(np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1]))
+    k = min(1.0, size[0] / max(side_w, 1.0), size[1] / max(side_h, 1.0))
+    w, h = max(8, int(side_w * k)), max(8, int(side_h * k))
     dst = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
     src = cv2.GaussianBlur(gray, (0, 0), 1.0) if smooth else gray
-    return cv2.warpPerspective(src, cv2.getPerspectiveTransform(quad.astype(np.float32), dst), (w, h))
+    return cv2.warpPerspective(src, cv2.getPerspectiveTransform(q, dst), (w, h))
 
 
 def _periodicity(profile: np.ndarray, min_period: float = 3.0, max_period: float = 64.0) -> float:
@@ -199,18 +212,12 @@ def _periodicity(profile: np.ndarray, min_period: float = 3.0, max_period: float
 
 def glare_fraction(page_gray: np.ndarray) -> float:
     """Share of the rectified page washed out by glare: saturated areas with no grid or trace
-    line anywhere near them, away from the page border (blank margins are not glare)."""
+    line anywhere near them, counted in the page's interior (blank margins and the header band
+    of a printout are white without any glare)."""
     flat = cv2.erode(page_gray, np.ones((9, 9), np.uint8)) >= 245
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(flat.astype(np.uint8), connectivity=4)
     h, w = page_gray.shape
-    bx, by = int(0.03 * w), int(0.03 * h)
-    total = 0
-    for i in range(1, n):
-        x, y, cw, ch, a = stats[i]
-        if x <= bx or y <= by or x + cw >= w - bx or y + ch >= h - by:
-            continue
-        total += int(a)
-    return total / float(h * w)
+    inner = flat[int(0.2 * h):int(0.92 * h), int(0.08 * w):int(0.92 * w)]
+    return float(inner.mean()) if inner.size else 0.0
 
 
 def ecg_score(page_gray: np.ndarray) -> float:
@@ -278,7 +285,13 @@ def assess_frame(image: np.ndarray, t: QualityThresholds | None = None) -> Quali
     if scale != 1.0:
         small = cv2.resize(small, (WORK_WIDTH, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-    quad, score = find_page(small)
+    if image.ndim == 3:
+        detail_src = image if w <= DETAIL_WIDTH else cv2.resize(
+            image, (DETAIL_WIDTH, max(1, round(h * DETAIL_WIDTH / w))), interpolation=cv2.INTER_AREA)
+        detail = cv2.cvtColor(detail_src, cv2.COLOR_BGR2GRAY)
+    else:
+        detail = gray
+    quad, score = find_page(small, detail=detail)
     if quad is not None:
         mask = np.zeros_like(gray)
         cv2.fillConvexPoly(mask, quad.astype(np.int32), 255)
@@ -294,7 +307,7 @@ def assess_frame(image: np.ndarray, t: QualityThresholds | None = None) -> Quali
     sharpness = float(lap.var())
     page_found = quad is not None and score >= t.min_ecg_score
     msgs: list[str] = []
-    if brightness < t.min_brightness and float(gray.mean()) < t.min_brightness:
+    if brightness < t.min_brightness and (page_found or float(gray.mean()) < t.min_brightness):
         msgs.append(MSG_DARK)
     elif not page_found:
         msgs.append(MSG_NO_PAGE)
@@ -303,8 +316,6 @@ def assess_frame(image: np.ndarray, t: QualityThresholds | None = None) -> Quali
             msgs.append(MSG_CLOSER)
         if glare > t.max_glare_fraction:
             msgs.append(MSG_GLARE)
-        if brightness < t.min_brightness:
-            msgs.append(MSG_DARK)
         if sharpness < t.min_sharpness:
             msgs.append(MSG_BLUR)
     outline = None if quad is None else quad / scale

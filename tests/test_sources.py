@@ -1,0 +1,159 @@
+"""Capture sources on real files: the folder inbox (stability, hand-over, rejects), replay of
+image folders and videos, and clear errors for cameras that are not there."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.config import Config
+from edge.errors import BadInputError
+from edge.sources import open_source
+from edge.sources.decode import decode_frame
+from edge.sources.folder import FolderSource
+from edge.sources.replay import ReplaySource
+
+
+def _jpeg(seed: int = 0, size=(600, 800)) -> bytes:
+    img = np.random.default_rng(seed).integers(0, 255, (*size, 3), dtype=np.uint8)
+    return cv2.imencode(".jpg", img)[1].tobytes()
+
+
+def _old(p, age: float = 10.0):
+    t = time.time() - age
+    os.utime(p, (t, t))
+    return p
+
+
+def test_folder_inbox_hands_over_complete_files_oldest_first_and_moves_them(tmp_path):
+    inbox = tmp_path / "inbox"
+    src = FolderSource(inbox, stable_seconds=0.3)  # creates the inbox
+    assert inbox.is_dir() and src.next_capture() is None and src.idle()
+    b = inbox / "b.jpg"
+    b.write_bytes(_jpeg(1))
+    _old(b, 20)
+    a = inbox / "a.jpg"
+    a.write_bytes(_jpeg(2))
+    _old(a, 30)
+    (inbox / ".hidden.jpg").write_bytes(_jpeg(3))
+    (inbox / "c.jpg.part").write_bytes(_jpeg(4))
+    (inbox / "sub").mkdir()
+    f = src.next_capture()
+    assert f.name == "a.jpg" and f.image is not None and f.image.shape == (600, 800, 3)
+    assert f.data == a.read_bytes() and f.ext == ".jpg" and f.error is None
+    src.done(f, "rec-1")
+    assert not a.exists() and (inbox / ".done" / "a.jpg").read_bytes() == f.data
+    f = src.next_capture()
+    assert f.name == "b.jpg"
+    src.reject(f, "no ECG page found: point the camera at the printout")
+    assert (inbox / ".rejected" / "b.jpg").exists()
+    assert "no ECG page" in (inbox / ".rejected" / "b.jpg.reason.txt").read_text()
+    assert src.next_capture() is None  # hidden, partial and directories are ignored
+    # same name again: nothing is overwritten
+    (inbox / "a.jpg").write_bytes(_jpeg(5))
+    _old(inbox / "a.jpg")
+    f = src.next_capture()
+    src.done(f, "rec-2")
+    assert sorted(p.name for p in (inbox / ".done").iterdir()) == ["a.1.jpg", "a.jpg"]
+
+
+def test_folder_inbox_waits_until_a_file_stops_changing(tmp_path):
+    src = FolderSource(tmp_path, stable_seconds=0.4)
+    p = tmp_path / "scan.jpg"
+    data = _jpeg(7)
+    p.write_bytes(data[:1000])  # a scanner still writing
+    assert src.next_capture() is None
+    time.sleep(0.2)
+    with open(p, "ab") as f:
+        f.write(data[1000:])
+    assert src.next_capture() is None  # changed since last look
+    time.sleep(0.5)
+    f = src.next_capture()
+    assert f is not None and f.data == data and f.error is None
+
+
+def test_bad_files_come_back_as_frames_with_an_error(tmp_path):
+    src = FolderSource(tmp_path, stable_seconds=0.0)
+    data = _jpeg(8)
+    (tmp_path / "1_trunc.jpg").write_bytes(data[: len(data) // 2])
+    _old(tmp_path / "1_trunc.jpg")
+    f = src.next_capture()
+    assert f.image is None and f.error.code == "truncated_file" and f.error.hint
+    src.reject(f, str(f.error))
+    (tmp_path / "2_empty.jpg").write_bytes(b"")
+    _old(tmp_path / "2_empty.jpg")
+    f = src.next_capture()
+    assert f.error.code == "empty_file"
+
+
+def test_deferred_capture_stays_in_the_inbox(tmp_path):
+    src = FolderSource(tmp_path, stable_seconds=0.0, retry_seconds=60)
+    p = tmp_path / "x.jpg"
+    p.write_bytes(_jpeg(9))
+    _old(p)
+    f = src.next_capture()
+    src.defer(f)
+    assert p.exists() and src.next_capture() is None and src.idle() and src.waiting() == 1
+
+
+def test_oversized_image_is_refused_from_its_header_before_decoding():
+    big = cv2.imencode(".png", np.zeros((8000, 8000), np.uint8))[1].tobytes()  # 64 MP
+    f = decode_frame(big, "big.png", ext=".png", max_pixels=60_000_000)
+    assert f.image is None and f.error.code == "image_too_large" and "64 MP" in f.error.message
+    ok = decode_frame(_jpeg(1), "ok.jpg", ext=".jpg")
+    assert ok.image is not None and ok.error is None
+
+
+def test_replay_folder_plays_each_image_as_a_held_still_view_in_virtual_time(tmp_path):
+    for i in range(2):
+        (tmp_path / f"{i}.jpg").write_bytes(_jpeg(i, (1200, 1600)))
+    src = ReplaySource(tmp_path, fps=10, preview_width=640, seconds_per_image=0.5)
+    frames = []
+    while (f := src.preview()) is not None:
+        frames.append(f)
+        if len(frames) == 3:
+            still = src.capture()
+            assert still.image.shape == (1200, 1600, 3) and still.data == (tmp_path / "0.jpg").read_bytes()
+    assert src.exhausted and len(frames) == 10
+    assert frames[0].image.shape == (480, 640, 3)
+    assert np.allclose(np.diff([f.timestamp for f in frames]), 0.1)
+    assert [f.name for f in frames] == ["0.jpg"] * 5 + ["1.jpg"] * 5
+
+
+def test_replay_video(tmp_path):
+    path = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    assert w.isOpened()
+    for i in range(6):
+        w.write(np.full((240, 320, 3), i * 40, np.uint8))
+    w.release()
+    src = ReplaySource(path, fps=10)
+    frames = []
+    while (f := src.preview()) is not None:
+        frames.append(f)
+    assert len(frames) == 6 and frames[0].image.shape == (240, 320, 3)
+    assert frames[-1].image.mean() > frames[0].image.mean()
+    src.close()
+
+
+def test_factory_and_clear_errors_for_missing_cameras(tmp_path):
+    cfg = Config()
+    assert isinstance(open_source(f"folder:{tmp_path / 'in'}", cfg), FolderSource)
+    assert isinstance(open_source(f"replay:{tmp_path}", cfg), ReplaySource)
+    with pytest.raises(BadInputError, match="does not exist"):
+        open_source(f"replay:{tmp_path / 'nope'}", cfg)
+    from edge.sources.opencv_camera import gstreamer_available
+    if not gstreamer_available():
+        with pytest.raises(BadInputError, match="GStreamer"):
+            open_source("gst:videotestsrc ! appsink", cfg)
+    if importlib.util.find_spec("picamera2") is None:
+        with pytest.raises(BadInputError, match="picamera2"):
+            open_source("picamera2", cfg)
+    if not os.path.exists("/dev/video9"):
+        with pytest.raises(BadInputError, match="cannot open camera"):
+            open_source("v4l2:/dev/video9", cfg)
