@@ -260,9 +260,19 @@ def test_export_csv_and_edf(tmp_path, template):
     np.testing.assert_allclose(csv[:, 1:], orig.signals, atol=1e-3)
     from wfdb.io.convert.edf import read_edf
 
-    edf = read_edf(str(d / f"{rec.id}.edf"))
+    edf = read_edf(str(d / f"{rec.id}.edf"))  # an independent reader accepts the file
     assert edf.fs == 500 and edf.sig_name[1] == "ECG II"
     np.testing.assert_allclose(edf.p_signal[: len(orig.signals)], np.nan_to_num(orig.signals), atol=2e-3)
+    # decoded by the EDF specification itself: exact to the 1 uV step
+    raw = (d / f"{rec.id}.edf").read_bytes()
+    ns, hdr = int(raw[252:256]), int(raw[184:192])
+    field = lambda off, w: [float(raw[256 + off + i * w: 256 + off + (i + 1) * w]) for i in range(ns)]  # noqa: E731
+    pmin, pmax = field(ns * 104, 8), field(ns * 112, 8)
+    dmin, dmax, spr = field(ns * 120, 8), field(ns * 128, 8), field(ns * 216, 8)
+    n_rec = int(raw[236:244])
+    dig = np.frombuffer(raw[hdr:], "<i2").reshape(n_rec, ns, int(spr[0])).transpose(0, 2, 1).reshape(-1, ns)
+    phys = (dig - np.array(dmin)) * (np.array(pmax) - pmin) / (np.array(dmax) - dmin) + pmin
+    np.testing.assert_allclose(phys[: len(orig.signals)], np.nan_to_num(orig.signals), atol=5.1e-4)
 
 
 def test_retention_removes_only_verified_records(tmp_path):
