@@ -204,6 +204,10 @@ def test_cli_keygen_bundle_update_rollback(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "Installed model bundle v5-" in r.stdout
     assert json.loads(status.read_text())["state"] == "ok"
+    r = run("edge.cli", "update-models", "--status", *common)
+    assert r.returncode == 0 and json.loads(r.stdout)["current"].startswith("v5-")
+    r = run("edge.cli", "update-models", "--verify", str(stick), *common)
+    assert r.returncode == 0 and "is valid" in r.stdout
     (stick / "ECG-MODELS" / "classifier.tflite").write_bytes(b"cli-modeX")
     r = run("edge.cli", "update-models", "--from", str(stick), *common, "--status-file", str(status))
     assert r.returncode == 3 and "Traceback" not in r.stderr
