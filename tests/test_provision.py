@@ -196,3 +196,11 @@ def test_udev_rule_matches_only_usb_filesystems():
                            capture_output=True, text=True)
         if "Unknown command" not in r.stderr and "unrecognized" not in r.stderr:
             assert r.returncode == 0, r.stderr
+
+
+def test_destdir_is_a_prefix(tmp_path, pubkey):
+    dest = tmp_path / "dest"
+    r = _run(FW / SCRIPTS["jetson"], "--signing-key", str(pubkey), DESTDIR=str(dest))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert all((dest / rel).is_file() for rel in FILES)
+    assert "skip (prefix): systemctl daemon-reload" in r.stdout
