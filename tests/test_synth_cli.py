@@ -63,6 +63,21 @@ def test_render_photo_jpeg_with_size(tmp_path):
     assert np.isfinite(rec.signals[:1250, 0]).all() and np.isfinite(rec.signals[1250:2500, 6]).all()  # I | V1
 
 
+def test_render_style_and_distortion_options_and_remake(tmp_path):
+    a = tmp_path / "a.png"
+    r = _render("synthetic:2", "--scan", "--seed", "9", "--dpi", "100", "--set", "grid_extent=page",
+                "--set", "label_position=below", "--distort", "rotation_deg=2.5", "--distort", "folds=[]",
+                "--out", str(a))
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "a.json").read_text())
+    assert meta["style"]["grid_extent"] == "page" and meta["style"]["label_position"] == "below"
+    assert meta["distortion"]["rotation_deg"] == 2.5 and meta["distortion"]["folds"] == []
+    b = tmp_path / "b.png"
+    r = _render("synthetic:2", "--from-meta", str(tmp_path / "a.json"), "--out", str(b))
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(cv2.imread(str(a)), cv2.imread(str(b)))
+
+
 @pytest.mark.parametrize("args,needle", [
     (["does/not/exist", "--out", "{tmp}/x.png"], "no WFDB header"),
     (["synthetic", "--layout", "5x5", "--out", "{tmp}/x.png"], "unknown layout"),
@@ -71,6 +86,10 @@ def test_render_photo_jpeg_with_size(tmp_path):
     (["synthetic", "--photo", "--photo-size", "big", "--out", "{tmp}/x.png"], "WxH"),
     (["synthetic", "--out", "{tmp}/x.gif"], ".png or .jpg"),
     (["synthetic", "--dpi", "5", "--out", "{tmp}/x.png"], "dpi"),
+    (["synthetic", "--set", "colour=red", "--out", "{tmp}/x.png"], "unknown style option"),
+    (["synthetic", "--set", "font=gothic", "--out", "{tmp}/x.png"], "unknown font"),
+    (["synthetic", "--scan", "--distort", "tilt=3", "--out", "{tmp}/x.png"], "unknown scan parameter"),
+    (["synthetic", "--from-meta", "{tmp}/none.json", "--out", "{tmp}/x.png"], "cannot use page meta"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
     r = _render(*[a.replace("{tmp}", str(tmp_path)) for a in args])

@@ -4,6 +4,7 @@ record (or `synthetic[:SEED]`) as a printout page, scan or photo, with its groun
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -41,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trace-width", type=float, metavar="MM", help="trace width in mm (default 0.3)")
     parser.add_argument("--photo-size", default=None, metavar="WxH",
                         help="camera frame for --photo, e.g. 4000x3000 (default 3264x2448)")
+    parser.add_argument("--set", dest="style_set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="any page style field (see convert.synth.PageStyle), e.g. --set grid_extent=page "
+                             "--set label_position=below; repeatable")
+    parser.add_argument("--distort", dest="distort_set", action="append", default=[], metavar="PARAM=VALUE",
+                        help="pin a scan/photo parameter, e.g. --distort tilt_deg=35 --distort glare=[]; repeatable")
+    parser.add_argument("--from-meta", metavar="PAGE.json",
+                        help="re-make the page recorded in PAGE.json (style and every distortion) for RECORD")
     parser.add_argument("--jpeg-quality", type=int, default=92, help="quality when --out ends in .jpg")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of a synthetic ECG (default 10)")
     parser.add_argument("--fs", type=float, default=500.0, help="sampling rate of a synthetic ECG (default 500)")
@@ -93,8 +101,34 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
     return w, h
 
 
+def _parse_sets(items: list[str], what: str) -> dict:
+    """FIELD=VALUE pairs; VALUE is JSON (numbers, true/false, lists) or else a plain string."""
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise BadInputError("bad_option", f"{what} {item!r} is not FIELD=VALUE", "e.g. --set grid=green")
+        try:
+            out[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key.strip()] = text
+    return out
+
+
+def _load_meta(path: str) -> dict:
+    try:
+        meta = json.loads(Path(path).read_text())
+        missing = {"layout", "style", "mode"} - set(meta)
+        if missing:
+            raise ValueError(f"missing {', '.join(sorted(missing))}")
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise BadInputError("bad_meta", f"cannot use page meta {path}: {exc}",
+                            "give the .json written beside a rendered page") from None
+    return meta
+
+
 def run(args: argparse.Namespace) -> int:
-    from convert.synth import render_page, save_page
+    from convert.synth import remake_page, render_page, save_page
 
     try:
         if args.layout not in LAYOUTS:
@@ -112,12 +146,20 @@ def run(args: argparse.Namespace) -> int:
             overrides["dotted_minor"] = True
         if args.trace_colour:
             overrides["trace_bgr"] = None
+        overrides.update(_parse_sets(args.style_set, "--set"))
+        distortion = _parse_sets(args.distort_set, "--distort")
         mode = "photo" if args.photo else "scan" if args.scan else "clean"
         t0 = time.perf_counter()
         try:
-            page = render_page(signals, fs, layout=args.layout, mode=mode, seed=args.seed,
-                               randomize=args.random_style, photo_size=size, **overrides)
-        except ValueError as exc:
+            if args.from_meta:
+                meta = _load_meta(args.from_meta)
+                page = remake_page(signals, fs, meta)
+                mode = page.meta["mode"]
+            else:
+                page = render_page(signals, fs, layout=args.layout, mode=mode, seed=args.seed,
+                                   randomize=args.random_style, photo_size=size, distortion=distortion or None,
+                                   **overrides)
+        except (ValueError, TypeError) as exc:
             raise BadInputError("bad_render_option", str(exc), "see ecg-convert render --help") from None
         paths = save_page(page, out, jpeg_quality=args.jpeg_quality)
     except EcgEdgeError as exc:

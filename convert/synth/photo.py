@@ -78,7 +78,7 @@ def sample_photo_params(rng: np.random.Generator, size: tuple[int, int], page_si
         "shadow": float(rng.uniform(0.2, 0.55)) if rng.random() < 0.45 else 0.0,
         "shadow_seed": int(rng.integers(0, 2**31 - 1)),
         "glare": [],
-        "white_balance": [float(v) for v in rng.uniform(0.85, 1.12, 3)],
+        "white_balance": [float(v) for v in rng.uniform(0.9, 1.08, 3)],
         "exposure": float(rng.uniform(0.8, 1.12)),
         "defocus_sigma": float(rng.uniform(0.0, 2.2) * k) if rng.random() < 0.7 else 0.0,
         "motion_len": float(rng.uniform(1.5, 9.0) * k) if rng.random() < 0.3 else 0.0,
