@@ -244,6 +244,7 @@ class Daemon:
         self._button = None
         self._button_pressed = False
         self._headless = type(sink).__name__ == "HeadlessSink"
+        self.on_capture = None  # optional callback(record_id or None) after each capture (bench, tools)
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _signal(self, signum, _frame) -> None:
@@ -381,7 +382,9 @@ class Daemon:
         frame = self.source.next_capture()
         if frame is None:
             return False
-        self.handle_capture(frame)
+        rid = self.handle_capture(frame)
+        if self.on_capture:
+            self.on_capture(rid)
         return True
 
     def _live_step(self) -> bool:
@@ -417,7 +420,9 @@ class Daemon:
             self._last_capture = frame.timestamp
             self._armed = False
             if still is not None:
-                self.handle_capture(still, q.to_dict())
+                rid = self.handle_capture(still, q.to_dict())
+                if self.on_capture:
+                    self.on_capture(rid)
             self.meter.reset()
             return True
         msg = q.message if cap.trigger == "auto" or not q.ok else "Press the button to capture"

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "photo.jpg"
 
 
@@ -25,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per stage (default 3; the first warms up)")
     parser.add_argument("--layout", default="", help="page layout if known (default: detect)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--soak", type=int, default=0, metavar="N",
+                        help="instead: run N captures through the daemon (folder inbox, headless screen, "
+                             "temporary store) and print RSS along the way (memory must stay flat)")
 
 
 def rss_mb() -> float:
@@ -43,7 +48,6 @@ def peak_rss_mb() -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
 
     from edge.config import Config
     from edge.daemon import _digitize, _interpret, build_report, result_view
@@ -66,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"ecg-edge bench: {path} does not exist: give a photo of a printout "
               "(the bundled examples/photo.jpg comes with the repository)", file=sys.stderr)
         return 2
+    if args.soak:
+        return soak(path, args.soak, cfg, as_json=args.json)
     times: dict[str, list[float]] = {}
     digitize_stages: dict[str, list[float]] = {}
 
@@ -135,4 +141,89 @@ def run(args: argparse.Namespace) -> int:
     print(f"capture -> result on screen: {out['capture_to_result_s']:.2f} s (median)")
     print(f"memory: RSS {out['rss_start_mb']:.0f} MB at start, {out['rss_end_mb']:.0f} MB at end, "
           f"peak {out['peak_rss_mb']:.0f} MB")
+    return 0
+
+
+def soak(path: Path, n: int, cfg, as_json: bool = False) -> int:
+    """Feed `n` distinct captures (the image with one pixel changed each) through the daemon's
+    inbox loop and report resident memory after each; prints checkpoints and the growth rate."""
+    import threading
+
+    import cv2
+
+    from edge.daemon import Daemon
+    from edge.screen.sinks import HeadlessSink
+    from edge.sources.folder import FolderSource
+    from edge.store import RecordStore
+
+    base = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if base is None:
+        print(f"ecg-edge bench: cannot read {path}", file=sys.stderr)
+        return 2
+    samples: list[tuple[int, float]] = []
+    with tempfile.TemporaryDirectory(prefix="ecg-edge-soak-") as tmp:
+        inbox = Path(tmp) / "inbox"
+        inbox.mkdir()
+        cfg.data_root = str(Path(tmp) / "records")
+        cfg.exit_when_idle = True
+        cfg.source.stable_seconds = 0.0
+        store = RecordStore(cfg.data_root)
+        source = FolderSource(inbox, stable_seconds=0.0, max_pixels=cfg.processing.max_image_pixels)
+        daemon = Daemon(cfg, source, HeadlessSink(Path(tmp) / "screen.png"), store)
+        fed = threading.Event()
+        written = [0]
+
+        def feed(k: int) -> None:
+            img = base.copy()  # k written in binary as 8x8 blocks in the corner: distinct bytes
+            for b in range(16):
+                img[:8, 8 * b:8 * b + 8] = 255 if (k >> b) & 1 else 0
+            data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+            tmpf = inbox / f".cap{k:05d}.jpg.part"
+            tmpf.write_bytes(data)
+            tmpf.rename(inbox / f"cap{k:05d}.jpg")
+            written[0] += 1
+
+        def on_capture(rid) -> None:
+            done = daemon.stats["saved"] + daemon.stats["rejected"] + daemon.stats["duplicates"]
+            samples.append((done, rss_mb()))
+            if rid:  # keep the temporary disk use bounded: only memory is measured here
+                import shutil
+                shutil.rmtree(store.record_dir(rid), ignore_errors=True)
+                for p in (inbox / ".done").glob("*"):
+                    p.unlink()
+            if written[0] < n:
+                feed(written[0])
+            elif not fed.is_set():
+                fed.set()
+
+        daemon.on_capture = on_capture
+        for k in range(min(2, n)):
+            feed(k)
+        t0 = time.perf_counter()
+        daemon.run()
+        elapsed = time.perf_counter() - t0
+        stats = dict(daemon.stats)
+        store.close()
+    if not samples:
+        print("ecg-edge bench: no capture was processed", file=sys.stderr)
+        return 1
+    marks = sorted({1, 5, 10, 25, 50, 100, 200, 300, 500, 1000, len(samples)} & set(range(1, len(samples) + 1)))
+    half = samples[len(samples) // 2:]
+    slope = 0.0
+    if len(half) >= 2:
+        xs = np.array([s[0] for s in half], float)
+        ys = np.array([s[1] for s in half], float)
+        slope = float(np.polyfit(xs, ys, 1)[0] * 100) if xs.ptp() > 0 else 0.0
+    out = {"image": str(path), "captures": len(samples), "stats": stats, "seconds": round(elapsed, 1),
+           "rss_mb": {str(m): round(samples[m - 1][1], 1) for m in marks},
+           "second_half_growth_mb_per_100": round(slope, 2), "peak_rss_mb": round(peak_rss_mb(), 1)}
+    if as_json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"ecg-edge bench --soak: {len(samples)} captures of {path.name} in {elapsed:.0f} s "
+          f"({', '.join(f'{k} {v}' for k, v in stats.items())})")
+    print("after capture  RSS MB")
+    for m in marks:
+        print(f"{m:>13}  {samples[m - 1][1]:7.1f}")
+    print(f"growth over the second half: {slope:+.2f} MB per 100 captures; peak RSS {peak_rss_mb():.0f} MB")
     return 0
