@@ -378,6 +378,23 @@ class RecordStore:
         if cur.rowcount == 0:
             raise KeyError(record_id)
 
+    def remove(self, record_id: str, *, force: bool = False) -> None:
+        """Delete a record from the device - only once it is synced (verified on a stick), unless
+        `force`. The directory is renamed to a temp name first (atomic for readers; a crash
+        mid-delete is finished by recovery), then removed, then its index row."""
+        rec = self.get(record_id)
+        if not rec.synced and not force:
+            raise BadInputError("record_unsynced", f"record {record_id} has not been synced yet",
+                                "sync it to a USB stick first; unsynced records are never deleted")
+        with self._lock():
+            if rec.path.is_dir():
+                doomed = self.root / f"{TMP_PREFIX}removed-{record_id}"
+                os.rename(rec.path, doomed)
+                fsync_dir(self.root)
+                shutil.rmtree(doomed, ignore_errors=True)
+            self._conn.execute("DELETE FROM records WHERE id=?", (record_id,))
+        log.info("removed record %s", record_id)
+
     # -- reading -------------------------------------------------------------------------------
     def get(self, record_id: str) -> StoredRecord:
         """The indexed record `record_id`; KeyError if there is none."""

@@ -122,6 +122,18 @@ def test_recovery_removes_temp_dirs_and_reindexes_committed_dirs(tmp_path):
     assert [r.id for r in store.unsynced()] == [rid]
 
 
+def test_remove_only_after_sync(tmp_path):
+    store = RecordStore(tmp_path)
+    rid = _save(store, 11)
+    with pytest.raises(BadInputError, match="not been synced"):
+        store.remove(rid)
+    assert (tmp_path / rid).is_dir()
+    store.mark_synced(rid, "/media/stick")
+    store.remove(rid)
+    assert not (tmp_path / rid).exists() and store.count() == 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
 def test_missing_or_unwritable_store_gives_clear_error(tmp_path):
     with pytest.raises(BadInputError) as e:
         RecordStore(tmp_path / "absent", create=False)
