@@ -44,7 +44,7 @@ STATUS_NAME = "sync-status.json"
 LOCK_NAME = ".sync.lock"
 PART_SUFFIX = ".part"
 FAT_MAX_FILE = (1 << 32) - 1
-FAT_TYPES = {"vfat", "msdos", "fat", "fat32"}
+FAT_TYPES = {"vfat", "msdos", "fat", "fat32", "fuse.fusefat"}
 DEVICE_ID_FILE = Path("/etc/ecg-edge/device-id")
 SYNC_CONFIG = Path("/etc/ecg-edge/sync.toml")
 _CHUNK = 1 << 20
@@ -535,12 +535,26 @@ def _ensure_dir(path: Path) -> None:
 def target_error(exc: OSError, target: Path) -> SyncError:
     """Turn an OSError from the target into the message the nurse sees."""
     e = exc.errno
-    if e in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return SyncError("target_full", "The stick is full",
-                         "use a stick with more free space; the remaining records are copied next time")
-    if e in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return SyncError("target_readonly", "The stick is read-only",
+    full = SyncError("target_full", "The stick is full",
+                     "use a stick with more free space; the remaining records are copied next time")
+    readonly = SyncError("target_readonly", "The stick is read-only",
                          "slide its write-protect switch off or use another stick")
+    if e in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return full
+    if e == errno.EROFS:
+        return readonly
+    if e in (errno.EACCES, errno.EPERM):
+        # some drivers (FUSE FAT, write-protected media) say "permission denied" for both
+        try:
+            st = os.statvfs(target)
+        except OSError:
+            return readonly
+        if st.f_flag & os.ST_RDONLY:
+            return readonly
+        if st.f_bavail * st.f_frsize < (1 << 20):
+            return full
+        return SyncError("target_denied", "The stick does not allow writing (permission denied)",
+                         "use a stick formatted FAT32 or exFAT, or fix its folder permissions on a computer")
     if e in (errno.EIO, errno.ENODEV, errno.ENXIO, errno.ENOENT, errno.ESHUTDOWN, errno.ENOTCONN,
              errno.ENOTDIR, errno.EBADF):
         return SyncError("target_gone", "The stick was removed or failed during the copy",

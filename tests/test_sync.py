@@ -389,28 +389,61 @@ def test_real_read_only_filesystem(tmp_path, template):
         _umount(mnt)
 
 
-def test_real_vfat_stick(tmp_path, template):
-    """A real FAT32 image, loop-mounted the way the USB helper mounts a stick."""
-    if not shutil.which("mkfs.vfat"):
-        pytest.skip("mkfs.vfat (dosfstools) not installed")
-    img = tmp_path / "stick.img"
-    with open(img, "wb") as f:
-        f.truncate(34 << 20)
-    if subprocess.run(["mkfs.vfat", "-F", "32", str(img)], capture_output=True).returncode != 0:
-        pytest.skip("mkfs.vfat failed")
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    if not _mount(["-t", "vfat", "-o", "loop,nosuid,nodev,noexec,flush", str(img), str(mnt)]):
-        pytest.skip("cannot loop-mount a vfat image here (no vfat in this kernel or no mount rights)")
-    try:
-        assert sync.filesystem_type(mnt) == "vfat"
-        store = _fresh(template, tmp_path)
-        res = sync.sync_records(store, mnt, device_id="box1", export=("csv", "edf"))
-        assert res.state == "ok" and len(_check_target(mnt, store)) == 2
-        res = sync.sync_records(store, mnt, device_id="box1")
-        assert res.files_written == 0
-    finally:
-        _umount(mnt)
+@pytest.fixture()
+def vfat_stick(tmp_path):
+    """Make and mount a FAT image: `stick(size_mb, fat_bits)` -> mount point. Kernel vfat (as the
+    USB helper mounts it) or fusefat where the kernel has none; each image must pass fsck.vfat."""
+    mounted: list[tuple[list[str], Path]] = []
+
+    def make(size_mb: int = 34, fat_bits: int = 32) -> Path:
+        if not shutil.which("mkfs.vfat"):
+            pytest.skip("mkfs.vfat (dosfstools) not installed")
+        img = tmp_path / f"stick{len(mounted)}.img"
+        with open(img, "wb") as f:
+            f.truncate(size_mb << 20)
+        subprocess.run(["mkfs.vfat", "-F", str(fat_bits), str(img)], check=True, capture_output=True)
+        mnt = tmp_path / f"mnt{len(mounted)}"
+        mnt.mkdir()
+        if _mount(["-t", "vfat", "-o", "loop,nosuid,nodev,noexec,flush", str(img), str(mnt)]):
+            unmount = ["umount", str(mnt)]
+        elif shutil.which("fusefat") and os.path.exists("/dev/fuse") and subprocess.run(
+                ["fusefat", "-o", "rw+", str(img), str(mnt)], capture_output=True).returncode == 0:
+            unmount = ["fusermount", "-u", str(mnt)] if shutil.which("fusermount") else ["umount", str(mnt)]
+        else:
+            pytest.skip("cannot mount a vfat image here (no vfat in this kernel, no fusefat, or no mount rights)")
+        mounted.append((unmount, img))
+        return mnt
+
+    yield make
+    for unmount, img in mounted:
+        subprocess.run(unmount, capture_output=True)
+        if shutil.which("fsck.vfat"):
+            r = subprocess.run(["fsck.vfat", "-n", str(img)], capture_output=True, text=True)
+            assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_real_vfat_stick(tmp_path, template, vfat_stick):
+    mnt = vfat_stick()
+    assert sync.filesystem_type(mnt) in sync.FAT_TYPES
+    store = _fresh(template, tmp_path)
+    res = sync.sync_records(store, mnt, device_id="box1", export=("csv", "edf"))
+    assert res.state == "ok" and len(_check_target(mnt, store)) == 2
+    res = sync.sync_records(store, mnt, device_id="box1", export=("csv", "edf"), include_synced=True)
+    assert res.files_written == 0 and res.files_reused == 2 * 7
+
+
+def test_real_full_vfat_stick_then_resume(tmp_path, vfat_stick):
+    small = vfat_stick(1, 12)  # ~1 MB FAT12: room for about three of these records
+    store = _make_store(tmp_path / "records", 6, capture_bytes=150_000)
+    res = sync.sync_records(store, small, device_id="box1")
+    assert res.state == "error" and "full" in res.message, res.message
+    marked = {r.id for r in store.list() if r.synced}
+    assert marked == set(res.copied) and 0 < len(marked) < 6
+    assert marked <= set(_check_target(small, store))
+    _no_bad_final_files(small, store)
+    big = vfat_stick()
+    res = sync.sync_records(store, big, device_id="box1")
+    assert res.state == "ok" and set(res.copied) == {r.id for r in store.list()} - marked
 
 
 def test_fat_rules_names_and_size_limit(tmp_path, template, monkeypatch):
