@@ -404,8 +404,13 @@ class Daemon:
                     self._armed = True
             return True
         if frame.image is None:
-            self._show(self.screens.message("Camera problem", str(frame.error or "no image"), "error",
-                                            self._refresh_banner()), {"screen": "error"})
+            if now - self._last_preview_show >= PREVIEW_SCREEN_INTERVAL_HEADLESS:
+                self._last_preview_show = now
+                err = frame.error
+                self._show(self.screens.message("Camera problem", str(err or "no picture from the camera"),
+                                                "error", self._refresh_banner()),
+                           {"screen": "error", "code": getattr(err, "code", None), "message": str(err or "")})
+                self.notify.status(f"camera problem: {err}")
             return True
         q = self.meter.assess(frame.image, frame.timestamp)
         if not q.page_found or (q.motion or 0) > 3 * cap.max_motion:

@@ -157,3 +157,68 @@ def test_factory_and_clear_errors_for_missing_cameras(tmp_path):
     if not os.path.exists("/dev/video9"):
         with pytest.raises(BadInputError, match="cannot open camera"):
             open_source("v4l2:/dev/video9", cfg)
+
+
+def test_resilient_camera_retries_until_the_camera_is_back(tmp_path):
+    from edge.sources.resilient import ResilientCamera
+
+    for i in range(2):
+        (tmp_path / f"{i}.jpg").write_bytes(_jpeg(i))
+    attempts = []
+
+    def opener():  # the camera is unplugged for the first two attempts
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise BadInputError("camera_unavailable", "cannot open camera test", "check the cable")
+        return ReplaySource(tmp_path, fps=10, seconds_per_image=0.2)
+
+    cam = ResilientCamera(opener, "test", retry_seconds=0.05, stall_seconds=0.1)
+    frames = [cam.preview() for _ in range(4)]
+    assert frames[0].image is None and frames[0].error.code == "camera_unavailable"
+    assert any(f is not None and f.image is not None for f in frames), attempts
+    # the replay runs out = the camera stops sending: it is dropped and reopened
+    seen_stall = False
+    for _ in range(30):
+        f = cam.preview()
+        if f is not None and f.error is not None and f.error.code == "camera_stalled":
+            seen_stall = True
+            break
+        time.sleep(0.02)
+    assert seen_stall
+    cam.close()
+
+
+def test_daemon_under_systemd_keeps_running_without_a_camera_and_says_so(tmp_path):
+    import json
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "n.sock"))
+    sock.settimeout(30)
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "n.sock"), "PYTHONPATH": str(repo)}
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--source", "v4l2:/dev/video99",
+                             "--display", f"headless:{tmp_path / 'screen.png'}", "--data-root",
+                             str(tmp_path / "store")], env=env, cwd=repo, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "READY=1" in sock.recv(4096).decode()
+        deadline = time.time() + 20
+        info = {}
+        while time.time() < deadline:
+            try:
+                info = json.loads((tmp_path / "screen.json").read_text())
+                break
+            except (OSError, ValueError):
+                time.sleep(0.1)
+        assert info.get("screen") == "error" and "camera" in info.get("message", ""), info
+        assert proc.poll() is None  # still running: no restart loop
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sock.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         store = RecordStore(cfg.data_root)
         sink = open_sink(cfg.display.spec, cfg.display.width, cfg.display.height, cfg.display.fullscreen,
                          default_png=default_screen_path(cfg))
-        source = open_source(cfg.source.spec, cfg)
+        # under systemd a missing camera is shown on the screen and retried, not a restart loop
+        source = open_source(cfg.source.spec, cfg, resilient=bool(os.environ.get("NOTIFY_SOCKET")))
     except EcgEdgeError as exc:
         print(f"ecg-edge run: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -20,11 +20,29 @@ def resolve_auto(cfg: Config) -> str:
     return f"folder:{Path(cfg.data_root).parent / 'inbox'}"
 
 
-def open_source(spec: str, cfg: Config | None = None) -> Source:
+def open_source(spec: str, cfg: Config | None = None, *, resilient: bool = False) -> Source:
+    """Open the source for `spec`. With `resilient`, a camera that cannot be opened (or later
+    stops) does not raise: previews carry the error and the camera is retried (see
+    `edge.sources.resilient`); folder and replay sources always fail fast on bad settings."""
     cfg = cfg or Config()
     kind, arg = parse_source(spec)
     if kind == "auto":
         kind, arg = parse_source(resolve_auto(cfg))
+    if resilient and kind in ("picamera2", "v4l2", "gst"):
+        from ..errors import EcgEdgeError
+        from .resilient import ResilientCamera
+
+        def opener() -> Source:
+            return _open(kind, arg, cfg)
+
+        try:
+            return ResilientCamera(opener, f"{kind}:{arg}" if arg else kind, first=opener())
+        except EcgEdgeError as exc:
+            return ResilientCamera(opener, f"{kind}:{arg}" if arg else kind, first_error=exc)
+    return _open(kind, arg, cfg)
+
+
+def _open(kind: str, arg: str, cfg: Config) -> Source:
     s, p = cfg.source, cfg.processing
     if kind == "folder":
         from .folder import FolderSource
