@@ -483,3 +483,31 @@ def test_benchmark_sync_throughput(tmp_path):
           f"in {dt:.2f} s = {len(res.copied) / dt:.1f} records/s, {res.bytes_written / 1e6 / dt:.1f} MB/s "
           f"(write + fsync + read-back verify + CSV/EDF export); re-sync with nothing new: {dt2 * 1000:.0f} ms")
     assert res.state == "ok" and again.files_written == 0
+
+
+@pytest.mark.slow
+def test_fault_at_every_step_on_a_fat_stick(tmp_path, template, vfat_stick):
+    """The same stop-at-every-step sweep on a real FAT filesystem (rename-over, case rules, fsck)."""
+    mnt = vfat_stick()
+    calls: list[tuple[str, str, str]] = []
+    probe = _fresh(template, tmp_path)
+    sync.sync_records(probe, mnt, device_id="probe", hook=lambda *a: calls.append(a))
+    for k in range(0, len(calls), 2):
+        store = _fresh(template, tmp_path)
+        dev = f"box{k}"
+        n = [0]
+
+        def hook(event, rid, name, k=k):
+            n[0] += 1
+            if n[0] == k + 1:
+                raise OSError(errno.EIO, "Input/output error")
+
+        res = sync.sync_records(store, mnt, device_id=dev, hook=hook)
+        assert res.state == "error" and "removed" in res.message
+        marked = {r.id for r in store.list() if r.synced}
+        assert marked <= set(_check_target(mnt, store, dev)), (k, calls[k])
+        _no_bad_final_files(mnt, store, dev)
+        res2 = sync.sync_records(store, mnt, device_id=dev)
+        assert res2.state == "ok" and set(res2.copied) == {r.id for r in store.list()} - marked
+        assert len(_check_target(mnt, store, dev)) == 2
+        store.close()
