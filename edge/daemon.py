@@ -327,6 +327,11 @@ class Daemon:
         if p.error is not None:
             self._reject(frame, p.error, p.guidance)
             return None
+        if quality is None:  # inbox captures: record how the photo looked, for later review
+            try:
+                quality = assess_frame(frame.image, QualityThresholds.from_config(self.cfg.capture)).to_dict()
+            except Exception:
+                quality = None
         report = build_report(p, frame, getattr(self.source, "name", "source"), quality)
         r = p.result
         try:
@@ -396,7 +401,11 @@ class Daemon:
         now = time.monotonic()
         user_trigger = self.sink.poll_trigger() or self._button_pressed
         self._button_pressed = False
-        if now < self._result_until and not user_trigger:
+        if now < self._result_until and user_trigger:  # a tap on the result dismisses it
+            self._result_until = 0.0
+            self.meter.reset()
+            return True
+        if now < self._result_until:
             # the result stays up; watch for the page leaving to re-arm the auto capture
             if frame.image is not None:
                 q = self.meter.assess(frame.image, frame.timestamp)
