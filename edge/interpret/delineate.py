@@ -12,6 +12,7 @@ from edge.layouts import LEAD_NAMES
 
 PRE_S = 0.40
 POST_S = 0.70
+QRS_FRACTION = 0.07   # QRS edges: slope activity below this fraction of its peak for 12 ms
 
 
 @dataclass
@@ -99,15 +100,16 @@ def delineate(mb: MedianBeats, rr_s: float | None) -> Delineation:
     cols = [k for k in range(B.shape[1]) if np.isfinite(B[lo:hi, k]).all()]
     if not cols:
         return d
-    # spatial velocity of the leads that cover the QRS region
+    # slope of each lead covering the QRS, partially normalised (1/sqrt of its QRS peak slope) so
+    # a slurred terminal wave in a small lead (RBBB's R' in V1) still counts, then averaged
     X = B[:, cols]
-    dv = np.gradient(X, axis=0) * fs / 1000.0  # mV/ms
-    sv = np.sqrt(np.nansum(dv ** 2, axis=1))
-    sv[~np.isfinite(X).all(axis=1)] = np.nan
+    dv = np.abs(np.gradient(X, axis=0))
+    peak_slope = dv[r - ms(80):r + ms(80)].max(axis=0)
+    sv = (dv / np.sqrt(np.maximum(peak_slope, 1e-6))).mean(axis=1)
     pk = r - ms(80) + int(np.nanargmax(sv[r - ms(80):r + ms(80)]))
     peak = sv[pk]
     quiet = np.nanpercentile(sv[lo:hi], 10)
-    thr = quiet + 0.12 * (peak - quiet)
+    thr = quiet + QRS_FRACTION * (peak - quiet)
     run = max(2, ms(12))
     on = _quiet_run_edge(sv, pk, r - ms(180), thr, run)
     off = _quiet_run_edge(sv, pk, min(len(sv), r + ms(220)), thr, run)
@@ -135,10 +137,13 @@ def delineate(mb: MedianBeats, rr_s: float | None) -> Delineation:
     return d
 
 
-def tangent_edge(x: np.ndarray, ip: int, direction: int) -> float | None:
+def tangent_edge(x: np.ndarray, ip: int, direction: int, max_len: int | None = None) -> float | None:
     """Where a wave peaking at `ip` ends (direction +1) or starts (-1): the tangent at its steepest
-    flank meets the level where the flank flattens out (robust to a shifted baseline)."""
+    flank (within `max_len` samples of the peak) meets the level where the flank flattens out
+    (robust to a shifted baseline)."""
     seg = x[ip:] if direction > 0 else x[:ip + 1][::-1]
+    if max_len is not None:
+        seg = seg[:max_len]
     if len(seg) < 4:
         return None
     s = np.gradient(seg)
@@ -156,20 +161,22 @@ def tangent_edge(x: np.ndarray, ip: int, direction: int) -> float | None:
 def _t_end(B: np.ndarray, base: np.ndarray, qrs_off: int, r: int, fs: float, rr_s: float | None) -> int | None:
     """Median over leads with a clear T wave of the tangent-method T end."""
     ms = lambda s: int(round(s * fs / 1000.0))  # noqa: E731
-    limit = 650.0 if rr_s is None else float(np.clip(rr_s * 1000.0 - 100.0, 280.0, 650.0))
+    limit = 650.0 if rr_s is None else float(np.clip(rr_s * 1000.0 - 80.0, 280.0, 650.0))
+    peak_limit = limit if rr_s is None else min(limit, 0.55 * rr_s * 1000.0 + 100.0)
     a, b = qrs_off + ms(60), min(B.shape[0], r + ms(limit))
-    if b - a < ms(60):
+    pe = min(b, r + ms(peak_limit))
+    if pe - a < ms(40):
         return None
     ends, amps = [], []
     for k in range(B.shape[1]):
         x = B[a:b, k] - base[k]
         if not np.isfinite(x).all() or not np.isfinite(base[k]):
             continue
-        ip = int(np.argmax(np.abs(x)))
+        ip = int(np.argmax(np.abs(x[:pe - a])))
         amp = abs(float(x[ip]))
         if amp < 0.08 or ip >= len(x) - 3:
             continue
-        t = tangent_edge(x, ip, +1)
+        t = tangent_edge(x, ip, +1, max_len=ms(200))
         if t is None:
             continue
         ends.append(a + t)
@@ -203,7 +210,7 @@ def _p_wave(B: np.ndarray, base: np.ndarray, d: Delineation, fs: float) -> None:
         amps.append(abs(amp))
         if abs(amp) < max(0.05, 3 * noise):
             continue
-        t = tangent_edge(x, ip, -1)
+        t = tangent_edge(x, ip, -1, max_len=ms(100))
         if t is not None and t > 0:
             onsets.append(a + t)
     if amps:

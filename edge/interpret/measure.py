@@ -15,6 +15,7 @@ from .rpeaks import detect_rpeaks
 from .signals import Prepared, highpass, lowpass, resample
 
 WORK_FS = 500.0
+P_CONSISTENT = 0.65   # median beat-to-template correlation of the P region for 'P waves present'
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Measurements:
     qtc_fridericia_ms: float | None = None
     axis_deg: float | None = None
     p_present: bool | None = None
+    p_consistency: float | None = None
+    rr_successive: float | None = None
     p_amplitude_mv: float | None = None
     limb_qrs_max_mv: float | None = None
     precordial_qrs_max_mv: float | None = None
@@ -51,7 +54,8 @@ class Measurements:
             "qt_ms": r(self.qt_ms), "qtc_ms": r(self.qtc_bazett_ms), "qtc_bazett_ms": r(self.qtc_bazett_ms),
             "qtc_fridericia_ms": r(self.qtc_fridericia_ms), "axis_deg": r(self.axis_deg),
             "rr_ms": r(self.rr_ms), "rr_cv": r(self.rr_cv, 3), "n_beats": int(self.n_beats),
-            "p_wave_present": self.p_present, "limb_qrs_max_mv": r(self.limb_qrs_max_mv, 2),
+            "p_wave_present": self.p_present, "p_consistency": r(self.p_consistency, 2),
+            "rr_successive": r(self.rr_successive, 3), "limb_qrs_max_mv": r(self.limb_qrs_max_mv, 2),
             "precordial_qrs_max_mv": r(self.precordial_qrs_max_mv, 2),
         }
 
@@ -72,6 +76,33 @@ def _axis(d: Delineation) -> float | None:
     return float(np.degrees(np.arctan2(avf, lead_i)))
 
 
+def p_consistency(sig: np.ndarray, fs: float, peaks: np.ndarray, qrs_on_rel: int) -> float | None:
+    """Median correlation of each beat's pre-QRS stretch (P wave region) with the average one, in
+    leads II and V1: near 1 for time-locked P waves, low for fibrillatory waves or noise."""
+    a_rel = qrs_on_rel - int(0.25 * fs)
+    b_rel = qrs_on_rel - int(0.03 * fs)
+    cors = []
+    for name in ("II", "V1"):
+        k = LEAD_NAMES.index(name)
+        wins = []
+        for p in peaks:
+            a, b = p + a_rel, p + b_rel
+            if a >= 0 and b <= sig.shape[0] and np.isfinite(sig[a:b, k]).all():
+                w = sig[a:b, k] - sig[a:b, k].mean()
+                wins.append(w)
+        if len(wins) < 3:
+            continue
+        W = np.stack(wins)
+        tmpl = np.median(W, axis=0)
+        tn = np.linalg.norm(tmpl)
+        if tn < 1e-9:
+            continue
+        for w in W:
+            wn = np.linalg.norm(w)
+            cors.append(float(w @ tmpl / (wn * tn)) if wn > 1e-9 else 0.0)
+    return float(np.median(cors)) if cors else None
+
+
 def measure(prep: Prepared) -> Measurements:
     """All measurements of a validated record (see `edge.interpret.signals.validate`)."""
     m = Measurements()
@@ -88,6 +119,7 @@ def measure(prep: Prepared) -> Measurements:
         m.rr_ms = med * 1000.0
         m.heart_rate_bpm = 60.0 / med
         m.rr_cv = float(np.std(rr) / np.mean(rr)) if len(rr) >= 3 else None
+        m.rr_successive = float(np.median(np.abs(np.diff(rr))) / med) if len(rr) >= 3 else None
     elif len(rr) == 1:
         m.rr_ms = float(rr[0]) * 1000.0
         m.heart_rate_bpm = 60.0 / float(rr[0])
@@ -111,6 +143,11 @@ def measure(prep: Prepared) -> Measurements:
             if 60.0 <= pr <= 450.0:
                 m.pr_ms = pr
     m.p_present = d.p_present if d.p_amplitude_mv is not None else None
+    if d.qrs_on is not None:
+        m.p_consistency = p_consistency(sig, fs, beats.peaks, d.qrs_on - mb.r)
+        if m.p_consistency is not None and m.p_consistency < P_CONSISTENT:
+            m.p_present = False  # no P wave locked to the QRS (e.g. fibrillatory waves)
+            m.pr_ms = None
     m.p_amplitude_mv = d.p_amplitude_mv
     if m.qt_ms is not None and m.rr_ms is not None:
         rr_s = m.rr_ms / 1000.0

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 
 from .measure import Measurements
 
-BRADY_BPM = 60.0
+BRADY_BPM = 50.0        # AHA/ACC/HRS 2018 bradycardia guideline (<50/min); PTB-XL labels agree better than with 60
 TACHY_BPM = 100.0
 IRREGULAR_CV = 0.12      # RR coefficient of variation above which the rhythm is called irregular
+IRREGULAR_SUCC = 0.10    # median |successive RR difference| / median RR, ditto
+AF_CV = 0.09             # looser irregularity that, without time-locked P waves, suggests AF
+AF_SUCC = 0.08
 WIDE_QRS_MS = 120.0
 LONG_QTC_MS = 460.0      # Bazett; the upper limit for women (men: 450)
+LONG_QTCF_MS = 450.0     # Fridericia must agree, so Bazett's over-correction at high rates does not flag
 SHORT_PR_MS = 120.0
 LONG_PR_MS = 200.0
 LOW_LIMB_MV = 0.5
@@ -33,9 +37,12 @@ def rhythm_statements(m: Measurements) -> list[Statement]:
     hr = m.heart_rate_bpm
     if hr is None:
         return [Statement("RATE?", "Heart rate not measurable")]
-    irregular = m.rr_cv is not None and m.rr_cv > IRREGULAR_CV
+    cv = m.rr_cv or 0.0
+    succ = m.rr_successive or 0.0
+    irregular = cv > IRREGULAR_CV or succ > IRREGULAR_SUCC
     p = m.p_present
-    if irregular and not p:
+    if (cv > AF_CV or succ > AF_SUCC) and p is False:
+        irregular = True
         out.append(Statement("IRREG_AF", "Irregular rhythm without clear P waves - possible atrial fibrillation"))
     elif irregular:
         out.append(Statement("IRREG", "Irregular rhythm (sinus arrhythmia or ectopic beats)"))
@@ -62,7 +69,8 @@ def form_statements(m: Measurements) -> list[Statement]:
     out: list[Statement] = []
     if m.qrs_ms is not None and m.qrs_ms >= WIDE_QRS_MS:
         out.append(Statement("WIDEQRS", f"Wide QRS ({m.qrs_ms:.0f} ms) - possible bundle branch block"))
-    if m.qtc_bazett_ms is not None and m.qtc_bazett_ms > LONG_QTC_MS:
+    if (m.qtc_bazett_ms is not None and m.qtc_bazett_ms > LONG_QTC_MS
+            and m.qtc_fridericia_ms is not None and m.qtc_fridericia_ms > LONG_QTCF_MS):
         out.append(Statement("LNGQT", f"Long QTc ({m.qtc_bazett_ms:.0f} ms)"))
     if m.pr_ms is not None and m.pr_ms > LONG_PR_MS:
         out.append(Statement("LPR", f"Prolonged PR ({m.pr_ms:.0f} ms) - first-degree AV block"))

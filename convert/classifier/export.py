@@ -1,0 +1,100 @@
+"""Export the trained ensemble to ONNX, quantize it to full-integer int8 TFLite with the
+toolchain's `convert.quantize`, re-choose thresholds on fold 9 with the int8 model itself, and
+install it as `models/classifier_int8.tflite` with its manifest entry and model card."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from . import CLASSES
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "classifier_int8.tflite"
+CARD_FILE = "classifier.md"
+INPUT_NAME = "ecg"
+OUTPUT_NAME = "probabilities"
+
+
+def export_onnx(ens, path: str | Path) -> Path:
+    """Ensemble -> ONNX (opset 17, legacy exporter), input `ecg` (1, 24, 1000) NCW."""
+    import torch
+
+    from edge.interpret.features import N_LEADS, N_SAMPLES
+
+    path = Path(path)
+    ens.eval()
+    dummy = torch.zeros(1, 2 * N_LEADS, N_SAMPLES)
+    torch.onnx.export(ens, dummy, str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                      opset_version=17, dynamo=False)
+    return path
+
+
+def tflite_predict(model, x_ncw: np.ndarray) -> np.ndarray:
+    """Probabilities from a loaded TFLiteModel for NCW inputs (fed as NWC, one at a time)."""
+    x = x_ncw.transpose(0, 2, 1)
+    return np.concatenate([np.asarray(model.run(x[i:i + 1]), dtype=np.float64).reshape(1, -1)
+                           for i in range(len(x))])
+
+
+def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = None,
+                       data_dir: str | Path = "../shared/data/ptbxl500") -> dict:
+    """ONNX + int8 TFLite in `run_dir`, thresholds from fold 9 with the int8 model, then install."""
+    from convert.manifest import make_entry, upsert_entry
+    from convert.quantize import quantize
+    from edge.interpret.features import INPUT_SPEC
+    from edge.models import default_models_dir, load_tflite
+
+    from .data import load_meta, load_signals100
+    from .metrics import best_threshold, multilabel_report
+    from .train import TUNE_FOLD, fixed_views, load_ensemble, predict
+
+    run = Path(run_dir)
+    ens, info = load_ensemble(run)
+    onnx_path = export_onnx(ens, run / "classifier.onnx")
+    res = quantize(onnx_path, run / "calib_nwc.npy", run / MODEL_FILE, keep_float=True)
+    log.info("quantized in %.0f s", res.seconds)
+    int8 = load_tflite(res.tflite_path, num_threads=2)
+    metas = [m for m in load_meta(data_dir) if m.labels.sum() > 0]
+    x = load_signals100(data_dir, metas, cache=run / "signals100.npz")
+    y = np.stack([m.labels for m in metas])
+    tu = np.array([m.fold for m in metas]) == TUNE_FOLD
+    views = fixed_views(x[tu])
+    p_float = {k: predict(ens, v) for k, v in views.items()}
+    p_int8 = {k: tflite_predict(int8, v) for k, v in views.items()}
+    parity = {k: float(np.abs(p_float[k] - p_int8[k]).max()) for k in views}
+    pooled = np.concatenate(list(p_int8.values()))
+    pooled_y = np.concatenate([y[tu]] * len(views))
+    thr = [best_threshold(pooled_y[:, k], pooled[:, k]) for k in range(len(CLASSES))]
+    fold9 = {f"{k}_int8": multilabel_report(y[tu], p_int8[k], thr, CLASSES) for k in views}
+    fold9.update({f"{k}_float": multilabel_report(y[tu], p_float[k], info["thresholds"], CLASSES) for k in views})
+    mdir = Path(models_dir) if models_dir is not None else default_models_dir()
+    mdir.mkdir(parents=True, exist_ok=True)
+    dst = mdir / MODEL_FILE
+    tmp = mdir / f".{MODEL_FILE}.tmp"
+    shutil.copyfile(res.tflite_path, tmp)
+    tmp.replace(dst)
+    metrics = {"fold9_tuning": {k: {"macro_auc": round(v["macro_auc"], 4), "macro_f1": round(v["macro_f1"], 4)}
+                                for k, v in fold9.items()},
+               "int8_vs_float_max_abs_diff_fold9": parity}
+    entry = make_entry(
+        "classifier", dst, task="classification", models_dir=mdir, input_layouts=["NWC"], output_layouts=["NC"],
+        labels=list(CLASSES), thresholds={c: round(float(t), 4) for c, t in zip(CLASSES, thr)}, metrics=metrics,
+        training_data={"dataset": "PTB-XL 1.0.3 subset (500 records), Wagner et al., Sci Data 7, 154 (2020), CC BY 4.0",
+                       "train_folds": list(range(1, 9)), "threshold_fold": TUNE_FOLD, "test_fold": 10,
+                       "n_train": info["n_train"], "n_tune": info["n_tune"],
+                       "labels": "diagnostic superclasses from scp_codes via scp_statements.diagnostic_class, "
+                                 "any likelihood (as PTB-XL's benchmark); records without a superclass excluded"},
+        card=CARD_FILE,
+        extra={"input_spec": INPUT_SPEC, "output_spec": {"shape": [1, len(CLASSES)], "meaning":
+               "per-class probability (mean of the ensemble members' sigmoids); a class is reported when "
+               "probability >= its threshold"}, "members": info["config"]["members"],
+               "preprocessing": "edge.interpret.features.model_input(signals12, fs)"})
+    upsert_entry(mdir / "manifest.json", entry)
+    (run / "export.json").write_text(json.dumps({"entry": entry, "fold9": fold9}, indent=2, default=float))
+    return entry
