@@ -67,10 +67,15 @@ def _text(img: np.ndarray, s: str, org: tuple[int, int], scale: float = 0.6, col
 
 
 def _fit(s: str, max_w: int, scale: float, thick: int = 1, font: int = FONT) -> str:
-    while s and cv2.getTextSize(s, font, scale, thick)[0][0] > max_w:
-        s = s[:-2] + "…" if len(s) > 2 else ""
-        s = s.replace("…", "") + "." if s.endswith("…") else s
-    return s
+    """`s`, cut with "..." to fit `max_w` pixels."""
+    def width(t: str) -> int:
+        return cv2.getTextSize(t, font, scale, thick)[0][0]
+
+    if width(s) <= max_w:
+        return s
+    while s and width(s + "...") > max_w:
+        s = s[:-1]
+    return s.rstrip() + "..."
 
 
 def _wrap(s: str, max_w: int, scale: float, thick: int = 1) -> list[str]:
@@ -234,9 +239,9 @@ class Screens:
         self._plot_leads(img, v, *plot)
         self._panel(img, v, self.w - panel_w, top, self.w, plot[3])
         # footer: summary / why not saved / warnings
-        foot = v.error or v.refused or v.summary or ("; ".join(v.warnings) if v.warnings else "")
+        foot = v.error or v.summary or v.refused or ("; ".join(v.warnings) if v.warnings else "")
         if foot:
-            col = RED if (v.error or v.refused) else WHITE
+            col = RED if v.error else WHITE
             _text(img, _fit(foot, self.w - int(16 * k), 0.55 * k), (int(8 * k), plot[3] + int(21 * k)),
                   0.55 * k, col)
         return self._banner(img, banner)
@@ -295,7 +300,8 @@ class Screens:
             y += int(22 * k)
         y += int(6 * k)
         if v.refused:
-            for line in _wrap(f"No interpretation: {v.refused}", wmax, 0.5 * k)[:3]:
+            short = v.refused.split(";")[0].split(" (")[0]
+            for line in _wrap(f"No classification: {short}", wmax, 0.5 * k)[:2]:
                 _text(img, line, (x, y), 0.5 * k, AMBER)
                 y += int(20 * k)
         for st in v.statements[:4]:
