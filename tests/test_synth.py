@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -262,11 +263,12 @@ def _expected_trace_points(page) -> np.ndarray:
 
 @pytest.mark.parametrize("mode", ["photo", "scan"])
 def test_homography_maps_page_points_onto_the_mask(ecg, mode):
-    extra = {"photo_size": (1600, 1200), "distortion": {"curl_px": 0.0}} if mode == "photo" else {}
+    flat_paper = {"curl_px": 0.0, "waves": [], "folds": [], "fingers": [], "glare": []}  # exact homography
+    extra = {"photo_size": (1600, 1200), "distortion": flat_paper} if mode == "photo" else {}
     for seed in (1, 2):
         page = render_page(ecg, FS, seed=seed, mode=mode, dpi=150, **extra)
         H = np.array(page.meta["distortion"]["homography"])
-        assert H.shape == (3, 3)
+        assert H.shape == (3, 3) and page.meta["distortion"]["homography_exact"]
         pts = _expected_trace_points(page)[::7]
         q = np.c_[pts, np.ones(len(pts))] @ H.T
         q = q[:, :2] / q[:, 2:]
@@ -285,6 +287,26 @@ def test_homography_maps_page_points_onto_the_mask(ecg, mode):
         xs = np.clip(xi, 0, w - 1)
         ys = np.clip(yi + 12, 0, h - 1)
         assert (page.mask[ys, xs] > 0).mean() < 0.3
+
+
+def test_mask_follows_ink_on_bent_folded_held_paper(ecg):
+    folds = [{"pos": 0.45, "axis": "x", "skew_deg": 2.0, "width_mm": 2.0, "depth": 0.15, "light": 0.08, "kink": 0.008}]
+    row2 = render_page(ecg, FS, dpi=150).meta["calibration"][1]["baseline_y"] / (210 * 150 / 25.4)
+    fingers = [{"edge": 3, "pos": row2, "length_mm": 60, "width_mm": 20, "angle_deg": 0, "skin_bgr": [120, 150, 200]}]
+    page = render_page(ecg, FS, seed=3, mode="photo", dpi=150, photo_size=(1600, 1200),
+                       distortion={"curl_px": 12.0, "folds": folds, "fingers": fingers, "glare": [],
+                                   "defocus_sigma": 0.0, "motion_len": 0.0, "shadow": 0.0})
+    assert page.meta["distortion"]["homography_exact"] is False
+    grey = page.image.mean(axis=2)
+    m = page.mask > 0
+    near = cv2.dilate(page.mask, np.ones((9, 9), np.uint8)) > 0
+    ring = near & ~(cv2.dilate(page.mask, np.ones((3, 3), np.uint8)) > 0)
+    assert m.sum() > 5000
+    assert grey[m].mean() < grey[ring].mean() - 50          # the mask sits on the ink, not beside it
+    flat = render_page(ecg, FS, seed=3, mode="photo", dpi=150, photo_size=(1600, 1200),
+                       distortion={"curl_px": 12.0, "folds": folds, "fingers": [], "glare": [],
+                                   "defocus_sigma": 0.0, "motion_len": 0.0, "shadow": 0.0})
+    assert m.sum() < (flat.mask > 0).sum()                  # the finger hides some trace
 
 
 def test_bad_arguments_raise_clear_errors(ecg):

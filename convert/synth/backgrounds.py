@@ -42,19 +42,21 @@ def make_background(kind: str, w: int, h: int, seed: int) -> np.ndarray:
         img = base[None, None] * (0.7 + 0.6 * smooth_field(rng, sw, sh, 4))[..., None]
     elif kind == "clutter":
         base = rng.uniform(70, 200, 3).astype(np.float32)
-        img = np.ascontiguousarray(base[None, None] * (0.85 + 0.25 * smooth_field(rng, sw, sh, 3))[..., None])
+        img = base[None, None] * (0.85 + 0.25 * smooth_field(rng, sw, sh, 3))[..., None]
+    else:
+        raise ValueError(f"unknown background {kind!r}; choose one of {', '.join(KINDS)}")
+    img = cv2.resize(np.clip(img, 0, 255).astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)
+    if kind == "clutter":  # other sheets and objects, drawn at full resolution with smooth edges
         for _ in range(int(rng.integers(2, 7))):
-            cx, cy = rng.uniform(0, sw), rng.uniform(0, sh)
-            rw, rh = rng.uniform(0.1, 0.5) * sw, rng.uniform(0.1, 0.5) * sh
+            cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+            rw, rh = rng.uniform(0.1, 0.5) * w, rng.uniform(0.1, 0.5) * h
             box = cv2.boxPoints(((float(cx), float(cy)), (float(rw), float(rh)), float(rng.uniform(0, 180))))
             col = rng.uniform(200, 250, 3) if rng.random() < 0.6 else rng.uniform(10, 120, 3)
-            cv2.fillPoly(img, [np.round(box).astype(np.int32)], tuple(float(c) for c in col), cv2.LINE_AA)
+            cv2.fillPoly(img, [np.round(box * 16).astype(np.int32)], tuple(float(c) for c in col), cv2.LINE_AA, 4)
             if col.mean() > 180:  # a sheet with lines of text
                 for k in range(int(rng.integers(3, 12))):
                     p = box[0] + (box[1] - box[0]) * 0.1 + (box[3] - box[0]) * (0.1 + 0.07 * k)
                     q = p + (box[1] - box[0]) * rng.uniform(0.3, 0.8)
-                    cv2.line(img, tuple(int(v) for v in p), tuple(int(v) for v in q), (60, 60, 60), 1, cv2.LINE_AA)
-    else:
-        raise ValueError(f"unknown background {kind!r}; choose one of {', '.join(KINDS)}")
-    img = cv2.resize(np.clip(img, 0, 255).astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)
+                    cv2.line(img, tuple(int(v) for v in p), tuple(int(v) for v in q), (60, 60, 60),
+                             max(1, w // 800), cv2.LINE_AA)
     return img

@@ -18,7 +18,8 @@ PHOTO = dict(signal_seed=7, seed=2024, layout="3x4+1", photo_size=(2400, 1800), 
              distortion={"tilt_deg": 18.0, "tilt_dir_deg": 110.0, "roll_deg": 4.0, "fill": 0.86, "centre_dx": 0.1,
                          "centre_dy": -0.1, "background": "wood", "curl_px": 8.0, "shadow": 0.3, "glare": [],
                          "defocus_sigma": 0.8, "motion_len": 0.0, "noise_sigma": 3.0, "jpeg_quality": 92,
-                         "notes": 1, "folds": [], "crumple": 0.0, "stains": [], "grayscale": False})
+                         "notes": 1, "folds": [], "crumple": 0.0, "stains": [], "grayscale": False,
+                         "waves": [], "fingers": []})
 SCAN = dict(signal_seed=8, seed=2025, layout="3x4+1", dpi=150.0,
             distortion={"rotation_deg": 1.1, "notes": 2, "noise_sigma": 1.5, "jpeg_quality": 0, "grayscale": False})
 

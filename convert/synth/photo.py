@@ -4,7 +4,8 @@ handwritten notes, defocus and motion blur, sensor noise and JPEG.
 
 Parameters are drawn first (`sample_photo_params`) and then applied (`apply_photo`), so the
 recorded dict alone re-makes the photo. The homography maps flat page pixels to photo pixels
-(exact unless `curl_px` is non-zero, when it is the page's plane before the bend).
+(exact unless the paper is curled, crumpled or kinked at a fold: then it maps the page's plane and
+`paper_displacement` gives the rest; the mask always follows the ink exactly).
 """
 
 from __future__ import annotations
@@ -98,7 +99,61 @@ def sample_photo_params(rng: np.random.Generator, size: tuple[int, int], page_si
         p["glare"].append({"x": float(rng.uniform(0.1, 0.9) * W), "y": float(rng.uniform(0.1, 0.9) * H),
                            "r": float(rng.uniform(0.03, 0.15) * W), "strength": float(rng.uniform(0.3, 1.0))})
     p["grayscale"] = bool(rng.random() < 0.05)
+    # geometry of non-flat paper: crumpled pages wave, folded ones kink at the fold
+    p["waves"] = [{"amp_px": float(rng.uniform(0.5, 3.0) * page_px_per_mm / 7.87), "fx": float(rng.uniform(0.5, 3)),
+                   "fy": float(rng.uniform(0.5, 3)), "phase": float(rng.uniform(0, 2 * np.pi)),
+                   "dir_deg": float(rng.uniform(0, 360))}
+                  for _ in range(int(rng.integers(2, 5)))] if p["crumple"] else []
+    for f in p["folds"]:
+        f["kink"] = float(rng.uniform(0.0, 0.008)) if rng.random() < 0.6 else 0.0
+    p["fingers"] = [{"edge": int(rng.integers(0, 4)), "pos": float(rng.uniform(0.1, 0.9)),
+                     "length_mm": float(rng.uniform(25, 45)), "width_mm": float(rng.uniform(15, 22)),
+                     "angle_deg": float(rng.normal(0, 20)),
+                     "skin_bgr": [float(v) for v in rng.choice([(120, 150, 200), (90, 120, 170), (60, 85, 130),
+                                                                (40, 60, 95), (140, 170, 225)])]}
+                    for _ in range(int(rng.integers(1, 3)))] if rng.random() < 0.12 else []
     return p
+
+
+def _draw_fingers(img: np.ndarray, mask: np.ndarray, fingers: list[dict], H: np.ndarray, page_wh, px_per_mm: float
+                  ) -> None:
+    """Thumbs/fingers holding the page: skin-coloured, softly shaded, casting a shadow; occluded trace
+    pixels are removed from `mask`. In place."""
+    from .mask import apply_homography, local_scale
+
+    pw, ph = page_wh
+    Himg, Wimg = img.shape[:2]
+    for f in fingers:
+        edge, t = f["edge"], f["pos"]
+        at = [(t * pw, 0.0), (pw, t * ph), (t * pw, ph), (0.0, t * ph)][edge]
+        inward = [(0, 1), (-1, 0), (0, -1), (1, 0)][edge]
+        c_flat = np.array([at[0] + inward[0] * 0.25 * f["length_mm"] * px_per_mm,
+                           at[1] + inward[1] * 0.25 * f["length_mm"] * px_per_mm])
+        c, tip = apply_homography(H, np.array([c_flat, c_flat + np.array(inward) * px_per_mm * 10]))
+        ang = np.degrees(np.arctan2(tip[1] - c[1], tip[0] - c[0])) + f["angle_deg"]
+        s = local_scale(H, c_flat) * px_per_mm
+        axes = (int(f["length_mm"] * s / 2), int(f["width_mm"] * s / 2))
+        r = int(max(axes) * 1.6) + 2
+        x0, y0, x1, y1 = max(0, int(c[0]) - r), max(0, int(c[1]) - r), min(Wimg, int(c[0]) + r), min(Himg, int(c[1]) + r)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        fm = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        # the finger enters from outside the page: an ellipse plus the part of it extending outwards
+        cc = (int(c[0]) - x0, int(c[1]) - y0)
+        cv2.ellipse(fm, cc, axes, ang, 0, 360, 255, -1, cv2.LINE_AA)
+        back = (int(cc[0] - np.cos(np.radians(ang)) * axes[0] * 1.5), int(cc[1] - np.sin(np.radians(ang)) * axes[0] * 1.5))
+        cv2.line(fm, cc, back, 255, 2 * axes[1], cv2.LINE_AA)
+        soft = max(3, axes[1] // 3) | 1
+        shadow = cv2.GaussianBlur(np.roll(fm, (axes[1] // 3, axes[1] // 4), (0, 1)), (soft * 2 + 1, soft * 2 + 1), 0)
+        alpha = cv2.GaussianBlur(fm, (3, 3), 0).astype(np.float32)[..., None] / 255
+        shade = 1 - 0.35 * shadow.astype(np.float32)[..., None] / 255
+        # a rounded look: lighter in the middle, darker at the rim
+        dist = cv2.distanceTransform((fm > 127).astype(np.uint8), cv2.DIST_L2, 3)
+        rim = np.clip(dist / max(1.0, axes[1] * 0.6), 0, 1)[..., None]
+        skin = np.array(f["skin_bgr"], np.float32)[None, None] * (0.75 + 0.3 * rim)
+        roi = img[y0:y1, x0:x1].astype(np.float32) * shade
+        img[y0:y1, x0:x1] = np.clip(roi * (1 - alpha) + skin * alpha, 0, 255).astype(np.uint8)
+        mask[y0:y1, x0:x1][fm > 127] = 0
 
 
 def _fold_list(folds: list[dict], w: int, h: int, px_per_mm: float) -> list[dict]:
@@ -109,49 +164,67 @@ def _fold_list(folds: list[dict], w: int, h: int, px_per_mm: float) -> list[dict
         else:
             pt, ang = [w / 2, f["pos"] * h], f["skew_deg"]
         out.append({"p": pt, "angle_deg": ang, "width_px": f["width_mm"] * px_per_mm, "depth": f["depth"],
-                    "light": f["light"]})
+                    "light": f["light"], "kink": f.get("kink", 0.0)})
     return out
 
 
-def _curl_maps(H: np.ndarray, size: tuple[int, int], page_wh: tuple[int, int], curl_px: float, axis: str,
-               step: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """remap() maps photo px -> flat page px: inverse homography plus a bow of the page."""
-    W, Hh = size
+def has_displacement(p: dict) -> bool:
+    """Whether the paper is not flat (curl, crumple waves or fold kinks): then the homography is the
+    page's plane and the image also carries the paper's small smooth displacement."""
+    return bool(p["curl_px"] or p.get("waves") or any(f.get("kink") for f in p["folds"]))
+
+
+def paper_displacement(q: np.ndarray, page_wh: tuple[int, int], p: dict, px_per_mm: float) -> np.ndarray:
+    """D(q) in flat page px: the photo pixel whose plane point is q shows page point q + D(q).
+    Sum of a bow (curl), smooth waves (crumpled paper) and kinks along folds."""
     pw, ph = page_wh
+    d = np.zeros_like(q, dtype=np.float64)
+    if p["curl_px"]:   # page edges lift: rows (axis x) or columns (axis y) bow
+        if p["curl_axis"] == "x":
+            d[:, 1] += p["curl_px"] * ((2 * q[:, 0] / pw - 1) ** 2 - 0.33)
+        else:
+            d[:, 0] += p["curl_px"] * ((2 * q[:, 1] / ph - 1) ** 2 - 0.33)
+    for wv in p.get("waves") or []:
+        ph_ = 2 * np.pi * (q[:, 0] * wv["fx"] / pw + q[:, 1] * wv["fy"] / ph) + wv["phase"]
+        a = np.deg2rad(wv["dir_deg"])
+        d += wv["amp_px"] * np.sin(ph_)[:, None] * np.array([np.cos(a), np.sin(a)])[None, :]
+    for f in _fold_list(p["folds"], pw, ph, px_per_mm):
+        if f["kink"]:
+            a = np.deg2rad(f["angle_deg"])
+            nrm = np.array([-np.sin(a), np.cos(a)])
+            dist = (q[:, 0] - f["p"][0]) * nrm[0] + (q[:, 1] - f["p"][1]) * nrm[1]
+            d += f["kink"] * np.maximum(dist, 0)[:, None] * nrm[None, :]
+    return d
+
+
+def _paper_forward(pts: np.ndarray, page_wh: tuple[int, int], p: dict, px_per_mm: float) -> np.ndarray:
+    """Plane points q with q + D(q) = pts (fixed-point iteration; D is smooth and small)."""
+    q = pts.astype(np.float64).copy()
+    for _ in range(8):
+        q = pts - paper_displacement(q, page_wh, p, px_per_mm)
+    return q
+
+
+def _paper_maps(H: np.ndarray, size: tuple[int, int], page_wh: tuple[int, int], p: dict, px_per_mm: float,
+                step: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """remap() maps photo px -> flat page px: inverse homography plus the paper's displacement,
+    computed on a coarse grid and resized (both are smooth)."""
+    W, Hh = size
     # knots at (i + 0.5) * step - 0.5: resize() by `step` then reproduces any linear function exactly
     kx = (np.arange(-(-W // step)) + 0.5) * step - 0.5
     ky = (np.arange(-(-Hh // step)) + 0.5) * step - 0.5
     gx, gy = np.meshgrid(kx, ky)
     Hi = np.linalg.inv(H)
-    d = Hi[2, 0] * gx + Hi[2, 1] * gy + Hi[2, 2]
-    u = (Hi[0, 0] * gx + Hi[0, 1] * gy + Hi[0, 2]) / d
-    v = (Hi[1, 0] * gx + Hi[1, 1] * gy + Hi[1, 2]) / d
-    if curl_px:   # page edges lift: rows (axis x) or columns (axis y) bow
-        d = _curl_displacement(np.c_[u.ravel(), v.ravel()], page_wh, curl_px, axis)
-        u = u + d[:, 0].reshape(u.shape)
-        v = v + d[:, 1].reshape(v.shape)
-    mx = cv2.resize(u.astype(np.float32), (gx.shape[1] * step, gx.shape[0] * step), interpolation=cv2.INTER_LINEAR)
-    my = cv2.resize(v.astype(np.float32), (gx.shape[1] * step, gx.shape[0] * step), interpolation=cv2.INTER_LINEAR)
+    den = Hi[2, 0] * gx + Hi[2, 1] * gy + Hi[2, 2]
+    u = (Hi[0, 0] * gx + Hi[0, 1] * gy + Hi[0, 2]) / den
+    v = (Hi[1, 0] * gx + Hi[1, 1] * gy + Hi[1, 2]) / den
+    d = paper_displacement(np.c_[u.ravel(), v.ravel()], page_wh, p, px_per_mm)
+    u = u + d[:, 0].reshape(u.shape)
+    v = v + d[:, 1].reshape(v.shape)
+    shape = (gx.shape[1] * step, gx.shape[0] * step)
+    mx = cv2.resize(u.astype(np.float32), shape, interpolation=cv2.INTER_LINEAR)
+    my = cv2.resize(v.astype(np.float32), shape, interpolation=cv2.INTER_LINEAR)
     return mx[:Hh, :W], my[:Hh, :W]
-
-
-def _curl_displacement(q: np.ndarray, page_wh: tuple[int, int], curl_px: float, axis: str) -> np.ndarray:
-    """The bow D(q) of `_curl_maps`: a photo pixel whose plane point is q shows page point q + D(q)."""
-    pw, ph = page_wh
-    d = np.zeros_like(q)
-    if axis == "x":
-        d[:, 1] = curl_px * ((2 * q[:, 0] / pw - 1) ** 2 - 0.33)
-    else:
-        d[:, 0] = curl_px * ((2 * q[:, 1] / ph - 1) ** 2 - 0.33)
-    return d
-
-
-def _curl_forward(pts: np.ndarray, page_wh: tuple[int, int], curl_px: float, axis: str) -> np.ndarray:
-    """Plane points q with q + D(q) = pts (fixed-point iteration; D is smooth and small)."""
-    q = pts.copy()
-    for _ in range(6):
-        q = pts - _curl_displacement(q, page_wh, curl_px, axis)
-    return q
 
 
 def _lighting(p: dict, size: tuple[int, int]) -> np.ndarray:
@@ -198,18 +271,20 @@ def apply_photo(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: di
     H = page_homography((w, h), (W, Hh), p)
     bg = make_background(p["background"], W, Hh, p["background_seed"])
     ones = np.full((h, w), 255, np.uint8)
-    if p["curl_px"]:
-        mx, my = _curl_maps(H, (W, Hh), (w, h), p["curl_px"], p["curl_axis"])
+    if has_displacement(p):
+        mx, my = _paper_maps(H, (W, Hh), (w, h), p, page_px_per_mm)
         warped = cv2.remap(page, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         alpha = cv2.remap(ones, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         wmask = warp_lines_mask((Hh, W), lines, thickness, H,
-                                pre=lambda q: _curl_forward(q, (w, h), p["curl_px"], p["curl_axis"]))
+                                pre=lambda q: _paper_forward(q, (w, h), p, page_px_per_mm))
     else:
         warped = cv2.warpPerspective(page, H, (W, Hh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         alpha = cv2.warpPerspective(ones, H, (W, Hh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         wmask = warp_lines_mask((Hh, W), lines, thickness, H)
     a = alpha.astype(np.float32) * np.float32(1 / 255)
     img = cv2.blendLinear(warped, bg, a, 1 - a)
+    if p.get("fingers"):
+        _draw_fingers(img, wmask, p["fingers"], H, (w, h), page_px_per_mm)
     f = cv2.multiply(img, _lighting(p, (W, Hh)), dtype=cv2.CV_32F)
     for gl in p["glare"]:  # specular highlights: additive, saturating
         r = gl["r"]
@@ -219,6 +294,8 @@ def apply_photo(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: di
         g = np.exp(-0.5 * (((xx - gl["x"]) ** 2 + ((yy - gl["y"]) * 1.6) ** 2) / r ** 2)) * gl["strength"] * 255
         f[y0:y1, x0:x1] += g[..., None]
     img = cv2.convertScaleAbs(f)   # f >= 0: saturating float -> uint8
+    if p["glare"]:  # ink washed out by glare is no longer visible: not trace pixels of this image
+        wmask[cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) >= 240] = 0
     if p.get("grayscale"):
         img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     img = blur(img, p["defocus_sigma"], p["motion_len"], p["motion_angle_deg"])
@@ -241,5 +318,5 @@ def photo_distort(page: np.ndarray, lines: list[np.ndarray], rng: np.random.Gene
     p.update(overrides)
     img, wmask, H = apply_photo(page, lines, meta["trace_thickness_px"], p, meta["px_per_mm"])
     dist = {"mode": "photo", **p, "homography": (H / H[2, 2]).tolist(), "image_size": [int(size[0]), int(size[1])],
-            "homography_exact": not p["curl_px"]}
+            "homography_exact": not has_displacement(p)}
     return img, wmask, dist
