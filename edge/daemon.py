@@ -312,7 +312,7 @@ class Daemon:
         existing = self.store.find_capture(sha)
         if existing:  # saved before a crash or a restart: just finish the hand-over
             log.info("%s is already saved as %s", frame.name, existing)
-            self.source.done(frame, existing)
+            self._hand_over(frame, lambda: self.source.done(frame, existing))
             self.stats["duplicates"] += 1
             return existing
         self.notify.status(f"processing {frame.name}")
@@ -350,10 +350,7 @@ class Daemon:
                        {"screen": "result", "saved": False, "record_id": None, "error": msg})
             self._result_until = time.monotonic() + self.cfg.display.result_seconds
             return None
-        try:
-            self.source.done(frame, rid)
-        except OSError as exc:
-            log.error("record %s saved but %s could not be moved out of the inbox: %s", rid, frame.name, exc)
+        self._hand_over(frame, lambda: self.source.done(frame, rid))
         self.stats["saved"] += 1
         log.info("saved %s from %s (%s)", rid, frame.name,
                  ", ".join(f"{k} {v:.2f}s" for k, v in p.timings.items()))
@@ -364,6 +361,33 @@ class Daemon:
         self.notify.status(f"saved {rid}; {self.stats['saved']} saved this run")
         return rid
 
+    def _hand_over(self, frame: Frame, move) -> None:
+        """Move a capture out of the inbox; if that fails (permissions, full disk) leave it there
+        and do not look at it again for a while, instead of reprocessing it in a loop."""
+        try:
+            move()
+        except OSError as exc:
+            log.error("could not move %s out of the inbox: %s", frame.name, exc)
+            if hasattr(self.source, "defer"):
+                self.source.defer(frame)
+
+    def safe_handle(self, frame: Frame, quality: dict[str, Any] | None = None) -> str | None:
+        """`handle_capture` that survives its own bugs: an unexpected error sets the capture aside
+        (so a poison file cannot crash the daemon in a restart loop) and the loop goes on."""
+        try:
+            rid = self.handle_capture(frame, quality)
+        except Exception as exc:
+            log.exception("internal error while processing %s", frame.name)
+            rid = None
+            try:
+                self._reject(frame, EcgEdgeError("internal_error", f"internal error ({type(exc).__name__}: {exc})",
+                                                 "the capture was kept in .rejected/; please report it"), [])
+            except Exception:
+                log.exception("could not set %s aside", frame.name)
+        if self.on_capture:
+            self.on_capture(rid)
+        return rid
+
     def _reject(self, frame: Frame, err: EcgEdgeError, guidance: list[str]) -> None:
         hint = err.hint or "retake the photo"
         tips = [g for g in guidance if g]
@@ -371,10 +395,7 @@ class Daemon:
         reason = f"{err.message}: {hint}" + (f" [guidance: {'; '.join(tips)}]" if tips else "")
         log.warning("no record from %s: %s", frame.name, reason)
         self.stats["rejected"] += 1
-        try:
-            self.source.reject(frame, reason)
-        except OSError as exc:
-            log.error("could not set %s aside: %s", frame.name, exc)
+        self._hand_over(frame, lambda: self.source.reject(frame, reason))
         self._show(self.screens.message(err.message[:1].upper() + err.message[1:], detail, "guidance",
                                         self._refresh_banner(), frame.image),
                    {"screen": "guidance", "code": err.code, "message": err.message, "hint": hint,
@@ -387,9 +408,7 @@ class Daemon:
         frame = self.source.next_capture()
         if frame is None:
             return False
-        rid = self.handle_capture(frame)
-        if self.on_capture:
-            self.on_capture(rid)
+        self.safe_handle(frame)
         return True
 
     def _live_step(self) -> bool:
@@ -434,9 +453,7 @@ class Daemon:
             self._last_capture = frame.timestamp
             self._armed = False
             if still is not None:
-                rid = self.handle_capture(still, q.to_dict())
-                if self.on_capture:
-                    self.on_capture(rid)
+                self.safe_handle(still, q.to_dict())
             self.meter.reset()
             return True
         msg = q.message if cap.trigger == "auto" or not q.ok else "Press the button to capture"

@@ -292,3 +292,24 @@ def test_bad_config_and_bad_flags_give_one_line_errors(tmp_path):
     assert r.returncode == 2 and "unknown source" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = _run([sys.executable, "-m", "edge.cli", "run", "--config", str(tmp_path / "absent.toml")])
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_an_internal_error_on_one_capture_does_not_stop_the_loop(tmp_path):
+    """A frame the pipeline cannot even encode (a broken camera driver) is set aside with a
+    reason; the daemon stays up and the next capture is processed."""
+    from edge.config import Config
+    from edge.daemon import Daemon
+    from edge.screen.sinks import HeadlessSink
+    from edge.sources.base import Frame
+    from edge.sources.folder import FolderSource
+
+    cfg = Config()
+    cfg.data_root = str(tmp_path / "store")
+    src = FolderSource(tmp_path / "inbox", stable_seconds=0.0)
+    d = Daemon(cfg, src, HeadlessSink(tmp_path / "screen.png"), RecordStore(cfg.data_root))
+    weird = Frame(image=np.zeros((300, 400, 5), np.float64), name="weird")  # 5 channels, no bytes
+    assert d.safe_handle(weird) is None
+    assert d.stats["rejected"] == 1
+    info = json.loads((tmp_path / "screen.json").read_text())
+    assert info["screen"] == "guidance" and info["code"] == "internal_error"
+    assert RecordStore(cfg.data_root).count() == 0

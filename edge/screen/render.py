@@ -185,6 +185,8 @@ class Screens:
         img = self._blank()
         color = {"info": WHITE, "guidance": AMBER, "error": RED, "ok": GREEN}.get(kind, WHITE)
         x = int(30 * self.k)
+        if thumbnail is not None and (thumbnail.dtype != np.uint8 or thumbnail.ndim != 3 or thumbnail.shape[2] != 3):
+            thumbnail = None  # only a normal picture is shown
         if thumbnail is not None:
             th, tw = thumbnail.shape[:2]
             s = min(0.38 * self.w / tw, 0.6 * self.h / th)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from ..errors import BadInputError
+from ..imageio import MAX_FILE_BYTES
 from ..store import fsync_dir, write_file_atomic
 from .base import Frame, Source
 from .decode import DEFAULT_MAX_PIXELS, decode_frame
@@ -83,6 +84,12 @@ class FolderSource(Source):
             if self._deferred.get(p.name, 0) > now or not self._stable(p, now):
                 continue
             try:
+                size = p.stat().st_size
+                if size > MAX_FILE_BYTES:  # refuse without reading it into memory
+                    return Frame(image=None, name=p.name, data=None, ext=p.suffix.lower(), path=p,
+                                 error=BadInputError("file_too_large", f"{p.name} is {size / 1e6:.0f} MB",
+                                                     "use a photo or scan under "
+                                                     f"{MAX_FILE_BYTES // 1_000_000} MB"))
                 data = p.read_bytes()
             except OSError as exc:
                 log.warning("cannot read %s: %s", p, exc)
