@@ -624,26 +624,12 @@ def apply_retention(store: Any, rule: RetentionRule, *, now: datetime | None = N
 
 
 def _remove_record(store: Any, rec: Any) -> bool:
-    """Remove one synced record's directory (via the store's own `remove` when it has one)."""
-    remove = getattr(store, "remove", None)
-    if callable(remove):
-        remove(rec.id)
-        return True
-    import shutil
-
-    root = Path(store.root)
-    src = Path(rec.path)
-    if not src.is_dir() or src.parent != root:
+    """Remove one synced record from the device through the store (which refuses unsynced ones)."""
+    try:
+        store.remove(rec.id)
+    except (KeyError, EcgEdgeError) as exc:
+        log.warning("retention: record %s not removed: %s", rec.id, exc)
         return False
-    # Renaming to the store's temp prefix first makes the removal atomic for readers (and a crash
-    # mid-delete is cleaned up by the store's recovery); recovery then flags the row `missing`.
-    doomed = root / f".tmp-removed-{rec.id}"
-    os.rename(src, doomed)
-    _fsync_dir(root)
-    shutil.rmtree(doomed, ignore_errors=True)
-    recover = getattr(store, "recover", None)
-    if callable(recover):
-        recover()
     return True
 
 

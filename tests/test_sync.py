@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -291,11 +292,15 @@ def test_retention_removes_only_verified_records(tmp_path):
         if event == "verify" and rid == victim:
             (stick / "ECG-EXPORT" / "box1" / rid / "report.json").write_bytes(b"garbage")
 
+    ids = [r.id for r in store.list()]
     res = sync.sync_records(store, stick, device_id="box1", retention=rule, hook=corrupt)
     on_device = {r.id for r in store.list() if r.path.is_dir()}
-    assert victim in on_device and store.list()[-1].id in on_device and len(on_device) == 2
-    assert set(res.removed) == {r.id for r in store.list()[1:3]}
-    assert set(res.removed) <= set(_check_target(stick, store))
+    assert on_device == {victim, ids[-1]}  # the unverified one and the newest stay
+    assert set(res.removed) == set(ids[1:3])
+    for rid in res.removed:  # what was removed from the device is complete on the stick
+        d = stick / "ECG-EXPORT" / "box1" / rid
+        lines = [ln.split("  ", 1) for ln in (d / "SHA256SUMS").read_text().splitlines()]
+        assert lines and all(hashlib.sha256((d / n).read_bytes()).hexdigest() == h for h, n in lines)
     # age rule: nothing younger than the limit goes
     assert sync.apply_retention(store, sync.RetentionRule(max_age_days=10_000)) == []
 
@@ -393,7 +398,7 @@ def test_real_read_only_filesystem(tmp_path, template):
 def vfat_stick(tmp_path):
     """Make and mount a FAT image: `stick(size_mb, fat_bits)` -> mount point. Kernel vfat (as the
     USB helper mounts it) or fusefat where the kernel has none; each image must pass fsck.vfat."""
-    mounted: list[tuple[list[str], Path]] = []
+    mounted: list[tuple[list[str], Path, subprocess.Popen | None]] = []
 
     def make(size_mb: int = 34, fat_bits: int = 32) -> Path:
         if not shutil.which("mkfs.vfat"):
@@ -404,19 +409,31 @@ def vfat_stick(tmp_path):
         subprocess.run(["mkfs.vfat", "-F", str(fat_bits), str(img)], check=True, capture_output=True)
         mnt = tmp_path / f"mnt{len(mounted)}"
         mnt.mkdir()
+        proc = None
         if _mount(["-t", "vfat", "-o", "loop,nosuid,nodev,noexec,flush", str(img), str(mnt)]):
             unmount = ["umount", str(mnt)]
-        elif shutil.which("fusefat") and os.path.exists("/dev/fuse") and subprocess.run(
-                ["fusefat", "-o", "rw+", str(img), str(mnt)], capture_output=True).returncode == 0:
+        elif shutil.which("fusefat") and os.path.exists("/dev/fuse") and os.geteuid() == 0:
+            # foreground, so teardown can wait until every write reached the image
+            proc = subprocess.Popen(["fusefat", "-f", "-o", "rw+", str(img), str(mnt)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(100):
+                if os.path.ismount(mnt) or proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+            if not os.path.ismount(mnt):
+                proc.kill()
+                pytest.skip("fusefat could not mount the image")
             unmount = ["fusermount", "-u", str(mnt)] if shutil.which("fusermount") else ["umount", str(mnt)]
         else:
             pytest.skip("cannot mount a vfat image here (no vfat in this kernel, no fusefat, or no mount rights)")
-        mounted.append((unmount, img))
+        mounted.append((unmount, img, proc))
         return mnt
 
     yield make
-    for unmount, img in mounted:
+    for unmount, img, proc in mounted:
         subprocess.run(unmount, capture_output=True)
+        if proc is not None:
+            proc.wait(timeout=30)
         if shutil.which("fsck.vfat"):
             r = subprocess.run(["fsck.vfat", "-n", str(img)], capture_output=True, text=True)
             assert r.returncode == 0, r.stdout + r.stderr
