@@ -48,7 +48,7 @@ def crumple_shading(rng: np.random.Generator, w: int, h: int, strength: float) -
     return (1 - strength * (0.6 * f + 0.4 * f2 - 0.5)).astype(np.float32)
 
 
-def add_stains(img: np.ndarray, rng: np.random.Generator, stains: list[dict]) -> None:
+def add_stains(img: np.ndarray, stains: list[dict]) -> None:
     """Coffee/water stains in place: soft ellipses (or rings) darkening with a brownish tint."""
     h, w = img.shape[:2]
     for s in stains:
@@ -137,9 +137,3 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     """Round-trip through JPEG at `quality`."""
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)
-
-
-def warp_mask(mask: np.ndarray, H: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Warp a 0/255 mask with homography `H` into `size` (w, h), re-binarised at half coverage."""
-    m = cv2.warpPerspective(mask, H, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return cv2.threshold(m, 127, 255, cv2.THRESH_BINARY)[1]

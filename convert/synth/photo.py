@@ -260,7 +260,7 @@ def apply_photo(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: di
     if p["notes"]:
         draw_handwriting(page, np.random.default_rng(p["notes_seed"]), p["notes"], page_px_per_mm)
     if p["stains"]:
-        add_stains(page, np.random.default_rng(0), p["stains"])
+        add_stains(page, p["stains"])
     shade = np.ones((h, w), np.float32)
     if p["folds"]:
         shade *= fold_shading(w, h, _fold_list(p["folds"], w, h, page_px_per_mm))

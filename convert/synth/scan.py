@@ -65,7 +65,7 @@ def apply_scan(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: dic
     if p["notes"]:
         draw_handwriting(page, np.random.default_rng(p["notes_seed"]), p["notes"], px_per_mm)
     if p["stains"]:
-        add_stains(page, np.random.default_rng(0), p["stains"])
+        add_stains(page, p["stains"])
     if p["folds"]:
         page = multiply(page, fold_shading(w, h, p["folds"]))
     H, (W, Hh) = scan_homography((w, h), p, px_per_mm)
