@@ -153,7 +153,7 @@ def render_flat(signals: np.ndarray, fs: float, layout: str, style: PageStyle
                            "box": put_text(img, seg.lead, x, y, lh, style.text_bgr, font=font)})
     texts = draw_header_footer(img, trng, k, geo.width_px, geo.block_rect_px, style.header_mm, style.footer_mm,
                                style.speed_mm_s, style.gain_mm_mv, style.text_bgr, style.header, style.footer,
-                               font=FONT_IDS[style.font])
+                               font=FONT_IDS[style.font], interpretation=style.interpretation)
     fade = _fade(img, style.faded, colours["paper"], trng) if style.faded > 0 else None
     leads: dict[str, list] = {}
     for seg in geo.segments:

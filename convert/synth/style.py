@@ -73,6 +73,7 @@ class PageStyle:
     label_position: str = "above"                    # above | below the baseline at the segment start
     grid_extent: str = "block"                       # block: around the traces; page: pre-printed sheet
     grid_offset_mm: tuple[float, float] = (0.0, 0.0)  # page grid: its origin vs the page margin
+    interpretation: bool = False                     # machine statements in the header
     extras: dict = field(default_factory=dict)
 
     def colours(self) -> dict[str, tuple[int, int, int]]:
@@ -156,6 +157,7 @@ def random_style(rng: np.random.Generator, **fixed) -> PageStyle:
         label_position="below" if rng.random() < 0.15 else "above",
         grid_extent="page" if rng.random() < 0.25 else "block",
         grid_offset_mm=(float(rng.uniform(0, 5)), float(rng.uniform(0, 5))),
+        interpretation=bool(rng.random() < 0.6),
     )
     if grid == "thermal":
         s.trace_colour, s.trace_bgr = "grey", _jitter(rng, (60, 70, 90), 15)

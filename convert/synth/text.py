@@ -18,6 +18,10 @@ _GIVEN = ("AMA", "JOHN", "FATIMA", "GRACE", "PETER", "AISHA", "JOSEPH", "MARIA",
 _NOTES = ("repeat ECG", "?AF", "pt asymptomatic", "chest pain 2h", "compare old", "seen", "Dr review",
           "ok", "LBBB?", "K+ 5.9", "post-op day 1", "cx pain", "NSR", "urgent", "call cardiology", "bed 4",
           "fasting", "10:45", "rpt in 1h", "!!")
+_STATEMENTS = ("Sinus rhythm", "Sinus tachycardia", "Sinus bradycardia", "Atrial fibrillation", "Normal ECG",
+               "Left axis deviation", "Nonspecific T wave abnormality", "Possible anterior infarct - age undetermined",
+               "Borderline ECG", "Abnormal ECG", "Right bundle branch block", "Left ventricular hypertrophy",
+               "Premature ventricular complexes", "ST elevation, consider acute injury")
 _DEVICES = ("CardioScan 1200", "ECG-100", "Cardiofax S", "MAC 1600", "PageWriter TC", "CardioLine 12")
 
 
@@ -57,14 +61,21 @@ def header_lines(rng: np.random.Generator, speed: float, gain: float) -> tuple[l
 
 def draw_header_footer(img: np.ndarray, rng: np.random.Generator, px_per_mm: float, page_w_px: int,
                        grid_rect, header_mm: float, footer_mm: float, speed: float, gain: float, colour,
-                       header: bool, footer: bool, font: int = FONT) -> list[dict]:
-    """Draw header and footer text; return [{'text', 'box'}] for everything drawn."""
+                       header: bool, footer: bool, font: int = FONT, interpretation: bool = False) -> list[dict]:
+    """Draw header and footer text (plus machine statements when `interpretation`); return
+    [{'text', 'box'}] for everything drawn."""
     left, right, foot = header_lines(rng, speed, gain)
+    if interpretation:
+        right = right + [str(v) for v in rng.choice(_STATEMENTS, size=int(rng.integers(1, 3)), replace=False)]
+        if rng.random() < 0.5:
+            right[-1] += "   ** Unconfirmed **"
     out = []
     h = min(3.0, header_mm / 8) * px_per_mm
     x_left = grid_rect[0]
     if header:
-        y = max(h * 1.4, (header_mm * px_per_mm - 1.8 * h * len(left)) / 2 + h)
+        n_lines = max(len(left), len(right))
+        h = min(h, header_mm / (2.0 * n_lines + 1) * px_per_mm)
+        y = max(h * 1.4, (header_mm * px_per_mm - 1.8 * h * n_lines) / 2 + h)
         for i, line in enumerate(left):
             out.append({"text": line, "box": put_text(img, line, x_left, y + i * 1.8 * h, h, colour, font=font)})
         x_right = grid_rect[0] + 0.52 * (grid_rect[2] - grid_rect[0])
