@@ -221,6 +221,11 @@ install_files() {
     ensure_dir "$DATA_ROOT" 0700 "$SERVICE_USER:$SERVICE_USER"
     ensure_dir "$MODELS_ROOT" 0700 "$SERVICE_USER:$SERVICE_USER"
     install_file "$SCRIPT_DIR/ecg-edge-usb" "$LIB_DIR/ecg-edge-usb" 0755
+    # the units' Documentation= points here
+    if [ -f "$SRC_DIR/README.md" ]; then
+        install_file "$SRC_DIR/README.md" "$OPT_DIR/README.md" 0644
+    fi
+    install_file "$SCRIPT_DIR/README.md" "$OPT_DIR/PROVISIONING.md" 0644
 
     local unit
     for unit in "$SRC_DIR"/systemd/*.service; do
