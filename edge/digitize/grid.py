@@ -53,32 +53,73 @@ def _strip_profiles(d: np.ndarray, strip: int) -> np.ndarray:
     return prof - prof.mean(axis=1, keepdims=True)
 
 
+def _comb_score(logp: np.ndarray, fr: np.ndarray, f0: np.ndarray, max_h: int) -> np.ndarray:
+    """Weakest log-spectrum height among the first `max_h` harmonics of each candidate
+    fundamental: a true fundamental has a peak at every one of them, a subharmonic misses half."""
+    df = fr[1] - fr[0]
+    out = np.full(len(f0), np.inf)
+    for m in range(1, max_h + 1):
+        f = m * f0
+        idx = np.clip(np.round(f / df).astype(int), 0, len(logp) - 1)
+        out = np.minimum(out, np.where(f < 0.45, logp[idx], np.inf))
+    return np.where(np.isfinite(out), out, -10.0)
+
+
+def _lowest_strong(score: np.ndarray, frac: float = 0.8) -> int:
+    """Index of the lowest-frequency local maximum scoring at least `frac` of the best: twice the
+    true fundamental hits only even harmonics, which are peaks too, and must not win."""
+    best = float(score.max())
+    if best <= 0:
+        return int(np.argmax(score))
+    loc = np.flatnonzero((score >= np.roll(score, 1)) & (score >= np.roll(score, -1)) & (score >= frac * best))
+    return int(loc[0]) if len(loc) else int(np.argmax(score))
+
+
 def _period_along(d: np.ndarray, f_lo: float, f_hi: float, strip: int) -> tuple[float, float, float]:
-    """Strongest periodicity along x (axis 1) in [f_lo, f_hi] cycles/px, refined; returns
-    (frequency, peak-to-median spectral ratio, phase slope in radians per row)."""
+    """The 1 mm grid frequency along x (axis 1), searched in [f_lo, f_hi] cycles/px: found as the
+    fundamental of the 5 mm pattern (harmonic comb), so blurred or missing 1 mm lines and
+    strong 5 mm-line harmonics do not fool it. Returns (1 mm frequency, peak-to-median
+    spectral ratio, phase slope in radians per row)."""
     prof = _strip_profiles(d, strip)
     n = prof.shape[1]
     nfft = 1 << int(np.ceil(np.log2(n * 4)))
     w = np.hanning(n)
-    spec = (np.abs(np.fft.rfft(prof * w, nfft, axis=1)) ** 2).sum(axis=0)
+    F = np.fft.rfft(prof * w, nfft, axis=1)
+    # Line coherence: straight grid lines keep their phase from one strip to the next (up to a
+    # slow drift when tilted), paper texture, noise and stains do not.
+    if F.shape[0] > 1:
+        spec = np.abs((F[1:] * np.conj(F[:-1])).sum(axis=0))
+    else:
+        spec = np.abs(F[0]) ** 2
     fr = np.fft.rfftfreq(nfft)
-    band = (fr >= f_lo) & (fr <= f_hi)
+    band = (fr >= f_lo / 5) & (fr <= min(0.45, f_hi * 3))
     if not band.any():
         return 0.0, 0.0, 0.0
-    ib = np.flatnonzero(band)
-    i = ib[np.argmax(spec[ib])]
-    # A thin-line grid has harmonics of similar strength: prefer the fundamental when half the
-    # peak frequency is also a clear peak (the 1 mm lines, not their 0.5 mm harmonic).
-    half = int(round(i / 2))
-    lo_h, hi_h = max(1, half - 3), half + 4
-    if fr[half] >= f_lo * 0.5 and spec[lo_h:hi_h].max() > 0.25 * spec[i]:
-        cand = lo_h + int(np.argmax(spec[lo_h:hi_h]))
-        if spec[cand] > 8 * np.median(spec[ib]):
-            i = cand
-    ratio = float(spec[i] / (np.median(spec[ib]) + 1e-12))
-    # Refine on a dense frequency grid around the peak with the incoherent (rotation-tolerant) sum.
-    df = 1.0 / nfft
-    fine = fr[i] + np.linspace(-1.5 * df, 1.5 * df, 61)
+    med = float(np.median(spec[band])) + 1e-12
+    # Max-pool over +-2 bins so a harmonic that falls between bins still counts.
+    pooled = np.maximum.reduce([np.roll(spec, k) for k in range(-2, 3)])
+    logp = np.log(np.maximum(pooled / med, 1e-3))
+    df = fr[1] - fr[0]
+    # Hypothesis A: 5 mm major lines (fundamental F5 = F1 / 5); B: only 1 mm lines or dots.
+    f5 = np.arange(f_lo / 5, f_hi / 5, df / 2)
+    f1 = np.arange(f_lo, f_hi, df / 2)
+    if len(f5) == 0 or len(f1) == 0:
+        return 0.0, 0.0, 0.0
+    s5 = _comb_score(logp, fr, f5, 3)
+    s1 = _comb_score(logp, fr, f1, 2)
+    i5, i1 = _lowest_strong(s5), _lowest_strong(s1)
+    if s5[i5] >= 2.0 or s5[i5] >= s1[i1]:
+        base, mult = f5[i5], 5
+        # Refine on the strongest of the first ten harmonics (precision grows with the order).
+        hs = [m for m in range(1, 11) if m * base < 0.45]
+        strength = [pooled[int(round(m * base / df))] for m in hs]
+        m_best = hs[int(np.argmax(np.array(strength) * np.sqrt(hs)))]
+    else:
+        base, mult = f1[i1], 1
+        m_best = 1
+    f_est = base * m_best
+    ratio = float(pooled[int(round(f_est / df))] / med)
+    fine = f_est + np.linspace(-1.5 * df, 1.5 * df, 61)
     a = _dft_at(prof, fine)
     p = (np.abs(a) ** 2).sum(axis=0)
     j = int(np.argmax(p))
@@ -88,14 +129,17 @@ def _period_along(d: np.ndarray, f_lo: float, f_hi: float, strip: int) -> tuple[
         f = fine[j] + off * (fine[1] - fine[0])
     else:
         f = fine[j]
-    # Phase progression between neighbouring strips gives the line tilt.
     amp = _dft_at(prof, np.array([f]))[:, 0]
     if len(amp) > 1:
         z = (amp[1:] * np.conj(amp[:-1])).sum()
         slope = float(np.angle(z)) / strip
     else:
         slope = 0.0
-    return float(f), ratio, slope
+    # f is the m_best-th harmonic of base; the 1 mm frequency is base * mult.
+    f1mm = f / m_best * mult
+    # Phase slope was measured at frequency f: convert to the 1 mm frequency's scale.
+    slope = slope * (f1mm / f)
+    return float(f1mm), ratio, slope
 
 
 def measure_grid(img_bgr: np.ndarray, *, width_mm_range: tuple[float, float] = PLAUSIBLE_WIDTH_MM,
@@ -111,7 +155,7 @@ def measure_grid(img_bgr: np.ndarray, *, width_mm_range: tuple[float, float] = P
     fx, rx, sx = _period_along(d, f_lo, f_hi, strip)
     ok_x = rx > 12.0
     if ok_x:
-        f_lo_y, f_hi_y = fx * 0.8, fx * 1.25
+        f_lo_y, f_hi_y = fx * 0.9, fx * 1.11
     else:
         f_lo_y, f_hi_y = width_mm_range[0] / w, min(width_mm_range[1] / w, 0.45)
     fy, ry, sy = _period_along(d.T, f_lo_y, f_hi_y, strip)

@@ -158,7 +158,9 @@ def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM)
     A = np.diag([a, a, 1.0]) @ H0
     size_a = (max(1, int(round(W0 * a))), max(1, int(round(H0h * a))))
     approx = _warp(img_bgr, A, size_a)
-    grid = measure_grid(approx)
+    # A whole page in view is A4 or Letter (landscape): that bounds the scale tightly, which keeps
+    # other periodic patterns (paper texture, JPEG blocks, moire) from passing for the grid.
+    grid = measure_grid(approx, width_mm_range=(255.0, 330.0)) if quad is not None else measure_grid(approx)
     if grid.source != "grid":
         warnings.append("no ECG grid found: scale taken from the page size (assumed 297 mm wide)")
     # Final map: undo the residual rotation about the centre, then scale each axis to work px/mm.

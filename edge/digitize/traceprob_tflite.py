@@ -32,7 +32,7 @@ def make_tflite_trace_probability(model, *, margin: int | None = None, batch: in
         raise ModelError("model_shape", f"segmenter input must be NHWC with 3 channels, got {list(shape)}",
                          "install a segmenter converted with ecg-convert quantize")
     th, tw = int(shape[1]), int(shape[2])
-    m = margin if margin is not None else max(8, min(th, tw) // 8)
+    m = margin if margin is not None else max(8, min(th, tw) // 16)
     if 2 * m >= min(th, tw):
         m = min(th, tw) // 4
 
@@ -48,11 +48,14 @@ def make_tflite_trace_probability(model, *, margin: int | None = None, batch: in
         out = np.zeros((ph, pw), np.float32)
         ys, xs = tile_starts(ph, th, m), tile_starts(pw, tw, m)
         jobs = [(y, x) for y in ys for x in xs]
-        for i in range(0, len(jobs), batch):
-            chunk = jobs[i:i + batch]
-            xb = np.stack([img[y:y + th, x:x + tw] for y, x in chunk]).astype(np.float32) * np.float32(scale)
-            yb = model.run(xb)
-            yb = yb.reshape(len(chunk), th, tw)
+        nb = max(1, min(batch, len(jobs)))
+        for i in range(0, len(jobs), nb):
+            chunk = jobs[i:i + nb]
+            xb = np.zeros((nb, th, tw, 3), np.float32)  # fixed batch: no interpreter re-allocation
+            for k, (y, x) in enumerate(chunk):
+                xb[k] = img[y:y + th, x:x + tw]
+            xb *= np.float32(scale)
+            yb = model.run(xb).reshape(nb, th, tw)
             for (y, x), p in zip(chunk, yb):
                 # keep each tile's centre; tiles at the page edge keep their outer border too
                 y0 = 0 if y == 0 else m
