@@ -43,7 +43,27 @@ def sample_scan_params(rng: np.random.Generator, page_size: tuple[int, int], px_
                            "width_px": float(rng.uniform(0.8, 3) * px_per_mm), "depth": float(rng.uniform(0.08, 0.35)),
                            "light": float(rng.uniform(0.02, 0.1))})
     p["grayscale"] = bool(rng.random() < 0.25)
+    # a photocopy (of a photocopy): grey, harsh contrast that thins the grid, toner specks
+    p["photocopy"] = ({"contrast": float(rng.uniform(1.4, 2.2)), "threshold": float(rng.uniform(150, 205)),
+                       "specks_per_mpx": float(rng.uniform(20, 300)), "seed": int(rng.integers(0, 2**31 - 1))}
+                      if rng.random() < 0.15 else None)
     return p
+
+
+def photocopy(img: np.ndarray, pc: dict) -> np.ndarray:
+    """Grey, steep tone curve around `threshold` (light grid lines fade, ink stays), toner specks."""
+    g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    x = np.arange(256, dtype=np.float64)
+    lut = np.clip((x - pc["threshold"]) * pc["contrast"] + 235, 0, 255).astype(np.uint8)
+    g = cv2.LUT(g, lut)
+    rng = np.random.default_rng(pc["seed"])
+    h, w = g.shape
+    n = int(pc["specks_per_mpx"] * h * w / 1e6)
+    ys, xs = rng.integers(0, h, n), rng.integers(0, w, n)
+    r = rng.choice([0, 0, 0, 1, 1, 2], n)
+    for y, x_, rr, v in zip(ys, xs, r, rng.integers(0, 120, n)):
+        cv2.circle(g, (int(x_), int(y)), int(rr), int(v), -1, cv2.LINE_AA)
+    return cv2.cvtColor(g, cv2.COLOR_GRAY2BGR)
 
 
 def scan_homography(page_size: tuple[int, int], p: dict, px_per_mm: float) -> tuple[np.ndarray, tuple[int, int]]:
@@ -74,7 +94,9 @@ def apply_scan(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: dic
     wmask = warp_lines_mask((Hh, W), lines, thickness, H)
     lut = np.clip(((np.arange(256) / 255.0) ** p["gamma"] * 255 - 128) * p["contrast"] + 128 + p["brightness"], 0, 255)
     img = cv2.LUT(img, lut.astype(np.uint8))
-    if p.get("grayscale"):
+    if p.get("photocopy"):
+        img = photocopy(img, p["photocopy"])
+    elif p.get("grayscale"):
         img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     img = blur(img, p["blur_sigma"], 0, 0)
     img = sensor_noise(img, p["noise_seed"], p["noise_sigma"], 0.0)
