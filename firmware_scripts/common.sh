@@ -242,7 +242,6 @@ install_files() {
 # ecg-edge service environment (written by the installer; re-running it rewrites this file)
 ECG_EDGE_BIN=$VENV_DIR/bin/ecg-edge
 ECG_EDGE_USER=$SERVICE_USER
-ECG_EDGE_DATA_ROOT=$DATA_ROOT
 ECG_EDGE_MODELS=$MODELS_ROOT/current
 ECG_EDGE_MODELS_ROOT=$MODELS_ROOT
 ECG_EDGE_SIGNING_KEY=$ETC_DIR/model-signing.pub
