@@ -504,7 +504,8 @@ class Daemon:
         finally:
             self.notify.stopping()
             log.info("stopping: %s", ", ".join(f"{k} {v}" for k, v in self.stats.items()))
-        return 0
+        # batch use: a capture that could not be saved (left in the inbox) is a failure
+        return 1 if self.stats["deferred"] else 0
 
 
 def sync_status_now(state: str, message: str) -> dict[str, Any]:  # helper for tests and tools
