@@ -513,4 +513,9 @@ def sync_status_now(state: str, message: str) -> dict[str, Any]:  # helper for t
 
 
 def default_screen_path(cfg: Config) -> Path:
+    """Where a headless screen goes by default: the service's runtime dir (tmpfs: no SD card
+    wear) when it exists, else beside the data root."""
+    run_dir = Path(os.environ.get("RUNTIME_DIRECTORY", "/run/ecg-edge").split(":")[0])
+    if run_dir.is_dir() and os.access(run_dir, os.W_OK):
+        return run_dir / "screen.png"
     return Path(cfg.data_root).parent / "screen.png"
