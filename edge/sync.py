@@ -246,14 +246,17 @@ class _Item:
 def sync_records(store: Any, target: str | os.PathLike, *, device_id: str | None = None,
                  export: Iterable[str] = (), retention: RetentionRule | None = None,
                  hook: Hook | None = None, status_path: str | os.PathLike | None = None,
-                 dest_label: str | None = None, include_synced: bool = False) -> SyncResult:
+                 dest_label: str | None = None, include_synced: bool = False,
+                 final_status: bool = True) -> SyncResult:
     """Copy every unsynced record of `store` (an `edge.store.RecordStore`) to `target`, verify,
     mark synced, then apply `retention`. A missing, full, read-only or removed target ends the run
     with `result.state == "error"` and a message for the screen (also in the status file); only a
     second sync already running raises SyncError. `dest_label` (e.g. "usb:<fs uuid>") names the
     target in the index instead of its mount path, which means nothing once the stick is gone.
     `include_synced` copies records already synced elsewhere too (a second stick, a lost copy);
-    files already correct on this target are still not copied again."""
+    files already correct on this target are still not copied again. Progress goes to the status
+    file as state "busy"; with `final_status=False` the outcome is left for the caller to write
+    (the USB helper does, once the stick is unmounted)."""
     t0 = time.monotonic()
     hook = hook or (lambda event, rid, name: None)
     device_id = safe_name(device_id) if device_id else default_device_id()
@@ -273,7 +276,13 @@ def sync_records(store: Any, target: str | os.PathLike, *, device_id: str | None
                 _set_status(status_path, "busy", f"Copying {len(pending)} records - do not remove the stick", res)
             except OSError as exc:
                 res.warnings.append(f"could not write {status_path}: {exc.strerror}")
-            for rec in pending:
+            for i, rec in enumerate(pending):
+                if i:
+                    try:
+                        _set_status(status_path, "busy", f"Copying records: {i} of {len(pending)} done - "
+                                    "do not remove the stick", res)
+                    except OSError:
+                        pass
                 try:
                     _sync_one(store, rec, base, fat=fat, export=export, hook=hook, res=res,
                               label=f"{dest_label}:{EXPORT_DIR}/{device_id}" if dest_label else None)
@@ -303,7 +312,10 @@ def sync_records(store: Any, target: str | os.PathLike, *, device_id: str | None
                 res.warnings.append(f"retention: could not remove old records ({exc.strerror})")
         res.seconds = time.monotonic() - t0
         try:
-            _set_status(status_path, res.state, res.message, res)
+            if final_status:
+                _set_status(status_path, res.state, res.message, res)
+            else:
+                _set_status(status_path, "busy", "Finishing - do not remove the stick yet", res)
         except OSError as exc:
             res.warnings.append(f"could not write {status_path}: {exc.strerror}")
         log.debug("sync to %s: %s", tgt, res.message)

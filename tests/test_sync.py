@@ -131,6 +131,24 @@ def test_resync_copies_nothing_twice(tmp_path, template):
     assert after == before
 
 
+def test_progress_is_shown_and_final_status_can_be_left_to_the_caller(tmp_path, template):
+    store = _fresh(template, tmp_path)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    seen = []
+
+    def watch(event, rid, name):
+        if event == "record":
+            seen.append(json.loads((store.root / "sync-status.json").read_text()))
+
+    res = sync.sync_records(store, stick, device_id="box1", hook=watch, final_status=False)
+    assert res.state == "ok"
+    assert [s["state"] for s in seen] == ["busy", "busy"]
+    assert seen[0]["message"].startswith("Copying 2 records") and seen[1]["message"].startswith("Copying records: 1 of 2")
+    final = json.loads((store.root / "sync-status.json").read_text())
+    assert final["state"] == "busy" and "do not remove" in final["message"]
+
+
 def test_all_copies_synced_records_to_a_second_stick(tmp_path, template):
     store = _fresh(template, tmp_path)
     a, b = tmp_path / "a", tmp_path / "b"

@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="name the target in the index as LABEL:ECG-EXPORT/... (the USB helper passes usb:<fs uuid>)")
     parser.add_argument("--status-file", default=None,
                         help="where to write the outcome (default <data_root>/sync-status.json)")
+    parser.add_argument("--no-final-status", action="store_true",
+                        help="leave the status 'busy' at the end; the caller writes the outcome (USB helper, after unmount)")
     parser.add_argument("--set-status", nargs=2, metavar=("STATE", "MESSAGE"), default=None,
                         help="only write STATE (ok|error|busy) and MESSAGE to the status file (used by the USB helper)")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
@@ -82,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             res = sync.sync_records(store, args.target, device_id=args.device_id or settings.device_id or None,
                                     export=export, retention=rule, status_path=status_file,
-                                    dest_label=args.dest_label, include_synced=args.all)
+                                    dest_label=args.dest_label, include_synced=args.all,
+                                    final_status=not args.no_final_status)
         finally:
             store.close()
     except EcgEdgeError as exc:
