@@ -112,6 +112,7 @@ def sample_photo_params(rng: np.random.Generator, size: tuple[int, int], page_si
                      "skin_bgr": [float(v) for v in rng.choice([(120, 150, 200), (90, 120, 170), (60, 85, 130),
                                                                 (40, 60, 95), (140, 170, 225)])]}
                     for _ in range(int(rng.integers(1, 3)))] if rng.random() < 0.12 else []
+    p["low_light"] = float(rng.uniform(0.45, 0.8)) if rng.random() < 0.1 else 1.0   # dim room: darker, noisier
     return p
 
 
@@ -245,7 +246,7 @@ def _lighting(p: dict, size: tuple[int, int]) -> np.ndarray:
         shade = np.clip((blob * 0.6 + ramp * 0.8 - 0.75) * 6, 0, 1)
         shade = cv2.GaussianBlur(shade, (0, 0), 3)
         g *= 1 - p["shadow"] * shade
-    g *= p["exposure"]
+    g *= p["exposure"] * p.get("low_light", 1.0)
     g = g.astype(np.float32)[..., None] * np.array(p["white_balance"], np.float32)[None, None]
     return cv2.resize(g, (W, H), interpolation=cv2.INTER_LINEAR)
 
@@ -299,7 +300,8 @@ def apply_photo(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: di
     if p.get("grayscale"):
         img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     img = blur(img, p["defocus_sigma"], p["motion_len"], p["motion_angle_deg"])
-    img = sensor_noise(img, p["noise_seed"], p["noise_sigma"], p["shot_noise"])
+    ll = p.get("low_light", 1.0)   # the camera raises its gain in a dim room: more noise
+    img = sensor_noise(img, p["noise_seed"], p["noise_sigma"] / ll, p["shot_noise"] / np.sqrt(ll))
     img = jpeg(img, p["jpeg_quality"])
     return img, wmask, H
 
