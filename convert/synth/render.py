@@ -29,7 +29,8 @@ _ONE = 1 << _SHIFT
 @dataclass
 class RenderedPage:
     """A rendered page: `image` BGR uint8, `truth` (n, 12) mV NaN where not printed, `mask` uint8
-    (255 on trace ink, same coordinates as `image`), `meta` JSON-serialisable description."""
+    (255 on visible trace ink, calibration pulses included, in the coordinates of `image`; not
+    labels, separators, grid or handwriting), `meta` JSON-serialisable description."""
 
     image: np.ndarray
     truth: np.ndarray
