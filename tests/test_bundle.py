@@ -255,3 +255,21 @@ def test_real_tflite_model_bundled_installed_and_run(tmp_path, keys):
     out = model.run(x)
     y = out if isinstance(out, np.ndarray) else np.asarray(list(out.values())[0] if isinstance(out, dict) else out[0])
     np.testing.assert_allclose(y.reshape(-1), 2 * x.reshape(-1) + 1, rtol=1e-5)
+
+
+@pytest.mark.benchmark
+def test_benchmark_bundle_make_verify_install(tmp_path, keys):
+    """Prints bundle timings for a 20 MB model (run with -m benchmark -s)."""
+    import time
+
+    key, pub = keys
+    src = _models_dir(tmp_path, os.urandom(20 << 20))
+    t0 = time.perf_counter()
+    bundle.make_bundle(src, key, tmp_path / "stick", version=1)
+    t1 = time.perf_counter()
+    bundle.verify_bundle(tmp_path / "stick", pub)
+    t2 = time.perf_counter()
+    bundle.install_bundle(tmp_path / "stick", tmp_path / "dev", pub)
+    t3 = time.perf_counter()
+    print(f"\nbundle 20 MB: make+sign {t1 - t0:.2f} s, verify {t2 - t1:.2f} s, "
+          f"install (verify + hashed copy + fsync + swap) {t3 - t2:.2f} s")
