@@ -96,5 +96,8 @@ def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = N
                "probability >= its threshold"}, "members": info["config"]["members"],
                "preprocessing": "edge.interpret.features.model_input(signals12, fs)"})
     upsert_entry(mdir / "manifest.json", entry)
+    from .card import write_card
+
+    write_card(mdir, entry)
     (run / "export.json").write_text(json.dumps({"entry": entry, "fold9": fold9}, indent=2, default=float))
     return entry

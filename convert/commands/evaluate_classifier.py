@@ -65,5 +65,8 @@ def run(args: argparse.Namespace) -> int:
             view: {kind: {"macro_auc": round(r["macro_auc"], 4), "macro_f1": round(r["macro_f1"], 4), "n": r["n"]}
                    for kind, r in rep[view].items()} for view in ("full", "3x4+1", "digitized") if view in rep}
         upsert_entry(mpath, entry)
+        from convert.classifier.card import write_card
+
+        write_card(mpath.parent, entry)
         print(f"recorded fold-{rep['fold']} metrics in {mpath}")
     return 0

@@ -17,14 +17,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _confidence_from_comments(comments: list[str]) -> float | None:
-    """`confidence: 0.83` / `confidence=0.83` in the header comments, as a digitized record may carry."""
+    """The digitization confidence a digitized record carries in its header comments
+    (`confidence 0.830`, as `ecg-edge digitize` writes it, or `confidence: 0.83`)."""
+    import re
+
     for c in comments:
-        s = c.strip().lower().replace("=", ":")
-        if s.startswith("confidence:") or s.startswith("digitization confidence:"):
-            try:
-                return float(s.split(":", 1)[1].split()[0])
-            except (ValueError, IndexError):
-                return None
+        m = re.match(r"\s*(?:digitization\s+)?confidence\s*[:=]?\s*([0-9]*\.?[0-9]+)", c, re.IGNORECASE)
+        if m:
+            return float(m.group(1))
     return None
 
 

@@ -1,0 +1,165 @@
+"""The shipped int8 classifier through edge.classify.interpret and `ecg-edge classify`: real
+TFLite interpreter, real WFDB files, real subprocesses; refusal on low confidence or too few
+leads; a corrupt model withholds the classification but keeps the measurements."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convert.classifier.augment import layout_mask
+from convert.synth import synthetic_ecg
+from edge.classify import CLASSES, interpret
+from edge.layouts import LEAD_NAMES
+from edge.models import default_models_dir, find_entry, load_model
+from edge.wfdb_io import write_record
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "ptbxl500"
+KEYS = {"probabilities", "labels", "measurements", "statements", "summary", "refused"}
+MEAS_KEYS = {"heart_rate_bpm", "pr_ms", "qrs_ms", "qt_ms", "qtc_ms", "axis_deg"}
+
+
+def _ecg(seed=0, **kw):
+    return synthetic_ecg(10, 500, seed=seed, **kw)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "edge.cli", "classify", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_shipped_model_is_int8_with_manifest_entry():
+    entry = find_entry("classifier")
+    assert entry.labels == list(CLASSES)
+    assert set(entry.thresholds) == set(CLASSES) and all(0 < t < 1 for t in entry.thresholds.values())
+    m = load_model("classifier")
+    assert m.is_quantized and m.input_shape[1:] == (1000, 24) and m.output_shape[-1] == 5
+    assert (default_models_dir() / entry.raw["card"]).is_file()
+
+
+def test_probabilities_in_unit_interval_and_labels_follow_thresholds():
+    r = interpret(_ecg(1), 500, LEAD_NAMES)
+    assert r.refused is None
+    assert set(r.probabilities) == set(CLASSES)
+    assert all(0.0 <= p <= 1.0 for p in r.probabilities.values())
+    assert r.labels == [k for k in CLASSES if r.probabilities[k] >= r.thresholds[k]]
+    assert "clinician must confirm" in r.summary
+
+
+def test_inputs_differ_so_outputs_differ():
+    a = interpret(_ecg(2), 500, LEAD_NAMES).probabilities
+    b = interpret(_ecg(2, kind="lbbb"), 500, LEAD_NAMES).probabilities
+    assert max(abs(a[k] - b[k]) for k in CLASSES) > 0.01
+
+
+def test_partial_3x4_1_record_is_classified():
+    x = _ecg(3)
+    r = interpret(np.where(layout_mask("3x4+1", len(x)), x, np.nan), 500, LEAD_NAMES, confidence=0.9)
+    assert r.refused is None and r.probabilities is not None
+
+
+def test_low_confidence_refuses_but_measures():
+    r = interpret(_ecg(4, hr_bpm=70), 500, LEAD_NAMES, confidence=0.1)
+    d = r.to_dict()
+    assert d["refused"] and "confidence" in d["refused"]
+    assert d["probabilities"] is None and d["labels"] == []
+    assert d["measurements"]["heart_rate_bpm"] == pytest.approx(70, rel=0.05)
+    assert "No classification" in d["summary"]
+
+
+def test_too_few_leads_refuses():
+    x = _ecg(5)
+    x[:, 3:] = np.nan
+    r = interpret(x, 500, LEAD_NAMES)
+    assert r.refused and "leads" in r.refused
+    assert r.measurements.heart_rate_bpm is not None
+
+
+def test_corrupt_model_withholds_classification(tmp_path):
+    mdir = tmp_path / "models"
+    shutil.copytree(default_models_dir(), mdir)
+    f = mdir / find_entry("classifier").file
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    r = interpret(_ecg(6), 500, LEAD_NAMES, models_dir=mdir)
+    assert r.probabilities is None and "sha256" in r.refused
+    assert r.measurements.heart_rate_bpm is not None
+
+
+def test_cli_json_has_all_keys(tmp_path):
+    write_record(tmp_path / "rec", _ecg(7, hr_bpm=64), 500, LEAD_NAMES,
+                 comments=["digitized from page.jpg", "confidence 0.900"])
+    p = _cli(tmp_path / "rec", "--json")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert KEYS <= set(d) and MEAS_KEYS <= set(d["measurements"])
+    assert set(d["probabilities"]) == set(CLASSES)
+    assert d["measurements"]["heart_rate_bpm"] == pytest.approx(64, rel=0.05)
+
+
+def test_cli_reads_low_confidence_from_header(tmp_path):
+    write_record(tmp_path / "rec", _ecg(8), 500, LEAD_NAMES, comments=["confidence 0.120"])
+    d = json.loads(_cli(tmp_path / "rec", "--json").stdout)
+    assert d["refused"] and d["probabilities"] is None
+
+
+def test_cli_text_report_on_partial_record_at_250hz(tmp_path):
+    from edge.interpret.signals import resample
+
+    x = _ecg(9)
+    x = np.where(layout_mask("3x4+1", len(x)), x, np.nan)
+    write_record(tmp_path / "page", resample(x, 500, 250), 250, LEAD_NAMES)
+    p = _cli(tmp_path / "page.hea")
+    assert p.returncode == 0, p.stderr
+    assert "heart rate" in p.stdout and "NORM" in p.stdout
+
+
+@pytest.mark.parametrize("case", ["missing", "garbage", "names", "flat"])
+def test_cli_bad_input_exit_2_one_line(tmp_path, case):
+    rec = tmp_path / "bad"
+    if case == "garbage":
+        (tmp_path / "bad.hea").write_text("this is not a header\n")
+    elif case == "names":
+        write_record(rec, _ecg(10)[:, :3], 500, ["X", "Y", "Z"])
+    elif case == "flat":
+        write_record(rec, np.zeros((5000, 12)), 500, LEAD_NAMES)
+    p = _cli(rec, "--json")
+    assert p.returncode == 2
+    assert p.stdout == "" and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and p.stderr.startswith("ecg-edge classify: ")
+
+
+def test_cli_missing_models_exit_3(tmp_path):
+    write_record(tmp_path / "rec", _ecg(11), 500, LEAD_NAMES)
+    p = _cli(tmp_path / "rec", "--json", "--models-dir", tmp_path / "none")
+    assert p.returncode == 3
+    d = json.loads(p.stdout)
+    assert d["refused"] and d["measurements"]["heart_rate_bpm"] is not None
+
+
+@pytest.mark.needs_data
+def test_real_ptbxl_fold10_ranks_classes():
+    """On real PTB-XL fold-10 records the int8 model separates the classes (macro AUC > 0.75)."""
+    if not (DATA / "ptbxl_database.csv").is_file():
+        pytest.skip(f"PTB-XL data not found at {DATA}")
+    from convert.classifier.data import load_meta
+    from convert.classifier.metrics import multilabel_report
+    from edge.wfdb_io import read_record
+
+    metas = [m for m in load_meta(DATA) if m.fold == 10 and m.labels.sum() > 0]
+    ps, ys = [], []
+    for m in metas:
+        rec = read_record(DATA / m.path_hr)
+        r = interpret(rec.signals, rec.fs, rec.lead_names)
+        ps.append([r.probabilities[c] for c in CLASSES])
+        ys.append(m.labels)
+    rep = multilabel_report(np.array(ys), np.array(ps), [0.5] * 5, CLASSES)
+    assert rep["macro_auc"] > 0.75
