@@ -33,8 +33,8 @@ def loopdev(tmp_path, request):
     fstype = getattr(request, "param", "ext4")
     mkfs = {"ext4": ["mkfs.ext4", "-q", "-F"], "vfat": ["mkfs.vfat", "-F", "32"],
             "none": None}[fstype]
-    if os.geteuid() != 0 or not _have("losetup", "mount", "blkid", "runuser", "mountpoint"):
-        pytest.skip("needs root with losetup, mount, blkid, runuser (a device-like machine)")
+    if os.geteuid() != 0 or not _have("losetup", "mount", "blkid", "runuser", "mountpoint", "findmnt"):
+        pytest.skip("needs root with losetup, mount, blkid, runuser, findmnt (a device-like machine)")
     if mkfs and not shutil.which(mkfs[0]):
         pytest.skip(f"{mkfs[0]} not installed")
     img = tmp_path / f"stick-{fstype}.img"
