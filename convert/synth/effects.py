@@ -124,10 +124,13 @@ def sensor_noise(img: np.ndarray, seed: int, sigma: float, shot: float) -> np.nd
     base = base[:, ::-1] if flip & 2 else base
     n = cv2.repeat(np.ascontiguousarray(base[..., :img.shape[2]]), -(-h // t), -(-w // t))[:h, :w]
     f = img.astype(np.float32)
-    s = np.sqrt(f)
-    s *= shot
-    s += sigma
-    s *= n
+    if shot > 0:
+        s = np.sqrt(f)
+        s *= shot
+        s += sigma
+        s *= n
+    else:
+        s = n * np.float32(sigma)
     f += s
     np.maximum(f, 0, out=f)
     return cv2.convertScaleAbs(f)
