@@ -164,13 +164,18 @@ def find_page(bgr: np.ndarray, min_fraction: float = 0.03, detail: np.ndarray | 
     cands = page_candidates(bgr, min_fraction)
     if not cands or float(np.median(gray)) > 110:  # the page may fill the frame (a scan, a close-up)
         cands.append(full)
+    smooth = cv2.GaussianBlur(detail, (0, 0), 1.0)  # once for all candidates (see _warp)
+    scored: list[tuple[np.ndarray, float]] = []
+    tol = 0.015 * float(np.hypot(w, h))
     for quad in cands:
         if not _plausible(quad, w, h):
             continue
         area = float(cv2.contourArea(quad.reshape(-1, 1, 2)))
         if area < min_fraction * h * w:
             continue
-        score = ecg_score(_warp(detail, quad * k))
+        same = [sc for q, sc in scored if np.abs(q - quad).max() < tol]  # cues often agree
+        score = same[0] if same else ecg_score(_warp(smooth, quad * k, smooth=False))
+        scored.append((quad, score))
         # clearly more ECG-like first, then bigger; the whole frame only when nothing else is
         key = (round(score, 1) - (0.25 if quad is full else 0.0), area)
         if key > best_key:
@@ -228,6 +233,8 @@ def ecg_score(page_gray: np.ndarray) -> float:
     gx = _periodicity(hp.mean(axis=0))
     gy = _periodicity(hp.mean(axis=1))
     grid = float(np.sqrt(gx * gy))
+    if grid >= 0.8:  # clearly a grid: skip the costlier line-work test
+        return grid
     # line work: dark thin strokes on light paper (gridless printouts, faint grids)
     bg = cv2.medianBlur(page_gray, 21).astype(np.float32)
     ink = (bg - g) > 40
@@ -248,20 +255,25 @@ class QualityMeter:
         self.t = thresholds or QualityThresholds()
         self._prev: np.ndarray | None = None
         self._still_since: float | None = None
+        self._page: tuple[np.ndarray, float] | None = None
         self._motions: deque[float] = deque(maxlen=history)
 
     def reset(self) -> None:
-        self._prev, self._still_since = None, None
+        self._prev, self._still_since, self._page = None, None, None
         self._motions.clear()
 
     def assess(self, image: np.ndarray, timestamp: float = 0.0) -> Quality:
-        q = assess_frame(image, self.t)
         small = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image, (160, 120),
                            interpolation=cv2.INTER_AREA).astype(np.float32)
-        if self._prev is not None:
-            q.motion = float(np.abs(small - self._prev).mean())
-            self._motions.append(q.motion)
+        motion = None if self._prev is None else float(np.abs(small - self._prev).mean())
+        # a still view keeps its page: the outline search (the costly part) is not repeated
+        reuse = self._page if motion is not None and motion <= self.t.max_motion / 2 else None
+        q = assess_frame(image, self.t, page=reuse)
+        q.motion = motion
+        if motion is not None:
+            self._motions.append(motion)
         self._prev = small
+        self._page = (q.outline, q.ecg_score) if q.outline is not None else None
         still = q.motion is not None and q.motion <= self.t.max_motion
         if still and q.page_found:
             if self._still_since is None:
@@ -276,8 +288,11 @@ class QualityMeter:
         return q
 
 
-def assess_frame(image: np.ndarray, t: QualityThresholds | None = None) -> Quality:
-    """Guidance for one frame (no stillness): page outline, size, sharpness, light, glare."""
+def assess_frame(image: np.ndarray, t: QualityThresholds | None = None,
+                 page: tuple[np.ndarray, float] | None = None) -> Quality:
+    """Guidance for one frame (no stillness): page outline, size, sharpness, light, glare.
+    `page` = (outline in frame pixels, ECG score) from a previous frame of the same still view
+    skips the outline search."""
     t = t or QualityThresholds()
     small = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     h, w = small.shape[:2]
@@ -285,13 +300,16 @@ def assess_frame(image: np.ndarray, t: QualityThresholds | None = None) -> Quali
     if scale != 1.0:
         small = cv2.resize(small, (WORK_WIDTH, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-    if image.ndim == 3:
-        detail_src = image if w <= DETAIL_WIDTH else cv2.resize(
-            image, (DETAIL_WIDTH, max(1, round(h * DETAIL_WIDTH / w))), interpolation=cv2.INTER_AREA)
-        detail = cv2.cvtColor(detail_src, cv2.COLOR_BGR2GRAY)
+    if page is not None:
+        quad, score = np.asarray(page[0], np.float32) * scale, float(page[1])
     else:
-        detail = gray
-    quad, score = find_page(small, detail=detail)
+        if image.ndim == 3:
+            detail_src = image if w <= DETAIL_WIDTH else cv2.resize(
+                image, (DETAIL_WIDTH, max(1, round(h * DETAIL_WIDTH / w))), interpolation=cv2.INTER_AREA)
+            detail = cv2.cvtColor(detail_src, cv2.COLOR_BGR2GRAY)
+        else:
+            detail = gray
+        quad, score = find_page(small, detail=detail)
     if quad is not None:
         mask = np.zeros_like(gray)
         cv2.fillConvexPoly(mask, quad.astype(np.int32), 255)
