@@ -110,6 +110,31 @@ def test_trace_in_mask_matches_signal(ecg, dpi, gain, speed):
     assert abs(np.mean(err[np.isfinite(err)])) < 0.1      # no systematic offset
 
 
+def test_image_ink_centre_is_the_signal_to_a_tenth_of_a_pixel(ecg):
+    """The anti-aliased ink itself (what a digitizer sees) is centred on the signal value."""
+    page = render_page(ecg, FS, seed=1, dpi=200, grid="none", labels=False, separators="none")
+    m = page.meta
+    k, g, px_per_s = m["px_per_mm"], m["gain_mm_mv"], m["speed_mm_s"] * m["px_per_mm"]
+    dark = 255.0 - page.image.mean(axis=2)
+    n = np.arange(len(ecg))
+    errs = []
+    for lead, segs in m["leads"].items():
+        j = LEAD_NAMES.index(lead)
+        for s in segs:
+            for c in range(int(np.ceil(s["box"][0])) + 3, int(s["box"][2]) - 3, 2):
+                idx = (s["t0_s"] + (c - s["x0_px"]) / px_per_s) * FS
+                v, v0, v1 = np.interp([idx, idx - FS / px_per_s, idx + FS / px_per_s], n, ecg[:, j])
+                if max(abs(v1 - v), abs(v0 - v)) * g * k > 0.2:
+                    continue
+                ye = s["baseline_y"] - v * g * k
+                lo = int(round(ye)) - 5
+                col = dark[lo:lo + 11, c]
+                errs.append((col * np.arange(lo, lo + 11)).sum() / col.sum() - ye)
+    e = np.abs(errs)
+    assert len(e) > 1000
+    assert e.mean() < 0.1 and np.percentile(e, 95) < 0.2, (e.mean(), np.percentile(e, 95))
+
+
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_layout_places_leads_in_their_boxes(ecg, layout):
     page = render_page(ecg, FS, layout=layout, seed=1, dpi=150)
