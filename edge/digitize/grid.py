@@ -117,8 +117,12 @@ def _period_along(d: np.ndarray, f_lo: float, f_hi: float, strip: int) -> tuple[
     else:
         base, mult = f1[i1], 1
         m_best = 1
-    f_est = base * m_best
-    ratio = float(pooled[int(round(f_est / df))] / med)
+    # Snap to the actual spectral peak near the predicted harmonic before the fine search.
+    i0 = int(round(base * m_best / df))
+    lo_i, hi_i = max(1, i0 - 3), min(len(spec) - 1, i0 + 4)
+    i_pk = lo_i + int(np.argmax(spec[lo_i:hi_i]))
+    f_est = fr[i_pk]
+    ratio = float(pooled[i_pk] / med)
     fine = f_est + np.linspace(-1.5 * df, 1.5 * df, 61)
     a = _dft_at(prof, fine)
     p = (np.abs(a) ** 2).sum(axis=0)

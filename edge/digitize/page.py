@@ -15,6 +15,7 @@ from .grid import GridCalibration, measure_grid
 WORK_PX_PER_MM = 6.0        # rectified page resolution used by traceprob/layout/extract
 DETECT_MAX_SIDE = 900       # page-outline search runs on an image this big
 APPROX_MAX_SIDE = 1800      # first warp, on which the grid is measured
+SOURCE_MAX_SIDE = 2800      # bigger frames are shrunk once (area average) before any warp
 
 
 @dataclass
@@ -131,9 +132,15 @@ def _warp(src: np.ndarray, H: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM) -> RectifiedPage:
     """Photo or scan -> flat page at `work_px_per_mm`, with the grid calibration used."""
-    h, w = img_bgr.shape[:2]
     warnings: list[str] = []
-    quad, why = find_page_quad(img_bgr)
+    # One shrink of big camera frames (12 MP -> ~5 MP) serves every later warp.
+    h0, w0 = img_bgr.shape[:2]
+    pre = min(1.0, SOURCE_MAX_SIDE / max(h0, w0))
+    src = img_bgr if pre >= 1.0 else cv2.resize(img_bgr, (int(round(w0 * pre)), int(round(h0 * pre))),
+                                                 interpolation=cv2.INTER_AREA)
+    P = np.diag([pre, pre, 1.0])                       # original -> src pixels
+    h, w = src.shape[:2]
+    quad, why = find_page_quad(src)
     if quad is not None:
         tl, tr, br, bl = quad
         wq = 0.5 * (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl))
@@ -157,7 +164,7 @@ def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM)
     a = min(1.0, APPROX_MAX_SIDE / max(W0, H0h))
     A = np.diag([a, a, 1.0]) @ H0
     size_a = (max(1, int(round(W0 * a))), max(1, int(round(H0h * a))))
-    approx = _warp(img_bgr, A, size_a)
+    approx = _warp(src, A, size_a)
     # A whole page in view is A4 or Letter (landscape): that bounds the scale tightly, which keeps
     # other periodic patterns (paper texture, JPEG blocks, moire) from passing for the grid.
     grid = measure_grid(approx, width_mm_range=(255.0, 330.0)) if quad is not None else measure_grid(approx)
@@ -170,12 +177,12 @@ def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM)
     S = np.diag([sx, sy, 1.0])
     Hf = S @ Rm @ A
     out_w, out_h = int(round(size_a[0] * sx)), int(round(size_a[1] * sy))
-    if out_w * out_h > 40_000_000 or out_w < 200 or out_h < 100:
+    if out_w * out_h > 12_000_000 or out_w < 200 or out_h < 100:
         raise BadInputError("scale_implausible", f"the grid suggests a page of {out_w / work_px_per_mm:.0f} x "
                             f"{out_h / work_px_per_mm:.0f} mm", "photograph the whole printout, flat and in focus")
-    image = _warp(img_bgr, Hf, (out_w, out_h))
-    return RectifiedPage(image, Hf, grid, quad is not None, quad.tolist() if quad is not None else None,
-                         rotated, warnings)
+    image = _warp(src, Hf, (out_w, out_h))
+    quad_orig = (quad / pre).tolist() if quad is not None else None
+    return RectifiedPage(image, Hf @ P, grid, quad is not None, quad_orig, rotated, warnings)
 
 
 def rotate_half_turn(page: RectifiedPage) -> RectifiedPage:

@@ -18,17 +18,32 @@ log = logging.getLogger(__name__)
 TraceProbFn = Callable[[np.ndarray], np.ndarray]
 
 
+_cache: dict = {}
+
+
 def ink_darkness(rectified_bgr: np.ndarray, px_per_mm: float = WORK_PX_PER_MM) -> np.ndarray:
     """0..1 darkness relative to the local paper, taken from the BRIGHTEST channel: grid lines of
     any colour are bright in at least one channel, dark ink (black, blue, grey pen) is not.
-    Lighting gradients and shadows are divided out by a local background estimate."""
+    Lighting gradients and shadows are divided out by a local background estimate (computed at
+    quarter resolution: it is smooth by construction)."""
+    key = (id(rectified_bgr), rectified_bgr.shape, rectified_bgr.ctypes.data, float(px_per_mm))
+    hit = _cache.get("dark")
+    if hit is not None and hit[0] == key and hit[2] is rectified_bgr:
+        return hit[1]
+    h, w = rectified_bgr.shape[:2]
+    f = 4
+    small = cv2.resize(rectified_bgr, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    k = int(round(3 * px_per_mm / f)) | 1                   # wider than any trace line
+    bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    bg = cv2.GaussianBlur(bg, (0, 0), 2 * px_per_mm / f)
+    bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
     img = rectified_bgr.astype(np.float32)
-    k = int(round(3 * px_per_mm)) | 1                       # wider than any trace line
-    bg = cv2.dilate(img, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    bg = cv2.GaussianBlur(bg, (0, 0), 2 * px_per_mm)
-    norm = img / np.maximum(bg, 8.0)
+    np.maximum(bg, 8, out=bg)
+    norm = img / bg.astype(np.float32)
     v = norm.max(axis=2)
-    return np.clip(1.0 - v, 0.0, 1.0)
+    d = np.clip(1.0 - v, 0.0, 1.0)
+    _cache["dark"] = (key, d, rectified_bgr)
+    return d
 
 
 def suppress_grid_lines(d: np.ndarray, px_per_mm: float = WORK_PX_PER_MM, tile_mm: float = 40.0,
@@ -42,18 +57,18 @@ def suppress_grid_lines(d: np.ndarray, px_per_mm: float = WORK_PX_PER_MM, tile_m
     row_level = np.zeros_like(d)
     for x0 in range(0, w, t):
         x1 = min(w, x0 + t) if w - (x0 + t) > t // 2 else w
-        row_level[:, x0:x1] = np.percentile(d[:, x0:x1], q, axis=1)[:, None]
+        row_level[:, x0:x1] = np.percentile(d[:, x0:x1:3], q, axis=1)[:, None]
         if x1 == w:
             break
     col_level = np.zeros_like(d)
     for y0 in range(0, h, t):
         y1 = min(h, y0 + t) if h - (y0 + t) > t // 2 else h
-        col_level[y0:y1, :] = np.percentile(d[y0:y1, :], q, axis=0)[None, :]
+        col_level[y0:y1, :] = np.percentile(d[y0:y1:3, :], q, axis=0)[None, :]
         if y1 == h:
             break
     # Whole-width/height levels too: tiles that straddle a margin without grid see too little of it.
-    row_level = np.maximum(row_level, np.percentile(d, q, axis=1)[:, None])
-    col_level = np.maximum(col_level, np.percentile(d, q, axis=0)[None, :])
+    row_level = np.maximum(row_level, np.percentile(d[:, ::4], q, axis=1)[:, None])
+    col_level = np.maximum(col_level, np.percentile(d[::4, :], q, axis=0)[None, :])
     out -= np.maximum(row_level, col_level)
     return np.clip(out, 0.0, 1.0)
 
