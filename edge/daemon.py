@@ -244,6 +244,8 @@ class Daemon:
         self._button = None
         self._button_pressed = False
         self._headless = type(sink).__name__ == "HeadlessSink"
+        self._static = None
+        self._static_banner: tuple[str, str] | None = None
         self.on_capture = None  # optional callback(record_id or None) after each capture (bench, tools)
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -251,7 +253,23 @@ class Daemon:
         log.info("received %s; finishing the current capture and exiting", signal.Signals(signum).name)
         self.stop = True
 
+    def _show_static(self, draw, info: dict[str, Any]) -> None:
+        """Show a screen that stays up (result, guidance, idle); it is redrawn by `draw(banner)`
+        whenever the sync banner appears, changes or expires."""
+        self._static = (draw, info)
+        self._static_banner = self._refresh_banner()
+        self._show(draw(self._static_banner), info)
+
+    def _redraw_if_banner_changed(self) -> None:
+        banner = self._refresh_banner()
+        if self._static is not None and banner != self._static_banner:
+            self._static_banner = banner
+            draw, info = self._static
+            self._show(draw(banner), info)
+
     def _show(self, image: np.ndarray, info: dict[str, Any]) -> None:
+        if info.get("screen") in ("preview", "processing"):
+            self._static = None
         info = {**info, "banner": list(self._banner) if self._banner else None}
         try:
             if hasattr(self.sink, "show_info"):
@@ -346,17 +364,19 @@ class Daemon:
             if hasattr(self.source, "defer"):
                 self.source.defer(frame)
             msg = f"NOT SAVED: {exc}"
-            self._show(self.screens.result(result_view(p, None, False, msg), banner),
-                       {"screen": "result", "saved": False, "record_id": None, "error": msg})
+            view = result_view(p, None, False, msg)
+            self._show_static(lambda b: self.screens.result(view, b),
+                              {"screen": "result", "saved": False, "record_id": None, "error": msg})
             self._result_until = time.monotonic() + self.cfg.display.result_seconds
             return None
         self._hand_over(frame, lambda: self.source.done(frame, rid))
         self.stats["saved"] += 1
         log.info("saved %s from %s (%s)", rid, frame.name,
                  ", ".join(f"{k} {v:.2f}s" for k, v in p.timings.items()))
-        self._show(self.screens.result(result_view(p, rid, True), self._refresh_banner()),
-                   {"screen": "result", "saved": True, "record_id": rid,
-                    "summary": (p.interpretation or {}).get("summary")})
+        view = result_view(p, rid, True)
+        self._show_static(lambda b: self.screens.result(view, b),
+                          {"screen": "result", "saved": True, "record_id": rid,
+                           "summary": (p.interpretation or {}).get("summary")})
         self._result_until = time.monotonic() + self.cfg.display.result_seconds
         self.notify.status(f"saved {rid}; {self.stats['saved']} saved this run")
         return rid
@@ -396,10 +416,10 @@ class Daemon:
         log.warning("no record from %s: %s", frame.name, reason)
         self.stats["rejected"] += 1
         self._hand_over(frame, lambda: self.source.reject(frame, reason))
-        self._show(self.screens.message(err.message[:1].upper() + err.message[1:], detail, "guidance",
-                                        self._refresh_banner(), frame.image),
-                   {"screen": "guidance", "code": err.code, "message": err.message, "hint": hint,
-                    "guidance": tips})
+        title, thumb = err.message[:1].upper() + err.message[1:], frame.image
+        self._show_static(lambda b: self.screens.message(title, detail, "guidance", b, thumb),
+                          {"screen": "guidance", "code": err.code, "message": err.message, "hint": hint,
+                           "guidance": tips})
         self._result_until = time.monotonic() + min(self.cfg.display.result_seconds, 8.0)
 
     # -- loop steps ----------------------------------------------------------------------------------
@@ -426,6 +446,7 @@ class Daemon:
             return True
         if now < self._result_until:
             # the result stays up; watch for the page leaving to re-arm the auto capture
+            self._redraw_if_banner_changed()
             if frame.image is not None:
                 q = self.meter.assess(frame.image, frame.timestamp)
                 if not q.page_found or (q.motion or 0) > 3 * cap.max_motion:
@@ -497,9 +518,10 @@ class Daemon:
                 if self.cfg.exit_when_idle and (not hasattr(self.source, "idle") or self.source.idle()):
                     break
                 if not idle_shown and time.monotonic() >= self._result_until:
-                    self._show(self.screens.idle("Waiting for a printout in the inbox.", self._banner),
-                               {"screen": "idle"})
+                    self._show_static(lambda b: self.screens.idle("Waiting for a printout in the inbox.", b),
+                                      {"screen": "idle"})
                     idle_shown = True
+                self._redraw_if_banner_changed()
                 time.sleep(poll)
         finally:
             self.notify.stopping()

@@ -248,6 +248,20 @@ def test_systemd_notify_watchdog_sigterm_and_sync_banner(tmp_path, photos):
             time.sleep(0.2)
         assert info.get("screen") == "result" and info["saved"], info
         assert info["banner"] == ["error", "USB stick is full"]
+        # a later sync outcome replaces the banner on the screen that is up, without a capture
+        status = {"time": "2026-01-01T00:05:00Z", "state": "ok", "message": "3 records copied"}
+        tmp.write_text(json.dumps(status))
+        os.replace(tmp, tmp_path / "store" / "sync-status.json")
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                info = json.loads((tmp_path / "screen.json").read_text())
+            except (OSError, ValueError):
+                pass
+            if info.get("banner") == ["ok", "3 records copied"]:
+                break
+            time.sleep(0.2)
+        assert info.get("banner") == ["ok", "3 records copied"] and info["screen"] == "result", info
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
         rest = []
