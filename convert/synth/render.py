@@ -202,6 +202,15 @@ def render_page(signals: np.ndarray, fs: float, *, layout: str = "3x4+1", mode: 
     if unknown:
         raise TypeError(f"unknown style option(s): {', '.join(sorted(unknown))}")
     style = dataclasses.replace(style, **style_overrides)
+    if randomize and mode == "photo" and "dpi" not in style_overrides:
+        # a random printer resolution must not make the photo blurrier than its camera: render the
+        # flat page at least as finely as the page can appear in the frame
+        from .photo import DEFAULT_PHOTO_SIZE
+        from .style import PAGE_SIZES_MM
+
+        frame_w = (photo_size or DEFAULT_PHOTO_SIZE)[0]
+        needed = 25.4 * 0.95 * frame_w / PAGE_SIZES_MM.get(style.page, (297.0, 210.0))[0]
+        style = dataclasses.replace(style, dpi=float(max(style.dpi, min(300.0, round(needed)))))
     img, truth, mask, meta, lines = render_flat(signals, fs, layout, style)
     meta["seed"] = int(seed)
     meta["mode"] = mode
