@@ -334,6 +334,35 @@ def test_mask_follows_ink_on_bent_folded_held_paper(ecg):
     assert m.sum() < (flat.mask > 0).sum()                  # the finger hides some trace
 
 
+def test_every_effect_at_once_stays_consistent(ecg):
+    """All scan and photo effects switched on together: page still re-makes exactly and the mask
+    stays on dark ink."""
+    from convert.synth import remake_page
+
+    scan = render_page(ecg, FS, seed=4, mode="scan", dpi=100, distortion={
+        "notes": 4, "stains": [{"x": 300, "y": 300, "rx": 80, "ry": 60, "angle_deg": 20, "ring": True, "ring_px": 6,
+                                "soft_px": 8, "opacity": 0.4, "tint_bgr": [60, 120, 190]}],
+        "folds": [{"p": [500, 400], "angle_deg": 90, "width_px": 10, "depth": 0.3, "light": 0.1}],
+        "photocopy": {"contrast": 1.8, "threshold": 190, "specks_per_mpx": 200, "seed": 3}, "jpeg_quality": 80})
+    photo = render_page(ecg, FS, seed=4, mode="photo", dpi=120, photo_size=(1200, 900), distortion={
+        "curl_px": 10.0, "crumple": 0.2, "waves": [{"amp_px": 2.0, "fx": 1.5, "fy": 2.0, "phase": 0.3, "dir_deg": 40}],
+        "folds": [{"pos": 0.5, "axis": "y", "skew_deg": 1.0, "width_mm": 2.0, "depth": 0.2, "light": 0.1,
+                   "kink": 0.006}],
+        "fingers": [{"edge": 0, "pos": 0.5, "length_mm": 40, "width_mm": 18, "angle_deg": 0,
+                     "skin_bgr": [90, 120, 170]}],
+        "glare": [{"x": 600, "y": 450, "r": 80, "strength": 0.8}], "shadow": 0.4, "low_light": 0.6,
+        "grayscale": True, "motion_len": 2.0, "defocus_sigma": 0.5, "notes": 2, "jpeg_quality": 70})
+    for page in (scan, photo):
+        grey = page.image.mean(axis=2)
+        m = page.mask > 0
+        ring = (cv2.dilate(page.mask, np.ones((9, 9), np.uint8)) > 0) & ~(cv2.dilate(page.mask, np.ones((3, 3), np.uint8)) > 0)
+        assert m.sum() > 2000 and grey[m].mean() < grey[ring].mean() - 12
+        again = remake_page(ecg, FS, json.loads(json.dumps(page.meta)))
+        assert np.array_equal(again.image, page.image) and np.array_equal(again.mask, page.mask)
+    for page in (scan, photo):                                      # grey scan / black-and-white photo
+        assert np.ptp(page.image.astype(int), axis=2).max() <= 3
+
+
 def test_bad_arguments_raise_clear_errors(ecg):
     with pytest.raises(ValueError, match="unknown layout"):
         render_page(ecg, FS, layout="4x3")

@@ -297,11 +297,11 @@ def apply_photo(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: di
     img = cv2.convertScaleAbs(f)   # f >= 0: saturating float -> uint8
     if p["glare"]:  # ink washed out by glare is no longer visible: not trace pixels of this image
         wmask[cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) >= 240] = 0
-    if p.get("grayscale"):
-        img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     img = blur(img, p["defocus_sigma"], p["motion_len"], p["motion_angle_deg"])
     ll = p.get("low_light", 1.0)   # the camera raises its gain in a dim room: more noise
     img = sensor_noise(img, p["noise_seed"], p["noise_sigma"] / ll, p["shot_noise"] / np.sqrt(ll))
+    if p.get("grayscale"):   # a black-and-white camera mode: grey noise too
+        img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     img = jpeg(img, p["jpeg_quality"])
     return img, wmask, H
 

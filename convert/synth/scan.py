@@ -96,10 +96,10 @@ def apply_scan(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: dic
     img = cv2.LUT(img, lut.astype(np.uint8))
     if p.get("photocopy"):
         img = photocopy(img, p["photocopy"])
-    elif p.get("grayscale"):
-        img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     img = blur(img, p["blur_sigma"], 0, 0)
     img = sensor_noise(img, p["noise_seed"], p["noise_sigma"], 0.0)
+    if p.get("grayscale") or p.get("photocopy"):   # a grey scan: grey noise too
+        img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     if p["jpeg_quality"]:
         img = jpeg(img, p["jpeg_quality"])
     return img, wmask, H
