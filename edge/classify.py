@@ -131,7 +131,8 @@ def summarize(meas: Measurements, stmts: list[Statement], labels: list[str], ref
     else:
         abnormal = [k for k in labels if k != "NORM"]
         if abnormal:
-            parts.append(", ".join(CLASS_TEXT.get(k, k) for k in abnormal) + ".")
+            texts = [CLASS_TEXT.get(k, k) for k in abnormal]
+            parts.append(", ".join([texts[0]] + [t[0].lower() + t[1:] for t in texts[1:]]) + ".")
         elif "NORM" in labels:
             parts.append("No abnormality detected by the classifier.")
         else:

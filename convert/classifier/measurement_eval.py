@@ -30,8 +30,11 @@ def _mask_3x4_1(sig: np.ndarray) -> np.ndarray:
     return np.where(m, sig, np.nan)
 
 
-def measure_records(data_dir: str | Path, folds: tuple[int, ...]) -> list[dict]:
-    """Per record: PTB-XL codes/axis and our measurements + statement codes, full and 3x4+1."""
+def measure_records(data_dir: str | Path, folds: tuple[int, ...], digitized_dir: str | Path | None = None) -> list[dict]:
+    """Per record: PTB-XL codes/axis and our measurements + statement codes, full and 3x4+1 (and
+    'digitized' when `digitized_dir` holds `<ecg_id>.hea` read back from a synthesized photo)."""
+    from edge.errors import EcgEdgeError
+
     from edge.classify import interpret
 
     from .data import load_meta
@@ -46,6 +49,14 @@ def measure_records(data_dir: str | Path, folds: tuple[int, ...]) -> list[dict]:
         for view, sig in (("full", rec.signals), ("3x4+1", _mask_3x4_1(rec.signals))):
             r = interpret(sig, rec.fs, rec.lead_names, model=_NoModel())
             row[view] = {"m": r.measurements.to_dict(), "codes": {s.code for s in r.statements}}
+        dpath = Path(digitized_dir) / f"{m.ecg_id}.hea" if digitized_dir is not None else None
+        if dpath is not None and dpath.is_file():
+            try:
+                drec = read_record(dpath)
+                r = interpret(drec.signals, drec.fs, drec.lead_names, model=_NoModel())
+                row["digitized"] = {"m": r.measurements.to_dict(), "codes": {s.code for s in r.statements}}
+            except EcgEdgeError as exc:
+                row["digitized_error"] = str(exc)
         rows.append(row)
     return rows
 
@@ -98,14 +109,16 @@ def agreement(rows: list[dict], view: str) -> dict:
     return out
 
 
-def consistency(rows: list[dict]) -> dict:
-    """Median |full - 3x4+1| of each measurement over records where both exist."""
+def consistency(rows: list[dict], other: str = "3x4+1") -> dict:
+    """Median |full - other| of each measurement over records where both exist."""
     out = {}
+    rows = [r for r in rows if other in r]
     for k in ("heart_rate_bpm", "pr_ms", "qrs_ms", "qt_ms", "qtc_ms", "axis_deg"):
-        d = [abs(r["full"]["m"][k] - r["3x4+1"]["m"][k]) for r in rows
-             if r["full"]["m"][k] is not None and r["3x4+1"]["m"][k] is not None]
+        d = [abs(r["full"]["m"][k] - r[other]["m"][k]) for r in rows
+             if r["full"]["m"][k] is not None and r[other]["m"][k] is not None]
         if k == "axis_deg":
             d = [min(x, 360 - x) for x in d]
-        out[k] = {"n": len(d), "median_abs_diff": float(np.median(d)) if d else None,
+        n_missing = sum(r["full"]["m"][k] is not None and r[other]["m"][k] is None for r in rows)
+        out[k] = {"n": len(d), "lost": n_missing, "median_abs_diff": float(np.median(d)) if d else None,
                   "p90_abs_diff": float(np.percentile(d, 90)) if d else None}
     return out
