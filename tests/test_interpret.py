@@ -179,3 +179,11 @@ def test_noise_only_gives_no_crash():
     m = _measure(rng.normal(0, 0.2, (5000, 12)))
     d = m.to_dict()
     assert set(d) >= {"heart_rate_bpm", "pr_ms", "qrs_ms", "qt_ms", "qtc_ms", "axis_deg"}
+
+
+def test_lead_major_and_long_recordings_are_accepted():
+    x = synthetic_ecg(10, FS, seed=14, hr_bpm=70)
+    p = validate(x.T, FS, LEAD_NAMES)
+    assert p.signals.shape == x.shape and p.warnings
+    long = validate(np.tile(x, (15, 1)), FS, LEAD_NAMES)
+    assert long.duration_s == pytest.approx(120.0) and any("first 120 s" in w for w in long.warnings)

@@ -41,6 +41,23 @@ def digitized_inputs(digitized_dir: str | Path, ecg_ids: list[int]) -> tuple[np.
     return x, found, problems
 
 
+def interpret_latency(data_dir, metas, models_dir=None) -> dict:
+    """Median and max wall time of `edge.classify.interpret` (measurements + int8 model) per record."""
+    import time
+
+    from edge.classify import interpret
+    from edge.wfdb_io import read_record
+
+    times = []
+    for m in metas:
+        rec = read_record(Path(data_dir) / m.path_hr)
+        t0 = time.perf_counter()
+        interpret(rec.signals, rec.fs, rec.lead_names, models_dir=models_dir)
+        times.append(time.perf_counter() - t0)
+    return {"n": len(times), "median": float(np.median(times)) if times else None,
+            "max": float(np.max(times)) if times else None}
+
+
 def evaluate(data_dir: str | Path, run_dir: str | Path | None, *, models_dir: str | Path | None = None,
              digitized_dir: str | Path | None = None, fold: int = 10) -> dict:
     """{view: {'float': report, 'int8': report}} on `fold`; views 'full', '3x4+1', 'digitized'."""
@@ -70,6 +87,7 @@ def evaluate(data_dir: str | Path, run_dir: str | Path | None, *, models_dir: st
     thr8 = [float(thr8[c]) for c in CLASSES] if isinstance(thr8, dict) else list(thr8)
     ens, info = (load_ensemble(run_dir) if run_dir is not None and (Path(run_dir) / "ensemble.pt").is_file()
                  else (None, None))
+    out["interpret_latency_s"] = interpret_latency(data_dir, metas[:10], models_dir)
     for name, (xv, yv, _) in views.items():
         res = {"int8": multilabel_report(yv, tflite_predict(int8, xv), thr8, CLASSES)}
         if ens is not None:

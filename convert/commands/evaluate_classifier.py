@@ -51,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
                 continue
             per = "  ".join(f"{v['auc']:5.3f}" for v in r["per_class"].values())
             print(f"{view:10s} {kind:6s} {r['n']:4d} {r['macro_auc']:9.3f} {r['macro_f1']:8.3f}  {per}")
+    lat = rep.get("interpret_latency_s") or {}
+    if lat.get("n"):
+        print(f"edge.classify.interpret latency (measurements + int8 model, this machine): median "
+              f"{1000 * lat['median']:.0f} ms, max {1000 * lat['max']:.0f} ms over {lat['n']} records")
     for p in rep.get("digitized_problems", [])[:5]:
         print(f"  skipped {p}")
     if args.json:

@@ -16,6 +16,7 @@ from edge.layouts import LEAD_NAMES, canonical_lead
 MIN_FS = 100.0
 MAX_FS = 2000.0
 FLAT_MV = 0.01       # a lead whose finite part spans less than this (mV) carries no ECG
+MAX_SECONDS = 120.0   # longer recordings are cut (a resting ECG is 10 s)
 MIN_RUN_S = 0.4      # finite stretches shorter than this are dropped (too short to filter or measure)
 
 
@@ -64,13 +65,19 @@ def validate(signals, fs, lead_names) -> Prepared:
     if sig.ndim == 1:
         sig = sig[:, None]
     names = [str(n) for n in (lead_names or [])]
+    warnings: list[str] = []
+    if sig.ndim == 2 and sig.shape[1] != len(names) and sig.shape[0] == len(names):
+        sig = sig.T  # (n_leads, n_samples) given: accept it
+        warnings.append("signals were given lead-major (n_leads, n_samples); transposed")
     if sig.ndim != 2 or sig.shape[1] != len(names):
         raise BadInputError("bad_shape", f"signals have shape {list(sig.shape)} but {len(names)} lead names were given",
                             "pass an (n_samples, n_leads) array with one name per column")
     if sig.shape[0] < int(MIN_RUN_S * fs):
         raise BadInputError("too_short", f"recording is {sig.shape[0] / fs:.2f} s long",
                             "at least a few seconds of ECG are needed")
-    warnings: list[str] = []
+    if sig.shape[0] > MAX_SECONDS * fs:
+        warnings.append(f"recording is {sig.shape[0] / fs:.0f} s long; the first {MAX_SECONDS:.0f} s are used")
+        sig = sig[: int(MAX_SECONDS * fs)]
     out = np.full((sig.shape[0], len(LEAD_NAMES)), np.nan)
     unknown = []
     for j, n in enumerate(names):
