@@ -38,11 +38,12 @@ def run(args: argparse.Namespace) -> int:
         from edge.sources import open_source
         from edge.store import RecordStore
 
+        under_systemd = bool(os.environ.get("NOTIFY_SOCKET"))
         store = RecordStore(cfg.data_root)
         sink = open_sink(cfg.display.spec, cfg.display.width, cfg.display.height, cfg.display.fullscreen,
-                         default_png=default_screen_path(cfg))
+                         default_png=default_screen_path(cfg), fallback=under_systemd)
         # under systemd a missing camera is shown on the screen and retried, not a restart loop
-        source = open_source(cfg.source.spec, cfg, resilient=bool(os.environ.get("NOTIFY_SOCKET")))
+        source = open_source(cfg.source.spec, cfg, resilient=under_systemd)
     except EcgEdgeError as exc:
         print(f"ecg-edge run: {exc}", file=sys.stderr)
         return exc.exit_code

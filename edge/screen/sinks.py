@@ -122,8 +122,10 @@ class PygameSink(NullSink):
 
 
 def open_sink(spec: str, width: int = 800, height: int = 480, fullscreen: bool = True,
-              default_png: str | os.PathLike = "/run/ecg-edge/screen.png"):
-    """Build the sink for a display spec; `auto` = pygame when a screen is attached, else headless."""
+              default_png: str | os.PathLike = "/run/ecg-edge/screen.png", fallback: bool = False):
+    """Build the sink for a display spec; `auto` = pygame when a screen is attached, else headless.
+    With `fallback` (under systemd) a screen that cannot be opened degrades to the headless PNG
+    instead of failing, so captures keep being saved."""
     kind, arg = parse_display(spec)
     if kind == "auto":
         has_screen = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) \
@@ -138,4 +140,10 @@ def open_sink(spec: str, width: int = 800, height: int = 480, fullscreen: bool =
         return NullSink()
     if kind == "headless":
         return HeadlessSink(arg or default_png)
-    return PygameSink(width, height, fullscreen)
+    try:
+        return PygameSink(width, height, fullscreen)
+    except BadInputError as exc:
+        if not fallback:
+            raise
+        log.error("%s; writing the screen to %s instead", exc, default_png)
+        return HeadlessSink(default_png)
