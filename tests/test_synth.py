@@ -288,7 +288,7 @@ def _expected_trace_points(page) -> np.ndarray:
 
 @pytest.mark.parametrize("mode", ["photo", "scan"])
 def test_homography_maps_page_points_onto_the_mask(ecg, mode):
-    flat_paper = {"curl_px": 0.0, "waves": [], "folds": [], "fingers": [], "glare": []}  # exact homography
+    flat_paper = {"curl_px": 0.0, "waves": [], "folds": [], "fingers": [], "glare": [], "lens_k1": 0.0}  # exact H
     extra = {"photo_size": (1600, 1200), "distortion": flat_paper} if mode == "photo" else {}
     for seed in (1, 2):
         page = render_page(ecg, FS, seed=seed, mode=mode, dpi=150, **extra)
@@ -319,7 +319,7 @@ def test_mask_follows_ink_on_bent_folded_held_paper(ecg):
     row2 = render_page(ecg, FS, dpi=150).meta["calibration"][1]["baseline_y"] / (210 * 150 / 25.4)
     fingers = [{"edge": 3, "pos": row2, "length_mm": 60, "width_mm": 20, "angle_deg": 0, "skin_bgr": [120, 150, 200]}]
     page = render_page(ecg, FS, seed=3, mode="photo", dpi=150, photo_size=(1600, 1200),
-                       distortion={"curl_px": 12.0, "folds": folds, "fingers": fingers, "glare": [],
+                       distortion={"curl_px": 12.0, "folds": folds, "fingers": fingers, "glare": [], "lens_k1": -0.08,
                                    "defocus_sigma": 0.0, "motion_len": 0.0, "shadow": 0.0})
     assert page.meta["distortion"]["homography_exact"] is False
     grey = page.image.mean(axis=2)
@@ -329,7 +329,7 @@ def test_mask_follows_ink_on_bent_folded_held_paper(ecg):
     assert m.sum() > 5000
     assert grey[m].mean() < grey[ring].mean() - 50          # the mask sits on the ink, not beside it
     flat = render_page(ecg, FS, seed=3, mode="photo", dpi=150, photo_size=(1600, 1200),
-                       distortion={"curl_px": 12.0, "folds": folds, "fingers": [], "glare": [],
+                       distortion={"curl_px": 12.0, "folds": folds, "fingers": [], "glare": [], "lens_k1": -0.08,
                                    "defocus_sigma": 0.0, "motion_len": 0.0, "shadow": 0.0})
     assert m.sum() < (flat.mask > 0).sum()                  # the finger hides some trace
 
@@ -351,7 +351,7 @@ def test_every_effect_at_once_stays_consistent(ecg):
         "fingers": [{"edge": 0, "pos": 0.5, "length_mm": 40, "width_mm": 18, "angle_deg": 0,
                      "skin_bgr": [90, 120, 170]}],
         "glare": [{"x": 600, "y": 450, "r": 80, "strength": 0.8}], "shadow": 0.4, "low_light": 0.6,
-        "grayscale": True, "motion_len": 2.0, "defocus_sigma": 0.5, "notes": 2, "jpeg_quality": 70})
+        "grayscale": True, "motion_len": 2.0, "defocus_sigma": 0.5, "notes": 2, "jpeg_quality": 70, "lens_k1": -0.1})
     for page in (scan, photo):
         grey = page.image.mean(axis=2)
         m = page.mask > 0

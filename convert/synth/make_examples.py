@@ -19,7 +19,7 @@ PHOTO = dict(signal_seed=7, seed=2024, layout="3x4+1", photo_size=(2400, 1800), 
                          "centre_dy": -0.1, "background": "wood", "curl_px": 8.0, "shadow": 0.3, "glare": [],
                          "defocus_sigma": 0.8, "motion_len": 0.0, "noise_sigma": 3.0, "jpeg_quality": 92,
                          "notes": 1, "folds": [], "crumple": 0.0, "stains": [], "grayscale": False,
-                         "waves": [], "fingers": [], "low_light": 1.0})
+                         "waves": [], "fingers": [], "low_light": 1.0, "lens_k1": 0.0})
 SCAN = dict(signal_seed=8, seed=2025, layout="3x4+1", dpi=150.0,
             distortion={"rotation_deg": 1.1, "notes": 2, "noise_sigma": 1.5, "jpeg_quality": 0, "grayscale": False,
                         "photocopy": None})

@@ -57,15 +57,17 @@ def local_scale(H: np.ndarray, pt) -> float:
 
 
 def warp_lines_mask(shape: tuple[int, int], lines: list[np.ndarray], flat_thickness: int, H: np.ndarray,
-                    pre: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
-    """Mask in image coordinates: each polyline mapped by `pre` (e.g. paper curl, flat -> flat) then
-    `H`, drawn as wide as the ink appears there."""
+                    pre: Callable[[np.ndarray], np.ndarray] | None = None,
+                    post: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Mask in image coordinates: each polyline mapped by `pre` (e.g. paper curl, flat -> flat), `H`
+    and `post` (e.g. lens distortion, image -> image), drawn as wide as the ink appears there."""
     out, ths = [], []
     w_flat = ink_width_px(flat_thickness)
     for ln in lines:
         if len(ln) == 0:
             continue
         p = pre(ln) if pre is not None else ln
-        out.append(apply_homography(H, p))
+        q = apply_homography(H, p)
+        out.append(post(q) if post is not None else q)
         ths.append(thickness_for_width(w_flat * local_scale(H, p[len(p) // 2])))
     return draw_mask(shape, out, ths)

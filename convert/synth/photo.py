@@ -4,8 +4,9 @@ handwritten notes, defocus and motion blur, sensor noise and JPEG.
 
 Parameters are drawn first (`sample_photo_params`) and then applied (`apply_photo`), so the
 recorded dict alone re-makes the photo. The homography maps flat page pixels to photo pixels
-(exact unless the paper is curled, crumpled or kinked at a fold: then it maps the page's plane and
-`paper_displacement` gives the rest; the mask always follows the ink exactly).
+(exact unless the paper is curled, crumpled or kinked at a fold, or the lens distorts: then it maps
+the page's plane and `paper_displacement` / `lens_distort` give the rest; the mask always follows
+the ink exactly).
 """
 
 from __future__ import annotations
@@ -113,6 +114,8 @@ def sample_photo_params(rng: np.random.Generator, size: tuple[int, int], page_si
                                                                 (40, 60, 95), (140, 170, 225)])]}
                     for _ in range(int(rng.integers(1, 3)))] if rng.random() < 0.12 else []
     p["low_light"] = float(rng.uniform(0.45, 0.8)) if rng.random() < 0.1 else 1.0   # dim room: darker, noisier
+    # phones correct their lens; wide-angle webcams and CSI modules often show barrel distortion
+    p["lens_k1"] = float(rng.uniform(-0.15, 0.03)) if rng.random() < 0.2 else 0.0
     return p
 
 
@@ -169,6 +172,30 @@ def _fold_list(folds: list[dict], w: int, h: int, px_per_mm: float) -> list[dict
     return out
 
 
+def lens_distort(X: np.ndarray, size: tuple[int, int], k1: float) -> np.ndarray:
+    """Radial lens distortion of image points (k1 < 0: barrel, as on wide-angle webcams)."""
+    c = np.array([size[0] / 2, size[1] / 2])
+    R2 = (size[0] ** 2 + size[1] ** 2) / 4
+    d = X - c
+    return c + d * (1 + k1 * (d ** 2).sum(1, keepdims=True) / R2)
+
+
+def lens_undistort(Xd: np.ndarray, size: tuple[int, int], k1: float) -> np.ndarray:
+    """Inverse of `lens_distort` (fixed-point iteration)."""
+    c = np.array([size[0] / 2, size[1] / 2])
+    R2 = (size[0] ** 2 + size[1] ** 2) / 4
+    dd = Xd - c
+    d = dd.copy()
+    for _ in range(12):
+        d = dd / (1 + k1 * (d ** 2).sum(1, keepdims=True) / R2)
+    return c + d
+
+
+def needs_remap(p: dict) -> bool:
+    """Whether the photo is more than a homography of the flat page (bent paper or lens distortion)."""
+    return has_displacement(p) or bool(p.get("lens_k1"))
+
+
 def has_displacement(p: dict) -> bool:
     """Whether the paper is not flat (curl, crumple waves or fold kinks): then the homography is the
     page's plane and the image also carries the paper's small smooth displacement."""
@@ -215,6 +242,9 @@ def _paper_maps(H: np.ndarray, size: tuple[int, int], page_wh: tuple[int, int], 
     kx = (np.arange(-(-W // step)) + 0.5) * step - 0.5
     ky = (np.arange(-(-Hh // step)) + 0.5) * step - 0.5
     gx, gy = np.meshgrid(kx, ky)
+    if p.get("lens_k1"):   # output pixels are distorted: undo the lens first
+        und = lens_undistort(np.c_[gx.ravel(), gy.ravel()], size, p["lens_k1"])
+        gx, gy = und[:, 0].reshape(gx.shape), und[:, 1].reshape(gy.shape)
     Hi = np.linalg.inv(H)
     den = Hi[2, 0] * gx + Hi[2, 1] * gy + Hi[2, 2]
     u = (Hi[0, 0] * gx + Hi[0, 1] * gy + Hi[0, 2]) / den
@@ -222,7 +252,7 @@ def _paper_maps(H: np.ndarray, size: tuple[int, int], page_wh: tuple[int, int], 
     d = paper_displacement(np.c_[u.ravel(), v.ravel()], page_wh, p, px_per_mm)
     u = u + d[:, 0].reshape(u.shape)
     v = v + d[:, 1].reshape(v.shape)
-    shape = (gx.shape[1] * step, gx.shape[0] * step)
+    shape = (len(kx) * step, len(ky) * step)
     mx = cv2.resize(u.astype(np.float32), shape, interpolation=cv2.INTER_LINEAR)
     my = cv2.resize(v.astype(np.float32), shape, interpolation=cv2.INTER_LINEAR)
     return mx[:Hh, :W], my[:Hh, :W]
@@ -272,12 +302,13 @@ def apply_photo(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: di
     H = page_homography((w, h), (W, Hh), p)
     bg = make_background(p["background"], W, Hh, p["background_seed"])
     ones = np.full((h, w), 255, np.uint8)
-    if has_displacement(p):
+    if needs_remap(p):
         mx, my = _paper_maps(H, (W, Hh), (w, h), p, page_px_per_mm)
         warped = cv2.remap(page, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         alpha = cv2.remap(ones, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         wmask = warp_lines_mask((Hh, W), lines, thickness, H,
-                                pre=lambda q: _paper_forward(q, (w, h), p, page_px_per_mm))
+                                pre=lambda q: _paper_forward(q, (w, h), p, page_px_per_mm),
+                                post=(lambda X: lens_distort(X, (W, Hh), p["lens_k1"])) if p.get("lens_k1") else None)
     else:
         warped = cv2.warpPerspective(page, H, (W, Hh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         alpha = cv2.warpPerspective(ones, H, (W, Hh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
@@ -320,5 +351,5 @@ def photo_distort(page: np.ndarray, lines: list[np.ndarray], rng: np.random.Gene
     p.update(overrides)
     img, wmask, H = apply_photo(page, lines, meta["trace_thickness_px"], p, meta["px_per_mm"])
     dist = {"mode": "photo", **p, "homography": (H / H[2, 2]).tolist(), "image_size": [int(size[0]), int(size[1])],
-            "homography_exact": not has_displacement(p)}
+            "homography_exact": not needs_remap(p)}
     return img, wmask, dist
