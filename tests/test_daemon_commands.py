@@ -84,3 +84,17 @@ def test_bench_prints_stage_latency_and_peak_memory():
     assert out["peak_rss_mb"] > 50 and out["capture_to_result_s"] > 0
     r = _cli("bench", "/nonexistent.jpg")
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+@pytest.mark.benchmark
+def test_memory_stays_flat_over_hundreds_of_captures():
+    """Long run (tens of minutes on 2 cores): 200 captures through the daemon loop; prints the
+    RSS checkpoints and fails if memory keeps growing in the second half."""
+    pytest.importorskip("edge.digitize")
+    example = REPO / "examples" / "photo.jpg"
+    r = _cli("bench", str(example), "--soak", "200", "--json", timeout=4 * 3600)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    print(json.dumps(out, indent=2))
+    assert out["captures"] == 200 and out["stats"]["saved"] == 200
+    assert out["second_half_growth_mb_per_100"] < 5.0
