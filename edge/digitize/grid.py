@@ -108,6 +108,7 @@ def _period_along(d: np.ndarray, f_lo: float, f_hi: float, strip: int) -> tuple[
     s5 = _comb_score(logp, fr, f5, 3)
     s1 = _comb_score(logp, fr, f1, 2)
     i5, i1 = _lowest_strong(s5), _lowest_strong(s1)
+    comb = float(max(s5[i5], s1[i1]))
     if s5[i5] >= 2.0 or s5[i5] >= s1[i1]:
         base, mult = f5[i5], 5
         # Refine on the strongest of the first ten harmonics (precision grows with the order).
@@ -122,7 +123,7 @@ def _period_along(d: np.ndarray, f_lo: float, f_hi: float, strip: int) -> tuple[
     lo_i, hi_i = max(1, i0 - 3), min(len(spec) - 1, i0 + 4)
     i_pk = lo_i + int(np.argmax(spec[lo_i:hi_i]))
     f_est = fr[i_pk]
-    ratio = float(pooled[i_pk] / med)
+    ratio = float(np.exp(comb))            # weakest harmonic's height over the median
     fine = f_est + np.linspace(-1.5 * df, 1.5 * df, 61)
     a = _dft_at(prof, fine)
     p = (np.abs(a) ** 2).sum(axis=0)
@@ -157,13 +158,13 @@ def measure_grid(img_bgr: np.ndarray, *, width_mm_range: tuple[float, float] = P
     f_hi = min(f_hi, 0.45)
     strip = max(4, int(round(w / width_mm_range[1] * 3)))   # ~3 mm strips at the coarsest scale
     fx, rx, sx = _period_along(d, f_lo, f_hi, strip)
-    ok_x = rx > 12.0
+    ok_x = rx > 40.0
     if ok_x:
         f_lo_y, f_hi_y = fx * 0.9, fx * 1.11
     else:
         f_lo_y, f_hi_y = width_mm_range[0] / w, min(width_mm_range[1] / w, 0.45)
     fy, ry, sy = _period_along(d.T, f_lo_y, f_hi_y, strip)
-    ok_y = ry > 12.0
+    ok_y = ry > 40.0
     if not ok_x and not ok_y:
         k = w / fallback_width_mm
         return GridCalibration(k, k, 0.0, 0.0, "page_size")
