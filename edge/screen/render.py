@@ -266,10 +266,13 @@ class Screens:
             for c, lead in enumerate(row):
                 cx0 = x0 + int(c * w / cols)
                 cx1 = x0 + int((c + 1) * w / cols)
+                part = None
                 if sig is not None and lead in names and n:
                     s = sig[:, names.index(lead)]
                     part = s if cols == 1 else s[c * seg:(c + 1) * seg]
                     _trace(img, part, cx0, cx1, base, px_per_mv, clip)
+                if sig is not None and (part is None or not np.isfinite(part).any()):
+                    _text(img, "not read", (cx0 + int(40 * self.k), base), 0.45 * self.k, (120, 120, 120))
                 q = v.lead_quality.get(lead)
                 ty = clip[0] + int(16 * self.k)
                 cv2.circle(img, (cx0 + int(8 * self.k), ty - int(5 * self.k)), max(3, int(5 * self.k)),
