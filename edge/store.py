@@ -203,7 +203,11 @@ class RecordStore:
         if not self._writable and not self._db_path.exists():
             raise BadInputError("store_unwritable", f"record store {self.root} is not writable "
                                 "and has no index", "run as the ecg-edge user or fix permissions")
-        self._conn = self._connect()
+        try:
+            self._conn = self._connect()
+        except sqlite3.Error as exc:
+            raise BadInputError("store_unreadable", f"cannot open the record index {self._db_path} ({exc})",
+                                "run as the ecg-edge user (sudo -u ecg-edge ...) or check the data root") from None
         if recover and self._writable:
             self.recover()
 
