@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", help="page layout if known (default: detect)")
     parser.add_argument("--exit-when-idle", action="store_true", default=None,
                         help="process what the inbox (or replay) holds, then exit")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the effective settings (file + defaults + flags) as JSON and exit")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +33,12 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(args.config)
         cfg = apply_overrides(cfg, source=args.source, display=args.display, data_root=args.data_root,
                               exit_when_idle=args.exit_when_idle, trigger=args.trigger, layout=args.layout)
+        if args.print_config:
+            import json
+
+            from edge.config import to_dict
+            print(json.dumps(to_dict(cfg), indent=2))
+            return 0
         if not getattr(args, "verbose", False):
             logging.getLogger().setLevel(cfg.log_level.upper())
         from edge.daemon import Daemon, default_screen_path
