@@ -80,3 +80,19 @@ def test_source_and_display_specs():
     assert parse_display("headless:/tmp/x.png") == ("headless", "/tmp/x.png")
     with pytest.raises(BadInputError, match="needs an argument"):
         parse_source("folder")
+
+
+def test_run_print_config_shows_the_effective_settings(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cfg = _write(tmp_path, '[display]\nwidth = 1024\nheight = 600\n')
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg), "--source",
+                        "folder:/srv/inbox", "--print-config"], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parents[1], timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["display"]["width"] == 1024 and out["source"]["spec"] == "folder:/srv/inbox"
+    assert out["data_root"] == "/var/lib/ecg-edge/records"
