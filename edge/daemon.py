@@ -316,6 +316,16 @@ class Daemon:
             log.warning("no GPIO button (%s); capturing automatically when the page is ready", exc)
             self.cfg.capture.trigger = "auto"
 
+    def warm_up(self) -> None:
+        """Import the pipeline before READY=1 so the first capture is as fast as the rest."""
+        t = time.perf_counter()
+        for name in ("edge.digitize", "edge.classify", "wfdb"):
+            try:
+                __import__(name)
+            except Exception as exc:  # reported when a capture needs it
+                log.warning("cannot load %s: %s", name, exc)
+        log.info("pipeline loaded in %.1f s", time.perf_counter() - t)
+
     # -- capture processing ------------------------------------------------------------------------
     def handle_capture(self, frame: Frame, quality: dict[str, Any] | None = None) -> str | None:
         """Process one capture end to end; return the record id, or None if none was saved."""
@@ -494,6 +504,7 @@ class Daemon:
             except ValueError:  # not in the main thread (embedded use)
                 pass
         self._setup_button()
+        self.warm_up()
         idle_shown = False
         self.notify.ready(f"source {getattr(self.source, 'name', '?')}, store {self.store.root}")
         log.info("ecg-edge %s running: source %s, data root %s", __version__,
