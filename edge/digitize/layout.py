@@ -242,3 +242,48 @@ def choose_layout(n_rows: int, row_signals: list[np.ndarray]) -> tuple[str, floa
         return ("3x4+3", 0.9) if m >= 1 else ("6x2", 0.8)
     conf = 0.9 if n_rows in (3, 4, 12) else 0.5
     return cands[0], conf
+
+
+def qrs_timing(y: np.ndarray, px_per_s: float) -> tuple[float, float, int]:
+    """(median QRS width s, median RR s, beats) of one row trace read at `px_per_s`, from the
+    clusters of steep slope (QRS complexes are the steepest part of every beat)."""
+    v = y[np.isfinite(y)]
+    if len(v) < px_per_s:
+        return float("nan"), float("nan"), 0
+    s = np.abs(np.diff(v))
+    hi = float(np.percentile(s, 99.5))
+    if hi <= 0:
+        return float("nan"), float("nan"), 0
+    steep = s > 0.25 * hi
+    # Merge steep columns closer than 40 ms into one complex.
+    gap = max(1, int(0.04 * px_per_s))
+    idx = np.flatnonzero(steep)
+    if len(idx) < 2:
+        return float("nan"), float("nan"), 0
+    br = np.flatnonzero(np.diff(idx) > gap)
+    starts = np.concatenate([[idx[0]], idx[br + 1]])
+    ends = np.concatenate([idx[br], [idx[-1]]])
+    widths = (ends - starts + 1) / px_per_s
+    keep = widths > 0.01
+    if keep.sum() < 2:
+        return float("nan"), float("nan"), int(keep.sum())
+    centres = 0.5 * (starts + ends)[keep] / px_per_s
+    return float(np.median(widths[keep])), float(np.median(np.diff(centres))), int(keep.sum())
+
+
+def guess_speed(traces_y: list[np.ndarray], px_per_mm: float, pulse_widths_mm: list[float]) -> tuple[float, str]:
+    """25 or 50 mm/s. Read at 25 mm/s, a 50 mm/s page shows QRS complexes twice as wide and the
+    heart rate halved; a 0.2 s calibration pulse 10 mm wide says the same. Defaults to 25."""
+    if pulse_widths_mm and np.median(pulse_widths_mm) >= 8.5:
+        return 50.0, "calibration pulse width"
+    stats = [qrs_timing(y, 25.0 * px_per_mm) for y in traces_y]
+    stats = [s for s in stats if s[2] >= 3 and np.isfinite(s[0])]
+    if not stats:
+        return 25.0, "default"
+    qrs = float(np.mean([s[0] for s in stats]))
+    rr = float(np.median([s[1] for s in stats]))
+    # Measured on PTB-XL pages: at 25 mm/s RR <= 1.2 s and QRS clusters <= 60 ms; the same pages at
+    # 50 mm/s read as RR 1.3-2.2 s and 60-110 ms. A true bradycardia keeps narrow complexes.
+    if (rr > 1.5 and qrs > 0.045) or (rr > 1.3 and qrs > 0.065):
+        return 50.0, f"QRS width {qrs * 1000:.0f} ms and RR {rr:.2f} s at 25 mm/s"
+    return 25.0, "default"

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import BadInputError
 from ..layouts import LAYOUTS, LEAD_NAMES, get_layout
 from .extract import RowTrace, dp_paths, polyline_to_samples, refine_path
-from .layout import (STANDARD_GAINS, STANDARD_SPEEDS, Pulse, choose_layout, find_pulse, find_rows,
+from .layout import (STANDARD_GAINS, STANDARD_SPEEDS, Pulse, choose_layout, find_pulse, find_rows, guess_speed,
                      layout_for_rows, name_rhythm_leads, snap)
 from .page import WORK_PX_PER_MM, RectifiedPage, rectify_page, rotate_half_turn
 from .result import DigitizeResult
@@ -153,7 +153,13 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
             warnings.append("no calibration pulse found: assumed 10 mm/mV (override with --gain)")
     else:
         gain_used, gain_src = float(gain), "override"
-    speed_used, speed_src = (float(speed), "override") if speed is not None else (DEFAULT_SPEED, "default")
+    if speed is not None:
+        speed_used, speed_src = float(speed), "override"
+    else:
+        widths = [(p.x_fall - p.x_rise + 1) / k for p in found]
+        speed_used, speed_src = guess_speed([traces[i].y for i in good], k, widths)
+        if speed_used != DEFAULT_SPEED:
+            warnings.append(f"paper speed read as {speed_used:g} mm/s ({speed_src}); override with --speed if wrong")
     # Time axis: rows end together; the printed span is a whole number of half seconds.
     x_end = float(np.median([extents[i][1] for i in good]))
     starts = [p.x_fall + 1 for p in found] if found else [extents[i][0] for i in good]
