@@ -327,3 +327,28 @@ def test_an_internal_error_on_one_capture_does_not_stop_the_loop(tmp_path):
     info = json.loads((tmp_path / "screen.json").read_text())
     assert info["screen"] == "guidance" and info["code"] == "internal_error"
     assert RecordStore(cfg.data_root).count() == 0
+
+
+def test_a_failed_save_keeps_the_capture_in_the_inbox_and_says_not_saved(tmp_path, photos):
+    """Writes larger than 1 MB fail (RLIMIT_FSIZE, like a full card): no record, no temp dir
+    left, the capture stays in the inbox for a retry, the screen says NOT SAVED, exit code 1."""
+    import resource
+
+    inbox = tmp_path / "inbox"
+    p = _drop(inbox, "page.jpg", photos[0][0], time.time() - 100)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    r = subprocess.run(_cmd(inbox, tmp_path, "--exit-when-idle"), capture_output=True, text=True, timeout=240,
+                       env=_env(), cwd=REPO, preexec_fn=limit)
+    assert r.returncode == 1, r.stderr
+    assert p.exists() and p.read_bytes() == photos[0][0]
+    store = RecordStore(tmp_path / "store")
+    assert store.count() == 0
+    assert not [q for q in (tmp_path / "store").iterdir() if q.name.startswith(".tmp-")]
+    info = json.loads((tmp_path / "screen.json").read_text())
+    assert info["screen"] == "result" and info["saved"] is False and "NOT SAVED" in info["error"]
+    # once there is room again the same capture is saved
+    r = _run(_cmd(inbox, tmp_path, "--exit-when-idle"))
+    assert r.returncode == 0 and RecordStore(tmp_path / "store").count() == 1 and not p.exists()
