@@ -37,7 +37,7 @@ def find_rows(prob: np.ndarray, px_per_mm: float) -> Rows:
     """Rows are horizontal bands holding one long continuous line of ink (text lines are broken
     by word gaps); their centres are the peaks of the horizontal ink projection."""
     h, w = prob.shape
-    ink8 = (prob >= 0.5).astype(np.uint8)
+    ink8 = (prob >= 0.3).astype(np.uint8)
     # Close one-pixel holes (a trace crossing a dark grid line loses a pixel to grid suppression).
     ink8 = cv2.morphologyEx(ink8, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     # Keep only wide connected pieces of ink: trace lines run for centimetres, characters of text

@@ -26,7 +26,7 @@ _COLOURS = [(0, 160, 0), (200, 0, 200), (0, 140, 255), (255, 120, 0), (0, 0, 230
 
 def _extent(tr: RowTrace, px_per_mm: float) -> tuple[int, int] | None:
     """First and last column of the longest inked stretch of a row (gaps up to 3 mm bridged)."""
-    idx = np.flatnonzero(np.isfinite(tr.y) & (tr.ink >= 0.5))
+    idx = np.flatnonzero(np.isfinite(tr.y) & (tr.ink >= 0.3))
     if len(idx) == 0:
         return None
     gap = int(3 * px_per_mm)
@@ -143,11 +143,14 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     if gain is None:
         if found:
             g_meas = float(np.median([p.height_px for p in found])) / page_scale_y(k)
-            g = snap(g_meas, STANDARD_GAINS, 0.08)
+            g = snap(g_meas, STANDARD_GAINS, 0.25)
             if g is None:
-                warnings.append(f"calibration pulse of {g_meas:.1f} mm is not a standard gain; used as measured")
-                g = g_meas
-            gain_used, gain_src = g, "calibration pulse"
+                warnings.append(f"calibration pulse of {g_meas:.1f} mm matches no standard gain; assumed 10 mm/mV")
+                gain_used, gain_src = DEFAULT_GAIN, "default"
+            else:
+                if abs(g - g_meas) / g > 0.08:
+                    warnings.append(f"calibration pulse measured {g_meas:.1f} mm; read as {g:g} mm/mV")
+                gain_used, gain_src = g, "calibration pulse"
         else:
             gain_used, gain_src = DEFAULT_GAIN, "default"
             warnings.append("no calibration pulse found: assumed 10 mm/mV (override with --gain)")
