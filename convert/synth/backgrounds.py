@@ -17,14 +17,21 @@ def make_background(kind: str, w: int, h: int, seed: int) -> np.ndarray:
     s = 4  # textures are built at quarter resolution and resized: they are smooth or noisy anyway
     sw, sh = max(8, w // s), max(8, h // s)
     yy, xx = np.mgrid[0:sh, 0:sw].astype(np.float32)
-    if kind == "wood":
-        base = np.array([rng.uniform(40, 90), rng.uniform(80, 130), rng.uniform(120, 180)], np.float32)
-        warp = smooth_field(rng, sw, sh, cells=4) * rng.uniform(20, 60)
+    if kind == "wood":  # grain: a random 1-D ring profile across the grain, bent by smooth warps
+        base = np.array([[60, 100, 150], [110, 170, 215], [35, 60, 95], [70, 120, 170]][int(rng.integers(0, 4))],
+                        np.float32) * rng.uniform(0.97, 1.03, 3).astype(np.float32) * np.float32(rng.uniform(0.85, 1.15))
         ang = rng.uniform(0, np.pi)
-        u = xx * np.cos(ang) + yy * np.sin(ang)
-        grain = 0.5 + 0.5 * np.sin((u + warp) * rng.uniform(0.15, 0.5))
-        grain = grain ** 3 * 0.35 + smooth_field(rng, sw, sh, cells=12) * 0.15
-        img = base[None, None] * (1 - grain[..., None])
+        across = -xx * np.sin(ang) + yy * np.cos(ang)
+        across = across + smooth_field(rng, sw, sh, cells=3) * rng.uniform(10, 40) \
+            + smooth_field(rng, sw, sh, cells=9) * rng.uniform(2, 8)
+        across -= across.min()
+        n = int(across.max()) + 3
+        fine = cv2.GaussianBlur(rng.standard_normal((1, n)).astype(np.float32), (0, 0), 0.8).ravel()
+        rings = cv2.GaussianBlur(rng.standard_normal((1, n)).astype(np.float32), (0, 0), 6).ravel()
+        prof = 0.5 * fine / (fine.std() + 1e-6) + rings / (rings.std() + 1e-6)
+        grain = np.interp(across.ravel(), np.arange(n), prof).reshape(across.shape).astype(np.float32)
+        grain = (grain - grain.min()) / (np.ptp(grain) + 1e-6)
+        img = base[None, None] * (0.72 + 0.4 * grain[..., None]) * (0.9 + 0.2 * smooth_field(rng, sw, sh, 4))[..., None]
     elif kind == "cloth":
         base = rng.uniform(40, 200, 3).astype(np.float32)
         f = rng.uniform(0.8, 1.6)
