@@ -50,6 +50,13 @@ def page_homography(page_wh: tuple[int, int], size: tuple[int, int], p: dict) ->
     return cv2.getPerspectiveTransform(corners.astype(np.float32), proj.astype(np.float32)).astype(np.float64)
 
 
+def _white_balance(u: np.ndarray) -> list[float]:
+    """BGR gains left after a camera's auto white balance: warm (tungsten) to cool (daylight,
+    fluorescent) along the colour-temperature axis plus a slight green/magenta tint."""
+    temp, tint = 2 * u[0] - 1, (u[1] - 0.5) * 0.05
+    return [float(1 - 0.07 * temp), float(1 + tint), float(1 + 0.07 * temp)]
+
+
 def sample_photo_params(rng: np.random.Generator, size: tuple[int, int], page_size: tuple[int, int],
                         page_px_per_mm: float) -> dict:
     """Draw every photo parameter (seeded). Lengths in photo px unless named _mm."""
@@ -80,7 +87,7 @@ def sample_photo_params(rng: np.random.Generator, size: tuple[int, int], page_si
         "shadow": float(rng.uniform(0.2, 0.55)) if rng.random() < 0.45 else 0.0,
         "shadow_seed": int(rng.integers(0, 2**31 - 1)),
         "glare": [],
-        "white_balance": [float(v) for v in rng.uniform(0.9, 1.08, 3)],
+        "white_balance": _white_balance(rng.uniform(0, 1, 3)),
         "exposure": float(rng.uniform(0.8, 1.12)),
         "defocus_sigma": float(rng.uniform(0.0, 2.2) * k) if rng.random() < 0.7 else 0.0,
         "motion_len": float(rng.uniform(1.5, 9.0) * k) if rng.random() < 0.3 else 0.0,
