@@ -7,7 +7,7 @@ draws the variety real clinics print, so training pages cover more than one synt
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -74,7 +74,6 @@ class PageStyle:
     grid_extent: str = "block"                       # block: around the traces; page: pre-printed sheet
     grid_offset_mm: tuple[float, float] = (0.0, 0.0)  # page grid: its origin vs the page margin
     interpretation: bool = False                     # machine statements in the header
-    extras: dict = field(default_factory=dict)
 
     def colours(self) -> dict[str, tuple[int, int, int]]:
         pal = GRID_STYLES[self.grid]
