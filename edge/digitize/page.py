@@ -54,7 +54,9 @@ def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
     score8 = np.clip(score, 0, 255).astype(np.uint8)
     t, mask = cv2.threshold(score8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     k = max(3, int(round(min(small.shape[:2]) / 40)))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    # Generous closing: shadows and glare leave holes and ragged edges in the paper mask.
+    kc = max(3, int(round(min(small.shape[:2]) / 20)))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kc, kc)))
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     n, lab, stats, _ = cv2.connectedComponentsWithStats(mask)
     if n <= 1:
@@ -72,18 +74,34 @@ def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
     cnts, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     cnt = max(cnts, key=cv2.contourArea)
     hull = cv2.convexHull(cnt)
-    peri = cv2.arcLength(hull, True)
-    quad = None
-    for eps in (0.01, 0.02, 0.03, 0.05, 0.08):
-        ap = cv2.approxPolyDP(hull, eps * peri, True)
-        if len(ap) == 4:
-            quad = ap.reshape(4, 2).astype(np.float64)
-            break
+    quad = _max_area_quad(hull)
     if quad is None:
-        rect = cv2.minAreaRect(hull)
-        quad = cv2.boxPoints(rect).astype(np.float64)
+        quad = cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float64)
     quad = _refine_quad(_order_quad(quad), cnt.reshape(-1, 2).astype(np.float64))
     return quad / s, "found"
+
+
+def _max_area_quad(hull: np.ndarray) -> np.ndarray | None:
+    """The largest quadrilateral with corners on the (simplified) convex hull: a corner hidden
+    by a finger or a torn edge moves a side a little, not the whole quad."""
+    peri = cv2.arcLength(hull, True)
+    pts = None
+    for eps in (0.005, 0.01, 0.02, 0.03):
+        ap = cv2.approxPolyDP(hull, eps * peri, True).reshape(-1, 2).astype(np.float64)
+        if 4 <= len(ap) <= 14:
+            pts = ap
+            break
+    if pts is None:
+        return None
+    from itertools import combinations
+    best, best_a = None, -1.0
+    for c in combinations(range(len(pts)), 4):
+        q = pts[list(c)]
+        x, y = q[:, 0], q[:, 1]
+        a = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+        if a > best_a:
+            best, best_a = q, a
+    return best
 
 
 def _refine_quad(quad: np.ndarray, contour: np.ndarray) -> np.ndarray:
