@@ -17,13 +17,13 @@ from edge.layouts import LEAD_NAMES, get_layout
 
 from .geometry import PageGeometry, page_geometry
 from .grid import render_grid
-from .style import PageStyle, random_style, validate_style
+from .mask import ONE as _ONE
+from .mask import SHIFT as _SHIFT
 from .mask import draw_mask, fixed
+from .style import PageStyle, random_style, validate_style
 from .text import FONT_IDS, draw_header_footer, put_text
 
 MODES = ("clean", "scan", "photo")
-_SHIFT = 4
-_ONE = 1 << _SHIFT
 
 
 @dataclass
