@@ -207,6 +207,10 @@ def test_nan_where_not_printed(ecg):
     assert np.isfinite(p.truth[:, 1]).all()                # rhythm strip II: all 10 s
     p = render_page(ecg, FS, layout="12x1", seed=0, dpi=100, speed_mm_s=50.0)
     assert np.isfinite(p.truth[:2500]).all() and np.isnan(p.truth[2500:]).all()   # 50 mm/s: 5 s fit
+    low = synthetic_ecg(seconds=12, fs=100, seed=2)                  # any rate, longer than the page
+    p = render_page(low, 100.0, layout="3x4", seed=0, dpi=100)
+    assert p.truth.shape == (1200, 12) and (np.isfinite(p.truth).sum(0) == 250).all()
+    assert np.isnan(p.truth[1000:]).all()                        # only 10 s fit at 25 mm/s
     partial = ecg.copy()
     partial[:, LEAD_NAMES.index("V3")] = np.nan
     partial[100:200, 0] = np.nan
