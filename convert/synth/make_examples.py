@@ -1,6 +1,8 @@
 """Re-make the bundled example images from the synthesizer alone (no patient data):
 `python -m convert.synth.make_examples [--out examples]` writes photo.jpg (a phone photo of a
-synthetic 12-lead printout) and scan.jpg (JPEG: a noisy scan as PNG is ~4 MB), each with its ground truth (.hea/.dat, .json, .mask.png)."""
+synthetic 12-lead printout) and scan.jpg (JPEG: a noisy scan as PNG is ~4 MB), each with its
+settings (.json) and trace mask. The truth signals are not kept in the repository (signal files
+stay out of it); `ecg-convert render --from-meta examples/photo.json ...` re-makes them."""
 
 from __future__ import annotations
 
@@ -37,6 +39,9 @@ def make_examples(out_dir: str | Path = "examples") -> dict[str, Path]:
                        dpi=s["dpi"], distortion=s["distortion"])
     save_page(scan, out_dir / "scan.jpg", jpeg_quality=90)
     out = {"photo": out_dir / "photo.jpg", "scan": out_dir / "scan.jpg"}
+    for path in out.values():
+        for ext in (".hea", ".dat"):
+            path.with_suffix(ext).unlink(missing_ok=True)
     for name, path in out.items():
         size = path.stat().st_size
         if size > MAX_BYTES:
@@ -49,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="examples", help="output folder (default examples)")
     args = ap.parse_args(argv)
     for name, path in make_examples(args.out).items():
-        print(f"{path}: {path.stat().st_size / 1e6:.2f} MB (+ {path.with_suffix('').name}.hea/.dat/.json/.mask.png)")
+        print(f"{path}: {path.stat().st_size / 1e6:.2f} MB (+ {path.with_suffix('').name}.json/.mask.png)")
     return 0
 
 
