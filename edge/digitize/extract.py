@@ -153,7 +153,44 @@ def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarra
     py[0::2] = np.where(valid, first, np.nan)
     py[1::2] = np.where(valid, second, np.nan)
     yc = np.where(valid, mid, np.nan)
+    if dark is not None:
+        _stroke_crossings(prob, wmap, xs, top, bot, tall & valid & ~peak & ~trough, lw, px, py)
     return RowTrace(yc.astype(np.float64), near.astype(np.float64), lw, px, py)
+
+
+def _stroke_crossings(prob, dark, xs, top, bot, stroke, lw, px, py) -> None:
+    """Steep strokes: a 0.3 mm line that is nearly vertical inks neighbouring columns over its
+    whole height, so 'y per column' smears its timing. Read the stroke the other way round - the
+    darkness-weighted x centre of each pixel row - and take the height where that centre line
+    crosses this column's centre (one point per column, in place in px/py)."""
+    h, w = prob.shape
+    R = int(np.ceil(lw / 2)) + 1
+    offs = np.arange(-R, R + 1)
+    for i in np.flatnonzero(stroke):
+        x = int(xs[i])
+        if x - R < 0 or x + R >= w:
+            continue
+        ys = np.arange(int(top[i]), int(bot[i]) + 1)
+        if len(ys) < 3:
+            continue
+        win = dark[ys[0]:ys[-1] + 1, x - R:x + R + 1].astype(np.float64)
+        win = np.where(prob[ys[0]:ys[-1] + 1, x - R:x + R + 1] >= 0.3, win, 0.0)
+        sw = win.sum(axis=1)
+        ok = sw > 0
+        if ok.sum() < 3:
+            continue
+        f = (win * offs).sum(axis=1) / np.maximum(sw, 1e-9)       # centre offset from column x
+        yv, fv = ys[ok].astype(np.float64), f[ok]
+        sgn = np.sign(fv)
+        cross = np.flatnonzero(sgn[:-1] * sgn[1:] <= 0)
+        if len(cross) == 0:
+            continue
+        mid = 0.5 * (top[i] + bot[i])
+        j = cross[np.argmin(np.abs(yv[cross] - mid))]
+        d = fv[j] - fv[j + 1]
+        yc = yv[j] + (fv[j] / d if d != 0 else 0.0) * (yv[j + 1] - yv[j])
+        px[2 * i], px[2 * i + 1] = x - 1e-3, x
+        py[2 * i] = py[2 * i + 1] = yc
 
 
 def polyline_to_samples(px: np.ndarray, py: np.ndarray, x_of_sample: np.ndarray, max_gap: float = 1.5) -> np.ndarray:
