@@ -154,7 +154,8 @@ def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarra
     py[1::2] = np.where(valid, second, np.nan)
     yc = np.where(valid, mid, np.nan)
     if dark is not None:
-        _stroke_crossings(prob, wmap, xs, top, bot, tall & valid & ~peak & ~trough, lw, px, py)
+        sloped = has_ink & ((bot - top + 1) > lw + 1)
+        _stroke_crossings(prob, wmap, xs, top, bot, sloped & valid & ~peak & ~trough, lw, px, py)
     return RowTrace(yc.astype(np.float64), near.astype(np.float64), lw, px, py)
 
 

@@ -139,9 +139,10 @@ def find_pulse(y: np.ndarray, x_start: int, px_per_mm: float) -> Pulse | None:
     # Foot on both sides of the plateau at the same level.
     left = seg[max(0, a - int(2 * px_per_mm)):a]
     right = seg[b + 1:b + 1 + int(2 * px_per_mm)]
-    if len(left) == 0 or len(right) == 0:
+    # The foot after the fall must be there; before the rise it may be cut short by the page.
+    if len(right) == 0 or abs(np.max(right) - foot) > 2 * tol:
         return None
-    if abs(np.max(left) - foot) > 2 * tol or abs(np.max(right) - foot) > 2 * tol:
+    if len(left) >= px_per_mm and abs(np.max(left) - foot) > 2 * tol:
         return None
     # Re-estimate levels from the flat parts.
     top_y = float(np.median(seg[a:b + 1]))

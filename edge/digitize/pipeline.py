@@ -139,10 +139,20 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     if not good:
         raise BadInputError("no_traces", "no continuous ECG trace found", "photograph the printout flat and in focus")
     found = [p for p in pulses if p is not None]
+    x_end = float(np.median([extents[i][1] for i in good]))
+    starts = [p.x_fall + 1 for p in found] if found else [extents[i][0] for i in good]
+    x_first = float(np.median(starts))
+    # Weak grid (faded thermal paper, glare, no grid): the standard printed strip is 250 mm long
+    # (10 s at 25 mm/s, 5 s at 50 mm/s); when the rows span close to that, let it set the scale.
+    kk = k
+    span_mm = (x_end - x_first) / k
+    if page.grid.confidence < 0.5 and 215.0 < span_mm < 285.0:
+        kk = k * span_mm / 250.0
+        warnings.append(f"grid too faint to measure; scale set from the {span_mm:.0f} mm trace span (250 mm assumed)")
     # Gain: calibration pulses are 1 mV high.
     if gain is None:
         if found:
-            g_meas = float(np.median([p.height_px for p in found])) / page_scale_y(k)
+            g_meas = float(np.median([p.height_px for p in found])) / kk
             g = snap(g_meas, STANDARD_GAINS, 0.25)
             if g is None:
                 warnings.append(f"calibration pulse of {g_meas:.1f} mm matches no standard gain; assumed 10 mm/mV")
@@ -159,15 +169,12 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     if speed is not None:
         speed_used, speed_src = float(speed), "override"
     else:
-        widths = [(p.x_fall - p.x_rise + 1) / k for p in found]
-        speed_used, speed_src = guess_speed([traces[i].y for i in good], k, widths)
+        widths = [(p.x_fall - p.x_rise + 1) / kk for p in found]
+        speed_used, speed_src = guess_speed([traces[i].y for i in good], kk, widths)
         if speed_used != DEFAULT_SPEED:
             warnings.append(f"paper speed read as {speed_used:g} mm/s ({speed_src}); override with --speed if wrong")
     # Time axis: rows end together; the printed span is a whole number of half seconds.
-    x_end = float(np.median([extents[i][1] for i in good]))
-    starts = [p.x_fall + 1 for p in found] if found else [extents[i][0] for i in good]
-    x_first = float(np.median(starts))
-    px_per_s = speed_used * k
+    px_per_s = speed_used * kk
     d_raw = (x_end - x_first) / px_per_s
     d_snap = round(d_raw * 2) / 2
     if found and d_snap > 0 and abs(d_raw - d_snap) < 0.25:
@@ -184,7 +191,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     xs = x_t0 + tt * px_per_s
     row_sigs: list[np.ndarray] = []
     baselines: list[float] = []
-    mv_per_px = 1.0 / (gain_used * page_scale_y(k))
+    mv_per_px = 1.0 / (gain_used * kk)
     for i, (tr, pl) in enumerate(zip(traces, pulses)):
         yv = polyline_to_samples(tr.px, tr.py, xs)
         if extents[i] is not None:
@@ -259,6 +266,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
                  for c, b, p in zip(centres, baselines, pulses)],
         "gain_source": gain_src, "speed_source": speed_src, "layout_confidence": lay_conf,
         "printed_seconds": round(duration, 3), "trace_model": trace_name,
+        "px_per_mm_used": round(kk, 4),
     }
     return DigitizeResult(out.astype(np.float32), float(fs), list(LEAD_NAMES), lay_name,
                           {"x": round(page.grid.px_per_mm_x, 4), "y": round(page.grid.px_per_mm_y, 4)},
@@ -289,11 +297,6 @@ def _trace_rows(page: RectifiedPage, prob: np.ndarray, rows, k: float):
         if find_pulse(yr, w - 1 - e[1], k) is not None:
             flipped += 1
     return traces, extents, pulses, flipped, dark, time.perf_counter() - t
-
-
-def page_scale_y(k: float) -> float:
-    """px per mm vertically on the rectified page."""
-    return k
 
 
 def _check_not_blank(img: np.ndarray) -> None:
