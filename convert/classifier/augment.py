@@ -54,14 +54,14 @@ def augment(x: np.ndarray, rng: np.random.Generator, fs: float = 100.0,
     if rng.random() < 0.5:
         s = rng.uniform(0.97, 1.03)
         x = np.stack([np.interp(np.clip(t * s, 0, t[-1]), t, x[:, j]) for j in range(12)], axis=1)
-    sh = int(rng.integers(-15, 16))
+    sh = int(rng.integers(-40, 41))  # the digitizer's time origin can be off by a few hundred ms
     x = np.roll(x, sh, axis=0)
     # amplitude: page gain error and per-lead error
-    x *= rng.uniform(0.8, 1.2) * rng.uniform(0.9, 1.1, size=12)
+    x *= rng.uniform(0.75, 1.15) * rng.uniform(0.85, 1.15, size=12)  # digitizers tend to lose amplitude
     # smoothing (thick pen, blur) and noise (pixel quantization, grid remnants)
     if rng.random() < 0.5:
         x = _smooth(x, int(rng.integers(2, 4)))
-    x += rng.normal(0, rng.uniform(0.0, 0.05), size=x.shape)
+    x += rng.normal(0, rng.uniform(0.0, 0.08), size=x.shape)
     if rng.random() < 0.3:  # spiky errors where the trace was confused with text/grid
         k = rng.random(x.shape) < rng.uniform(0.0, 0.01)
         x[k] += rng.normal(0, 0.5, size=int(k.sum()))
