@@ -11,7 +11,7 @@ import numpy as np
 
 from ..layouts import LAYOUTS, Layout
 
-STANDARD_GAINS = (2.5, 5.0, 10.0, 20.0, 40.0)       # mm/mV
+STANDARD_GAINS = (5.0, 10.0, 20.0)                 # mm/mV (2.5 and 40 exist but are rare: use --gain)
 STANDARD_SPEEDS = (12.5, 25.0, 50.0, 100.0)          # mm/s
 
 
@@ -41,8 +41,11 @@ def find_rows(prob: np.ndarray, px_per_mm: float) -> Rows:
     # Close one-pixel holes (a trace crossing a dark grid line loses a pixel to grid suppression).
     ink8 = cv2.morphologyEx(ink8, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     # Keep only wide connected pieces of ink: trace lines run for centimetres, characters of text
-    # and dots of a dotted grid do not.
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(ink8, connectivity=8)
+    # and dots of a dotted grid do not. Pieces are joined across short breaks (faint, blurred or
+    # faded traces) only for this decision.
+    kx = max(3, int(round(1.2 * px_per_mm)) | 1)
+    joined = cv2.morphologyEx(ink8, cv2.MORPH_CLOSE, np.ones((3, kx), np.uint8))
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     wide = np.zeros(n, bool)
     wide[1:] = (stats[1:, cv2.CC_STAT_WIDTH] >= 12 * px_per_mm) & (stats[1:, cv2.CC_STAT_HEIGHT] >= 1 * px_per_mm)
     ink = wide[lab].astype(np.float32)
