@@ -207,15 +207,19 @@ def soak(path: Path, n: int, cfg, as_json: bool = False) -> int:
     if not samples:
         print("ecg-edge bench: no capture was processed", file=sys.stderr)
         return 1
-    marks = sorted({1, 5, 10, 25, 50, 100, 200, 300, 500, 1000, len(samples)} & set(range(1, len(samples) + 1)))
+    step = max(1, len(samples) // 12)
+    marks = sorted(({1, 5, 10} | set(range(step, len(samples) + 1, step)) | {len(samples)})
+                   & set(range(1, len(samples) + 1)))
     half = samples[len(samples) // 2:]
     slope = 0.0
     if len(half) >= 2:
         xs = np.array([s[0] for s in half], float)
         ys = np.array([s[1] for s in half], float)
         slope = float(np.polyfit(xs, ys, 1)[0] * 100) if xs.ptp() > 0 else 0.0
+    rss_half = [r for _, r in half]
     out = {"image": str(path), "captures": len(samples), "stats": stats, "seconds": round(elapsed, 1),
            "rss_mb": {str(m): round(samples[m - 1][1], 1) for m in marks},
+           "second_half_rss_range_mb": [round(min(rss_half), 1), round(max(rss_half), 1)],
            "second_half_growth_mb_per_100": round(slope, 2), "peak_rss_mb": round(peak_rss_mb(), 1)}
     if as_json:
         print(json.dumps(out, indent=2))
@@ -225,5 +229,6 @@ def soak(path: Path, n: int, cfg, as_json: bool = False) -> int:
     print("after capture  RSS MB")
     for m in marks:
         print(f"{m:>13}  {samples[m - 1][1]:7.1f}")
-    print(f"growth over the second half: {slope:+.2f} MB per 100 captures; peak RSS {peak_rss_mb():.0f} MB")
+    print(f"second half: RSS {min(rss_half):.1f}..{max(rss_half):.1f} MB, trend {slope:+.2f} MB per 100 captures; "
+          f"peak RSS {peak_rss_mb():.0f} MB")
     return 0
