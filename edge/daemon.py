@@ -213,6 +213,7 @@ def result_view(p: Processed, record_id: str | None, saved: bool, error: str | N
         measurements=dict(it.get("measurements") or {}),
         statements=ResultView.statement_texts(it.get("statements")),
         probabilities=dict(it.get("probabilities") or {}),
+        labels=list(it["labels"]) if it.get("probabilities") and it.get("labels") is not None else None,
         summary=str(it.get("summary") or ""), refused=it.get("refused"),
         warnings=list(getattr(r, "warnings", []) or []), error=error)
 

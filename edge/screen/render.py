@@ -41,6 +41,7 @@ class ResultView:
     measurements: dict[str, Any] = field(default_factory=dict)
     statements: list[str] = field(default_factory=list)
     probabilities: dict[str, float] = field(default_factory=dict)
+    labels: list[str] | None = None  # classes above their thresholds (highlighted); None = p >= 0.5
     summary: str = ""
     refused: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -310,7 +311,7 @@ class Screens:
                 _text(img, line, (x, y), 0.5 * k, AMBER)
                 y += int(20 * k)
         for st in v.statements[:4]:
-            for i, line in enumerate(_wrap(st, wmax - int(10 * k), 0.5 * k)[:2]):
+            for i, line in enumerate(_wrap(st, wmax - int(10 * k), 0.5 * k)[:3]):
                 _text(img, ("- " if i == 0 else "  ") + line, (x, y), 0.5 * k, WHITE)
                 y += int(20 * k)
             if y > y1 - int(110 * k):
@@ -323,8 +324,9 @@ class Screens:
             for name, p in probs:
                 bar_w = int((wmax - int(70 * k)) * max(0.0, min(1.0, p)))
                 bx = x + int(70 * k)
+                positive = name in v.labels if v.labels is not None else p >= 0.5
                 cv2.rectangle(img, (bx, y - int(13 * k)), (bx + bar_w, y + int(3 * k)),
-                              AMBER if p >= 0.5 else (110, 110, 110), -1)
+                              AMBER if positive else (110, 110, 110), -1)
                 _text(img, _fit(name, int(66 * k), 0.45 * k), (x, y), 0.45 * k, WHITE)
                 _text(img, f"{p:.0%}", (bx + 4, y), 0.45 * k, WHITE)
                 y += int(24 * k)
