@@ -80,6 +80,7 @@ def write_atomic(path: str | Path, data: dict[str, Any]) -> None:
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)          # mkstemp makes 0600; the manifest is public metadata
         os.replace(tmp, p)
         dfd = os.open(p.parent, os.O_RDONLY)
         try:

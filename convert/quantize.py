@@ -157,12 +157,7 @@ def quantize(onnx_path: str | Path, calib: np.ndarray | str | Path, out_path: st
                "-qt", "per-tensor" if per_tensor else "per-channel",
                "-cind", in_name, "calib.npy", zeros, ones, "-iqd", "int8", "-oqd", "int8", "-n"]
         log.info("running onnx2tf (%d calibration samples)", len(calib))
-        try:
-            proc = subprocess.run(cmd, cwd=tmpd, env=_offline_env(), capture_output=True, text=True,
-                                  timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            raise BadInputError("onnx2tf_timeout", f"onnx2tf did not finish in {timeout_s:.0f} s",
-                                "simplify the model or use fewer calibration samples") from None
+        proc = _run_until_int8(cmd, tmpd, timeout_s)
         out_text = (proc.stdout or "") + (proc.stderr or "")
         tail = "\n".join(out_text.strip().splitlines()[-25:])
         produced = sorted((tmpd / "out").glob("*_full_integer_quant.tflite"))
@@ -197,6 +192,50 @@ def _sample_image_data(calib: np.ndarray) -> np.ndarray:
         return np.stack([cv2.resize(calib[i], (128, 128), interpolation=cv2.INTER_AREA) for i in idx]
                         ).astype(np.float32)
     return np.random.default_rng(0).random((20, 128, 128, 3), dtype=np.float32)
+
+
+def _run_until_int8(cmd: list[str], cwd: Path, timeout_s: float) -> subprocess.CompletedProcess:
+    """Run onnx2tf, stopping it once the full-integer model is written and loads: it would go on to
+    calibrate int16-activation variants we do not use (as long again)."""
+    from edge.errors import ModelError
+    from edge.models import TFLiteModel
+
+    logf = open(cwd / "onnx2tf.log", "w+")
+    p = subprocess.Popen(cmd, cwd=cwd, env=_offline_env(), stdout=logf, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + timeout_s
+    last_size = -1
+    stopped_early = False
+    try:
+        while p.poll() is None:
+            if time.time() > deadline:
+                p.kill()
+                p.wait()
+                raise BadInputError("onnx2tf_timeout", f"onnx2tf did not finish in {timeout_s:.0f} s",
+                                    "simplify the model or use fewer calibration samples")
+            time.sleep(0.5)
+            done = sorted((cwd / "out").glob("*_full_integer_quant.tflite"))
+            if not done:
+                continue
+            size = done[0].stat().st_size
+            if size != last_size:
+                last_size = size
+                continue
+            try:
+                TFLiteModel(done[0], num_threads=1)
+            except ModelError:
+                continue
+            p.terminate()
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            stopped_early = True
+        logf.seek(0)
+        text = logf.read()
+    finally:
+        logf.close()
+    return subprocess.CompletedProcess(cmd, 0 if stopped_early else p.returncode, text, "")
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         times.append(time.perf_counter() - t)
     rss1 = proc.memory_info().rss if proc else 0
     th, tw = model.input_shape[1:3]
-    m = max(8, min(th, tw) // 8)
+    m = max(8, min(th, tw) // 16)
     n_tiles = len(tile_starts(img.shape[0], th, m)) * len(tile_starts(img.shape[1], tw, m))
     print(f"segmenter: {model.path.name} ({model.path.stat().st_size / 1024:.0f} KiB, int8={model.is_quantized}), "
           f"{args.threads} threads")

@@ -192,7 +192,7 @@ def export_onnx(model, path: str | Path, tile: int = 256) -> Path:
     return path
 
 
-def calibration_tiles(cache_dir: str | Path, tile: int = 256, n: int = 64, seed: int = 0) -> np.ndarray:
+def calibration_tiles(cache_dir: str | Path, tile: int = 256, n: int = 16, seed: int = 0) -> np.ndarray:
     """Real, un-augmented page tiles (NHWC float32 in [0, 1]) for int8 calibration."""
     from .data import load_cache, sample_batch
 
