@@ -129,6 +129,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
     while step < cfg.steps:
         if (time.time() - t0) / 60 > cfg.minutes:
             log(f"time budget of {cfg.minutes} min reached at step {step}; saving (resume with --resume)")
+            if not history or history[-1]["step"] != step:
+                m = evaluate(model, vx, vy, cfg.pos_weight)
+                m["step"] = step
+                history.append(m)
+                if m["f1"] > best_f1:
+                    best_f1 = m["f1"]
+                    save(best)
+                log(f"  val step {step}: F1 {m['f1']:.3f} IoU {m['iou']:.3f}")
             break
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
