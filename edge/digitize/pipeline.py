@@ -146,9 +146,11 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     # (10 s at 25 mm/s, 5 s at 50 mm/s); when the rows span close to that, let it set the scale.
     kk = k
     span_mm = (x_end - x_first) / k
-    if page.grid.confidence < 0.5 and 215.0 < span_mm < 285.0:
+    off_standard = abs(span_mm / 250.0 - 1.0) > 0.04
+    if (page.grid.confidence < 0.5 or off_standard) and 215.0 < span_mm < 285.0:
         kk = k * span_mm / 250.0
-        warnings.append(f"grid too faint to measure; scale set from the {span_mm:.0f} mm trace span (250 mm assumed)")
+        why = "grid too faint to measure" if page.grid.confidence < 0.5 else "grid scale disagrees with the trace length"
+        warnings.append(f"{why}: scale set from the {span_mm:.0f} mm trace span (250 mm assumed)")
     # Gain: calibration pulses are 1 mV high.
     if gain is None:
         if found:
