@@ -225,3 +225,10 @@ def test_cli_options(tmp_path, clean_page):
     proc = subprocess.run([sys.executable, "-m", "edge.cli", "digitize", str(good), "--out", str(out / "x"),
                            "--layout", "9x9"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 2 and "unknown layout" in proc.stderr and not (out / "x").exists()
+
+
+def test_too_blurry_photo_is_refused_with_advice(clean_page):
+    blurred = cv2.GaussianBlur(clean_page.image, (0, 0), 8)      # ~1 mm blur: traces unreadable
+    with pytest.raises(BadInputError) as ei:
+        digitize(blurred, trace_model="classical")
+    assert ei.value.code == "too_blurry" and "focus" in ei.value.hint
