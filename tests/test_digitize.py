@@ -232,3 +232,26 @@ def test_too_blurry_photo_is_refused_with_advice(clean_page):
     with pytest.raises(BadInputError) as ei:
         digitize(blurred, trace_model="classical")
     assert ei.value.code == "too_blurry" and "focus" in ei.value.hint
+
+
+def test_auto_uses_learned_segmenter_only_when_recorded_as_no_worse(tmp_path, monkeypatch):
+    import json as _json
+    import shutil
+
+    from edge.digitize.traceprob import learned_preferred
+
+    src = REPO / "models"
+    man = _json.loads((src / "manifest.json").read_text()) if (src / "manifest.json").exists() else {"models": []}
+    seg = [e for e in man["models"] if e["name"] == "segmenter"]
+    monkeypatch.setenv("ECG_EDGE_MODELS", str(tmp_path))
+    (tmp_path / "manifest.json").write_text(_json.dumps({"schema": 1, "models": []}))
+    assert learned_preferred() is False and get_trace_probability("auto")[1] == "classical"
+    if not seg:
+        pytest.skip("no segmenter shipped in models/")
+    shutil.copy(src / seg[0]["file"], tmp_path / seg[0]["file"])
+    entry = dict(seg[0], metrics={"digitizer_snr_gain_db": -3.0})
+    (tmp_path / "manifest.json").write_text(_json.dumps({"schema": 1, "models": [entry]}))
+    assert get_trace_probability("auto")[1] == "classical"
+    entry["metrics"] = {"digitizer_snr_gain_db": 0.5}
+    (tmp_path / "manifest.json").write_text(_json.dumps({"schema": 1, "models": [entry]}))
+    assert learned_preferred() is True

@@ -6,6 +6,7 @@ in [0, 1]."""
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from typing import Callable
 
 import cv2
@@ -90,15 +91,36 @@ def classical_trace_probability(rectified_bgr: np.ndarray) -> np.ndarray:
     return np.clip(p, 0.0, 1.0).astype(np.float32)
 
 
+@lru_cache(maxsize=1)
 def _learned() -> TraceProbFn:
+    """The int8 segmenter as a trace-probability function, loaded (and sha256-checked) once per
+    process; a failure is not cached, so installing the model later takes effect."""
     from .traceprob_tflite import make_tflite_trace_probability  # toolchain engineer's module
     from ..models import load_model
     return make_tflite_trace_probability(load_model("segmenter"))
 
 
+def learned_preferred() -> bool:
+    """"auto" takes the installed segmenter only when its manifest entry records that it digitizes
+    at least as well as the classical stage (metrics.digitizer_snr_gain_db >= 0, measured with
+    `ecg-convert evaluate-digitizer --trace-model learned` vs `classical`): a segmenter that is
+    merely installed must not silently make every record worse."""
+    try:
+        from ..models import find_entry
+        metrics = find_entry("segmenter").raw.get("metrics") or {}
+    except Exception:
+        return False
+    gain = metrics.get("digitizer_snr_gain_db")
+    try:
+        return gain is not None and float(gain) >= 0.0
+    except (TypeError, ValueError):
+        return False
+
+
 def get_trace_probability(kind: str | TraceProbFn | None = "auto") -> tuple[TraceProbFn, str]:
     """Return (function, name actually used). "learned" raises ModelError/ImportError if the
-    segmenter is missing; "auto" falls back to classical with a log line."""
+    segmenter is missing; "auto" uses it only when installed, loadable and recorded as no worse
+    than classical (see learned_preferred), else classical."""
     if callable(kind):
         return kind, getattr(kind, "__name__", "custom")
     kind = kind or "auto"
@@ -107,6 +129,8 @@ def get_trace_probability(kind: str | TraceProbFn | None = "auto") -> tuple[Trac
     if kind == "learned":
         return _learned(), "learned"
     if kind == "auto":
+        if not learned_preferred():
+            return classical_trace_probability, "classical"
         try:
             return _learned(), "learned"
         except Exception as exc:  # no model installed, no runtime: the classical stage still works
