@@ -91,8 +91,10 @@ def _coverage_reason(present: np.ndarray, fs: float) -> str | None:
 
 
 def classify_probabilities(signals12: np.ndarray, fs: float, models_dir: str | Path | None = None,
-                           model=None) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
-    """Class probabilities, thresholds and model info for canonical (n, 12) signals."""
+                           model=None, measurements: Measurements | None = None
+                           ) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
+    """Class probabilities, thresholds and model info for canonical (n, 12) signals: the CNN's,
+    fused with the median-beat feature model when the manifest entry carries one."""
     m = model if model is not None else _load_classifier(models_dir)
     labels = list(getattr(m, "entry", None).labels if getattr(m, "entry", None) else CLASSES) or list(CLASSES)
     raw_thr = getattr(m, "entry", None).thresholds if getattr(m, "entry", None) else None
@@ -107,11 +109,25 @@ def classify_probabilities(signals12: np.ndarray, fs: float, models_dir: str | P
     if y.shape[0] != len(labels):
         raise ModelError("model_output", f"classifier gives {y.shape[0]} outputs for {len(labels)} labels",
                          "re-install the models (ecg-edge update-models)")
-    probs = {k: float(np.clip(v, 0.0, 1.0)) for k, v in zip(labels, y)}
+    y = np.clip(y, 0.0, 1.0)
     entry = getattr(m, "entry", None)
-    info = {"name": getattr(m, "name", MODEL_NAME),
-            "sha256": entry.sha256[:16] if entry is not None else None,
-            "quantized": bool(getattr(m, "is_quantized", False))}
+    info: dict[str, Any] = {"name": getattr(m, "name", MODEL_NAME),
+                            "sha256": entry.sha256[:16] if entry is not None else None,
+                            "quantized": bool(getattr(m, "is_quantized", False))}
+    fm = entry.raw.get("feature_model") if entry is not None else None
+    if fm and measurements is not None:
+        from .interpret.beat_features import NAMES, beat_features, feature_probabilities, fuse
+
+        if list(fm.get("names") or []) != list(NAMES) or len(fm.get("weights") or []) != len(labels):
+            raise ModelError("feature_model", "the classifier's feature model does not match this software",
+                             "install matching models and software (ecg-edge update-models)")
+        w = float((entry.raw.get("fusion") or {}).get("cnn_weight", 0.5))
+        pf = feature_probabilities(beat_features(measurements), fm)
+        info["cnn_probabilities"] = {k: round(float(v), 4) for k, v in zip(labels, y)}
+        info["feature_probabilities"] = {k: round(float(v), 4) for k, v in zip(labels, pf)}
+        info["cnn_weight"] = w
+        y = fuse(y, pf, w)
+    probs = {k: float(v) for k, v in zip(labels, y)}
     return probs, thr, info
 
 
@@ -161,7 +177,7 @@ def interpret(signals, fs, lead_names, *, confidence: float | None = None,
         reason = _coverage_reason(prep.present, prep.fs)
     if reason is None:
         try:
-            probs, thr, info = classify_probabilities(prep.signals, prep.fs, models_dir, model)
+            probs, thr, info = classify_probabilities(prep.signals, prep.fs, models_dir, model, meas)
             result.probabilities, result.thresholds, result.model = probs, thr, info
             result.labels = [k for k in probs if probs[k] >= thr[k]]
         except ModelError as exc:

@@ -163,3 +163,28 @@ def test_real_ptbxl_fold10_ranks_classes():
         ys.append(m.labels)
     rep = multilabel_report(np.array(ys), np.array(ps), [0.5] * 5, CLASSES)
     assert rep["macro_auc"] > 0.75
+
+
+def test_hybrid_reports_both_halves_and_fuses_them():
+    from edge.interpret.beat_features import fuse
+
+    entry = find_entry("classifier")
+    if not entry.raw.get("feature_model"):
+        pytest.skip("shipped classifier has no feature model")
+    r = interpret(_ecg(12), 500, LEAD_NAMES)
+    cnn, feat, w = r.model["cnn_probabilities"], r.model["feature_probabilities"], r.model["cnn_weight"]
+    for k in CLASSES:
+        assert r.probabilities[k] == pytest.approx(float(fuse(cnn[k], feat[k], w)), abs=2e-3)
+
+
+def test_beat_features_on_partial_record():
+    from edge.interpret import measure, validate
+    from edge.interpret.beat_features import NAMES, beat_features
+
+    x = _ecg(13, hr_bpm=70)
+    full = beat_features(measure(validate(x, 500, LEAD_NAMES)))
+    part = beat_features(measure(validate(np.where(layout_mask("3x4+1", len(x)), x, np.nan), 500, LEAD_NAMES)))
+    assert full.shape == part.shape == (len(NAMES),)
+    assert np.isfinite(full).mean() > 0.95 and np.isfinite(part).mean() > 0.9
+    both = np.isfinite(full) & np.isfinite(part)
+    assert np.corrcoef(full[both], part[both])[0, 1] > 0.95

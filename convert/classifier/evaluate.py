@@ -15,16 +15,19 @@ from .metrics import multilabel_report
 log = logging.getLogger(__name__)
 
 
-def digitized_inputs(digitized_dir: str | Path, ecg_ids: list[int]) -> tuple[np.ndarray, list[int], list[str]]:
-    """Model inputs (N, 24, 1000) for the records of `ecg_ids` found in `digitized_dir`
-    (as `<id>.hea`, `<id:05d>.hea` or `<id>_hr.hea`), the ids found, and problems met."""
+def digitized_inputs(digitized_dir: str | Path, ecg_ids: list[int]
+                     ) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
+    """Model inputs (N, 24, 1000) and beat features (N, F) for the records of `ecg_ids` found in
+    `digitized_dir` (as `<id>.hea`, `<id:05d>.hea` or `<id>_hr.hea`), the ids found, and problems met."""
     from edge.errors import EcgEdgeError
+    from edge.interpret import measure
+    from edge.interpret.beat_features import beat_features
     from edge.interpret.features import model_input
     from edge.interpret.signals import validate
     from edge.wfdb_io import read_record
 
     d = Path(digitized_dir)
-    xs, found, problems = [], [], []
+    xs, fs_, found, problems = [], [], [], []
     for i in ecg_ids:
         cands = [d / f"{i}.hea", d / f"{i:05d}.hea", d / f"{i:05d}_hr.hea"]
         path = next((c for c in cands if c.is_file()), None)
@@ -34,11 +37,13 @@ def digitized_inputs(digitized_dir: str | Path, ecg_ids: list[int]) -> tuple[np.
             rec = read_record(path)
             p = validate(rec.signals, rec.fs, rec.lead_names)
             xs.append(model_input(p.signals, p.fs).T)
+            fs_.append(beat_features(measure(p)))
             found.append(i)
         except EcgEdgeError as exc:
             problems.append(f"{path.name}: {exc}")
     x = np.stack(xs).astype(np.float32) if xs else np.zeros((0, 24, 1000), np.float32)
-    return x, found, problems
+    f = np.stack(fs_) if fs_ else np.zeros((0, 0))
+    return x, f, found, problems
 
 
 def interpret_latency(data_dir, metas, models_dir=None) -> dict:
@@ -71,26 +76,40 @@ def evaluate(data_dir: str | Path, run_dir: str | Path | None, *, models_dir: st
     metas = [m for m in load_meta(data_dir) if m.labels.sum() > 0 and m.fold == fold]
     x = load_signals100(data_dir, metas, cache=None if run_dir is None else Path(run_dir) / f"fold{fold}_100.npz")
     y = np.stack([m.labels for m in metas])
+    from .fusion import feature_probs, features_for, fuse
+
     mask = layout_mask("3x4+1", x.shape[1])
-    views = {"full": (encode_batch(list(x)), y, [m.ecg_id for m in metas]),
-             "3x4+1": (encode_batch([apply_mask(r, mask) for r in x]), y, [m.ecg_id for m in metas])}
+    raw = {"full": list(x), "3x4+1": [apply_mask(r, mask) for r in x]}
+    views = {k: (encode_batch(v), features_for(v, 100.0), y) for k, v in raw.items()}
     out: dict = {"n_records": len(metas), "fold": fold}
     if digitized_dir is not None:
-        xd, ids, problems = digitized_inputs(digitized_dir, [m.ecg_id for m in metas])
+        xd, fd, ids, problems = digitized_inputs(digitized_dir, [m.ecg_id for m in metas])
         by_id = {m.ecg_id: m.labels for m in metas}
         if ids:
-            views["digitized"] = (xd, np.stack([by_id[i] for i in ids]), ids)
+            views["digitized"] = (xd, fd, np.stack([by_id[i] for i in ids]))
         out["digitized_found"] = len(ids)
         out["digitized_problems"] = problems
-    int8 = load_model("classifier", models_dir, num_threads=2)
-    thr8 = find_entry("classifier", models_dir).thresholds
-    thr8 = [float(thr8[c]) for c in CLASSES] if isinstance(thr8, dict) else list(thr8)
-    ens, info = (load_ensemble(run_dir) if run_dir is not None and (Path(run_dir) / "ensemble.pt").is_file()
-                 else (None, None))
     out["interpret_latency_s"] = interpret_latency(data_dir, metas[:10], models_dir)
-    for name, (xv, yv, _) in views.items():
-        res = {"int8": multilabel_report(yv, tflite_predict(int8, xv), thr8, CLASSES)}
+    int8 = load_model("classifier", models_dir, num_threads=2)
+    entry = find_entry("classifier", models_dir)
+    thr8 = entry.thresholds
+    thr8 = [float(thr8[c]) for c in CLASSES] if isinstance(thr8, dict) else list(thr8)
+    fm = entry.raw.get("feature_model")
+    w = float((entry.raw.get("fusion") or {}).get("cnn_weight", 1.0))
+    ens = None
+    if run_dir is not None and (Path(run_dir) / "ensemble.pt").is_file():
+        ens, _ = load_ensemble(run_dir)
+    for name, (xv, fv, yv) in views.items():
+        p8 = tflite_predict(int8, xv)
+        pf = feature_probs(fv, fm) if fm else None
+        res = {"int8": multilabel_report(yv, fuse(p8, pf, w) if fm else p8, thr8, CLASSES)}
         if ens is not None:
-            res["float"] = multilabel_report(yv, predict(ens, xv), info["thresholds"], CLASSES)
+            pfl = predict(ens, xv)
+            res["float"] = multilabel_report(yv, fuse(pfl, pf, w) if fm else pfl, thr8, CLASSES)
+        if fm:
+            res["int8_cnn_only"] = multilabel_report(yv, p8, thr8, CLASSES)
+            res["features_only"] = multilabel_report(yv, pf, thr8, CLASSES)
         out[name] = res
+    out["hybrid"] = bool(fm)
+    out["cnn_weight"] = w if fm else 1.0
     return out

@@ -52,7 +52,7 @@ def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = N
 
     from .data import load_meta, load_signals100
     from .metrics import best_threshold, multilabel_report
-    from .train import TUNE_FOLD, fixed_views, load_ensemble, predict
+    from .train import TRAIN_FOLDS, TUNE_FOLD, encode_batch, load_ensemble, predict, raw_views
 
     run = Path(run_dir)
     ens, info = load_ensemble(run)
@@ -63,16 +63,30 @@ def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = N
     metas = [m for m in load_meta(data_dir) if m.labels.sum() > 0]
     x = load_signals100(data_dir, metas, cache=run / "signals100.npz")
     y = np.stack([m.labels for m in metas])
-    tu = np.array([m.fold for m in metas]) == TUNE_FOLD
-    views = fixed_views(x[tu])
+    folds = np.array([m.fold for m in metas])
+    tu = folds == TUNE_FOLD
+    tr = np.isin(folds, TRAIN_FOLDS)
+    raw9 = raw_views(x[tu])
+    views = {k: encode_batch(list(v)) for k, v in raw9.items()}
     p_float = {k: predict(ens, v) for k, v in views.items()}
     p_int8 = {k: tflite_predict(int8, v) for k, v in views.items()}
     parity = {k: float(np.abs(p_float[k] - p_int8[k]).max()) for k in views}
-    pooled = np.concatenate(list(p_int8.values()))
+    # the feature half of the hybrid, and the fusion weight, chosen on fold 9 with the int8 CNN
+    from edge.interpret.beat_features import NAMES
+
+    from .fusion import choose, feature_probs, features_for, fuse, train_features
+
+    F_tr, n_views = train_features(x[tr], cache=run / "features_train.npz")
+    F9 = {k: features_for(list(v), 100.0) for k, v in raw9.items()}
+    fmodel, w, scores = choose(F_tr, np.concatenate([y[tr]] * n_views), F9, p_int8, y[tu])
+    fused8 = {k: fuse(p_int8[k], feature_probs(F9[k], fmodel), w) for k in views}
+    fusedf = {k: fuse(p_float[k], feature_probs(F9[k], fmodel), w) for k in views}
+    pooled = np.concatenate(list(fused8.values()))
     pooled_y = np.concatenate([y[tu]] * len(views))
     thr = [best_threshold(pooled_y[:, k], pooled[:, k]) for k in range(len(CLASSES))]
-    fold9 = {f"{k}_int8": multilabel_report(y[tu], p_int8[k], thr, CLASSES) for k in views}
-    fold9.update({f"{k}_float": multilabel_report(y[tu], p_float[k], info["thresholds"], CLASSES) for k in views})
+    fold9 = {f"{k}_int8": multilabel_report(y[tu], fused8[k], thr, CLASSES) for k in views}
+    fold9.update({f"{k}_float": multilabel_report(y[tu], fusedf[k], thr, CLASSES) for k in views})
+    fold9.update({f"{k}_int8_cnn_only": multilabel_report(y[tu], p_int8[k], thr, CLASSES) for k in views})
     mdir = Path(models_dir) if models_dir is not None else default_models_dir()
     mdir.mkdir(parents=True, exist_ok=True)
     dst = mdir / MODEL_FILE
@@ -94,7 +108,11 @@ def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = N
         extra={"input_spec": INPUT_SPEC, "output_spec": {"shape": [1, len(CLASSES)], "meaning":
                "per-class probability (mean of the ensemble members' sigmoids); a class is reported when "
                "probability >= its threshold"}, "members": info["config"]["members"],
-               "preprocessing": "edge.interpret.features.model_input(signals12, fs)"})
+               "preprocessing": "edge.interpret.features.model_input(signals12, fs)",
+               "feature_model": {**fmodel, "names": list(NAMES),
+                                 "about": "logistic model on edge.interpret.beat_features; fused with the CNN "
+                                          "by edge.interpret.beat_features.fuse"},
+               "fusion": {"cnn_weight": w, "fold9_mean_macro_auc": scores}})
     upsert_entry(mdir / "manifest.json", entry)
     from .card import write_card
 

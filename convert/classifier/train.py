@@ -44,15 +44,19 @@ def encode_batch(xs: list[np.ndarray]) -> np.ndarray:
     return np.stack([encode(x) for x in xs]).transpose(0, 2, 1).copy()
 
 
-def fixed_views(x: np.ndarray, seed: int = 1234) -> dict[str, np.ndarray]:
-    """Deterministic evaluation inputs (NCW): 'full' clean, '3x4+1' masked, 'digitized-like' augmented."""
+def raw_views(x: np.ndarray, seed: int = 1234) -> dict[str, np.ndarray]:
+    """Deterministic evaluation signals (N, 1000, 12) mV with NaN gaps: 'full' clean, '3x4+1'
+    masked, 'aug3x4+1' masked with digitization-like corruption."""
     rng = np.random.default_rng(seed)
     m = layout_mask("3x4+1", x.shape[1])
-    return {
-        "full": encode_batch(list(x)),
-        "3x4+1": encode_batch([apply_mask(r, m) for r in x]),
-        "aug3x4+1": encode_batch([augment(r, rng, layout="3x4+1") for r in x]),
-    }
+    return {"full": np.asarray(x, dtype=np.float64),
+            "3x4+1": np.stack([apply_mask(r, m) for r in x]),
+            "aug3x4+1": np.stack([augment(r, rng, layout="3x4+1") for r in x])}
+
+
+def fixed_views(x: np.ndarray, seed: int = 1234) -> dict[str, np.ndarray]:
+    """The `raw_views` encoded as model inputs (NCW)."""
+    return {k: encode_batch(list(v)) for k, v in raw_views(x, seed).items()}
 
 
 def predict(model, x_ncw: np.ndarray, batch: int = 64) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 
 from edge.layouts import LEAD_NAMES
 
-from .delineate import Delineation, delineate, median_beats
+from .delineate import Delineation, MedianBeats, delineate, median_beats
 from .rpeaks import detect_rpeaks
 from .signals import Prepared, highpass, lowpass, resample
 
@@ -40,6 +40,8 @@ class Measurements:
     precordial_qrs_max_mv: float | None = None
     r_peaks_s: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    beats: MedianBeats | None = field(default=None, repr=False)      # for beat features
+    delineation: Delineation | None = field(default=None, repr=False)
 
     @property
     def qtc_ms(self) -> float | None:
@@ -129,6 +131,7 @@ def measure(prep: Prepared) -> Measurements:
         return m
     mb = median_beats(sig, fs, beats.peaks)
     d = delineate(mb, None if m.rr_ms is None else m.rr_ms / 1000.0)
+    m.beats, m.delineation = mb, d
     to_ms = 1000.0 / fs
     if d.qrs_on is not None and d.qrs_off is not None:
         qrs = (d.qrs_off - d.qrs_on) * to_ms
