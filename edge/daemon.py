@@ -9,6 +9,7 @@ Speaks the systemd notify protocol (READY, WATCHDOG, STATUS, STOPPING) over `$NO
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -32,6 +33,24 @@ from .sources.base import Frame, Source
 from .store import RecordStore
 
 log = logging.getLogger("ecg-edge.daemon")
+
+
+def _load_malloc_trim():
+    """glibc's malloc_trim, or None where there is no glibc."""
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        fn = libc.malloc_trim
+        fn.argtypes = [ctypes.c_size_t]
+        fn.restype = ctypes.c_int
+        return fn
+    except (OSError, AttributeError):
+        return None
+
+
+_malloc_trim = _load_malloc_trim()
 
 BANNER_SECONDS = 30.0
 PREVIEW_SCREEN_INTERVAL_HEADLESS = 1.0  # do not wear the SD card out writing preview PNGs
@@ -402,6 +421,16 @@ class Daemon:
             if hasattr(self.source, "defer"):
                 self.source.defer(frame)
 
+    def _release_memory(self) -> None:
+        """Hand the big per-capture buffers back to the OS: without this, glibc keeps freed
+        heap pages (and its per-thread arenas grow), so RSS creeps up over hundreds of captures."""
+        gc.collect()
+        if _malloc_trim is not None:
+            try:
+                _malloc_trim(0)
+            except Exception:  # pragma: no cover - non-glibc platform
+                pass
+
     def safe_handle(self, frame: Frame, quality: dict[str, Any] | None = None) -> str | None:
         """`handle_capture` that survives its own bugs: an unexpected error sets the capture aside
         (so a poison file cannot crash the daemon in a restart loop) and the loop goes on."""
@@ -415,6 +444,8 @@ class Daemon:
                                                  "the capture was kept in .rejected/; please report it"), [])
             except Exception:
                 log.exception("could not set %s aside", frame.name)
+        del frame
+        self._release_memory()
         if self.on_capture:
             self.on_capture(rid)
         return rid
