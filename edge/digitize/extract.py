@@ -12,6 +12,7 @@ import numpy as np
 
 INK = 0.5           # probability above which a pixel counts as ink for runs
 STEP_COST = 0.003   # cost per pixel of vertical travel even through ink (keeps paths tight)
+TRAVEL_INK = 0.4    # probability from which vertical travel is free: faint, blurred QRS strokes count
 
 
 @dataclass
@@ -52,7 +53,7 @@ def dp_paths(prob: np.ndarray, centres: list[float], half: float, *, prior: floa
         a, b = max(0, t), min(h, t + hb)
         if b > a:
             node[r, :, a - t:b - t] = 1.0 - prob[a:b, x0:x1].T
-            trav[r, :, a - t:b - t] = (1.0 - pd[a:b, x0:x1].T) ** 2
+            trav[r, :, a - t:b - t] = (1.0 - np.minimum(1.0, pd[a:b, x0:x1].T / TRAVEL_INK)) ** 2
     trav += STEP_COST
     yy = (np.arange(hb) - half) / max(half, 1.0)
     pri = (prior * yy * yy).astype(np.float32)[None, :]
