@@ -172,7 +172,9 @@ def _stroke_crossings(prob, dark, xs, top, bot, stroke, lw, px, py) -> None:
         x = int(xs[i])
         if x - R < 0 or x + R >= w:
             continue
-        ys = np.arange(int(top[i]), int(bot[i]) + 1)
+        # Leave out half a line width at both ends: there the stroke meets a flat stretch whose
+        # row centres sit anywhere along it.
+        ys = np.arange(int(np.ceil(top[i] + lw / 2)), int(np.floor(bot[i] - lw / 2)) + 1)
         if len(ys) < 3:
             continue
         win = dark[ys[0]:ys[-1] + 1, x - R:x + R + 1].astype(np.float64)
