@@ -46,6 +46,16 @@ def digitized_inputs(digitized_dir: str | Path, ecg_ids: list[int]
     return x, f, found, problems
 
 
+def _confidence(d: Path, ecg_id: int) -> float:
+    """The digitizer's confidence for a saved record (`<id>.json`), NaN when unknown."""
+    import json
+
+    try:
+        return float(json.loads((d / f"{ecg_id}.json").read_text())["confidence"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return float("nan")
+
+
 def interpret_latency(data_dir, metas, models_dir=None) -> dict:
     """Median and max wall time of `edge.classify.interpret` (measurements + int8 model) per record."""
     import time
@@ -87,6 +97,14 @@ def evaluate(data_dir: str | Path, run_dir: str | Path | None, *, models_dir: st
         by_id = {m.ecg_id: m.labels for m in metas}
         if ids:
             views["digitized"] = (xd, fd, np.stack([by_id[i] for i in ids]))
+            # what the device would classify: digitization confidence (from <id>.json) high enough
+            from edge.classify import MIN_CONFIDENCE
+
+            conf = np.array([_confidence(Path(digitized_dir), i) for i in ids])
+            ok = ~(conf < MIN_CONFIDENCE)
+            out["digitized_accepted"] = int(ok.sum())
+            if ok.sum() >= 10 and not ok.all():
+                views["digitized_accepted"] = (xd[ok], fd[ok], views["digitized"][2][ok])
         out["digitized_found"] = len(ids)
         out["digitized_problems"] = problems
     out["interpret_latency_s"] = interpret_latency(data_dir, metas[:10], models_dir)

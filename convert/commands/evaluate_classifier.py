@@ -39,13 +39,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"ecg-convert evaluate-classifier: {exc}", file=sys.stderr)
         return exc.exit_code
     print(f"fold {rep['fold']}: {rep['n_records']} labelled records"
-          + (f", {rep.get('digitized_found', 0)} digitized found" if dig else ""))
+          + (f", {rep.get('digitized_found', 0)} digitized found ({rep.get('digitized_accepted', 0)} with "
+             f"confidence high enough to classify = 'digitized_accepted')" if dig else ""))
     if rep.get("hybrid"):
         print(f"hybrid model: CNN weight {rep['cnn_weight']:.2f} + median-beat feature model; "
               "'float'/'int8' = the hybrid with the float/int8 CNN (F1 at the shipped thresholds)")
-    print(f"{'signals':10s} {'model':14s} {'n':>4s} {'macroAUC':>9s} {'macroF1':>8s}  " + "  ".join(
+    print(f"{'signals':18s} {'model':14s} {'n':>4s} {'macroAUC':>9s} {'macroF1':>8s}  " + "  ".join(
         f"{c:>5s}" for c in ("NORM", "MI", "STTC", "CD", "HYP")) + "  (per-class AUC)")
-    for view in ("full", "3x4+1", "digitized"):
+    for view in ("full", "3x4+1", "digitized", "digitized_accepted"):
         if view not in rep:
             continue
         for kind in ("float", "int8", "int8_cnn_only", "features_only"):
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             if r is None:
                 continue
             per = "  ".join(f"{v['auc']:5.3f}" for v in r["per_class"].values())
-            print(f"{view:10s} {kind:14s} {r['n']:4d} {r['macro_auc']:9.3f} {r['macro_f1']:8.3f}  {per}")
+            print(f"{view:18s} {kind:14s} {r['n']:4d} {r['macro_auc']:9.3f} {r['macro_f1']:8.3f}  {per}")
     lat = rep.get("interpret_latency_s") or {}
     if lat.get("n"):
         print(f"edge.classify.interpret latency (measurements + int8 model, this machine): median "
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         entry.setdefault("metrics", {})[f"fold{rep['fold']}_test"] = {
             view: {kind: {"macro_auc": round(r["macro_auc"], 4), "macro_f1": round(r["macro_f1"], 4), "n": r["n"],
                           "per_class_auc": {c: round(v["auc"], 3) for c, v in r["per_class"].items()}}
-                   for kind, r in rep[view].items()} for view in ("full", "3x4+1", "digitized") if view in rep}
+                   for kind, r in rep[view].items()} for view in ("full", "3x4+1", "digitized", "digitized_accepted") if view in rep}
         upsert_entry(mpath, entry)
         from convert.classifier.card import write_card
 
