@@ -30,6 +30,7 @@ CLASS_TEXT = {
     "HYP": "Possible hypertrophy",
 }
 MIN_CONFIDENCE = 0.4          # digitization confidence below which no classification is given
+MIN_QRS_CONSISTENCY = 0.55   # below every real PTB-XL record seen (min 0.60 over 500): traces mostly error
 MIN_LEADS = 8                 # leads that must show at least MIN_LEAD_S of signal
 MIN_LEAD_S = 1.5
 DISCLAIMER = "Automated reading - a clinician must confirm."
@@ -87,6 +88,15 @@ def _coverage_reason(present: np.ndarray, fs: float) -> str | None:
     if ok < MIN_LEADS:
         return (f"only {ok} of 12 leads have at least {MIN_LEAD_S:g} s of signal "
                 f"(need {MIN_LEADS}); retake the photo with the whole page in view")
+    return None
+
+
+def quality_reason(meas: Measurements) -> str | None:
+    """Why the traces are too unreliable to classify (beats do not resemble each other), or None."""
+    q = meas.qrs_consistency
+    if q is not None and q < MIN_QRS_CONSISTENCY:
+        return (f"the beats do not resemble each other (QRS consistency {q:.2f} < {MIN_QRS_CONSISTENCY:.2f}), "
+                "so the traces were probably misread; retake the photo")
     return None
 
 
@@ -175,6 +185,8 @@ def interpret(signals, fs, lead_names, *, confidence: float | None = None,
                   "retake the photo flat, in focus and evenly lit")
     if reason is None:
         reason = _coverage_reason(prep.present, prep.fs)
+    if reason is None:
+        reason = quality_reason(meas)
     if reason is None:
         try:
             probs, thr, info = classify_probabilities(prep.signals, prep.fs, models_dir, model, meas)

@@ -188,3 +188,16 @@ def test_beat_features_on_partial_record():
     assert np.isfinite(full).mean() > 0.95 and np.isfinite(part).mean() > 0.9
     both = np.isfinite(full) & np.isfinite(part)
     assert np.corrcoef(full[both], part[both])[0, 1] > 0.95
+
+
+def test_inconsistent_beats_refuse_classification():
+    """Traces that are mostly digitization error (beats unlike each other) are not classified."""
+    rng = np.random.default_rng(0)
+    x = _ecg(14, hr_bpm=75)
+    scramble = np.cumsum(rng.normal(0, 0.15, x.shape), axis=0)
+    scramble -= np.convolve(scramble[:, 0], np.ones(101) / 101, mode="same")[:, None]
+    r = interpret(0.3 * x + scramble, 500, LEAD_NAMES)
+    clean = interpret(x, 500, LEAD_NAMES)
+    assert clean.measurements.qrs_consistency > 0.9 and clean.refused is None
+    assert r.measurements.qrs_consistency < 0.55
+    assert r.refused and "resemble" in r.refused and r.probabilities is None

@@ -18,16 +18,18 @@ log = logging.getLogger(__name__)
 def digitized_inputs(digitized_dir: str | Path, ecg_ids: list[int]
                      ) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
     """Model inputs (N, 24, 1000) and beat features (N, F) for the records of `ecg_ids` found in
-    `digitized_dir` (as `<id>.hea`, `<id:05d>.hea` or `<id>_hr.hea`), the ids found, and problems met."""
+    `digitized_dir` (as `<id>.hea`, `<id:05d>.hea` or `<id>_hr.hea`), the ids found, problems met,
+    and per record the signal-quality reason the device would refuse it for (or None)."""
     from edge.errors import EcgEdgeError
     from edge.interpret import measure
     from edge.interpret.beat_features import beat_features
+    from edge.classify import quality_reason
     from edge.interpret.features import model_input
     from edge.interpret.signals import validate
     from edge.wfdb_io import read_record
 
     d = Path(digitized_dir)
-    xs, fs_, found, problems = [], [], [], []
+    xs, fs_, found, problems, reasons = [], [], [], [], []
     for i in ecg_ids:
         cands = [d / f"{i}.hea", d / f"{i:05d}.hea", d / f"{i:05d}_hr.hea"]
         path = next((c for c in cands if c.is_file()), None)
@@ -37,13 +39,15 @@ def digitized_inputs(digitized_dir: str | Path, ecg_ids: list[int]
             rec = read_record(path)
             p = validate(rec.signals, rec.fs, rec.lead_names)
             xs.append(model_input(p.signals, p.fs).T)
-            fs_.append(beat_features(measure(p)))
+            meas = measure(p)
+            fs_.append(beat_features(meas))
+            reasons.append(quality_reason(meas))
             found.append(i)
         except EcgEdgeError as exc:
             problems.append(f"{path.name}: {exc}")
     x = np.stack(xs).astype(np.float32) if xs else np.zeros((0, 24, 1000), np.float32)
     f = np.stack(fs_) if fs_ else np.zeros((0, 0))
-    return x, f, found, problems
+    return x, f, found, problems, reasons
 
 
 def _confidence(d: Path, ecg_id: int) -> float:
@@ -93,15 +97,16 @@ def evaluate(data_dir: str | Path, run_dir: str | Path | None, *, models_dir: st
     views = {k: (encode_batch(v), features_for(v, 100.0), y) for k, v in raw.items()}
     out: dict = {"n_records": len(metas), "fold": fold}
     if digitized_dir is not None:
-        xd, fd, ids, problems = digitized_inputs(digitized_dir, [m.ecg_id for m in metas])
+        xd, fd, ids, problems, reasons = digitized_inputs(digitized_dir, [m.ecg_id for m in metas])
         by_id = {m.ecg_id: m.labels for m in metas}
         if ids:
             views["digitized"] = (xd, fd, np.stack([by_id[i] for i in ids]))
             # what the device would classify: digitization confidence (from <id>.json) high enough
+            # and beats consistent enough (edge.classify.quality_reason)
             from edge.classify import MIN_CONFIDENCE
 
             conf = np.array([_confidence(Path(digitized_dir), i) for i in ids])
-            ok = ~(conf < MIN_CONFIDENCE)
+            ok = ~(conf < MIN_CONFIDENCE) & np.array([r is None for r in reasons])
             out["digitized_accepted"] = int(ok.sum())
             if ok.sum() >= 10 and not ok.all():
                 views["digitized_accepted"] = (xd[ok], fd[ok], views["digitized"][2][ok])

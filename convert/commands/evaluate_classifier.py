@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         return exc.exit_code
     print(f"fold {rep['fold']}: {rep['n_records']} labelled records"
           + (f", {rep.get('digitized_found', 0)} digitized found ({rep.get('digitized_accepted', 0)} with "
-             f"confidence high enough to classify = 'digitized_accepted')" if dig else ""))
+             f"confidence and beat consistency high enough to classify = 'digitized_accepted')" if dig else ""))
     if rep.get("hybrid"):
         print(f"hybrid model: CNN weight {rep['cnn_weight']:.2f} + median-beat feature model; "
               "'float'/'int8' = the hybrid with the float/int8 CNN (F1 at the shipped thresholds)")

@@ -34,6 +34,7 @@ class Measurements:
     axis_deg: float | None = None
     p_present: bool | None = None
     p_consistency: float | None = None
+    qrs_consistency: float | None = None
     rr_successive: float | None = None
     p_amplitude_mv: float | None = None
     limb_qrs_max_mv: float | None = None
@@ -57,7 +58,7 @@ class Measurements:
             "qtc_fridericia_ms": r(self.qtc_fridericia_ms), "axis_deg": r(self.axis_deg),
             "rr_ms": r(self.rr_ms), "rr_cv": r(self.rr_cv, 3), "n_beats": int(self.n_beats),
             "p_wave_present": self.p_present, "p_consistency": r(self.p_consistency, 2),
-            "rr_successive": r(self.rr_successive, 3), "limb_qrs_max_mv": r(self.limb_qrs_max_mv, 2),
+            "rr_successive": r(self.rr_successive, 3), "qrs_consistency": r(self.qrs_consistency, 2), "limb_qrs_max_mv": r(self.limb_qrs_max_mv, 2),
             "precordial_qrs_max_mv": r(self.precordial_qrs_max_mv, 2),
         }
 
@@ -76,6 +77,27 @@ def _axis(d: Delineation) -> float | None:
     if lead_i is None or avf is None or (abs(lead_i) + abs(avf)) < 1e-6:
         return None
     return float(np.degrees(np.arctan2(avf, lead_i)))
+
+
+def qrs_consistency(sig: np.ndarray, fs: float, peaks: np.ndarray) -> float | None:
+    """Median over leads of the median correlation of each beat's QRS (R +-100 ms) with the lead's
+    average QRS: ~0.9+ for a real ECG, low for traces that are mostly digitization error."""
+    h = int(0.1 * fs)
+    per_lead = []
+    for k in range(sig.shape[1]):
+        wins = [sig[p - h:p + h, k] for p in peaks if p - h >= 0 and p + h <= sig.shape[0]
+                and np.isfinite(sig[p - h:p + h, k]).all()]
+        if len(wins) < 2:
+            continue
+        W = np.stack(wins)
+        W = W - W.mean(axis=1, keepdims=True)
+        t = np.median(W, axis=0)
+        tn = np.linalg.norm(t)
+        if tn < 1e-9:
+            continue
+        c = [float(w @ t / (np.linalg.norm(w) * tn)) if np.linalg.norm(w) > 1e-9 else 0.0 for w in W]
+        per_lead.append(float(np.median(c)))
+    return float(np.median(per_lead)) if per_lead else None
 
 
 def p_consistency(sig: np.ndarray, fs: float, peaks: np.ndarray, qrs_on_rel: int) -> float | None:
@@ -129,6 +151,7 @@ def measure(prep: Prepared) -> Measurements:
     if m.n_beats < 2:
         m.notes.append("fewer than two beats found; intervals not measured")
         return m
+    m.qrs_consistency = qrs_consistency(sig, fs, beats.peaks)
     mb = median_beats(sig, fs, beats.peaks)
     d = delineate(mb, None if m.rr_ms is None else m.rr_ms / 1000.0)
     m.beats, m.delineation = mb, d
