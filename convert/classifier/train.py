@@ -109,14 +109,16 @@ def train_member(x_tr, y_tr, views_tune, y_tune, cfg: TrainConfig, seed: int):
             ens = build_ensemble([net])
             aucs = {k: multilabel_report(y_tune, predict(ens, v), [0.5] * 5, CLASSES)["macro_auc"]
                     for k, v in views_tune.items()}
-            score = float(np.mean(list(aucs.values())))
+            vals = [v for v in aucs.values() if np.isfinite(v)]
+            score = float(np.mean(vals)) if vals else float("-inf")
             history.append({"epoch": ep + 1, "loss": tot / len(perm), **aucs})
             log.info("seed %d epoch %d loss %.4f fold9 AUC %s (%.1fs)", seed, ep + 1, tot / len(perm),
                      {k: round(v, 3) for k, v in aucs.items()}, time.time() - t0)
             if score > best and ep + 1 >= cfg.epochs // 3:
                 best = score
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    net.load_state_dict(best_state)
+    if best_state is not None:  # else: the final weights
+        net.load_state_dict(best_state)
     return net, {"seed": seed, "best_fold9_mean_auc": best, "history": history}
 
 
