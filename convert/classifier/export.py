@@ -43,8 +43,11 @@ def tflite_predict(model, x_ncw: np.ndarray) -> np.ndarray:
 
 
 def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = None,
-                       data_dir: str | Path = "../shared/data/ptbxl500") -> dict:
-    """ONNX + int8 TFLite in `run_dir`, thresholds from fold 9 with the int8 model, then install."""
+                       data_dir: str | Path = "../shared/data/ptbxl500",
+                       digitized_tune: str | Path | None = None) -> dict:
+    """ONNX + int8 TFLite in `run_dir`, fusion weight and thresholds from fold 9 with the int8
+    model, then install. `digitized_tune`: fold-9 records digitized from synthesized photos
+    (`<ecg_id>.hea`), added as a tuning view so thresholds suit what the device really reads."""
     from convert.manifest import make_entry, upsert_entry
     from convert.quantize import quantize
     from edge.interpret.features import INPUT_SPEC
@@ -78,15 +81,29 @@ def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = N
 
     F_tr, n_views = train_features(x[tr], cache=run / "features_train.npz")
     F9 = {k: features_for(list(v), 100.0) for k, v in raw9.items()}
-    fmodel, w, scores = choose(F_tr, np.concatenate([y[tr]] * n_views), F9, p_int8, y[tu])
+    y9 = {k: y[tu] for k in views}
+    n_dig = 0
+    if digitized_tune is not None:
+        from .evaluate import digitized_inputs
+
+        ids9 = [m.ecg_id for m, t in zip(metas, tu) if t]
+        xd, fd, found, _, _ = digitized_inputs(digitized_tune, ids9)
+        if len(found) >= 10:
+            lab = {m.ecg_id: m.labels for m in metas}
+            views["digitized"], F9["digitized"] = xd, fd
+            y9["digitized"] = np.stack([lab[i] for i in found])
+            p_float["digitized"] = predict(ens, xd)
+            p_int8["digitized"] = tflite_predict(int8, xd)
+            n_dig = len(found)
+    fmodel, w, scores = choose(F_tr, np.concatenate([y[tr]] * n_views), F9, p_int8, y9)
     fused8 = {k: fuse(p_int8[k], feature_probs(F9[k], fmodel), w) for k in views}
     fusedf = {k: fuse(p_float[k], feature_probs(F9[k], fmodel), w) for k in views}
     pooled = np.concatenate(list(fused8.values()))
-    pooled_y = np.concatenate([y[tu]] * len(views))
+    pooled_y = np.concatenate([y9[k] for k in fused8])
     thr = [best_threshold(pooled_y[:, k], pooled[:, k]) for k in range(len(CLASSES))]
-    fold9 = {f"{k}_int8": multilabel_report(y[tu], fused8[k], thr, CLASSES) for k in views}
-    fold9.update({f"{k}_float": multilabel_report(y[tu], fusedf[k], thr, CLASSES) for k in views})
-    fold9.update({f"{k}_int8_cnn_only": multilabel_report(y[tu], p_int8[k], thr, CLASSES) for k in views})
+    fold9 = {f"{k}_int8": multilabel_report(y9[k], fused8[k], thr, CLASSES) for k in views}
+    fold9.update({f"{k}_float": multilabel_report(y9[k], fusedf[k], thr, CLASSES) for k in views})
+    fold9.update({f"{k}_int8_cnn_only": multilabel_report(y9[k], p_int8[k], thr, CLASSES) for k in views})
     mdir = Path(models_dir) if models_dir is not None else default_models_dir()
     mdir.mkdir(parents=True, exist_ok=True)
     dst = mdir / MODEL_FILE
@@ -101,7 +118,7 @@ def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = N
         labels=list(CLASSES), thresholds={c: round(float(t), 4) for c, t in zip(CLASSES, thr)}, metrics=metrics,
         training_data={"dataset": "PTB-XL 1.0.3 subset (500 records), Wagner et al., Sci Data 7, 154 (2020), CC BY 4.0",
                        "train_folds": list(range(1, 9)), "threshold_fold": TUNE_FOLD, "test_fold": 10,
-                       "n_train": info["n_train"], "n_tune": info["n_tune"],
+                       "n_train": info["n_train"], "n_tune": info["n_tune"], "n_tune_digitized": n_dig,
                        "labels": "diagnostic superclasses from scp_codes via scp_statements.diagnostic_class, "
                                  "any likelihood (as PTB-XL's benchmark); records without a superclass excluded"},
         card=CARD_FILE,

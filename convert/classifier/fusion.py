@@ -83,7 +83,8 @@ def train_features(x_tr: np.ndarray, cache: Path | None = None, seed: int = 5) -
 
 
 def choose(F_tr: np.ndarray, Y_tr: np.ndarray, F9: dict[str, np.ndarray], P9_cnn: dict[str, np.ndarray],
-           y9: np.ndarray, lams=(0.03, 0.1, 0.3), weights=(1.0, 0.7, 0.6, 0.5, 0.4, 0.3)) -> tuple[dict, float, dict]:
+           y9: np.ndarray | dict[str, np.ndarray], lams=(0.03, 0.1, 0.3, 1.0),
+           weights=(1.0, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2)) -> tuple[dict, float, dict]:
     """Fit the feature model for each L2 strength; pick (lambda, CNN weight) with the best mean
     fold-9 macro AUC over the views. Returns (feature model, cnn weight, scores)."""
     from .metrics import multilabel_report
@@ -93,7 +94,7 @@ def choose(F_tr: np.ndarray, Y_tr: np.ndarray, F9: dict[str, np.ndarray], P9_cnn
         model = fit_logistic(F_tr, Y_tr, lam)
         pf = {k: feature_probs(F9[k], model) for k in F9}
         for w in weights:
-            aucs = [multilabel_report(y9, fuse(P9_cnn[k], pf[k], w), [0.5] * len(CLASSES), CLASSES)["macro_auc"]
+            aucs = [multilabel_report(y9[k] if isinstance(y9, dict) else y9, fuse(P9_cnn[k], pf[k], w), [0.5] * len(CLASSES), CLASSES)["macro_auc"]
                     for k in F9]
             score = float(np.mean(aucs))
             scores[f"lambda={lam},cnn_weight={w}"] = round(score, 4)
