@@ -119,6 +119,9 @@ def classify_probabilities(signals12: np.ndarray, fs: float, models_dir: str | P
     if y.shape[0] != len(labels):
         raise ModelError("model_output", f"classifier gives {y.shape[0]} outputs for {len(labels)} labels",
                          "re-install the models (ecg-edge update-models)")
+    if not np.isfinite(y).all():
+        raise ModelError("model_output", "classifier gave non-finite outputs",
+                         "re-install the models (ecg-edge update-models)")
     y = np.clip(y, 0.0, 1.0)
     entry = getattr(m, "entry", None)
     info: dict[str, Any] = {"name": getattr(m, "name", MODEL_NAME),
