@@ -287,7 +287,8 @@ def guess_speed(traces_y: list[np.ndarray], px_per_mm: float, pulse_widths_mm: l
     qrs = float(np.mean([s[0] for s in stats]))
     rr = float(np.median([s[1] for s in stats]))
     # Measured on PTB-XL pages: at 25 mm/s RR <= 1.2 s and QRS clusters <= 60 ms; the same pages at
-    # 50 mm/s read as RR 1.3-2.2 s and 60-110 ms. A true bradycardia keeps narrow complexes.
-    if (rr > 1.5 and qrs > 0.045) or (rr > 1.3 and qrs > 0.065):
+    # 50 mm/s read as RR 1.1-2.2 s (tachycardia: 1.1-1.3) and 60-110 ms. A true bradycardia keeps
+    # narrow complexes; a slow wide-QRS rhythm can still fool it (use --speed).
+    if (rr > 1.5 and qrs > 0.045) or (rr > 1.3 and qrs > 0.065) or (rr > 1.1 and qrs > 0.075):
         return 50.0, f"QRS width {qrs * 1000:.0f} ms and RR {rr:.2f} s at 25 mm/s"
     return 25.0, "default"
