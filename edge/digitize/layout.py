@@ -48,7 +48,7 @@ def find_rows(prob: np.ndarray, px_per_mm: float) -> Rows:
     n, lab, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     wide = np.zeros(n, bool)
     wide[1:] = (stats[1:, cv2.CC_STAT_WIDTH] >= 12 * px_per_mm) & (stats[1:, cv2.CC_STAT_HEIGHT] >= 1 * px_per_mm)
-    ink = wide[lab].astype(np.float32)
+    ink = (wide[lab] & (ink8 > 0)).astype(np.float32)     # real ink only, not the bridges
     proj = ink.sum(axis=1)
     sm = cv2.GaussianBlur(proj.reshape(-1, 1), (1, 0), sigmaX=0, sigmaY=1.2 * px_per_mm).ravel()
     min_dist = int(7 * px_per_mm)
@@ -64,7 +64,8 @@ def find_rows(prob: np.ndarray, px_per_mm: float) -> Rows:
     gap = int(2 * px_per_mm)
     keep = []
     # Column ink presence within a band around each candidate; rows need a long continuous run.
-    cs = np.cumsum(np.vstack([np.zeros((1, w), np.float32), ink]), axis=0)
+    bridged = (wide[lab] & (joined > 0)).astype(np.float32)
+    cs = np.cumsum(np.vstack([np.zeros((1, w), np.float32), bridged]), axis=0)
     for c in sorted(chosen):
         a, b = max(0, c - band), min(h, c + band + 1)
         has = (cs[b] - cs[a]) > 0
