@@ -107,7 +107,7 @@ def evaluate(data_dir: str | Path, run_dir: str | Path | None, *, models_dir: st
 
             conf = np.array([_confidence(Path(digitized_dir), i) for i in ids])
             ok = ~(conf < MIN_CONFIDENCE) & np.array([r is None for r in reasons])
-            out["digitized_accepted"] = int(ok.sum())
+            out["digitized_accepted_n"] = int(ok.sum())
             if ok.sum() >= 10 and not ok.all():
                 views["digitized_accepted"] = (xd[ok], fd[ok], views["digitized"][2][ok])
         out["digitized_found"] = len(ids)

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"ecg-convert evaluate-classifier: {exc}", file=sys.stderr)
         return exc.exit_code
     print(f"fold {rep['fold']}: {rep['n_records']} labelled records"
-          + (f", {rep.get('digitized_found', 0)} digitized found ({rep.get('digitized_accepted', 0)} with "
+          + (f", {rep.get('digitized_found', 0)} digitized found ({rep.get('digitized_accepted_n', 0)} with "
              f"confidence and beat consistency high enough to classify = 'digitized_accepted')" if dig else ""))
     if rep.get("hybrid"):
         print(f"hybrid model: CNN weight {rep['cnn_weight']:.2f} + median-beat feature model; "
