@@ -105,14 +105,18 @@ def test_training_runs_and_resumes(tmp_path):
 
 
 @pytest.mark.slow
-def test_digitizer_uses_the_learned_stage_on_a_photo():
-    """End to end on the device path: shipped int8 segmenter as the trace stage of digitize()."""
+def test_digitizer_runs_with_the_learned_stage():
+    """End to end on the device path: the shipped int8 segmenter, tiled, as digitize()'s trace stage."""
+    from convert.segmenter.ship import EXPERIMENTAL_NAME
     from convert.synth import render_page, synthetic_ecg
     from edge.digitize import digitize
+    from edge.digitize.traceprob_tflite import make_tflite_trace_probability
+    from edge.models import load_model
     from edge.snr import mean_snr, record_snr
 
-    page = render_page(synthetic_ecg(seed=11), 500, layout="3x4+1", mode="photo", seed=11, photo_size=(2016, 1512))
-    res = digitize(page.image, fs=500, trace_model="learned")
+    fn = make_tflite_trace_probability(load_model(EXPERIMENTAL_NAME, num_threads=2))
+    page = render_page(synthetic_ecg(seed=11), 500, layout="3x4+1", mode="clean", seed=11)
+    res = digitize(page.image, fs=500, trace_model=fn)
     assert res.signals.shape[1] == 12
     snr = mean_snr(record_snr(page.truth, res.signals, 500, res.lead_names))
     assert snr > 3.0, snr

@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--px-per-mm", type=float, default=0.0, help="working resolution (default: the digitizer's)")
     parser.add_argument("--modes", default="clean,scan,photo", help="synthesizer modes to train on")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dilate", type=int, default=1, help="grow target masks by N px to cover the ink width")
+    parser.add_argument("--init", default="", help="warm-start weights from this checkpoint (fine-tuning)")
     parser.add_argument("--ship", default=None, metavar="MODELS_DIR",
                         help="after training: quantize to int8 and install as 'segmenter' in MODELS_DIR (e.g. models)")
 
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
                       steps=args.epochs * args.steps_per_epoch, val_every=args.steps_per_epoch, batch=args.batch,
                       crop=args.crop, lr=args.lr, threads=args.threads, minutes=args.minutes, tile=args.tile,
                       px_per_mm=args.px_per_mm, modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
-                      seed=args.seed)
+                      seed=args.seed, target_dilate=args.dilate, init=args.init)
     best = train(cfg, resume=args.resume, log=lambda s: print(s, flush=True))
     model, ck = load_checkpoint(best)
     onnx_path = export_onnx(model, Path(args.out) / "segmenter.onnx", tile=args.tile)

@@ -136,11 +136,14 @@ def build_cache(data_dir: str | Path, folds: tuple[int, ...], out_dir: str | Pat
     return paths
 
 
-def load_cache(paths: list[Path]) -> list[tuple[np.ndarray, np.ndarray]]:
+def load_cache(paths: list[Path], dilate: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cached (image, mask) pairs; `dilate` px grows the masks (a cross, so lines thicken evenly)."""
     out = []
+    k = cv2.getStructuringElement(cv2.MORPH_CROSS, (2 * dilate + 1, 2 * dilate + 1)) if dilate > 0 else None
     for p in paths:
         with np.load(p) as z:
-            out.append((z["image"], z["mask"]))
+            m = z["mask"]
+            out.append((z["image"], cv2.dilate(m, k) if k is not None else m))
     return out
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from edge.errors import ModelError
 
-MODEL_NAME = "segmenter"
+MODEL_NAME = "segmenter"                 # the name edge.digitize's "learned"/"auto" stage loads
+EXPERIMENTAL_NAME = "segmenter_experimental"  # shipped but not picked up by default
 MODEL_FILE = "segmenter_int8.tflite"
 CARD_FILE = "segmenter.md"
 MAX_BYTES = 1_000_000
@@ -25,8 +26,10 @@ TRAINING_DATA = {
 
 
 def ship(run_dir: str | Path, models_dir: str | Path, *, metrics: dict | None = None,
-         per_tensor: bool = False) -> dict:
-    """Quantize and install the run's exported model; returns the manifest entry."""
+         per_tensor: bool = False, name: str = MODEL_NAME, status: str | None = None) -> dict:
+    """Quantize and install the run's exported model as `name`; returns the manifest entry.
+    Ship as EXPERIMENTAL_NAME while the model does not beat the classical stage end to end, so the
+    digitizer's default ("auto") keeps using the better stage."""
     from convert.manifest import make_entry, upsert_entry
     from convert.quantize import quantize
 
@@ -48,11 +51,10 @@ def ship(run_dir: str | Path, models_dir: str | Path, *, metrics: dict | None = 
     tmp.replace(mdir / MODEL_FILE)
     best = max(hist.get("history", []), key=lambda h: h.get("f1", 0), default={})
     m = {"validation_fold9_crops": {k: round(float(v), 4) for k, v in best.items()}} if best else {}
-    old = _old_metrics(mdir)
-    m.update({k: v for k, v in old.items() if k != "validation_fold9_crops"})
+    m.update({k: v for k, v in _old_metrics(mdir, name).items() if k != "validation_fold9_crops"})
     m.update(metrics or {})
     entry = make_entry(
-        MODEL_NAME, mdir / MODEL_FILE, task="trace_segmentation", models_dir=mdir,
+        name, mdir / MODEL_FILE, task="trace_segmentation", models_dir=mdir,
         input_layouts=["NHWC"], output_layouts=["NHWC"], labels=["trace"], thresholds={"trace": 0.5},
         metrics=m, training_data=TRAINING_DATA, card=CARD_FILE,
         extra={"preprocessing": "rectified page at the digitizer's working resolution, BGR uint8 / 255, "
@@ -60,43 +62,44 @@ def ship(run_dir: str | Path, models_dir: str | Path, *, metrics: dict | None = 
                "px_per_mm": cfg.get("px_per_mm", 5.0), "tile": cfg.get("tile", 256),
                "architecture": f"TraceUNet widths {cfg.get('widths')}",
                "quantization": "per-tensor" if per_tensor else "per-channel",
-               "float_reference": "segmenter.onnx (workstation run directory)"})
+               "float_reference": "segmenter.onnx (workstation run directory)",
+               **({"status": status} if status else {})})
     upsert_entry(mdir / "manifest.json", entry)
     write_card(mdir / CARD_FILE, entry)
     return entry
 
 
-def _old_metrics(mdir: Path) -> dict:
+def _old_metrics(mdir: Path, name: str = MODEL_NAME) -> dict:
     try:
         data = json.loads((mdir / "manifest.json").read_text())
         for e in data.get("models", []):
-            if e.get("name") == MODEL_NAME:
+            if e.get("name") == name:
                 return dict(e.get("metrics") or {})
     except (OSError, ValueError):
         pass
     return {}
 
 
-def update_metrics(models_dir: str | Path, metrics: dict) -> dict:
+def update_metrics(models_dir: str | Path, metrics: dict, name: str = MODEL_NAME) -> dict:
     """Merge measured metrics (e.g. fold-10 SNR) into the segmenter's manifest entry and card."""
     from convert.manifest import read, upsert_entry
 
     mdir = Path(models_dir)
     data = read(mdir / "manifest.json")
     for e in data["models"]:
-        if e.get("name") == MODEL_NAME:
+        if e.get("name") == name:
             e["metrics"] = {**(e.get("metrics") or {}), **metrics}
             upsert_entry(mdir / "manifest.json", e)
             write_card(mdir / CARD_FILE, e)
             return e
-    raise ModelError("model_unknown", f"no {MODEL_NAME!r} entry in {mdir / 'manifest.json'}", "ship the model first")
+    raise ModelError("model_unknown", f"no {name!r} entry in {mdir / 'manifest.json'}", "ship the model first")
 
 
 def write_card(path: Path, entry: dict) -> None:
     """The Markdown model card, generated from the manifest entry so the two never disagree."""
     i, o = entry["inputs"][0], entry["outputs"][0]
     lines = [
-        "# segmenter — learned ECG trace segmentation (int8 TFLite)",
+        f"# {entry['name']} — learned ECG trace segmentation (int8 TFLite)",
         "",
         "Per-pixel probability that a pixel of a rectified ECG printout belongs to a printed trace. "
         "Used by the digitizer's trace-probability stage (`edge.digitize.traceprob_tflite`) in place of the "
@@ -127,6 +130,7 @@ def write_card(path: Path, entry: dict) -> None:
         json.dumps(entry.get("metrics", {}), indent=2),
         "```",
         "",
+        *([f"## Status", "", entry["status"], ""] if entry.get("status") else []),
         "## Limits",
         "- Trained only on synthetic renderings; real phone photos of crumpled or heavily stained paper may "
         "differ. The digitizer falls back to the classical stage when this model is missing or fails its sha256 check.",

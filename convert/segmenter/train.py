@@ -32,6 +32,8 @@ class TrainConfig:
     widths: tuple = (8, 16, 24, 32, 48)
     seed: int = 0
     modes: tuple = ("clean", "scan", "photo")
+    target_dilate: int = 1         # grow the (centre-line-thin) rectified masks to the ink width, px
+    init: str = ""                 # warm start: weights from this checkpoint
     extra: dict = field(default_factory=dict)
 
 
@@ -90,8 +92,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
     log("rendering validation pages (fold 9) ...")
     va_paths = build_cache(cfg.data, (9,), out / "cache" / "val", cfg.val_pages, px_per_mm=px,
                            seed=cfg.seed + 9, modes=tuple(cfg.modes))
-    tr_pages = load_cache(tr_paths)
-    va_pages = load_cache(va_paths)
+    tr_pages = load_cache(tr_paths, dilate=cfg.target_dilate)
+    va_pages = load_cache(va_paths, dilate=cfg.target_dilate)
     vrng = np.random.default_rng(1234)
     vx, vy = sample_batch(va_pages, vrng, max(48, 4 * len(va_pages)), cfg.crop, train=False)
     # augmented validation crops too: the hard cases the device sees
@@ -101,6 +103,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
     model = TraceUNet(widths=tuple(cfg.widths)).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, best_f1, history = 0, -1.0, []
+    if cfg.init and not (resume and last.exists()):
+        model.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=False)["model"])
+        log(f"initialised weights from {cfg.init}")
     if resume and last.exists():
         ck = torch.load(last, map_location="cpu", weights_only=False)
         model.load_state_dict(ck["model"])
@@ -185,28 +190,39 @@ def load_checkpoint(path: str | Path):
     return model.eval(), ck
 
 
-def export_onnx(model, path: str | Path, tile: int = 256) -> Path:
-    """Export the probability model with a fixed (1, 3, tile, tile) input named `page`."""
+def _hw(tile) -> tuple[int, int]:
+    """Tile size as (height, width) from an int or a pair."""
+    if isinstance(tile, (list, tuple)):
+        return int(tile[0]), int(tile[1])
+    return int(tile), int(tile)
+
+
+def export_onnx(model, path: str | Path, tile=256) -> Path:
+    """Export the probability model with a fixed (1, 3, th, tw) input named `page` (tile: int or (th, tw))."""
     import copy
 
     import torch
 
+    th, tw = _hw(tile)
     m = copy.deepcopy(model).eval()
     m.probability = True
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(m, torch.rand(1, 3, tile, tile), str(path), input_names=["page"],
+    torch.onnx.export(m, torch.rand(1, 3, th, tw), str(path), input_names=["page"],
                       output_names=["trace_prob"], opset_version=17, dynamo=False)
     return path
 
 
-def calibration_tiles(cache_dir: str | Path, tile: int = 256, n: int = 16, seed: int = 0) -> np.ndarray:
-    """Real, un-augmented page tiles (NHWC float32 in [0, 1]) for int8 calibration."""
+def calibration_tiles(cache_dir: str | Path, tile=256, n: int = 16, seed: int = 0) -> np.ndarray:
+    """Real page tiles (NHWC float32 in [0, 1]), half plain, half augmented, for int8 calibration."""
     from .data import load_cache, sample_batch
 
+    th, tw = _hw(tile)
+    size = max(th, tw)
     paths = sorted(Path(cache_dir).glob("page_*.npz"))[:40]
     pages = load_cache(paths)
     rng = np.random.default_rng(seed)
-    x, _ = sample_batch(pages, rng, n // 2, tile, train=False)
-    xa, _ = sample_batch(pages, rng, n - n // 2, tile, train=True)
-    return np.concatenate([x, xa]).transpose(0, 2, 3, 1).copy()
+    x, _ = sample_batch(pages, rng, n // 2, size, train=False)
+    xa, _ = sample_batch(pages, rng, n - n // 2, size, train=True)
+    x = np.concatenate([x, xa])[:, :, (size - th) // 2:(size - th) // 2 + th, (size - tw) // 2:(size - tw) // 2 + tw]
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
