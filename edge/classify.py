@@ -188,8 +188,11 @@ def interpret(signals, fs, lead_names, *, confidence: float | None = None,
                   "retake the photo flat, in focus and evenly lit")
     if reason is None:
         reason = _coverage_reason(prep.present, prep.fs)
+    q_reason = quality_reason(meas)
+    if q_reason is not None:
+        result.warnings.append("beats are inconsistent: measurements may be unreliable")
     if reason is None:
-        reason = quality_reason(meas)
+        reason = q_reason
     if reason is None:
         try:
             probs, thr, info = classify_probabilities(prep.signals, prep.fs, models_dir, model, meas)

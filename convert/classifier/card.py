@@ -27,7 +27,8 @@ def render_card(entry: dict) -> str:
         "for 10 s). A class is reported when its probability reaches its threshold "
         f"({', '.join(f'{k} {v:.2f}' for k, v in (entry.get('thresholds') or {}).items())}), chosen on fold 9 "
         "to maximise F1. It is an aid for a clinician, not a diagnosis; the device refuses to classify when "
-        "the digitization confidence is low or fewer than 8 leads carry 1.5 s of signal.",
+        "the digitization confidence is below 0.4, fewer than 8 leads carry 1.5 s of signal, or the beats do not "
+        "resemble each other (median QRS correlation < 0.55, below every real PTB-XL record: misread traces).",
         "",
         "## Input",
         f"`{entry['inputs'][0]['name']}` {entry['inputs'][0]['shape']} int8, NWC: "
@@ -55,7 +56,9 @@ def render_card(entry: dict) -> str:
             "QTc, rate, axis, P-wave presence, RR variation, limb/precordial voltage; `edge.interpret.beat_features`), "
             "fitted on folds 1-8 (clean, 3x4+1-masked and corrupted copies). Final probability = "
             f"sigmoid({fus.get('cnn_weight', 0):.1f} x logit(CNN) + {1 - fus.get('cnn_weight', 0):.1f} x logit(features)); "
-            f"L2 strength {entry['feature_model'].get('lambda')} and the CNN weight were chosen on fold 9. Explicit "
+            f"L2 strength {entry['feature_model'].get('lambda')} and the CNN weight were chosen on fold 9 "
+            f"({(entry.get('training_data') or {}).get('n_tune_digitized', 0)} of its records also digitized from "
+            "synthesized photos, so thresholds suit what the device reads). Explicit "
             "QRS width, axis, Q waves and voltages are learnt far more reliably from ~350 records than by the CNN alone.",
         ]
     lines += ["", "## Measured performance"]
@@ -94,9 +97,10 @@ def render_card(entry: dict) -> str:
         "electrocardiography dataset. Scientific Data 7, 154 (2020). https://doi.org/10.1038/s41597-020-0495-6 - "
         "data under CC BY 4.0 (PhysioNet).",
         "",
-        "Reproduce: `ecg-convert train-classifier --data ../shared/data/ptbxl500 --out runs/clf` then "
-        "`ecg-convert evaluate-classifier --data ../shared/data/ptbxl500 --run runs/clf --digitized runs/digitized "
-        "--update-manifest`.",
+        "Reproduce: `ecg-convert evaluate-digitizer --families photo --folds 9,10 --save-dir runs/digitized` "
+        "(split the records by fold into runs/dig9, runs/dig10), `ecg-convert train-classifier --data "
+        "../shared/data/ptbxl500 --out runs/clf --digitized-tune runs/dig9`, then `ecg-convert evaluate-classifier "
+        "--run runs/clf --digitized runs/dig10 --update-manifest`.",
         "",
     ]
     return "\n".join(lines)
