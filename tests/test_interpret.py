@@ -187,3 +187,30 @@ def test_lead_major_and_long_recordings_are_accepted():
     assert p.signals.shape == x.shape and p.warnings
     long = validate(np.tile(x, (15, 1)), FS, LEAD_NAMES)
     assert long.duration_s == pytest.approx(120.0) and any("first 120 s" in w for w in long.warnings)
+
+
+@pytest.mark.needs_data
+def test_real_ptbxl_rhythm_and_width_statements():
+    """On real PTB-XL records (folds 9-10): AF is called irregular without P, bundle branch blocks
+    wide, and sinus-rhythm records mostly get a sinus statement."""
+    from pathlib import Path
+
+    from convert.classifier.data import load_meta
+    from edge.wfdb_io import read_record
+
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "ptbxl500"
+    if not (data / "ptbxl_database.csv").is_file():
+        pytest.skip(f"PTB-XL data not found at {data}")
+    metas = [m for m in load_meta(data) if m.fold in (9, 10)]
+    got = {"AFIB": [], "BBB": [], "SR": []}
+    for m in metas:
+        codes = set(m.scp_codes)
+        key = "AFIB" if "AFIB" in codes else "BBB" if codes & {"CLBBB", "CRBBB"} else \
+            "SR" if codes == {"NORM", "SR"} else None
+        if key is None or (key == "SR" and len(got["SR"]) >= 25):
+            continue
+        rec = read_record(data / m.path_hr)
+        got[key].append(_codes(measure(validate(rec.signals, rec.fs, rec.lead_names))))
+    assert got["AFIB"] and sum("IRREG_AF" in c for c in got["AFIB"]) >= len(got["AFIB"]) / 2
+    assert got["BBB"] and sum("WIDEQRS" in c for c in got["BBB"]) >= 0.75 * len(got["BBB"])
+    assert sum(bool(c & {"SR", "SBRAD", "STACH"}) for c in got["SR"]) >= 0.85 * len(got["SR"])
