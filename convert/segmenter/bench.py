@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--page", default="a4", choices=["a4", "letter"])
+    ap.add_argument("--name", default=None, help="manifest name (default: segmenter, else segmenter_experimental)")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -32,8 +33,12 @@ def main(argv: list[str] | None = None) -> int:
         proc = psutil.Process()
     except ImportError:
         proc = None
+    from edge.models import read_manifest
+
     try:
-        model = load_model("segmenter", args.models_dir, num_threads=args.threads)
+        names = [e.name for e in read_manifest(args.models_dir)]
+        name = args.name or next((n for n in ("segmenter", "segmenter_experimental") if n in names), "segmenter")
+        model = load_model(name, args.models_dir, num_threads=args.threads)
     except ModelError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 3
