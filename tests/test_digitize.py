@@ -51,6 +51,8 @@ def test_clean_page_end_to_end(clean_page, clean_result):
     assert r.layout == "3x4+1"
     assert r.gain_mm_mv == 10.0 and r.speed_mm_s == 25.0
     assert r.details["gain_source"] == "calibration pulse"
+    assert r.px_per_mm["x"] == pytest.approx(clean_page.meta["px_per_mm"], rel=0.005)
+    assert r.px_per_mm["work"] == WORK_PX_PER_MM
     assert _snr(clean_page, r) > 17.0
     # Lead II comes from the rhythm strip: shown for the whole 10 s; V1 only in its column.
     ii, v1 = r.signals[:, LEAD_NAMES.index("II")], r.signals[:, LEAD_NAMES.index("V1")]

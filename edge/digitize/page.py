@@ -27,6 +27,7 @@ class RectifiedPage:
     quad: list[list[float]] | None    # page corners in the source image
     rotated_deg: float = 0.0          # quarter turns applied (90, 180, 270)
     warnings: list[str] = field(default_factory=list)
+    source_px_per_mm: tuple[float, float] = (0.0, 0.0)   # about, in the input photo/scan (x, y)
 
 
 def _order_quad(pts: np.ndarray) -> np.ndarray:
@@ -200,7 +201,8 @@ def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM)
                             f"{out_h / work_px_per_mm:.0f} mm", "photograph the whole printout, flat and in focus")
     image = _warp(src, Hf, (out_w, out_h))
     quad_orig = (quad / pre).tolist() if quad is not None else None
-    return RectifiedPage(image, Hf @ P, grid, quad is not None, quad_orig, rotated, warnings)
+    src_k = (grid.px_per_mm_x / (a * pre), grid.px_per_mm_y / (a * pre))
+    return RectifiedPage(image, Hf @ P, grid, quad is not None, quad_orig, rotated, warnings, src_k)
 
 
 def rotate_half_turn(page: RectifiedPage) -> RectifiedPage:
@@ -208,4 +210,5 @@ def rotate_half_turn(page: RectifiedPage) -> RectifiedPage:
     h, w = page.image.shape[:2]
     R = np.array([[-1, 0, w - 1], [0, -1, h - 1], [0, 0, 1]], np.float64)
     return RectifiedPage(np.ascontiguousarray(page.image[::-1, ::-1]), R @ page.homography, page.grid,
-                         page.page_found, page.quad, (page.rotated_deg + 180.0) % 360, page.warnings)
+                         page.page_found, page.quad, (page.rotated_deg + 180.0) % 360, page.warnings,
+                         page.source_px_per_mm)

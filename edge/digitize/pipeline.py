@@ -277,7 +277,8 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
         "px_per_mm_used": round(kk, 4),
     }
     return DigitizeResult(out.astype(np.float32), float(fs), list(LEAD_NAMES), lay_name,
-                          {"x": round(page.grid.px_per_mm_x, 4), "y": round(page.grid.px_per_mm_y, 4)},
+                          {"x": round(page.source_px_per_mm[0], 3), "y": round(page.source_px_per_mm[1], 3),
+                           "work": k},
                           speed_used, float(gain_used), lead_conf, conf, warnings, timings,
                           page.image, overlay, details)
 

@@ -14,7 +14,7 @@ class DigitizeResult:
     fs: float
     lead_names: list[str]
     layout: str
-    px_per_mm: dict                     # measured on the photo/scan: {"x":, "y":} and the work resolution
+    px_per_mm: dict                     # {"x", "y"}: about, in the input image (grid); "work": rectified page
     speed_mm_s: float
     gain_mm_mv: float
     lead_confidence: dict[str, float]
