@@ -139,6 +139,7 @@ def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarra
     both = peak & trough
     peak &= ~both | ((prev_mid + next_mid) / 2 > mid)
     trough &= ~peak
+    peak, trough = _plateau_apexes(a, b, cen, tall, lw, peak, trough)
     rising = prev_mid > next_mid                   # y decreasing: the signal goes up
     px = np.empty(2 * n)
     py = np.empty(2 * n)
@@ -158,6 +159,33 @@ def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarra
         sloped = has_ink & ((bot - top + 1) > lw + 1)
         _stroke_crossings(prob, wmap, xs, top, bot, sloped & valid & ~peak & ~trough, lw, px, py)
     return RowTrace(yc.astype(np.float64), near.astype(np.float64), lw, px, py)
+
+
+def _plateau_apexes(a, b, cen, tall, lw, peak, trough):
+    """Blur (defocus, motion, a thick pen) spreads a QRS tip over several columns that all reach
+    the same height: no single column is above both neighbours, and reading those columns as
+    strokes puts the tip half-way down. A tall column whose upper (lower) end is the extreme of
+    its neighbourhood is an apex (trough); where both ends are, the end farther from the local
+    baseline wins."""
+    n = len(a)
+    W = max(2, int(round(lw)))
+    big = 1e9
+    ap = np.pad(np.where(tall, a, big), W, constant_values=big)
+    bp = np.pad(np.where(tall, b, -big), W, constant_values=-big)
+    win_a = np.lib.stride_tricks.sliding_window_view(ap, 2 * W + 1).min(axis=1)
+    win_b = np.lib.stride_tricks.sliding_window_view(bp, 2 * W + 1).max(axis=1)
+    pk = tall & (a <= win_a + 0.75)
+    tr = tall & (b >= win_b - 0.75)
+    R = max(8, 6 * W)
+    cp = np.pad(np.where(tall, np.nan, cen), R, constant_values=np.nan)
+    with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore", RuntimeWarning)
+        ref = np.nanmedian(np.lib.stride_tricks.sliding_window_view(cp, 2 * R + 1), axis=1)
+    ref = np.where(np.isfinite(ref), ref, cen)
+    up = (ref - a) >= (b - ref)
+    pk2 = pk & (up | ~tr)
+    tr2 = tr & ~pk2
+    return (peak | pk2) & ~(tr2 & ~peak), (trough | tr2) & ~pk2
 
 
 def _stroke_crossings(prob, dark, xs, top, bot, stroke, lw, px, py) -> None:

@@ -78,8 +78,106 @@ def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
     quad = _max_area_quad(hull)
     if quad is None:
         quad = cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float64)
-    quad = _refine_quad(_order_quad(quad), cnt.reshape(-1, 2).astype(np.float64))
+    quad0 = _order_quad(quad)
+    quad = _refine_quad(quad0, cnt.reshape(-1, 2).astype(np.float64))
+    if not _plausible_quad(quad, quad0, sw, sh):
+        quad = quad0
+    # The mask outline goes wrong where glare joins the paper to the desk, or a shadow or finger
+    # cuts the paper: move each side onto the strongest straight brightness step near it.
+    quad = _snap_sides_to_edges(score, quad)
     return quad / s, "found"
+
+
+def _quad_area(q: np.ndarray) -> float:
+    x, y = q[:, 0], q[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def _plausible_quad(q: np.ndarray, ref: np.ndarray, w: int, h: int) -> bool:
+    """A convex quad inside (or just beyond) the frame whose area is close to `ref`'s."""
+    if not np.all(np.isfinite(q)):
+        return False
+    if not cv2.isContourConvex(q.astype(np.float32).reshape(-1, 1, 2)):
+        return False
+    m = 0.05 * max(w, h)
+    if q[:, 0].min() < -m or q[:, 1].min() < -m or q[:, 0].max() > w + m or q[:, 1].max() > h + m:
+        return False
+    a, a0 = _quad_area(q), _quad_area(ref)
+    return a0 > 0 and 0.75 < a / a0 < 1.33
+
+
+def _side_support(img: np.ndarray, p0: np.ndarray, p1: np.ndarray, d: float, n: int = 96) -> np.ndarray:
+    """Brightness step across lines p0->p1 (arrays of endpoints, shape (k, 2)): mean over points
+    along each line of |I(+d normal) - I(-d normal)|, clipped so a finger or glare on a short
+    stretch of the edge cannot dominate."""
+    t = np.linspace(0.05, 0.95, n)[None, :, None]
+    pts = p0[:, None, :] * (1 - t) + p1[:, None, :] * t              # k x n x 2
+    dv = p1 - p0
+    nrm = np.stack([-dv[:, 1], dv[:, 0]], axis=1) / (np.linalg.norm(dv, axis=1, keepdims=True) + 1e-9)
+    a = pts + d * nrm[:, None, :]
+    b = pts - d * nrm[:, None, :]
+    def samp(q):
+        return cv2.remap(img, q[..., 0].astype(np.float32), q[..., 1].astype(np.float32),
+                         cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    step = np.abs(samp(a) - samp(b))
+    return np.minimum(step, 40.0).mean(axis=1)
+
+
+def _snap_sides_to_edges(score: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """Move each side's two ends along its normal (up to a quarter of the frame) to where the
+    brightness step across the side is strongest; keep the old side unless the new one is clearly
+    better supported, and the old quad unless the result is a plausible convex quad."""
+    h, w = score.shape
+    img = cv2.GaussianBlur(score.astype(np.float32), (0, 0), 1.5)
+    d = max(2.0, 0.005 * max(h, w))
+    R = int(0.25 * min(h, w))
+    step = max(2, R // 60)
+    offs = np.arange(-R, R + 1, step, dtype=np.float64)
+    lines = []
+    changed = False
+    for i in range(4):
+        a, b = quad[i], quad[(i + 1) % 4]
+        dv = b - a
+        nrm = np.array([-dv[1], dv[0]]) / (np.linalg.norm(dv) + 1e-9)
+        s1, s2 = np.meshgrid(offs, offs, indexing="ij")
+        s1, s2 = s1.ravel(), s2.ravel()
+        p0 = a[None, :] + s1[:, None] * nrm[None, :]
+        p1 = b[None, :] + s2[:, None] * nrm[None, :]
+        sup = _side_support(img, p0, p1, d, n=48)
+        # fine search around the best coarse line
+        k = int(np.argmax(sup))
+        fo = np.arange(-step, step + 1, 1.0)
+        f1, f2 = np.meshgrid(s1[k] + fo, s2[k] + fo, indexing="ij")
+        f1, f2 = f1.ravel(), f2.ravel()
+        q0 = a[None, :] + f1[:, None] * nrm[None, :]
+        q1 = b[None, :] + f2[:, None] * nrm[None, :]
+        fs = _side_support(img, q0, q1, d, n=96)
+        j = int(np.argmax(fs))
+        old = float(_side_support(img, a[None], b[None], d, n=96)[0])
+        if fs[j] > 1.3 * old + 1.0:
+            lines.append((q0[j], q1[j] - q0[j]))
+            changed = True
+        else:
+            lines.append((a, dv))
+    if not changed:
+        return quad
+    out = []
+    for i in range(4):
+        (p1_, d1), (p2_, d2) = lines[i - 1], lines[i]
+        m = np.array([d1, -d2]).T
+        if abs(np.linalg.det(m)) < 1e-6:
+            return quad
+        t = np.linalg.solve(m, p2_ - p1_)
+        out.append(p1_ + t[0] * d1)
+    new = np.array(out)
+    if not cv2.isContourConvex(new.astype(np.float32).reshape(-1, 1, 2)):
+        return quad
+    m = 0.05 * max(w, h)
+    if new[:, 0].min() < -m or new[:, 1].min() < -m or new[:, 0].max() > w + m or new[:, 1].max() > h + m:
+        return quad
+    if _quad_area(new) < 0.15 * w * h:
+        return quad
+    return new
 
 
 def _max_area_quad(hull: np.ndarray) -> np.ndarray | None:
