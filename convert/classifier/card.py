@@ -81,6 +81,8 @@ def render_card(entry: dict) -> str:
     if par:
         lines += [f"int8 vs float ensemble, max |probability difference| on fold 9: "
                   + ", ".join(f"{k} {v:.3f}" for k, v in par.items()) + ".", ""]
+    for note in entry.get("notes") or []:
+        lines += [f"Note: {note}", ""]
     lines += [
         "## Limitations",
         "- Only ~350 labelled training records (500-record PTB-XL subset): HYP has ~25 positives, MI ~50. "
