@@ -33,6 +33,29 @@ def _longest_run(flags: np.ndarray, max_gap: int) -> int:
     return int((ends - starts + 1).max())
 
 
+def _add_rows_at_pitch(centres: list[float], weak: list[int]) -> list[float]:
+    """Glare or a washed-out stretch breaks a trace into pieces: such a row (`weak`: long only when
+    gaps of several mm are bridged) is accepted where it continues the even spacing of the rows
+    already found, which header and footer text lines do not."""
+    if len(centres) < 2 or not weak:
+        return centres
+    d = np.diff(sorted(centres))
+    pitch = float(np.median(d[d >= 0.6 * d.max()]))       # a stray line between rows is not the pitch
+    out = sorted(centres)
+    added = True
+    while added:
+        added = False
+        for c in weak:
+            if any(abs(c - o) < 0.5 * pitch for o in out):
+                continue
+            d = min(abs(c - o) for o in out)
+            if 0.9 * pitch <= d <= 1.1 * pitch:
+                out.append(float(c))
+                out.sort()
+                added = True
+    return out
+
+
 def find_rows(prob: np.ndarray, px_per_mm: float) -> Rows:
     """Rows are horizontal bands holding one long continuous line of ink (text lines are broken
     by word gaps); their centres are the peaks of the horizontal ink projection."""
@@ -63,6 +86,7 @@ def find_rows(prob: np.ndarray, px_per_mm: float) -> Rows:
     band = int(6 * px_per_mm)
     gap = int(2 * px_per_mm)
     keep = []
+    weak = []
     # Column ink presence within a band around each candidate; rows need a long continuous run.
     bridged = (wide[lab] & (joined > 0)).astype(np.float32)
     cs = np.cumsum(np.vstack([np.zeros((1, w), np.float32), bridged]), axis=0)
@@ -72,16 +96,45 @@ def find_rows(prob: np.ndarray, px_per_mm: float) -> Rows:
         run = _longest_run(has, gap)
         if run >= 0.3 * w:
             keep.append((c, run))
+        else:
+            weak.append(c)
     if not keep:
         return Rows([], 0.0, 0.0)
     longest = max(r for _, r in keep)
     centres = [float(c) for c, r in keep if r >= 0.45 * longest]
+    if len(centres) >= 2 and weak:
+        # A row broken by glare: faint ink (half the usual threshold) in every quarter of the
+        # span the other rows cover; text lines leave whole quarters empty.
+        span = np.zeros(w, bool)
+        for c in centres:
+            a, b = max(0, int(c) - band), min(h, int(c) + band + 1)
+            span |= (cs[b] - cs[a]) > 0
+        cols = np.flatnonzero(span)
+        x0, x1 = int(cols[0]), int(cols[-1]) + 1
+        low = prob >= 0.15
+
+        def thickness(c: float) -> float:
+            # ink pixels per inked column: a trace line is thin, a line of text is letter-tall
+            a, b = max(0, int(c) - band), min(h, int(c) + band + 1)
+            n = low[a:b, x0:x1].sum(axis=0)
+            return float(np.median(n[n > 0])) if (n > 0).any() else 0.0
+        thin = float(np.median([thickness(c) for c in centres]))
+        ok_weak = []
+        for c in weak:
+            a, b = max(0, c - band), min(h, c + band + 1)
+            has = low[a:b, x0:x1].any(axis=0)
+            q = np.array_split(has, 4)
+            if min(float(part.mean()) for part in q) >= 0.35 and thickness(c) <= 1.5 * thin + 1:
+                ok_weak.append(c)
+        centres = _add_rows_at_pitch(centres, ok_weak)
     # Refine each centre to the most common ink row nearby (the isoelectric line).
     pitch = float(np.median(np.diff(centres))) if len(centres) > 1 else 0.4 * h
     refined = []
     for c in centres:
         a, b = int(max(0, c - 0.3 * pitch)), int(min(h, c + 0.3 * pitch))
-        refined.append(float(a + np.argmax(proj[a:b])) if b > a else c)
+        r = float(a + np.argmax(proj[a:b])) if b > a else c
+        if not refined or r - refined[-1] >= 2 * px_per_mm:   # two peaks of one row: keep one
+            refined.append(r)
     # Upside-down cue: ECG deflections (R, P, T waves) point up in most leads.
     above = below = 0.0
     half = int(0.45 * pitch)
