@@ -25,7 +25,9 @@ _COLOURS = [(0, 160, 0), (200, 0, 200), (0, 140, 255), (255, 120, 0), (0, 0, 230
 
 
 def _extent(tr: RowTrace, px_per_mm: float) -> tuple[int, int] | None:
-    """First and last column of the longest inked stretch of a row (gaps up to 3 mm bridged)."""
+    """First and last column of a row's trace: the longest inked stretch (gaps up to 3 mm
+    bridged), grown across gaps of up to 12 mm to neighbouring stretches that are themselves
+    trace-long (>= 8 mm): glare and fading break a trace, specks beside it are short."""
     idx = np.flatnonzero(np.isfinite(tr.y) & (tr.ink >= 0.3))
     if len(idx) == 0:
         return None
@@ -34,7 +36,13 @@ def _extent(tr: RowTrace, px_per_mm: float) -> tuple[int, int] | None:
     starts = np.concatenate([[idx[0]], idx[br + 1]])
     ends = np.concatenate([idx[br], [idx[-1]]])
     k = int(np.argmax(ends - starts))
-    return int(starts[k]), int(ends[k])
+    lo = hi = k
+    big_gap, piece = 12 * px_per_mm, 8 * px_per_mm
+    while lo > 0 and starts[lo] - ends[lo - 1] <= big_gap and ends[lo - 1] - starts[lo - 1] >= piece:
+        lo -= 1
+    while hi < len(starts) - 1 and starts[hi + 1] - ends[hi] <= big_gap and ends[hi + 1] - starts[hi + 1] >= piece:
+        hi += 1
+    return int(starts[lo]), int(ends[hi])
 
 
 def _overlay(rectified: np.ndarray, traces: list[RowTrace], x_ranges: list[tuple[int, int]],
