@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.atomic import fsync_dir, write_file_atomic
 from edge.errors import BadInputError, EcgEdgeError, ModelError
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,8 @@ def generate_keypair(out_dir: str | Path, *, name: str = "model-signing",
                              serialization.NoEncryption())
     pub = key.public_key().public_bytes(serialization.Encoding.PEM,
                                         serialization.PublicFormat.SubjectPublicKeyInfo)
-    _atomic_write(key_path, priv, mode=0o600)
-    _atomic_write(pub_path, pub, mode=0o644)
+    write_file_atomic(key_path, priv, mode=0o600)
+    write_file_atomic(pub_path, pub, mode=0o644)
     return key_path, pub_path
 
 
@@ -210,8 +211,8 @@ def make_bundle(models_dir: str | Path, private_key: str | Path, out_dir: str | 
     for name in names:
         if (src / name).resolve() != (out / name).resolve():
             _atomic_copy(src / name, out / name)
-    _atomic_write(out / BUNDLE_JSON, body)
-    _atomic_write(out / BUNDLE_SIG, key.sign(SIG_DOMAIN + body).hex().encode() + b"\n")
+    write_file_atomic(out / BUNDLE_JSON, body)
+    write_file_atomic(out / BUNDLE_SIG, key.sign(SIG_DOMAIN + body).hex().encode() + b"\n")
     return BundleInfo(path=out, bundle_id=_bundle_id(version, doc_digest), version=version,
                       created_utc=created, files=files, models=doc["models"], digest=doc_digest)
 
@@ -320,9 +321,9 @@ def install_bundle(bundle_dir: str | Path, models_root: str | Path = DEFAULT_MOD
                 _atomic_copy(Path(bundle_dir) / name, tmp / name)
             # Re-check the signature on the copy: the stick may have changed under us.
             verify_bundle(tmp, public_key, check_files=True)
-            _fsync_dir(tmp)
+            fsync_dir(tmp)
             os.rename(tmp, final)
-            _fsync_dir(versions)
+            fsync_dir(versions)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -484,38 +485,6 @@ def _sha256_file(path: Path) -> tuple[str, int]:
     return h.hexdigest(), n
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
 def _atomic_copy(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
     try:
@@ -530,7 +499,7 @@ def _atomic_copy(src: Path, dst: Path) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(dst.parent)
+    fsync_dir(dst.parent)
 
 
 def _link_target(link: Path) -> str | None:
@@ -549,7 +518,7 @@ def _swap_link(link: Path, version_name: str) -> None:
         pass
     os.symlink(os.path.join("versions", version_name), tmp)
     os.replace(tmp, link)
-    _fsync_dir(link.parent)
+    fsync_dir(link.parent)
 
 
 def _prune(root: Path) -> None:

@@ -23,6 +23,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from . import atomic
 from .errors import BadInputError
 from .layouts import LEAD_NAMES
 
@@ -109,28 +110,13 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """Directory fsync that fails loudly: the store must know its renames are durable."""
+    atomic.fsync_dir(path, strict=True)
 
 
 def write_file_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
-    """Write bytes to `path` via a temp file in the same directory, fsync, rename, fsync the dir."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    """Atomic write with the store's owner-only default mode (see edge.atomic)."""
+    atomic.write_file_atomic(path, data, mode=mode, strict_dir_sync=True)
 
 
 def _write_new(path: Path, data: bytes) -> None:

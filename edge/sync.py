@@ -34,6 +34,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from edge.atomic import fsync_dir, write_file_atomic
 from edge.errors import BadInputError, EcgEdgeError
 
 log = logging.getLogger(__name__)
@@ -213,21 +214,7 @@ def write_status(path: str | os.PathLike, state: str, message: str, *, hint: str
     doc = {"time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "state": state,
            "message": message, "hint": hint, "kind": kind, **(extra or {})}
     data = json.dumps(doc, indent=2).encode()
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(p.parent)
+    write_file_atomic(p, data, mode=0o644)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,8 +340,8 @@ def _sync_one(store: Any, rec: Any, base: Path, *, fat: bool, export: tuple[str,
     sums_item = _Item(SUMS_NAME, hashlib.sha256(sums).hexdigest(), len(sums), data=sums)
     hook("sums", rid, SUMS_NAME)
     _put_file(dest, sums_item, hook, rid, res)
-    _fsync_dir(dest)
-    _fsync_dir(base)
+    fsync_dir(dest)
+    fsync_dir(base)
     hook("verify", rid, "")
     for it in [*items, sums_item]:
         got = _read_back_sha256(dest / it.name)
@@ -682,14 +669,3 @@ def _parse_time(text: str) -> datetime | None:
         return None
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import fsync_dir
 from .errors import BadInputError
 from .layouts import LEAD_NAMES, canonical_lead
 
@@ -30,19 +31,6 @@ class EcgRecord:
 
     def lead(self, name: str) -> np.ndarray:
         return self.signals[:, self.lead_names.index(name)]
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_record(stem: str | os.PathLike, signals: np.ndarray, fs: float,
@@ -70,7 +58,7 @@ def write_record(stem: str | os.PathLike, signals: np.ndarray, fs: float,
             with open(src, "rb") as f:
                 os.fsync(f.fileno())
             os.replace(src, out_dir / f"{stem.name}{ext}")
-    _fsync_dir(out_dir)
+    fsync_dir(out_dir)
     return out_dir / f"{stem.name}.hea"
 
 

@@ -5,30 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
 
+from edge.atomic import write_file_atomic
 from edge.layouts import LEAD_NAMES
 from edge.wfdb_io import write_record
 
 from .render import RenderedPage
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def encode_image(image, suffix: str, jpeg_quality: int = 92) -> bytes:
@@ -55,8 +40,8 @@ def save_page(page: RenderedPage, out: str | os.PathLike, jpeg_quality: int = 92
     write_record(stem, page.truth, page.meta["fs"], LEAD_NAMES,
                  comments=[f"rendered page {out.name}: layout {page.meta['layout']}, mode {page.meta['mode']}, "
                            f"seed {page.meta['seed']}", "NaN = not printed"])
-    _atomic_write(paths["mask"], encode_image(page.mask, ".png"))
+    write_file_atomic(paths["mask"], encode_image(page.mask, ".png"))
     meta = dict(page.meta, image_file=out.name, mask_file=paths["mask"].name, truth_record=stem.name)
-    _atomic_write(paths["meta"], (json.dumps(meta, indent=1) + "\n").encode())
-    _atomic_write(out, encode_image(page.image, out.suffix, jpeg_quality))  # image last: it marks a complete page
+    write_file_atomic(paths["meta"], (json.dumps(meta, indent=1) + "\n").encode())
+    write_file_atomic(out, encode_image(page.image, out.suffix, jpeg_quality))  # image last: it marks a complete page
     return paths

@@ -8,8 +8,9 @@ import argparse
 import logging
 import os
 import sys
-import tempfile
 from pathlib import Path
+
+from edge.atomic import write_file_atomic
 
 log = logging.getLogger("ecg-edge.digitize")
 
@@ -24,23 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trace-model", default="auto", choices=["auto", "classical", "learned"],
                         help="trace probability: learned int8 segmenter, classical, or auto (default)")
     parser.add_argument("--no-overlay", action="store_true", help="do not write <stem>.overlay.png")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same directory, fsync, rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def digitize_file(image_path: str | os.PathLike, out_dir: str | os.PathLike, *, fs: float = 500.0,
@@ -66,11 +50,11 @@ def digitize_file(image_path: str | os.PathLike, out_dir: str | os.PathLike, *, 
     doc = result.to_dict()
     doc["source_image"] = str(image_path)
     import json
-    _atomic_write(stem.with_suffix(".json"), json.dumps(doc, indent=2).encode())
+    write_file_atomic(stem.with_suffix(".json"), json.dumps(doc, indent=2).encode())
     if overlay and result.overlay is not None:
         ok, buf = cv2.imencode(".png", result.overlay)
         if ok:
-            _atomic_write(Path(f"{stem}.overlay.png"), buf.tobytes())
+            write_file_atomic(Path(f"{stem}.overlay.png"), buf.tobytes())
     return result
 
 
