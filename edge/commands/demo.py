@@ -19,29 +19,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge.atomic import write_file_atomic
     from edge.errors import EcgEdgeError
 
     try:
-        from edge.digitize import digitize
-        from edge.imageio import load_image
+        from edge.commands.digitize import digitize_file
     except ImportError:
         print("ecg-edge demo: digitizer not implemented yet", file=sys.stderr)
         return 0
-    import cv2
-
-    from edge.wfdb_io import write_record
-
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = out / Path(args.image).stem
     try:
-        result = digitize(load_image(args.image))
+        result = digitize_file(args.image, out)
     except EcgEdgeError as exc:
         print(f"ecg-edge demo: {exc}", file=sys.stderr)
         return exc.exit_code
-    write_record(stem, result.signals, result.fs, list(result.lead_names))
-    stem.with_suffix(".json").write_text(result.to_json())
-    cv2.imwrite(f"{stem}.overlay.png", result.overlay)
     print(f"digitized {args.image}: layout {result.layout}, {result.speed_mm_s:g} mm/s, "
           f"{result.gain_mm_mv:g} mm/mV, confidence {result.confidence:.2f}")
     print(f"  record  {stem}.hea/.dat\n  report  {stem}.json\n  overlay {stem}.overlay.png")
@@ -52,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     reading = interpret(result.signals, result.fs, list(result.lead_names), confidence=result.confidence)
     report = reading.to_dict()
-    (out / f"{Path(args.image).stem}.interpretation.json").write_text(json.dumps(report, indent=2))
+    write_file_atomic(out / f"{stem.name}.interpretation.json", json.dumps(report, indent=2).encode())
     print(report.get("summary", ""))
     probs = report.get("probabilities") or {}
     if probs:
