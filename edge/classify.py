@@ -1,7 +1,8 @@
 """Interpretation of a 12-lead recording for the screen and the report: measurements and
 statements (signal processing) plus class probabilities from the int8 classifier, with a
 plain-language summary. Classification is withheld, with the reason, when the digitization
-confidence is too low or too little of the record is present; measurements are still given."""
+confidence is too low, the limb leads contradict each other or too little of the record is
+present; measurements are still given."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from edge.errors import ModelError
 
+from .interpret.consistency import estimated_snr_db, relation_residuals
 from .interpret.features import model_input
 from .interpret.measure import Measurements, measure
 from .interpret.signals import validate
@@ -31,6 +33,7 @@ CLASS_TEXT = {
 }
 MIN_CONFIDENCE = 0.4          # digitization confidence below which no classification is given
 MIN_QRS_CONSISTENCY = 0.55   # below every real PTB-XL record seen (min 0.60 over 500): traces mostly error
+MIN_ESTIMATED_SNR_DB = 3.0    # limb-lead consistency SNR below which the reading is mostly error (see consistency.py)
 MIN_LEADS = 8                 # leads that must show at least MIN_LEAD_S of signal
 MIN_LEAD_S = 1.5
 DISCLAIMER = "Automated reading - a clinician must confirm."
@@ -53,6 +56,7 @@ class Interpretation:
     warnings: list[str] = field(default_factory=list)
     model: dict[str, Any] | None = None
     model_error: str | None = None
+    lead_consistency: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +72,7 @@ class Interpretation:
             "refused": self.refused,
             "warnings": list(self.warnings),
             "model": self.model,
+            "lead_consistency": dict(self.lead_consistency),
         }
 
 
@@ -170,6 +175,18 @@ def summarize(meas: Measurements, stmts: list[Statement], labels: list[str], ref
     return " ".join(parts)
 
 
+def consistency_reason(residuals: dict[str, float]) -> str | None:
+    """Why the limb leads contradict each other too much to classify, or None. On 104 fold-9/10
+    photo readings the estimate tracked the true SNR (r = 0.80); those below 3 dB averaged 0.2 dB."""
+    est = estimated_snr_db(residuals)
+    if est is None or est >= MIN_ESTIMATED_SNR_DB:
+        return None
+    laws = " and ".join(sorted(residuals))
+    return (f"the limb leads contradict each other ({laws}: estimated reading SNR {est:.1f} dB < "
+            f"{MIN_ESTIMATED_SNR_DB:g} dB), so the traces were probably misread; "
+            "retake the photo flat, in focus and evenly lit")
+
+
 def interpret(signals, fs, lead_names, *, confidence: float | None = None,
               models_dir: str | Path | None = None, model=None,
               min_confidence: float = MIN_CONFIDENCE) -> Interpretation:
@@ -188,11 +205,17 @@ def interpret(signals, fs, lead_names, *, confidence: float | None = None,
                   "retake the photo flat, in focus and evenly lit")
     if reason is None:
         reason = _coverage_reason(prep.present, prep.fs)
+    residuals = relation_residuals(prep.signals, prep.fs)
+    est = estimated_snr_db(residuals)
+    result.lead_consistency = {**{k: round(v, 3) for k, v in residuals.items()},
+                               **({"estimated_snr_db": round(est, 1)} if est is not None else {})}
     q_reason = quality_reason(meas)
     if q_reason is not None:
         result.warnings.append("beats are inconsistent: measurements may be unreliable")
     if reason is None:
         reason = q_reason
+    if reason is None:
+        reason = consistency_reason(residuals)
     if reason is None:
         try:
             probs, thr, info = classify_probabilities(prep.signals, prep.fs, models_dir, model, meas)
