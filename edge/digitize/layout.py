@@ -58,15 +58,26 @@ def _add_rows_at_pitch(centres: list[float], weak: list[int]) -> list[float]:
 
 def find_rows(prob: np.ndarray, px_per_mm: float) -> Rows:
     """Rows are horizontal bands holding one long continuous line of ink (text lines are broken
-    by word gaps); their centres are the peaks of the horizontal ink projection."""
+    by word gaps); their centres are the peaks of the horizontal ink projection. A thin pen under
+    blur or glare leaves only broken, faint pieces: when fewer than two rows stand out, look again
+    with half the ink threshold and pieces joined across 3 mm."""
+    rows = _find_rows(prob, px_per_mm, 0.3, 1.2)
+    if len(rows.centres) < 2:
+        again = _find_rows(prob, px_per_mm, 0.15, 3.0)
+        if len(again.centres) > len(rows.centres):
+            return again
+    return rows
+
+
+def _find_rows(prob: np.ndarray, px_per_mm: float, ink_thr: float, join_mm: float) -> Rows:
     h, w = prob.shape
-    ink8 = (prob >= 0.3).astype(np.uint8)
+    ink8 = (prob >= ink_thr).astype(np.uint8)
     # Close one-pixel holes (a trace crossing a dark grid line loses a pixel to grid suppression).
     ink8 = cv2.morphologyEx(ink8, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     # Keep only wide connected pieces of ink: trace lines run for centimetres, characters of text
     # and dots of a dotted grid do not. Pieces are joined across short breaks (faint, blurred or
     # faded traces) only for this decision.
-    kx = max(3, int(round(1.2 * px_per_mm)) | 1)
+    kx = max(3, int(round(join_mm * px_per_mm)) | 1)
     joined = cv2.morphologyEx(ink8, cv2.MORPH_CLOSE, np.ones((3, kx), np.uint8))
     n, lab, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     wide = np.zeros(n, bool)
