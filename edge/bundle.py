@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.atomic import fsync_dir, write_file_atomic
+from edge.checksum import sha256_and_size
 from edge.errors import BadInputError, EcgEdgeError, ModelError
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ def make_bundle(models_dir: str | Path, private_key: str | Path, out_dir: str | 
         if not p.is_file() or p.is_symlink():
             raise BadInputError("model_file_missing", f"{p} is missing or not a regular file",
                                 "re-run the conversion so every manifest entry has its file")
-        digest, size = _sha256_file(p)
+        digest, size = sha256_and_size(p)
         files[name] = {"sha256": digest, "size": size}
     for m in manifest["models"]:
         want = str(m.get("sha256", "")).lower()
@@ -473,16 +474,6 @@ def _check_manifest_matches(manifest_path: Path, files: dict[str, dict[str, Any]
         if want and want != files[fname]["sha256"]:
             raise BundleError("manifest_stale", f"manifest sha256 of {fname} disagrees with the bundle",
                               "re-make the bundle with 'ecg-convert bundle'")
-
-
-def _sha256_file(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    n = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-            n += len(chunk)
-    return h.hexdigest(), n
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:

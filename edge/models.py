@@ -7,7 +7,6 @@ tensor's scale/zero-point and returns the dequantized float output, so callers n
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.checksum import sha256_file
 from edge.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -127,18 +127,6 @@ def find_entry(name: str, models_dir: str | Path | None = None) -> ModelEntry:
     have = ", ".join(e.name for e in entries) or "none"
     raise ModelError("model_unknown", f"model {name!r} is not in the manifest (installed: {have})",
                      "install it (ecg-edge update-models) or choose an installed model")
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
 
 
 def verify_entry(entry: ModelEntry, models_dir: str | Path | None = None) -> Path:

@@ -24,6 +24,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import atomic
+from .checksum import sha256_file
 from .errors import BadInputError
 from .layouts import LEAD_NAMES
 
@@ -97,16 +98,6 @@ def make_record_id(capture_sha256: str, when: datetime | None = None, n_hex: int
     """Sortable, unique id: `YYYYMMDD-HHMMSS-<first hex of the capture's sha256>`."""
     when = (when or utc_now()).astimezone(timezone.utc)
     return f"{when:%Y%m%d-%H%M%S}-{capture_sha256[:n_hex]}"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                return h.hexdigest()
-            h.update(b)
 
 
 def fsync_dir(path: Path) -> None:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from edge.atomic import fsync_dir, write_file_atomic
+from edge.checksum import sha256_and_size
 from edge.errors import BadInputError, EcgEdgeError
 
 log = logging.getLogger(__name__)
@@ -373,7 +374,7 @@ def _items(rec: Any, export: tuple[str, ...], res: SyncResult, fat: bool = False
             raise _RecordSkip(f"{e.name} is {e.stat().st_size / 2**30:.1f} GiB, over the 4 GiB FAT32 "
                               "limit (use an exFAT stick)")
         try:
-            digest, size = _sha256_path(Path(e.path))
+            digest, size = sha256_and_size(Path(e.path))
         except OSError as exc:  # a device-side problem, not the stick's
             raise _RecordSkip(f"cannot read {e.name} on the device ({exc.strerror})") from None
         want = (rec.sha256 or {}).get(e.name)
@@ -492,16 +493,6 @@ def _read_back_sha256(path: Path) -> str | None:
         return h.hexdigest()
     finally:
         os.close(fd)
-
-
-def _sha256_path(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    n = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-            n += len(chunk)
-    return h.hexdigest(), n
 
 
 def _prepare_target(tgt: Path, device_id: str) -> Path:
