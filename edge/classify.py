@@ -15,7 +15,7 @@ import numpy as np
 
 from edge.errors import ModelError
 
-from .interpret.consistency import estimated_snr_db, relation_residuals
+from .interpret.consistency import MIN_READING_SNR_DB, estimated_snr_db, relation_residuals
 from .interpret.features import model_input
 from .interpret.measure import Measurements, measure
 from .interpret.signals import validate
@@ -33,7 +33,7 @@ CLASS_TEXT = {
 }
 MIN_CONFIDENCE = 0.4          # digitization confidence below which no classification is given
 MIN_QRS_CONSISTENCY = 0.55   # below every real PTB-XL record seen (min 0.60 over 500): traces mostly error
-MIN_ESTIMATED_SNR_DB = 3.0    # limb-lead consistency SNR below which the reading is mostly error (see consistency.py)
+MIN_ESTIMATED_SNR_DB = MIN_READING_SNR_DB  # limb-lead consistency SNR below which the reading is mostly error
 MIN_LEADS = 8                 # leads that must show at least MIN_LEAD_S of signal
 MIN_LEAD_S = 1.5
 DISCLAIMER = "Automated reading - a clinician must confirm."
@@ -176,8 +176,7 @@ def summarize(meas: Measurements, stmts: list[Statement], labels: list[str], ref
 
 
 def consistency_reason(residuals: dict[str, float]) -> str | None:
-    """Why the limb leads contradict each other too much to classify, or None. On 104 fold-9/10
-    photo readings the estimate tracked the true SNR (r = 0.80); those below 3 dB averaged 0.2 dB."""
+    """Why the limb leads contradict each other too much to classify (edge.interpret.consistency), or None."""
     est = estimated_snr_db(residuals)
     if est is None or est >= MIN_ESTIMATED_SNR_DB:
         return None

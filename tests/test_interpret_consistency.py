@@ -64,6 +64,8 @@ def test_a_digitized_clean_page_passes_the_check():
     sig = synthetic_ecg(seed=8)
     page = render_page(sig, FS, layout="3x4+1", mode="clean", seed=8)
     res = digitize(page.image)
+    assert res.to_dict()["estimated_snr_db"] > 12      # the digitizer reports the same estimate
+    assert not any("limb leads disagree" in w for w in res.warnings)
     out = interpret(res.signals, res.fs, list(res.lead_names), confidence=res.confidence)
     assert out.lead_consistency, "a 3x4 page prints I, II, III (and aVR, aVL, aVF) side by side"
     assert out.lead_consistency["estimated_snr_db"] > 12

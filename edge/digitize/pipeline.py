@@ -10,9 +10,10 @@ import cv2
 import numpy as np
 
 from ..errors import BadInputError
+from ..interpret.consistency import MIN_READING_SNR_DB, estimated_snr_db, relation_residuals
 from ..layouts import LAYOUTS, LEAD_NAMES, get_layout
 from .extract import RowTrace, dp_paths, polyline_to_samples, refine_path
-from .layout import (STANDARD_GAINS, STANDARD_SPEEDS, Pulse, choose_layout, find_pulse, find_rows, guess_speed,
+from .layout import (STANDARD_GAINS, choose_layout, find_pulse, find_rows, guess_speed,
                      layout_for_rows, name_rhythm_leads, snap)
 from .page import WORK_PX_PER_MM, RectifiedPage, rectify_page, rotate_half_turn
 from .result import DigitizeResult
@@ -266,6 +267,12 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
         conf *= 0.8
     if conf < 0.4:
         warnings.append("low confidence: check the overlay before using this record")
+    # Truth-free check that holds for any printer or camera: leads printed side by side must obey
+    # Einthoven's and Goldberger's laws (edge.interpret.consistency).
+    est_snr = estimated_snr_db(relation_residuals(out, float(fs)))
+    if est_snr is not None and est_snr < MIN_READING_SNR_DB:
+        warnings.append(f"the limb leads disagree (estimated reading SNR {est_snr:.1f} dB): the traces were "
+                        "probably misread; check the overlay or retake the photo")
 
     t = time.perf_counter()
     ranges = [(e if e is not None else (0, 0)) for e in extents]
@@ -283,6 +290,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
         "gain_source": gain_src, "speed_source": speed_src, "layout_confidence": lay_conf,
         "printed_seconds": round(duration, 3), "trace_model": trace_name,
         "px_per_mm_used": round(kk, 4),
+        "estimated_snr_db": None if est_snr is None else round(est_snr, 1),
     }
     return DigitizeResult(out.astype(np.float32), float(fs), list(LEAD_NAMES), lay_name,
                           {"x": round(page.source_px_per_mm[0], 3), "y": round(page.source_px_per_mm[1], 3),
