@@ -18,6 +18,14 @@ log = logging.getLogger(__name__)
 DEFAULT_DATA = "../shared/data/ptbxl500"
 
 
+def digitized_records_dir(path: str | None) -> str | None:
+    """Where digitized records are: `path` itself, or its photo/ family folder when given the
+    top of an `ecg-convert evaluate-digitizer --save-dir` tree."""
+    if path and (Path(path) / "photo").is_dir():
+        return str(Path(path) / "photo")
+    return path
+
+
 @dataclass
 class PtbxlMeta:
     """One PTB-XL record's metadata as needed here."""

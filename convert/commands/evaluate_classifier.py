@@ -26,9 +26,9 @@ def run(args: argparse.Namespace) -> int:
     from convert.classifier.evaluate import evaluate
     from edge.errors import EcgEdgeError
 
-    dig = args.digitized
-    if dig and (Path(dig) / "photo").is_dir():
-        dig = str(Path(dig) / "photo")
+    from convert.classifier.data import digitized_records_dir
+
+    dig = digitized_records_dir(args.digitized)
     if dig and not Path(dig).is_dir():
         print(f"ecg-convert evaluate-classifier: no directory {dig}: run ecg-convert evaluate-digitizer "
               f"--families photo --save-dir DIR first", file=sys.stderr)

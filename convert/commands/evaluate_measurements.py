@@ -30,7 +30,7 @@ def _pct(x: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from convert.classifier.data import check_data
+    from convert.classifier.data import check_data, digitized_records_dir
     from convert.classifier.measurement_eval import agreement, consistency, measure_records
     from edge.errors import EcgEdgeError
 
@@ -44,9 +44,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"ecg-convert evaluate-measurements: bad --folds {args.folds!r}: use e.g. 10, 9,10 or 1-10",
               file=sys.stderr)
         return 2
-    dig = args.digitized
-    if dig and (Path(dig) / "photo").is_dir():
-        dig = str(Path(dig) / "photo")
+    dig = digitized_records_dir(args.digitized)
     rows = measure_records(args.data, folds, dig)
     report = {"folds": list(folds), "n_records": len(rows)}
     print(f"PTB-XL folds {','.join(map(str, folds))}: {len(rows)} records")

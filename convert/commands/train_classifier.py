@@ -48,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"ecg-convert train-classifier: no trained ensemble in {args.out}: train first (without --export-only)",
               file=sys.stderr)
         return 2
-    tune = args.digitized_tune
-    if tune and (Path(tune) / "photo").is_dir():
-        tune = str(Path(tune) / "photo")
+    from convert.classifier.data import digitized_records_dir
+
+    tune = digitized_records_dir(args.digitized_tune)
     if tune and not Path(tune).is_dir():
         print(f"ecg-convert train-classifier: no directory {tune}: run ecg-convert evaluate-digitizer --folds 9 "
               "--families photo --save-dir DIR first", file=sys.stderr)

@@ -10,6 +10,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from .text import draw_handwriting
+
 
 def smooth_field(rng: np.random.Generator, w: int, h: int, cells: int = 6) -> np.ndarray:
     """Smooth random field in [0, 1] of size h x w (float32), `cells` random knots across."""
@@ -140,3 +142,14 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     """Round-trip through JPEG at `quality`."""
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+
+def marked_copy(page: np.ndarray, p: dict, px_per_mm: float) -> np.ndarray:
+    """A copy of the flat page with what people add to paper before it is scanned or
+    photographed: the handwritten notes and stains recorded in `p`."""
+    page = page.copy()
+    if p["notes"]:
+        draw_handwriting(page, np.random.default_rng(p["notes_seed"]), p["notes"], px_per_mm)
+    if p["stains"]:
+        add_stains(page, p["stains"])
+    return page

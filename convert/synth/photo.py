@@ -15,10 +15,9 @@ import cv2
 import numpy as np
 
 from .backgrounds import KINDS, make_background
-from .effects import (add_stains, sample_stains, blur, crumple_shading, fold_shading, jpeg, multiply, sensor_noise,
+from .effects import (marked_copy, sample_stains, blur, crumple_shading, fold_shading, jpeg, multiply, sensor_noise,
                       smooth_field)
 from .mask import warp_lines_mask
-from .text import draw_handwriting
 
 DEFAULT_PHOTO_SIZE = (3264, 2448)  # 8 MP, 4:3
 
@@ -294,11 +293,7 @@ def apply_photo(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: di
     with `thickness`); return (photo, trace mask in photo px, homography)."""
     W, Hh = p["size"]
     h, w = page.shape[:2]
-    page = page.copy()
-    if p["notes"]:
-        draw_handwriting(page, np.random.default_rng(p["notes_seed"]), p["notes"], page_px_per_mm)
-    if p["stains"]:
-        add_stains(page, p["stains"])
+    page = marked_copy(page, p, page_px_per_mm)
     shade = np.ones((h, w), np.float32)
     if p["folds"]:
         shade *= fold_shading(w, h, _fold_list(p["folds"], w, h, page_px_per_mm))

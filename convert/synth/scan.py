@@ -11,9 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .effects import add_stains, blur, fold_shading, jpeg, multiply, sample_stains, sensor_noise
+from .effects import marked_copy, blur, fold_shading, jpeg, multiply, sample_stains, sensor_noise
 from .mask import warp_lines_mask
-from .text import draw_handwriting
 
 
 def sample_scan_params(rng: np.random.Generator, page_size: tuple[int, int], px_per_mm: float) -> dict:
@@ -81,11 +80,7 @@ def apply_scan(page: np.ndarray, lines: list[np.ndarray], thickness: int, p: dic
     """Make the scan described by `p` from the flat page and its trace polylines (flat px, drawn
     with `thickness`); return (scan, trace mask in scan px, homography)."""
     h, w = page.shape[:2]
-    page = page.copy()
-    if p["notes"]:
-        draw_handwriting(page, np.random.default_rng(p["notes_seed"]), p["notes"], px_per_mm)
-    if p["stains"]:
-        add_stains(page, p["stains"])
+    page = marked_copy(page, p, px_per_mm)
     if p["folds"]:
         page = multiply(page, fold_shading(w, h, p["folds"]))
     H, (W, Hh) = scan_homography((w, h), p, px_per_mm)
