@@ -27,16 +27,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ecg-edge", description="Offline paper-ECG reader (device side).")
-    p.add_argument("--version", action="version", version=f"%(prog)s {__import__('edge').__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (_, help_) in COMMANDS.items():
-        sub.add_parser(name, help=help_, add_help=False)
-    return p
-
-
 def main(argv: list[str] | None = None, commands: dict[str, tuple[str, str]] | None = None,
          prog: str = "ecg-edge") -> int:
     """Parse `argv`, import only the chosen command's module and run it; return the exit code."""
@@ -48,26 +38,27 @@ def main(argv: list[str] | None = None, commands: dict[str, tuple[str, str]] | N
         argv.pop(0)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+    if argv and argv[0] == "--version":
+        print(f"{prog} {__import__('edge').__version__}")
+        return 0
+    if not argv or argv[0] in ("-h", "--help"):
         top = argparse.ArgumentParser(prog=prog)
         sub = top.add_subparsers(dest="command", metavar="COMMAND")
         for name, (_, help_) in commands.items():
             sub.add_parser(name, help=help_)
-        if argv and argv[0] == "--version":
-            print(f"{prog} {__import__('edge').__version__}")
-            return 0
-        if argv and argv[0] not in ("-h", "--help"):
-            print(f"{prog}: unknown command {argv[0]!r} (try '{prog} --help')", file=sys.stderr)
-            return 2
         top.print_help()
         return 0 if argv else 2
+    if argv[0] not in commands:
+        print(f"{prog}: unknown command {argv[0]!r} (try '{prog} --help')", file=sys.stderr)
+        return 2
     name, rest = argv[0], argv[1:]
     module_name, help_ = commands[name]
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
-            print(f"{prog} {name}: not implemented yet", file=sys.stderr)
+            print(f"{prog} {name}: module {module_name} is missing from this installation; "
+                  "reinstall ecg-edge", file=sys.stderr)
             return 2
         print(f"{prog} {name}: missing dependency {exc.name!r}: {exc}", file=sys.stderr)
         return 2

@@ -20,13 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edge.atomic import write_file_atomic
+    from edge.classify import interpret
+    from edge.commands.digitize import digitize_file
     from edge.errors import EcgEdgeError
 
-    try:
-        from edge.commands.digitize import digitize_file
-    except ImportError:
-        print("ecg-edge demo: digitizer not implemented yet", file=sys.stderr)
-        return 0
     out = Path(args.out)
     stem = out / Path(args.image).stem
     try:
@@ -37,11 +34,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"digitized {args.image}: layout {result.layout}, {result.speed_mm_s:g} mm/s, "
           f"{result.gain_mm_mv:g} mm/mV, confidence {result.confidence:.2f}")
     print(f"  record  {stem}.hea/.dat\n  report  {stem}.json\n  overlay {stem}.overlay.png")
-    try:
-        from edge.classify import interpret
-    except ImportError:
-        print("interpretation not implemented yet")
-        return 0
     reading = interpret(result.signals, result.fs, list(result.lead_names), confidence=result.confidence)
     report = reading.to_dict()
     write_file_atomic(out / f"{stem.name}.interpretation.json", json.dumps(report, indent=2).encode())
