@@ -206,7 +206,8 @@ def _stroke_crossings(prob, dark, xs, top, bot, stroke, lw, px, py) -> None:
         if len(ys) < 3:
             continue
         win = dark[ys[0]:ys[-1] + 1, x - R:x + R + 1].astype(np.float64)
-        win = np.where(prob[ys[0]:ys[-1] + 1, x - R:x + R + 1] >= 0.3, win, 0.0)
+        m = prob[ys[0]:ys[-1] + 1, x - R:x + R + 1] >= 0.3
+        win = np.where(_nearest_run(m, R), win, 0.0)
         sw = win.sum(axis=1)
         ok = sw > 0
         if ok.sum() < 3:
@@ -223,6 +224,18 @@ def _stroke_crossings(prob, dark, xs, top, bot, stroke, lw, px, py) -> None:
         yc = yv[j] + (fv[j] / d if d != 0 else 0.0) * (yv[j + 1] - yv[j])
         px[2 * i], px[2 * i + 1] = x - 1e-3, x
         py[2 * i] = py[2 * i + 1] = yc
+
+
+def _nearest_run(m: np.ndarray, c: int) -> np.ndarray:
+    """Per row of the boolean mask `m`, only the contiguous run that covers column `c` (or lies
+    nearest to it): in a narrow QRS the up- and down-strokes sit a few pixels apart, and a
+    centroid over both would put the stroke between them."""
+    k = m.shape[1]
+    start = m & ~np.concatenate([np.zeros((len(m), 1), bool), m[:, :-1]], axis=1)
+    lab = np.cumsum(start, axis=1) * m
+    dist = np.where(m, np.abs(np.arange(k) - c)[None, :], k + 1)
+    pick = lab[np.arange(len(m)), np.argmin(dist, axis=1)]
+    return m & (lab == pick[:, None])
 
 
 def polyline_to_samples(px: np.ndarray, py: np.ndarray, x_of_sample: np.ndarray, max_gap: float = 1.5) -> np.ndarray:
