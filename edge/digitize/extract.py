@@ -157,7 +157,12 @@ def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarra
     yc = np.where(valid, mid, np.nan)
     if dark is not None:
         sloped = has_ink & ((bot - top + 1) > lw + 1)
-        _stroke_crossings(prob, wmap, xs, top, bot, sloped & valid & ~peak & ~trough, lw, px, py)
+        ex, ey, drop = _stroke_points(prob, wmap, xs, top, bot, sloped & valid, lw, rising, valid & ~peak & ~trough)
+        if len(ex):
+            keep = ~np.repeat(drop, 2)
+            order = np.argsort(np.concatenate([px[keep], ex]), kind="stable")
+            px = np.concatenate([px[keep], ex])[order]
+            py = np.concatenate([py[keep], ey])[order]
     return RowTrace(yc.astype(np.float64), near.astype(np.float64), lw, px, py)
 
 
@@ -188,14 +193,19 @@ def _plateau_apexes(a, b, cen, tall, lw, peak, trough):
     return (peak | pk2) & ~(tr2 & ~peak), (trough | tr2) & ~pk2
 
 
-def _stroke_crossings(prob, dark, xs, top, bot, stroke, lw, px, py) -> None:
+def _stroke_points(prob, dark, xs, top, bot, stroke, lw, rising, takes):
     """Steep strokes: a 0.3 mm line that is nearly vertical inks neighbouring columns over its
-    whole height, so 'y per column' smears its timing. Read the stroke the other way round - the
-    darkness-weighted x centre of each pixel row - and take the height where that centre line
-    crosses this column's centre (one point per column, in place in px/py)."""
+    whole height, so 'y per column' smears its timing by up to a line width. Read steep strokes
+    the other way round: for each pixel row of a steep column's ink run, the darkness-weighted x
+    centre of the ink run nearest that column, kept where the stroke is at most a line width
+    wide. The pooled (x centre, y) points go to the column whose x range holds them and replace
+    that column's entry/exit points, ordered along the stroke (apex and trough columns keep
+    theirs). Returns the points and which columns they replace."""
     h, w = prob.shape
     R = int(np.ceil(lw / 2)) + 1
     offs = np.arange(-R, R + 1)
+    x0 = int(xs[0])
+    seen: dict[tuple[int, int], float] = {}
     for i in np.flatnonzero(stroke):
         x = int(xs[i])
         if x - R < 0 or x + R >= w:
@@ -203,27 +213,38 @@ def _stroke_crossings(prob, dark, xs, top, bot, stroke, lw, px, py) -> None:
         # Leave out half a line width at both ends: there the stroke meets a flat stretch whose
         # row centres sit anywhere along it.
         ys = np.arange(int(np.ceil(top[i] + lw / 2)), int(np.floor(bot[i] - lw / 2)) + 1)
-        if len(ys) < 3:
+        if len(ys) < 2:
             continue
-        win = dark[ys[0]:ys[-1] + 1, x - R:x + R + 1].astype(np.float64)
         m = prob[ys[0]:ys[-1] + 1, x - R:x + R + 1] >= 0.3
-        win = np.where(_nearest_run(m, R), win, 0.0)
+        run = _nearest_run(m, R)
+        win = np.where(run, dark[ys[0]:ys[-1] + 1, x - R:x + R + 1].astype(np.float64), 0.0)
         sw = win.sum(axis=1)
-        ok = sw > 0
-        if ok.sum() < 3:
+        f = (win * offs).sum(axis=1) / np.maximum(sw, 1e-9)
+        keep = (sw > 0) & (run.sum(axis=1) <= max(2.0, np.ceil(lw)))
+        for y, fx in zip(ys[keep], f[keep]):
+            xc = x + float(fx)
+            seen.setdefault((int(y), int(round(xc * 4))), xc)
+    drop = np.zeros(len(xs), bool)
+    if not seen:
+        return np.zeros(0), np.zeros(0), drop
+    yy = np.array([k[0] for k in seen], np.float64)
+    xx = np.array(list(seen.values()), np.float64)
+    col = np.floor(xx + 0.5).astype(np.int64) - x0
+    order = np.argsort(col, kind="stable")
+    xx, yy, col = xx[order], yy[order], col[order]
+    ex: list[np.ndarray] = []
+    ey: list[np.ndarray] = []
+    for sel in np.split(np.arange(len(col)), np.flatnonzero(np.diff(col)) + 1):
+        i = int(col[sel[0]])
+        if len(sel) < 2 or not 0 <= i < len(xs) or not takes[i]:
             continue
-        f = (win * offs).sum(axis=1) / np.maximum(sw, 1e-9)       # centre offset from column x
-        yv, fv = ys[ok].astype(np.float64), f[ok]
-        sgn = np.sign(fv)
-        cross = np.flatnonzero(sgn[:-1] * sgn[1:] <= 0)
-        if len(cross) == 0:
-            continue
-        mid = 0.5 * (top[i] + bot[i])
-        j = cross[np.argmin(np.abs(yv[cross] - mid))]
-        d = fv[j] - fv[j + 1]
-        yc = yv[j] + (fv[j] / d if d != 0 else 0.0) * (yv[j + 1] - yv[j])
-        px[2 * i], px[2 * i + 1] = x - 1e-3, x
-        py[2 * i] = py[2 * i + 1] = yc
+        fy = np.sort(yy[sel])
+        ex.append(np.sort(xx[sel]))
+        ey.append(fy[::-1] if rising[i] else fy)
+        drop[i] = True
+    if not ex:
+        return np.zeros(0), np.zeros(0), drop
+    return np.concatenate(ex), np.concatenate(ey), drop
 
 
 def _nearest_run(m: np.ndarray, c: int) -> np.ndarray:

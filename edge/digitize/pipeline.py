@@ -290,6 +290,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
         "gain_source": gain_src, "speed_source": speed_src, "layout_confidence": lay_conf,
         "printed_seconds": round(duration, 3), "trace_model": trace_name,
         "px_per_mm_used": round(kk, 4),
+        "time_axis_px": {"t0": round(float(x_t0), 3), "per_s": round(float(px_per_s), 4)},
         "estimated_snr_db": None if est_snr is None else round(est_snr, 1),
     }
     return DigitizeResult(out.astype(np.float32), float(fs), list(LEAD_NAMES), lay_name,
