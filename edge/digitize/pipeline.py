@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import BadInputError
 from ..interpret.consistency import MIN_READING_SNR_DB, estimated_snr_db, relation_residuals
 from ..layouts import LAYOUTS, LEAD_NAMES, get_layout
+from .dewarp import row_rulers
 from .extract import RowTrace, dp_paths, polyline_to_samples, refine_path
 from .layout import (STANDARD_GAINS, choose_layout, find_pulse, find_rows, guess_speed,
                      layout_for_rows, name_rhythm_leads, snap)
@@ -161,11 +162,25 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     # (10 s at 25 mm/s, 5 s at 50 mm/s); when the rows span close to that, let it set the scale.
     kk = k
     span_mm = (x_end - x_first) / k
+    # Rulers: millimetres along each row read from the grid beside it (curl, lens distortion).
+    rulers = (row_rulers(page.image, prob, centres, pitch, k, extents)
+              if page.grid.source == "grid" else [None] * len(centres))
+    ruled = [i for i in good if rulers[i] is not None]
+    use_rulers = len(ruled) * 2 >= len(good)
+    if use_rulers:
+        ia, ib = int(round(x_first)), int(round(x_end))
+        span_mm = float(np.median([rulers[i].mm[ib] - rulers[i].mm[ia] for i in ruled]))
     off_standard = abs(span_mm / 250.0 - 1.0) > 0.04
-    if (page.grid.confidence < 0.5 or off_standard) and 215.0 < span_mm < 285.0:
+    if not use_rulers and (page.grid.confidence < 0.5 or off_standard) and 215.0 < span_mm < 285.0:
         kk = k * span_mm / 250.0
         why = "grid too faint to measure" if page.grid.confidence < 0.5 else "grid scale disagrees with the trace length"
         warnings.append(f"{why}: scale set from the {span_mm:.0f} mm trace span (250 mm assumed)")
+    elif page.grid.confidence < 0.5 and _octave_off(span_mm, [(p.x_fall - p.x_rise + 1) / k for p in found]):
+        # A faint grid whose 1 mm lines vanished can be read at twice or half its period; the
+        # trace span and the 0.2 s calibration pulse then both come out an octave off.
+        kk = k * span_mm / 250.0
+        warnings.append(f"grid too faint to measure: its period was read an octave off; scale set from the "
+                        f"{span_mm:.0f} mm trace span (250 mm assumed)")
     # Gain: calibration pulses are 1 mV high.
     if gain is None:
         if found:
@@ -192,9 +207,10 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
             warnings.append(f"paper speed read as {speed_used:g} mm/s ({speed_src}); override with --speed if wrong")
     # Time axis: rows end together; the printed span is a whole number of half seconds.
     px_per_s = speed_used * kk
-    d_raw = (x_end - x_first) / px_per_s
+    d_raw = (x_end - x_first) / px_per_s if not use_rulers else span_mm * (k / kk) / speed_used
     d_snap = round(d_raw * 2) / 2
-    if found and d_snap > 0 and abs(d_raw - d_snap) < 0.25:
+    snapped = bool(found and d_snap > 0 and abs(d_raw - d_snap) < 0.25)
+    if snapped:
         duration = d_snap
         x_t0 = x_end - (duration - 1.0 / fs) * px_per_s
     else:
@@ -206,14 +222,26 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     n_out = int(round(OUTPUT_SECONDS * fs))
     tt = np.arange(int(round(duration * fs))) / fs
     xs = x_t0 + tt * px_per_s
+    row_xs = []
+    for i in range(len(traces)):
+        ru = rulers[i] if use_rulers else None
+        if ru is None:
+            row_xs.append(xs)
+            continue
+        mm = ru.mm * (k / kk)
+        cols = np.arange(len(mm), dtype=np.float64)
+        m0 = (np.interp(x_end, cols, mm) - (duration - 1.0 / fs) * speed_used) if snapped else np.interp(x_first, cols, mm)
+        row_xs.append(np.interp(m0 + tt * speed_used, mm, cols, left=np.nan, right=np.nan))
     row_sigs: list[np.ndarray] = []
     baselines: list[float] = []
     mv_per_px = 1.0 / (gain_used * kk)
     for i, (tr, pl) in enumerate(zip(traces, pulses)):
-        yv = polyline_to_samples(tr.px, tr.py, xs)
+        rx = row_xs[i]
+        yv = polyline_to_samples(tr.px, tr.py, np.nan_to_num(rx, nan=-1e9))
+        yv = np.where(np.isfinite(rx), yv, np.nan)
         if extents[i] is not None:
             a, b = extents[i]
-            yv = np.where((xs >= a - 1) & (xs <= b + 1), yv, np.nan)
+            yv = np.where((rx >= a - 1) & (rx <= b + 1), yv, np.nan)
         if pl is not None:
             base = pl.foot_y
         else:
@@ -248,10 +276,11 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
             acc[i0:i1, j] += np.where(ok, seg, 0.0)
             expected[i0:i1, j] = True
             count[i0:i1, j] += ok
-            xa, xb = int(xs[i0]) if i0 < n_dur else 0, int(xs[min(i1, n_dur) - 1]) if i1 > i0 else 0
+            rx = np.nan_to_num(row_xs[r] if r < len(row_xs) else xs, nan=0.0)
+            xa, xb = int(rx[i0]) if i0 < n_dur else 0, int(rx[min(i1, n_dur) - 1]) if i1 > i0 else 0
             ink = traces[r].ink[max(0, xa):max(0, xb) + 1]
             lead_ink[name].append(float(np.mean(ink >= 0.5)) if len(ink) else 0.0)
-            labels.append((xs[i0] if i0 < n_dur else x_t0, centres[r] - 0.35 * pitch, name))
+            labels.append((rx[i0] if i0 < n_dur else x_t0, centres[r] - 0.35 * pitch, name))
     has = count > 0
     out[has] = acc[has] / count[has]
     timings["layout"] = time.perf_counter() - t
@@ -298,6 +327,19 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
                            "work": k},
                           speed_used, float(gain_used), lead_conf, conf, warnings, timings,
                           page.image, overlay, details)
+
+
+def _octave_off(span_mm: float, pulse_widths_mm: list[float]) -> bool:
+    """Whether the trace span reads as about half or twice the standard 250 mm, with calibration
+    pulses (when found) whose width also becomes a standard 5 or 10 mm at that scale."""
+    for f in (2.0, 0.5):
+        if abs(span_mm * f / 250.0 - 1.0) > 0.1:
+            continue
+        if not pulse_widths_mm:
+            return True
+        w = float(np.median(pulse_widths_mm)) * f
+        return 3.8 <= w <= 12.0
+    return False
 
 
 def _trace_rows(page: RectifiedPage, prob: np.ndarray, rows, k: float):

@@ -1,0 +1,114 @@
+"""Local time axis from the grid: a curled, crumpled or lens-distorted page stretches some parts
+of a row more than others, so one px/mm for the whole page lets timing drift along the row. The
+printed grid is a ruler under every trace: demodulating the vertical grid lines beside each row
+gives its millimetre position at every column (the unwrapped phase of the 5 mm or 1 mm line
+pattern), which is what the time axis should follow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .grid import grid_darkness
+
+MIN_COVERAGE = 0.6       # fraction of a row's span where the grid pattern must be readable
+BENT_MM = 0.3             # a row bent by less than this (mm) is read with its straight-line fit
+MAX_STRETCH = 0.25       # local scale may differ from the page scale by at most this fraction
+
+
+@dataclass
+class RowRuler:
+    """Millimetres along one row: mm[x] for every rectified column x (monotonic)."""
+    mm: np.ndarray
+    period_mm: float          # the grid period that was followed (5 or 1)
+    coverage: float           # fraction of the span read from the grid (the rest interpolated)
+
+    def x_at(self, mm_values: np.ndarray) -> np.ndarray:
+        """Column positions (fractional) of the given millimetre positions."""
+        return np.interp(mm_values, self.mm, np.arange(len(self.mm), dtype=np.float64),
+                         left=np.nan, right=np.nan)
+
+
+def _band_profile(dark: np.ndarray, ink: np.ndarray, y0: int, y1: int) -> np.ndarray:
+    """Mean grid darkness per column over rows y0..y1, leaving out trace ink."""
+    d = dark[y0:y1]
+    keep = ~ink[y0:y1]
+    n = keep.sum(axis=0)
+    s = np.where(keep, d, 0.0).sum(axis=0)
+    return np.where(n > 0, s / np.maximum(n, 1), 0.0)
+
+
+def _demodulate(p: np.ndarray, f0: float, sigma: float) -> np.ndarray:
+    """Complex envelope of profile `p` at f0 cycles/px, low-passed with a Gaussian of `sigma` px."""
+    x = np.arange(len(p), dtype=np.float64)
+    hp = p - cv2.GaussianBlur(p.reshape(1, -1).astype(np.float64), (0, 0), sigmaX=2.0 / f0).ravel()
+    z = hp * np.exp(-2j * np.pi * f0 * x)
+    re = cv2.GaussianBlur(z.real.reshape(1, -1), (0, 0), sigmaX=sigma).ravel()
+    im = cv2.GaussianBlur(z.imag.reshape(1, -1), (0, 0), sigmaX=sigma).ravel()
+    return re + 1j * im
+
+
+def row_rulers(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pitch: float,
+               px_per_mm: float, spans: list[tuple[int, int] | None]) -> list[RowRuler | None]:
+    """A RowRuler for each row whose grid is readable along most of its span (else None).
+
+    The band between a row's centre and half-way to its neighbours carries the vertical grid
+    lines; their phase at the 5 mm period (major lines) or, where only minor lines or dots are
+    printed, the 1 mm period is unwrapped along x."""
+    h, w = prob.shape
+    dark = grid_darkness(page_bgr).astype(np.float64)
+    ink = prob >= 0.3
+    ink = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    half = max(3.0 * px_per_mm, 0.45 * pitch)
+    out: list[RowRuler | None] = []
+    for c, span in zip(centres, spans):
+        if span is None:
+            out.append(None)
+            continue
+        y0, y1 = int(max(0, c - half)), int(min(h, c + half))
+        p = _band_profile(dark, ink, y0, y1)
+        best = None
+        for period_mm in (5.0, 1.0):
+            f0 = 1.0 / (period_mm * px_per_mm)
+            z = _demodulate(p, f0, sigma=6.0 * px_per_mm)
+            mag = np.abs(z)
+            a, b = span
+            a, b = max(0, a), min(w, b + 1)
+            if b - a < 20 * px_per_mm:
+                continue
+            # Readable where the envelope clearly beats the residual (noise, ink, text) level.
+            resid = np.abs(p - cv2.GaussianBlur(p.reshape(1, -1), (0, 0), sigmaX=2.0 / f0).ravel())
+            noise = float(np.median(resid[a:b])) + 1e-6
+            good = mag >= 0.35 * noise
+            cov = float(good[a:b].mean())
+            if best is None or cov > best[0]:
+                best = (cov, period_mm, f0, z, good)
+        if best is None or best[0] < MIN_COVERAGE:
+            out.append(None)
+            continue
+        cov, period_mm, f0, z, good = best
+        x = np.arange(w, dtype=np.float64)
+        ph = np.unwrap(np.angle(z))
+        u = f0 * x + ph / (2 * np.pi)                     # position in grid periods
+        # Trust the phase only where readable; bridge the rest linearly, extrapolate at the page scale.
+        idx = np.flatnonzero(good)
+        u = np.interp(x, idx, u[idx])
+        lo, hi = idx[0], idx[-1]
+        u[:lo] = u[lo] - f0 * (lo - x[:lo])
+        u[hi + 1:] = u[hi] + f0 * (x[hi + 1:] - hi)
+        mm = u * period_mm
+        slope = np.gradient(mm)
+        nominal = 1.0 / px_per_mm
+        if np.any(np.abs(slope[a:b] / nominal - 1.0) > MAX_STRETCH):
+            # A phase slip or a misread stretch: smooth scale only, clipped to the plausible range.
+            slope = np.clip(slope, nominal * (1 - MAX_STRETCH), nominal * (1 + MAX_STRETCH))
+            mm = np.concatenate([[0.0], np.cumsum(0.5 * (slope[1:] + slope[:-1]))]) + mm[0]
+        mm = np.maximum.accumulate(mm)
+        # A flat page (scanner, flatbed photo) needs no ruler: its phase only adds reading noise.
+        coef = np.polyfit(x[a:b], mm[a:b], 1)
+        if float(np.max(np.abs(mm[a:b] - np.polyval(coef, x[a:b])))) < BENT_MM:
+            mm = np.polyval(coef, x)
+        out.append(RowRuler(mm, period_mm, cov))
+    return out
