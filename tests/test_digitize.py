@@ -267,3 +267,11 @@ def test_steep_strokes_keep_their_timing_at_high_resolution():
     page = render_page(ecg5, FS, layout="3x4+1", mode="clean", seed=5, dpi=300)
     r = digitize(page.image, trace_model="classical")
     assert _snr(page, r) > 19.0
+
+
+def test_broken_row_is_rescued_when_a_found_gap_is_twice_the_pitch():
+    """Rows at 300, 560 and 1070 found, a broken row at 815 weak: the 510 px gap is two pitches."""
+    from edge.digitize.layout import _add_rows_at_pitch
+    assert _add_rows_at_pitch([300.0, 560.0, 1070.0], [815, 420]) == [300.0, 560.0, 815.0, 1070.0]
+    # Evenly spaced rows: a weak line at half the pitch (text) is not a row.
+    assert _add_rows_at_pitch([300.0, 560.0, 820.0], [430]) == [300.0, 560.0, 820.0]

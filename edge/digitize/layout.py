@@ -41,6 +41,13 @@ def _add_rows_at_pitch(centres: list[float], weak: list[int]) -> list[float]:
         return centres
     d = np.diff(sorted(centres))
     pitch = float(np.median(d[d >= 0.6 * d.max()]))       # a stray line between rows is not the pitch
+    # A row missing between two found ones makes one gap twice the pitch: the pitch is the
+    # smallest gap of which the others are whole multiples.
+    for p in sorted(d[d >= 0.4 * d.max()]):
+        m = d / p
+        if p < pitch and np.all(np.abs(m - np.round(m)) <= 0.1 * np.round(m)) and np.all(np.round(m) >= 1):
+            pitch = float(p)
+            break
     out = sorted(centres)
     added = True
     while added:
