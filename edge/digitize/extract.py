@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 
 INK = 0.5           # probability above which a pixel counts as ink for runs
+FAINT = 0.1         # a stroke crossing a dark grid line may dim to this
+BRIDGE = 2          # faint pixels a run may cross
 STEP_COST = 0.003   # cost per pixel of vertical travel even through ink (keeps paths tight)
 TRAVEL_INK = 0.4    # probability from which vertical travel is free: faint, blurred QRS strokes count
 
@@ -95,17 +97,14 @@ def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarra
     ink_at = prob[yp, xs]
     alive_t = ink_at >= INK
     alive_b = alive_t.copy()
+    # Grow each column's ink run up and down. A stroke crossing a dark grid line loses contrast
+    # there (the trace-probability stage suppresses grid colour): a faint pixel or two is
+    # bridged when firm ink resumes right after it, so QRS spikes are not cut at the first line.
     for _ in range(int(0.5 * h)):
         if not (alive_t.any() or alive_b.any()):
             break
-        nt = np.maximum(top - 1, 0)
-        ok = alive_t & (top > 0) & (prob[nt, xs] >= INK)
-        top = np.where(ok, nt, top)
-        alive_t = ok
-        nb = np.minimum(bot + 1, h - 1)
-        ok = alive_b & (bot < h - 1) & (prob[nb, xs] >= INK)
-        bot = np.where(ok, nb, bot)
-        alive_b = ok
+        top, alive_t = _grow(prob, xs, top, alive_t, -1)
+        bot, alive_b = _grow(prob, xs, bot, alive_b, +1)
     length = bot - top + 1
     has_ink = ink_at >= INK
     lw = float(np.median(length[has_ink])) if has_ink.any() else 2.0
@@ -164,6 +163,24 @@ def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarra
             px = np.concatenate([px[keep], ex])[order]
             py = np.concatenate([py[keep], ey])[order]
     return RowTrace(yc.astype(np.float64), near.astype(np.float64), lw, px, py)
+
+
+def _grow(prob: np.ndarray, xs: np.ndarray, end: np.ndarray, alive: np.ndarray, step: int):
+    """One step of run growth in direction `step` (-1 up, +1 down): onto firm ink, or across up
+    to BRIDGE faint pixels (>= FAINT) onto firm ink."""
+    h = prob.shape[0]
+    new = end.copy()
+    moved = np.zeros_like(alive)
+    faint_ok = np.ones_like(alive)
+    for d in range(1, BRIDGE + 2):
+        y = end + step * d
+        inside = (y >= 0) & (y < h)
+        p = prob[np.clip(y, 0, h - 1), xs]
+        hit = alive & ~moved & faint_ok & inside & (p >= INK)
+        new = np.where(hit, y, new)
+        moved |= hit
+        faint_ok &= inside & (p >= FAINT)
+    return new, moved
 
 
 def _plateau_apexes(a, b, cen, tall, lw, peak, trough):
