@@ -275,3 +275,25 @@ def test_broken_row_is_rescued_when_a_found_gap_is_twice_the_pitch():
     assert _add_rows_at_pitch([300.0, 560.0, 1070.0], [815, 420]) == [300.0, 560.0, 815.0, 1070.0]
     # Evenly spaced rows: a weak line at half the pitch (text) is not a row.
     assert _add_rows_at_pitch([300.0, 560.0, 820.0], [430]) == [300.0, 560.0, 820.0]
+
+
+def test_rows_end_where_two_agree_not_where_glare_cut_one():
+    from edge.digitize.pipeline import _common_end
+    k = WORK_PX_PER_MM
+    assert _common_end([1657, 1656, 1239, 848], k) == pytest.approx(1656.5)
+    assert _common_end([1500, 1200, 900], k) == 1200.0           # no two agree: median
+
+
+def test_faded_row_is_found_at_the_low_threshold():
+    """Four trace rows; the bottom one washed out by an exposure gradient (prob ~0.2)."""
+    h, w = 1100, 1600
+    prob = np.zeros((h, w), np.float32)
+    x = np.arange(w)
+    for r, (yc, level) in enumerate([(200, 1.0), (450, 1.0), (700, 1.0), (950, 0.2)]):
+        y = yc + 8 * np.sin(x / 37.0 + r) + 40 * (np.mod(x, 160) < 3)
+        canvas = np.zeros((h, w), np.uint8)
+        cv2.polylines(canvas, [np.stack([x, y], 1).round().astype(np.int32)], False, 255, 2)
+        prob = np.maximum(prob, canvas.astype(np.float32) / 255 * level)
+    from edge.digitize.layout import find_rows
+    rows = find_rows(prob, WORK_PX_PER_MM)
+    assert len(rows.centres) == 4 and abs(rows.centres[-1] - 950) < 15

@@ -63,16 +63,49 @@ def _add_rows_at_pitch(centres: list[float], weak: list[int]) -> list[float]:
     return out
 
 
+def _trace_like(prob: np.ndarray, c: float, centres: list[float], px_per_mm: float) -> bool:
+    """A row broken or faded by glare: faint ink (prob >= 0.15) in every quarter of the span the
+    rows already found cover, no thicker than their traces; text lines leave whole quarters
+    empty and are letter-tall."""
+    h, w = prob.shape
+    band = int(6 * px_per_mm)
+    low = prob >= 0.15
+    span = np.zeros(w, bool)
+    for r in centres:
+        a, b = max(0, int(r) - band), min(h, int(r) + band + 1)
+        span |= low[a:b].any(axis=0)
+    cols = np.flatnonzero(span)
+    if len(cols) == 0:
+        return False
+    x0, x1 = int(cols[0]), int(cols[-1]) + 1
+
+    def thickness(y: float) -> float:
+        # ink pixels per inked column: a trace line is thin, a line of text is letter-tall
+        a, b = max(0, int(y) - band), min(h, int(y) + band + 1)
+        n = low[a:b, x0:x1].sum(axis=0)
+        return float(np.median(n[n > 0])) if (n > 0).any() else 0.0
+    thin = float(np.median([thickness(r) for r in centres]))
+    a, b = max(0, int(c) - band), min(h, int(c) + band + 1)
+    has = low[a:b, x0:x1].any(axis=0)
+    return min(float(q.mean()) for q in np.array_split(has, 4)) >= 0.35 and thickness(c) <= 1.5 * thin + 1
+
+
 def find_rows(prob: np.ndarray, px_per_mm: float) -> Rows:
     """Rows are horizontal bands holding one long continuous line of ink (text lines are broken
     by word gaps); their centres are the peaks of the horizontal ink projection. A thin pen under
     blur or glare leaves only broken, faint pieces: when fewer than two rows stand out, look again
     with half the ink threshold and pieces joined across 3 mm."""
     rows = _find_rows(prob, px_per_mm, 0.3, 1.2)
+    again = _find_rows(prob, px_per_mm, 0.15, 3.0)
     if len(rows.centres) < 2:
-        again = _find_rows(prob, px_per_mm, 0.15, 3.0)
-        if len(again.centres) > len(rows.centres):
-            return again
+        return again if len(again.centres) > len(rows.centres) else rows
+    # A row faded by glare or an exposure gradient may only show at the low threshold: add it
+    # where it continues the rows' spacing and looks like a trace.
+    extra = [c for c in again.centres if all(abs(c - r) > 0.3 * rows.pitch for r in rows.centres)]
+    if extra:
+        more = _add_rows_at_pitch(rows.centres, [c for c in extra if _trace_like(prob, c, rows.centres, px_per_mm)])
+        if len(more) > len(rows.centres):
+            return Rows(more, float(np.median(np.diff(more))), rows.upside_down_score)
     return rows
 
 
@@ -121,30 +154,7 @@ def _find_rows(prob: np.ndarray, px_per_mm: float, ink_thr: float, join_mm: floa
     longest = max(r for _, r in keep)
     centres = [float(c) for c, r in keep if r >= 0.45 * longest]
     if len(centres) >= 2 and weak:
-        # A row broken by glare: faint ink (half the usual threshold) in every quarter of the
-        # span the other rows cover; text lines leave whole quarters empty.
-        span = np.zeros(w, bool)
-        for c in centres:
-            a, b = max(0, int(c) - band), min(h, int(c) + band + 1)
-            span |= (cs[b] - cs[a]) > 0
-        cols = np.flatnonzero(span)
-        x0, x1 = int(cols[0]), int(cols[-1]) + 1
-        low = prob >= 0.15
-
-        def thickness(c: float) -> float:
-            # ink pixels per inked column: a trace line is thin, a line of text is letter-tall
-            a, b = max(0, int(c) - band), min(h, int(c) + band + 1)
-            n = low[a:b, x0:x1].sum(axis=0)
-            return float(np.median(n[n > 0])) if (n > 0).any() else 0.0
-        thin = float(np.median([thickness(c) for c in centres]))
-        ok_weak = []
-        for c in weak:
-            a, b = max(0, c - band), min(h, c + band + 1)
-            has = low[a:b, x0:x1].any(axis=0)
-            q = np.array_split(has, 4)
-            if min(float(part.mean()) for part in q) >= 0.35 and thickness(c) <= 1.5 * thin + 1:
-                ok_weak.append(c)
-        centres = _add_rows_at_pitch(centres, ok_weak)
+        centres = _add_rows_at_pitch(centres, [c for c in weak if _trace_like(prob, c, centres, px_per_mm)])
     # Refine each centre to the most common ink row nearby (the isoelectric line).
     pitch = float(np.median(np.diff(centres))) if len(centres) > 1 else 0.4 * h
     refined = []

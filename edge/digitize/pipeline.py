@@ -155,7 +155,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     if not good:
         raise BadInputError("no_traces", "no continuous ECG trace found", "photograph the printout flat and in focus")
     found = [p for p in pulses if p is not None]
-    x_end = float(np.median([extents[i][1] for i in good]))
+    x_end = _common_end([extents[i][1] for i in good], k)
     starts = [p.x_fall + 1 for p in found] if found else [extents[i][0] for i in good]
     x_first = float(np.median(starts))
     # Weak grid (faded thermal paper, glare, no grid): the standard printed strip is 250 mm long
@@ -327,6 +327,18 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
                            "work": k},
                           speed_used, float(gain_used), lead_conf, conf, warnings, timings,
                           page.image, overlay, details)
+
+
+def _common_end(ends: list[int], k: float) -> float:
+    """Where the rows end: printed rows end together, while glare, fading or a shadow can cut a
+    row's trace short. The latest end that another row shares (within 3 mm) wins; without any
+    agreement, the median."""
+    e = sorted(float(v) for v in ends)
+    for v in reversed(e):
+        near = [u for u in e if abs(u - v) <= 3 * k]
+        if len(near) >= 2:
+            return float(np.median(near))
+    return float(np.median(e))
 
 
 def _octave_off(span_mm: float, pulse_widths_mm: list[float]) -> bool:
