@@ -241,6 +241,10 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
         yv = np.where(np.isfinite(rx), yv, np.nan)
         if extents[i] is not None:
             a, b = extents[i]
+            if i in good:
+                # Printed rows span the common time range: glare or fading that broke this row's
+                # ink does not shorten it (where no ink is followed the samples stay NaN).
+                a, b = min(a, x_first), max(b, x_end)
             yv = np.where((rx >= a - 1) & (rx <= b + 1), yv, np.nan)
         if pl is not None:
             base = pl.foot_y
