@@ -50,6 +50,48 @@ def _demodulate(p: np.ndarray, f0: float, sigma: float) -> np.ndarray:
     return re + 1j * im
 
 
+def _unwrap_segments(z: np.ndarray, good: np.ndarray, f0: float) -> np.ndarray | None:
+    """Grid position u(x) in periods from the complex envelope z. The phase is unwrapped only
+    inside readable stretches; where it runs faster or slower than paper can stretch (a slip
+    under glare, a shadow, a fold) the stretch is cut. Each stretch is then joined to the one
+    before it with the whole number of periods that keeps the scale across the gap closest to
+    the page scale, and gaps are bridged linearly."""
+    n = len(z)
+    ph = np.angle(z)
+    dph = np.angle(np.exp(1j * np.diff(ph)))            # wrapped phase step per pixel
+    # Local rate in periods/px must stay near f0: |d(u)/dx / f0 - 1| <= MAX_STRETCH.
+    rate_ok = np.abs((f0 + dph / (2 * np.pi)) / f0 - 1.0) <= MAX_STRETCH
+    ok = good.copy()
+    ok[1:] &= rate_ok
+    idx = np.flatnonzero(ok)
+    if len(idx) < 2:
+        return None
+    br = np.flatnonzero(np.diff(idx) > 1)
+    starts = np.concatenate([[idx[0]], idx[br + 1]])
+    ends = np.concatenate([idx[br], [idx[-1]]])
+    min_len = max(2, int(round(1.0 / f0)))              # a stretch must hold at least one period
+    keep = (ends - starts + 1) >= min_len
+    starts, ends = starts[keep], ends[keep]
+    if len(starts) == 0:
+        return None
+    x = np.arange(n, dtype=np.float64)
+    u = np.full(n, np.nan)
+    prev_end = None
+    for s0, e0 in zip(starts, ends):
+        seg = f0 * x[s0:e0 + 1] + np.unwrap(ph[s0:e0 + 1]) / (2 * np.pi)
+        if prev_end is not None:
+            expect = u[prev_end] + f0 * (s0 - prev_end)
+            seg = seg + np.round(expect - seg[0])
+        u[s0:e0 + 1] = seg
+        prev_end = e0
+    have = np.flatnonzero(np.isfinite(u))
+    lo, hi = have[0], have[-1]
+    u = np.interp(x, have, u[have])
+    u[:lo] = u[lo] - f0 * (lo - x[:lo])
+    u[hi + 1:] = u[hi] + f0 * (x[hi + 1:] - hi)
+    return u
+
+
 def row_rulers(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pitch: float,
                px_per_mm: float, spans: list[tuple[int, int] | None]) -> list[RowRuler | None]:
     """A RowRuler for each row whose grid is readable along most of its span (else None).
@@ -90,21 +132,16 @@ def row_rulers(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
             continue
         cov, period_mm, f0, z, good = best
         x = np.arange(w, dtype=np.float64)
-        ph = np.unwrap(np.angle(z))
-        u = f0 * x + ph / (2 * np.pi)                     # position in grid periods
-        # Trust the phase only where readable; bridge the rest linearly, extrapolate at the page scale.
-        idx = np.flatnonzero(good)
-        u = np.interp(x, idx, u[idx])
-        lo, hi = idx[0], idx[-1]
-        u[:lo] = u[lo] - f0 * (lo - x[:lo])
-        u[hi + 1:] = u[hi] + f0 * (x[hi + 1:] - hi)
+        u = _unwrap_segments(z, good, f0)
+        if u is None:
+            out.append(None)
+            continue
         mm = u * period_mm
         slope = np.gradient(mm)
         nominal = 1.0 / px_per_mm
         if np.any(np.abs(slope[a:b] / nominal - 1.0) > MAX_STRETCH):
-            # A phase slip or a misread stretch: smooth scale only, clipped to the plausible range.
-            slope = np.clip(slope, nominal * (1 - MAX_STRETCH), nominal * (1 + MAX_STRETCH))
-            mm = np.concatenate([[0.0], np.cumsum(0.5 * (slope[1:] + slope[:-1]))]) + mm[0]
+            out.append(None)
+            continue
         mm = np.maximum.accumulate(mm)
         # A flat page (scanner, flatbed photo) needs no ruler: its phase only adds reading noise.
         coef = np.polyfit(x[a:b], mm[a:b], 1)

@@ -165,10 +165,16 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     # Rulers: millimetres along each row read from the grid beside it (curl, lens distortion).
     rulers = (row_rulers(page.image, prob, centres, pitch, k, extents)
               if page.grid.source == "grid" else [None] * len(centres))
+    ia, ib = int(round(x_first)), int(round(x_end))
     ruled = [i for i in good if rulers[i] is not None]
-    use_rulers = len(ruled) * 2 >= len(good)
+    if ruled:
+        # Rows printed together span the same millimetres: a ruler that disagrees slipped.
+        spans = {i: float(rulers[i].mm[ib] - rulers[i].mm[ia]) for i in ruled}
+        mid = float(np.median(list(spans.values())))
+        ruled = [i for i in ruled if abs(spans[i] - mid) <= 0.03 * abs(mid)]
+        rulers = [r if i in ruled else None for i, r in enumerate(rulers)]
+    use_rulers = len(ruled) * 2 >= len(good) and len(ruled) > 0
     if use_rulers:
-        ia, ib = int(round(x_first)), int(round(x_end))
         span_mm = float(np.median([rulers[i].mm[ib] - rulers[i].mm[ia] for i in ruled]))
     off_standard = abs(span_mm / 250.0 - 1.0) > 0.04
     if not use_rulers and (page.grid.confidence < 0.5 or off_standard) and 215.0 < span_mm < 285.0:
