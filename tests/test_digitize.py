@@ -297,3 +297,10 @@ def test_faded_row_is_found_at_the_low_threshold():
     from edge.digitize.layout import find_rows
     rows = find_rows(prob, WORK_PX_PER_MM)
     assert len(rows.centres) == 4 and abs(rows.centres[-1] - 950) < 15
+
+
+def test_stray_line_between_rows_is_dropped():
+    from edge.digitize.pipeline import _drop_stray_row
+    assert _drop_stray_row([244.0, 447.0, 509.0, 773.0, 1036.0]) == [244.0, 509.0, 773.0, 1036.0]
+    # Evenly spaced rows (a 5-row page as printed) are kept as they are.
+    assert _drop_stray_row([200.0, 400.0, 600.0, 800.0, 1000.0]) == [200.0, 400.0, 600.0, 800.0, 1000.0]

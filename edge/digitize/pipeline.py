@@ -142,7 +142,13 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
         warnings.append(f"layout {layout} expects {want} rows but {len(centres)} were found")
         if len(centres) > want:     # keep the rows with the most regular spacing from the bottom up
             centres = centres[-want:]
-    elif want is None and not layout_for_rows(len(centres)):
+    elif want is None and len(centres) in (5, 7):
+        # An odd row count next to a standard one: a stray line (a note, a stain edge) taken for
+        # a row shows up as a break in the otherwise even spacing; leave it out.
+        centres = _drop_stray_row(centres)
+        if len(centres) != len(rows.centres):
+            warnings.append("a stray line between the rows was ignored")
+    if want is None and not layout_for_rows(len(centres)):
         raise BadInputError("layout_unknown", f"found {len(centres)} trace rows, which matches no standard layout",
                             "give the layout with --layout (3x4, 3x4+1, 3x4+3, 6x2 or 12x1)")
 
@@ -337,6 +343,20 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
                            "work": k},
                           speed_used, float(gain_used), lead_conf, conf, warnings, timings,
                           page.image, overlay, details)
+
+
+def _regular(c: list[float]) -> bool:
+    d = np.diff(c)
+    return len(d) > 0 and bool(np.all(np.abs(d / np.median(d) - 1.0) < 0.12))
+
+
+def _drop_stray_row(centres: list[float]) -> list[float]:
+    """Without one row, are the others evenly spaced (and with it not)? Then it is a stray."""
+    if _regular(centres):
+        return centres
+    fits = [centres[:i] + centres[i + 1:] for i in range(len(centres))]
+    fits = [f for f in fits if _regular(f)]
+    return fits[0] if len(fits) == 1 else centres
 
 
 def _common_end(ends: list[int], k: float) -> float:
