@@ -304,3 +304,28 @@ def test_stray_line_between_rows_is_dropped():
     assert _drop_stray_row([244.0, 447.0, 509.0, 773.0, 1036.0]) == [244.0, 509.0, 773.0, 1036.0]
     # Evenly spaced rows (a 5-row page as printed) are kept as they are.
     assert _drop_stray_row([200.0, 400.0, 600.0, 800.0, 1000.0]) == [200.0, 400.0, 600.0, 800.0, 1000.0]
+
+
+def test_qrs_timing_ignores_pixel_jitter():
+    """A sharpened, noisy photo leaves 1-2 px jitter on flat stretches: only the 10 mm spikes are
+    QRS complexes, so the RR read is theirs (0.8 s), not the jitter's."""
+    from edge.digitize.layout import qrs_timing
+    k = WORK_PX_PER_MM
+    px_per_s = 25.0 * k
+    n = int(8 * px_per_s)
+    rng = np.random.default_rng(1)
+    y = 300.0 + rng.integers(-2, 3, n).astype(float)
+    y[::15] += 6.0                                   # sharpening halos: 1 mm blips, 10 per second
+    for t in np.arange(0.4, 8.0, 0.8):
+        c = int(t * px_per_s)
+        y[c - 2:c + 3] -= np.array([20, 45, 60, 45, 20])
+    qrs, rr, beats = qrs_timing(y, px_per_s)
+    assert beats == 10 and rr == pytest.approx(0.8, abs=0.02)
+
+
+def test_unsharp_restores_edge_contrast():
+    from edge.digitize.pipeline import sharpness, unsharp
+    img = np.full((200, 300, 3), 240, np.uint8)
+    cv2.line(img, (20, 100), (280, 110), (40, 40, 40), 2, cv2.LINE_AA)
+    soft = cv2.GaussianBlur(img, (0, 0), 1.2)
+    assert sharpness(unsharp(soft, 1.0)) > 1.3 * sharpness(soft)

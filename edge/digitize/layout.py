@@ -350,7 +350,10 @@ def qrs_timing(y: np.ndarray, px_per_s: float) -> tuple[float, float, int]:
     starts = np.concatenate([[idx[0]], idx[br + 1]])
     ends = np.concatenate([idx[br], [idx[-1]]])
     widths = (ends - starts + 1) / px_per_s
-    keep = widths > 0.01
+    # A QRS complex spans millimetres; noise and jitter (a soft or sharpened photo) only pixels.
+    px_per_mm = px_per_s / 25.0
+    height = np.array([np.ptp(v[a:b + 2]) for a, b in zip(starts, ends)])
+    keep = (widths > 0.01) & (height >= 2.0 * px_per_mm)
     if keep.sum() < 2:
         return float("nan"), float("nan"), int(keep.sum())
     centres = 0.5 * (starts + ends)[keep] / px_per_s
