@@ -329,3 +329,14 @@ def test_unsharp_restores_edge_contrast():
     cv2.line(img, (20, 100), (280, 110), (40, 40, 40), 2, cv2.LINE_AA)
     soft = cv2.GaussianBlur(img, (0, 0), 1.2)
     assert sharpness(unsharp(soft, 1.0)) > 1.3 * sharpness(soft)
+
+
+def test_text_lines_among_rows_are_left_out():
+    """Eight 'rows': four traces 44 mm apart and four short text lines between them."""
+    from edge.digitize.pipeline import _regular_subset
+    k = WORK_PX_PER_MM
+    rows = [300.0, 564.0, 828.0, 1092.0]
+    text = [120.0, 420.0, 700.0, 1180.0]
+    lengths = {c: 1500 for c in rows} | {c: 300 for c in text}
+    assert _regular_subset(sorted(rows + text), lengths, k) == rows
+    assert _regular_subset(sorted(text), {c: 300 for c in text}, k) is None

@@ -155,6 +155,15 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
         centres = _drop_stray_row(centres)
         if len(centres) != len(rows.centres):
             warnings.append("a stray line between the rows was ignored")
+    if want is None and len(centres) > 7 and len(centres) not in (11, 12, 13):
+        # Too many "rows" for a 3- to 6-row page and too few for 12x1: text lines or grid
+        # lines joined the traces. The evenly spaced subset of 6, 4 or 3 rows holding the most
+        # trace is the page's.
+        lengths = {c: (e[1] - e[0]) if e is not None else 0 for c, e in zip(rows.centres, extents)}
+        sub = _regular_subset(centres, lengths, k)
+        if sub:
+            warnings.append(f"{len(centres) - len(sub)} lines that are not trace rows were ignored")
+            centres = sub
     if want is None and not layout_for_rows(len(centres)):
         raise BadInputError("layout_unknown", f"found {len(centres)} trace rows, which matches no standard layout",
                             "give the layout with --layout (3x4, 3x4+1, 3x4+3, 6x2 or 12x1)")
@@ -364,6 +373,25 @@ def _drop_stray_row(centres: list[float]) -> list[float]:
     fits = [centres[:i] + centres[i + 1:] for i in range(len(centres))]
     fits = [f for f in fits if _regular(f)]
     return fits[0] if len(fits) == 1 else centres
+
+
+def _regular_subset(centres: list[float], lengths: dict, k: float) -> list[float] | None:
+    """The evenly spaced subset of 6, 4 or 3 rows (at least 15 mm apart) whose traces are
+    longest in total, or None."""
+    from itertools import combinations
+
+    for n in (6, 4, 3):
+        best, best_len = None, 0.0
+        for sub in combinations(sorted(centres), n):
+            if min(np.diff(sub)) < 15 * k or not _regular(list(sub)):
+                continue
+            total = sum(lengths.get(c, 0) for c in sub)
+            if total > best_len:
+                best, best_len = list(sub), total
+        # Every row of a printed page carries a long trace.
+        if best is not None and min(lengths.get(c, 0) for c in best) > 80 * k:
+            return best
+    return None
 
 
 def _common_end(ends: list[int], k: float) -> float:
