@@ -250,15 +250,20 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     n_out = int(round(OUTPUT_SECONDS * fs))
     tt = np.arange(int(round(duration * fs))) / fs
     xs = x_t0 + tt * px_per_s
+    # Every row starts at the same moment, right after its calibration pulse: where a row's
+    # pulse ends off the rows' median (perspective, curl), its time origin moves with it.
+    x_first_med = float(np.median([p.x_fall + 1 for p in found])) if found else x_first
+    row_shift = [float(np.clip(p.x_fall + 1 - x_first_med, -3 * k, 3 * k)) if p is not None else 0.0
+                 for p in pulses]
     row_xs = []
     for i in range(len(traces)):
         ru = rulers[i] if use_rulers else None
         if ru is None:
-            row_xs.append(xs)
+            row_xs.append(xs + row_shift[i])
             continue
         mm = ru.mm * (k / kk)
         cols = np.arange(len(mm), dtype=np.float64)
-        m0 = (np.interp(x_end, cols, mm) - (duration - 1.0 / fs) * speed_used) if snapped else np.interp(x_first, cols, mm)
+        m0 = np.interp(x_t0 + row_shift[i], cols, mm)
         row_xs.append(np.interp(m0 + tt * speed_used, mm, cols, left=np.nan, right=np.nan))
     row_sigs: list[np.ndarray] = []
     baselines: list[float] = []
