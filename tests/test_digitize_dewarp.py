@@ -76,3 +76,19 @@ def test_phase_slip_under_glare_does_not_shift_the_rest_of_the_row():
     u = _unwrap_segments(z, good, f0)
     err = u - u_true
     assert np.abs(err - err[0]).max() < 0.05          # no whole-period jump after the gap
+
+
+def test_each_row_keeps_time_from_its_own_calibration_pulse():
+    """The rhythm row's strip slid 3 mm to the right (a torn or curled page): lead II, printed in
+    row 2 and again in the rhythm row, must not be an average of two misaligned copies
+    (15 dB or less when one time origin serves all rows)."""
+    page = render_page(synthetic_ecg(seed=6, fs=FS), FS, layout="3x4+1", mode="clean", seed=6)
+    img = page.image.copy()
+    ys = sorted(c["baseline_y"] for c in page.meta["calibration"])
+    pitch = page.meta["row_pitch_px"]
+    y0, y1 = int(ys[-1] - 0.45 * pitch), int(ys[-1] + 0.45 * pitch)
+    band = img[y0:y1].copy()
+    img[y0:y1, 24:] = band[:, :-24]
+    r = digitize(img, trace_model="classical")
+    scores = record_snr(page.truth, r.signals.astype(float), FS, LEAD_NAMES)
+    assert scores["II"].snr_db > 20.0 and abs(scores["II"].shift_samples) <= 2
