@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 
 INK = 0.5           # probability above which a pixel counts as ink for runs
-FAINT = 0.1         # a stroke crossing a dark grid line may dim to this
-BRIDGE = 2          # faint pixels a run may cross
+FAINT = 0.0         # a stroke crossing a dark grid line can vanish there after grid suppression
+BRIDGE = 2          # pixels a run may cross to reach firm ink again (a dark grid line)
 STEP_COST = 0.003   # cost per pixel of vertical travel even through ink (keeps paths tight)
 TRAVEL_INK = 0.4    # probability from which vertical travel is free: faint, blurred QRS strokes count
 
