@@ -452,8 +452,9 @@ def _trace_rows(page: RectifiedPage, prob: np.ndarray, rows, k: float):
 def unsharp(img_bgr: np.ndarray, amount: float, sigma_px: float = 1.0) -> np.ndarray:
     """Unsharp mask: restores some of the edge contrast that scanner or camera blur took from thin
     strokes, so stroke centres and spike tips are read more exactly."""
-    blur = cv2.GaussianBlur(img_bgr, (0, 0), sigma_px)
-    return cv2.addWeighted(img_bgr, 1.0 + amount, blur, -amount, 0)       # saturates to 0..255
+    f = img_bgr.astype(np.float32)
+    out = f + amount * (f - cv2.GaussianBlur(f, (0, 0), sigma_px))
+    return np.clip(out, 0, 255).astype(np.uint8)
 
 
 def sharpness(page_bgr: np.ndarray) -> float:
