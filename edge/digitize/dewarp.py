@@ -25,11 +25,6 @@ class RowRuler:
     period_mm: float          # the grid period that was followed (5 or 1)
     coverage: float           # fraction of the span read from the grid (the rest interpolated)
 
-    def x_at(self, mm_values: np.ndarray) -> np.ndarray:
-        """Column positions (fractional) of the given millimetre positions."""
-        return np.interp(mm_values, self.mm, np.arange(len(self.mm), dtype=np.float64),
-                         left=np.nan, right=np.nan)
-
 
 def _band_profile(dark: np.ndarray, ink: np.ndarray, y0: int, y1: int) -> np.ndarray:
     """Mean grid darkness per column over rows y0..y1, leaving out trace ink."""
@@ -40,10 +35,15 @@ def _band_profile(dark: np.ndarray, ink: np.ndarray, y0: int, y1: int) -> np.nda
     return np.where(n > 0, s / np.maximum(n, 1), 0.0)
 
 
-def _demodulate(p: np.ndarray, f0: float, sigma: float) -> np.ndarray:
-    """Complex envelope of profile `p` at f0 cycles/px, low-passed with a Gaussian of `sigma` px."""
-    x = np.arange(len(p), dtype=np.float64)
-    hp = p - cv2.GaussianBlur(p.reshape(1, -1).astype(np.float64), (0, 0), sigmaX=2.0 / f0).ravel()
+def _high_pass(p: np.ndarray, f0: float) -> np.ndarray:
+    """Profile minus its smooth level (paper shading, ink), keeping the grid period 1/f0."""
+    return p - cv2.GaussianBlur(p.reshape(1, -1).astype(np.float64), (0, 0), sigmaX=2.0 / f0).ravel()
+
+
+def _demodulate(hp: np.ndarray, f0: float, sigma: float) -> np.ndarray:
+    """Complex envelope of the high-passed profile `hp` at f0 cycles/px, low-passed with a
+    Gaussian of `sigma` px."""
+    x = np.arange(len(hp), dtype=np.float64)
     z = hp * np.exp(-2j * np.pi * f0 * x)
     re = cv2.GaussianBlur(z.real.reshape(1, -1), (0, 0), sigmaX=sigma).ravel()
     im = cv2.GaussianBlur(z.imag.reshape(1, -1), (0, 0), sigmaX=sigma).ravel()
@@ -109,20 +109,20 @@ def row_rulers(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
         if span is None:
             out.append(None)
             continue
+        a, b = max(0, span[0]), min(w, span[1] + 1)
+        if b - a < 20 * px_per_mm:
+            out.append(None)
+            continue
         y0, y1 = int(max(0, c - half)), int(min(h, c + half))
         p = _band_profile(dark, ink, y0, y1)
         best = None
         for period_mm in (5.0, 1.0):
             f0 = 1.0 / (period_mm * px_per_mm)
-            z = _demodulate(p, f0, sigma=6.0 * px_per_mm)
+            hp = _high_pass(p, f0)
+            z = _demodulate(hp, f0, sigma=6.0 * px_per_mm)
             mag = np.abs(z)
-            a, b = span
-            a, b = max(0, a), min(w, b + 1)
-            if b - a < 20 * px_per_mm:
-                continue
             # Readable where the envelope clearly beats the residual (noise, ink, text) level.
-            resid = np.abs(p - cv2.GaussianBlur(p.reshape(1, -1), (0, 0), sigmaX=2.0 / f0).ravel())
-            noise = float(np.median(resid[a:b])) + 1e-6
+            noise = float(np.median(np.abs(hp[a:b]))) + 1e-6
             good = mag >= 0.35 * noise
             cov = float(good[a:b].mean())
             if best is None or cov > best[0]:

@@ -197,7 +197,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
         rulers = [r if i in ruled else None for i, r in enumerate(rulers)]
     use_rulers = len(ruled) * 2 >= len(good) and len(ruled) > 0
     if use_rulers:
-        span_mm = float(np.median([rulers[i].mm[ib] - rulers[i].mm[ia] for i in ruled]))
+        span_mm = float(np.median([spans[i] for i in ruled]))
     off_standard = abs(span_mm / 250.0 - 1.0) > 0.04
     if not use_rulers and (page.grid.confidence < 0.5 or off_standard) and 215.0 < span_mm < 285.0:
         kk = k * span_mm / 250.0
@@ -252,8 +252,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     xs = x_t0 + tt * px_per_s
     # Every row starts at the same moment, right after its calibration pulse: where a row's
     # pulse ends off the rows' median (perspective, curl), its time origin moves with it.
-    x_first_med = float(np.median([p.x_fall + 1 for p in found])) if found else x_first
-    row_shift = [float(np.clip(p.x_fall + 1 - x_first_med, -3 * k, 3 * k)) if p is not None else 0.0
+    row_shift = [float(np.clip(p.x_fall + 1 - x_first, -3 * k, 3 * k)) if p is not None else 0.0
                  for p in pulses]
     row_xs = []
     for i in range(len(traces)):
