@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 
 INK = 0.5           # probability above which a pixel counts as ink for runs
-FAINT = 0.0         # a stroke crossing a dark grid line can vanish there after grid suppression
-BRIDGE = 2          # pixels a run may cross to reach firm ink again (a dark grid line)
+BRIDGE = 2          # pixels of any value a run may cross to reach firm ink again: a stroke
+                    # crossing a dark grid line can vanish there after grid suppression
 STEP_COST = 0.003   # cost per pixel of vertical travel even through ink (keeps paths tight)
 TRAVEL_INK = 0.4    # probability from which vertical travel is free: faint, blurred QRS strokes count
 
@@ -98,8 +98,8 @@ def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarra
     alive_t = ink_at >= INK
     alive_b = alive_t.copy()
     # Grow each column's ink run up and down. A stroke crossing a dark grid line loses contrast
-    # there (the trace-probability stage suppresses grid colour): a faint pixel or two is
-    # bridged when firm ink resumes right after it, so QRS spikes are not cut at the first line.
+    # there (the trace-probability stage suppresses grid colour): up to BRIDGE pixels are
+    # crossed when firm ink resumes right after them, so QRS spikes are not cut at the first line.
     for _ in range(int(0.5 * h)):
         if not (alive_t.any() or alive_b.any()):
             break
@@ -166,20 +166,17 @@ def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarra
 
 
 def _grow(prob: np.ndarray, xs: np.ndarray, end: np.ndarray, alive: np.ndarray, step: int):
-    """One step of run growth in direction `step` (-1 up, +1 down): onto firm ink, or across up
-    to BRIDGE faint pixels (>= FAINT) onto firm ink."""
+    """One step of run growth in direction `step` (-1 up, +1 down): onto the nearest firm ink
+    within BRIDGE + 1 pixels."""
     h = prob.shape[0]
     new = end.copy()
     moved = np.zeros_like(alive)
-    faint_ok = np.ones_like(alive)
     for d in range(1, BRIDGE + 2):
         y = end + step * d
         inside = (y >= 0) & (y < h)
-        p = prob[np.clip(y, 0, h - 1), xs]
-        hit = alive & ~moved & faint_ok & inside & (p >= INK)
+        hit = alive & ~moved & inside & (prob[np.clip(y, 0, h - 1), xs] >= INK)
         new = np.where(hit, y, new)
         moved |= hit
-        faint_ok &= inside & (p >= FAINT)
     return new, moved
 
 
