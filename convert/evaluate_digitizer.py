@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -172,10 +171,11 @@ def summarize(results: list[PageScore], families: list[str]) -> str:
 
 
 _TIMING_SNIPPET = r"""
-import json, resource, sys, time
+import json, sys, time
 t0 = time.perf_counter()
 from edge.digitize import digitize
 from edge.imageio import load_image
+from edge.memory import max_rss_mb, status_mb
 path, reps, model = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 times = []
 err = ""
@@ -188,13 +188,8 @@ for _ in range(reps):
     times.append(time.perf_counter() - t)
 def peak_mb():
     # VmHWM is this process's own high-water mark; ru_maxrss can carry the parent's from fork.
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    hwm = status_mb("VmHWM")
+    return hwm if hwm is not None else max_rss_mb()
 print(json.dumps({"times": times, "peak_rss_mb": peak_mb(), "error": err}))
 """
 
@@ -216,7 +211,3 @@ def photo_timing(signals: np.ndarray, fs: float, ecg_id: int, *, size=(4000, 300
     d["median_s"] = float(np.median(d["times"]))
     d["image_size"] = list(page.image.shape[1::-1])
     return d
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

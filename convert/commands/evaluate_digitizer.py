@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from convert.evaluate_digitizer import FAMILIES, evaluate, load_fold_records, peak_rss_mb, photo_timing, summarize
+    from convert.evaluate_digitizer import FAMILIES, evaluate, load_fold_records, photo_timing, summarize
+    from edge.memory import max_rss_mb
 
     data = Path(args.data)
     if not (data / "ptbxl_database.csv").exists():
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Digitizer benchmark: folds {args.folds}, {len({r.ecg_id for r in results})} records, "
           f"trace model {args.trace_model}")
     print(summarize(results, fams))
-    print(f"\npeak RSS of this benchmark process: {peak_rss_mb():.0f} MB")
+    print(f"\npeak RSS of this benchmark process: {max_rss_mb():.0f} MB")
     if args.timing_reps > 0:
         eid, sig, fs = next(iter(load_fold_records(str(data), folds, 1)))
         t = photo_timing(sig, fs, eid, reps=args.timing_reps, trace_model=args.trace_model)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
 import sys
 import tempfile
@@ -18,6 +17,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from edge.memory import max_rss_mb as peak_rss_mb
+from edge.memory import status_mb
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "photo.jpg"
 
@@ -34,17 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def rss_mb() -> float:
     """Current resident set size in MB (Linux /proc; 0 elsewhere)."""
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    rss = status_mb("VmRSS")
+    return rss if rss is not None else 0.0
 
 
 def run(args: argparse.Namespace) -> int:
