@@ -151,6 +151,45 @@ def test_no_grid_falls_back_to_page_size():
     assert g.source == "page_size" and g.px_per_mm_x == pytest.approx(990 / 297)
 
 
+def test_photocopied_scan_keeps_its_grid_scale(ecg):
+    """A photocopy left only this pink grid's 5 mm lines; a scan fills the frame, so the page is
+    225-340 mm wide and neither their subharmonic nor an edge of a wider search is the scale."""
+    from edge.digitize.page import rectify_page
+    page = render_page(ecg, FS, layout="3x4+1", mode="scan", seed=4831, randomize=True)
+    assert page.meta["distortion"]["photocopy"] and page.meta["style"]["grid"] == "pink"
+    rect = rectify_page(page.image)
+    assert rect.grid.source == "grid"
+    assert rect.source_px_per_mm[0] == pytest.approx(page.meta["px_per_mm"], rel=0.01)
+
+
+def test_jpeg_blocks_of_a_gridless_scan_are_not_taken_for_the_grid(ecg):
+    """Without a grid, the 8 px blocks of a JPEG file are the strongest periodic pattern."""
+    from edge.digitize.page import rectify_page
+    page = render_page(ecg, FS, layout="3x4+1", mode="clean", seed=5, grid="none", dpi=100)
+    ok, buf = cv2.imencode(".jpg", page.image, [cv2.IMWRITE_JPEG_QUALITY, 60])
+    rect = rectify_page(cv2.imdecode(buf, cv2.IMREAD_COLOR))
+    assert rect.source_px_per_mm[0] == pytest.approx(page.meta["px_per_mm"], rel=0.05)
+
+
+def test_upright_page_is_not_turned_for_one_pulse_like_row_end(ecg):
+    """A row ending in a 3 mm square dip looks like a calibration pulse when turned, but not a
+    standard one (1 mV at 5/10/20 mm/mV): a page without pulses stays as printed."""
+    page = render_page(ecg, FS, layout="3x4+1", mode="clean", seed=7, calibration=False)
+    img = page.image.copy()
+    k = page.meta["px_per_mm"]
+    seg = page.meta["leads"]["II"][-1]                       # the rhythm strip
+    x1, y0 = seg["box"][2], seg["baseline_y"]
+    xa = x1 - 12 * k                                         # a quiet last 30 mm, the dip 7.5-12 mm from the end
+    cv2.rectangle(img, (int(x1 - 30 * k), int(y0 - 12 * k)), (int(x1 + 2 * k), int(y0 + 12 * k)), (255, 255, 255), -1)
+    pts = np.array([(x1 - 30 * k, y0), (xa, y0), (xa, y0 + 3 * k), (xa + 4.5 * k, y0 + 3 * k),
+                    (xa + 4.5 * k, y0), (x1, y0)])
+    cv2.polylines(img, [np.round(pts).astype(np.int32)], False, (0, 0, 0), max(1, int(0.3 * k)), cv2.LINE_AA)
+    r = digitize(img, trace_model="classical")
+    assert not any("upside down" in w for w in r.warnings)
+    assert r.details["page"]["orientation"]["pulses_flipped"] >= 1
+    assert _snr(page, r) > 12.0
+
+
 def test_dp_follows_spike_to_its_tip_and_keeps_its_row():
     """Two rows drawn with OpenCV; row 1 has a tall spike reaching into row 0's band."""
     h, w = 300, 400

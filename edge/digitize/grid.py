@@ -72,6 +72,8 @@ def _lowest_strong(score: np.ndarray, frac: float = 0.8) -> int:
     if best <= 0:
         return int(np.argmax(score))
     loc = np.flatnonzero((score >= np.roll(score, 1)) & (score >= np.roll(score, -1)) & (score >= frac * best))
+    # The ends of the search band are not peaks: a strong pattern just outside it leaks in there.
+    loc = loc[(loc > 0) & (loc < len(score) - 1)]
     return int(loc[0]) if len(loc) else int(np.argmax(score))
 
 
@@ -142,6 +144,8 @@ def _period_along(d: np.ndarray, f_lo: float, f_hi: float, strip: int) -> tuple[
         slope = 0.0
     # f is the m_best-th harmonic of base; the 1 mm frequency is base * mult.
     f1mm = f / m_best * mult
+    if not f_lo <= f1mm <= f_hi:
+        ratio = 0.0                  # the refinement walked out of the band: not this grid
     # Phase slope was measured at frequency f: convert to the 1 mm frequency's scale.
     slope = slope * (f1mm / f)
     return float(f1mm), ratio, slope

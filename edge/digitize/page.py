@@ -14,6 +14,7 @@ from .grid import GridCalibration, measure_grid
 
 WORK_PX_PER_MM = 6.0        # rectified page resolution used by traceprob/layout/extract
 DETECT_MAX_SIDE = 900       # page-outline search runs on an image this big
+FILLS_WIDTH_MM = (225.0, 340.0)   # a page filling the frame: A4/Letter, maybe cropped to its grid
 APPROX_MAX_SIDE = 1800      # first warp, on which the grid is measured
 SOURCE_MAX_SIDE = 2800      # bigger frames are shrunk once (area average) before any warp
 
@@ -283,9 +284,15 @@ def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM)
     A = np.diag([a, a, 1.0]) @ H0
     size_a = (max(1, int(round(W0 * a))), max(1, int(round(H0h * a))))
     approx = _warp(src, A, size_a)
-    # A whole page in view is A4 or Letter (landscape): that bounds the scale tightly, which keeps
-    # other periodic patterns (paper texture, JPEG blocks, moire) from passing for the grid.
-    grid = measure_grid(approx, width_mm_range=(255.0, 330.0)) if quad is not None else measure_grid(approx)
+    # A whole page in view is A4 or Letter (landscape), and so is a page that fills the frame (a
+    # scan): that bounds the scale tightly, which keeps other periodic patterns (paper texture,
+    # JPEG blocks, a grid with only its 5 mm lines left) from passing for the 1 mm grid.
+    if quad is not None:
+        grid = measure_grid(approx, width_mm_range=(255.0, 330.0))
+    elif why == "fills":
+        grid = measure_grid(approx, width_mm_range=FILLS_WIDTH_MM)
+    else:
+        grid = measure_grid(approx)
     if grid.source != "grid":
         warnings.append("no ECG grid found: scale taken from the page size (assumed 297 mm wide)")
     # Final map: undo the residual rotation about the centre, then scale each axis to work px/mm.

@@ -15,7 +15,7 @@ from ..interpret.consistency import MIN_READING_SNR_DB, estimated_snr_db, relati
 from ..layouts import LAYOUTS, LEAD_NAMES, get_layout
 from .dewarp import row_rulers
 from .extract import RowTrace, dp_paths, polyline_to_samples, refine_path
-from .layout import (STANDARD_GAINS, choose_layout, find_pulse, find_rows, guess_speed,
+from .layout import (STANDARD_GAINS, Pulse, choose_layout, find_pulse, find_rows, guess_speed,
                      layout_for_rows, name_rhythm_leads, snap)
 from .page import WORK_PX_PER_MM, RectifiedPage, rectify_page, rotate_half_turn
 from .result import DigitizeResult
@@ -26,6 +26,7 @@ SHARP_CRISP = 220.0   # a crisp print (sharpness, bicubic warp): no sharpening
 SHARP_SOFT = 150.0    # softer than this (scans, photos): the full unsharp mask
 UNSHARP_MAX = 1.0
 DEFAULT_SPEED = 25.0
+UPSIDE_DOWN_INK = 0.4   # ink-below-baseline score that turns a page without pulses (upright pages reach ~0.35)
 OUTPUT_SECONDS = 10.0
 _COLOURS = [(0, 160, 0), (200, 0, 200), (0, 140, 255), (255, 120, 0), (0, 0, 230), (160, 100, 0)]
 
@@ -126,9 +127,17 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     timings["rows"] = time.perf_counter() - t
     traces, extents, pulses, flipped_pulses, dark, t_ext = _trace_rows(page, prob, rows, k)
     # Upside down? Calibration pulses sit at the left and point up; on a turned page they sit at
-    # the right and point down. Without pulses: ECG deflections point up more often than down.
+    # the right and point down. A row's end can pass for one pulse by chance, so a lone turned
+    # pulse counts only with a standard shape (1 mV at 5/10/20 mm/mV, 0.2 s wide). Without
+    # pulses: ECG deflections point up more often than down, a weak cue that must be clear.
     n_left = sum(p is not None for p in pulses)
-    turn = n_left < flipped_pulses if (n_left or flipped_pulses) else rows.upside_down_score > 0.25
+    n_flip = len(flipped_pulses)
+    if n_left or n_flip:
+        turn = n_left < n_flip and (n_flip >= 2 or any(_standard_pulse(p, k) for p in flipped_pulses))
+    else:
+        turn = rows.upside_down_score > UPSIDE_DOWN_INK
+    orientation = {"pulses_left": n_left, "pulses_flipped": n_flip,
+                   "ink_score": round(float(rows.upside_down_score), 3)}
     if turn and len(rows.centres) >= 1:
         page = rotate_half_turn(page)
         prob = np.ascontiguousarray(prob[::-1, ::-1])
@@ -354,6 +363,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     timings["total"] = sum(timings.values())
     details = {
         "page": {"found_outline": page.page_found, "sharpness": round(sharp, 1), "quad": page.quad, "rotated_deg": page.rotated_deg,
+                 "orientation": orientation,
                  "grid": page.grid.to_dict(), "work_px_per_mm": k,
                  "rectified_size": [int(page.image.shape[1]), int(page.image.shape[0])]},
         "rows": [{"y": round(c, 2), "baseline_y": round(b, 2),
@@ -418,6 +428,12 @@ def _common_end(ends: list[int], k: float) -> float:
     return float(np.median(e))
 
 
+def _standard_pulse(p: Pulse, k: float) -> bool:
+    """A calibration pulse of standard shape: 1 mV at 5, 10 or 20 mm/mV (within 15%), 0.2 s
+    at 25 or 50 mm/s (3.5-12 mm wide)."""
+    return snap(p.height_px / k, STANDARD_GAINS, 0.15) is not None and 3.5 <= (p.x_fall - p.x_rise + 1) / k <= 12.0
+
+
 def _octave_off(span_mm: float, pulse_widths_mm: list[float]) -> bool:
     """Whether the trace span reads as about half or twice the standard 250 mm, with calibration
     pulses (when found) whose width also becomes a standard 5 or 10 mm at that scale."""
@@ -437,7 +453,7 @@ def _trace_rows(page: RectifiedPage, prob: np.ndarray, rows, k: float):
     (evidence for an upside-down page)."""
     t = time.perf_counter()
     if not rows.centres:
-        return [], [], [], 0, None, 0.0
+        return [], [], [], [], None, 0.0
     pitch = rows.pitch if len(rows.centres) > 1 else 0.3 * prob.shape[0]
     half = float(np.clip(0.8 * pitch, 4 * k, 40 * k))
     paths = dp_paths(prob, list(rows.centres), half)
@@ -445,14 +461,15 @@ def _trace_rows(page: RectifiedPage, prob: np.ndarray, rows, k: float):
     traces = [refine_path(prob, p, dark=dark) for p in paths]
     extents = [_extent(tr, k) for tr in traces]
     pulses = [find_pulse(tr.y, e[0], k) if e else None for tr, e in zip(traces, extents)]
-    flipped = 0
+    flipped = []
     w = prob.shape[1]
     for tr, e in zip(traces, extents):
         if e is None:
             continue
         yr = -tr.y[::-1]                      # the row as it would read after a half turn
-        if find_pulse(yr, w - 1 - e[1], k) is not None:
-            flipped += 1
+        p = find_pulse(yr, w - 1 - e[1], k)
+        if p is not None:
+            flipped.append(p)
     return traces, extents, pulses, flipped, dark, time.perf_counter() - t
 
 
