@@ -54,6 +54,21 @@ def test_stretched_page_keeps_its_timing_end_to_end(stretched):
     assert mean_snr(record_snr(page.truth, r.signals.astype(float), FS, LEAD_NAMES)) > 18.0   # 10.8 dB unruled
 
 
+def test_time_origin_follows_the_rulers_when_the_page_scale_does_not_fit():
+    """The right end of the rows stretched by up to 40 px (a curl): counting the printed 10 s
+    back from the rows' end with the page scale would put the start 19 px early; the rulers
+    keep it where the flat page has it."""
+    page = render_page(synthetic_ecg(seed=4, fs=FS), FS, layout="3x4+1", mode="clean", seed=4, dpi=152.4)
+    h, w = page.image.shape[:2]
+    xd = np.arange(w, dtype=np.float64)
+    xsrc = (xd + 40.0 * (xd / w) ** 4).astype(np.float32)
+    warped = cv2.remap(page.image, np.tile(xsrc, (h, 1)), np.tile(np.arange(h, dtype=np.float32)[:, None], (1, w)),
+                       cv2.INTER_LINEAR, borderValue=(255, 255, 255))
+    flat = digitize(page.image, trace_model="classical").details["time_axis_px"]["t0"]
+    bent = digitize(warped, trace_model="classical").details["time_axis_px"]["t0"]
+    assert bent == pytest.approx(flat, abs=1.5)
+
+
 def test_no_grid_means_no_ruler():
     blank = np.full((600, 1800, 3), 255, np.uint8)
     cv2.line(blank, (100, 300), (1700, 300), (0, 0, 0), 2)

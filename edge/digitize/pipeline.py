@@ -250,6 +250,15 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     if snapped:
         duration = d_snap
         x_t0 = x_end - (duration - 1.0 / fs) * px_per_s
+        if use_rulers:
+            # The rulers, not the page scale, say how many px the printed seconds take (a
+            # stretched or foreshortened page); where they agree within a pixel, keep the scale.
+            back = (duration - 1.0 / fs) * speed_used * (kk / k)
+            cols = np.arange(prob.shape[1], dtype=np.float64)
+            x_ruled = float(np.median([np.interp(np.interp(x_end, cols, rulers[i].mm) - back, rulers[i].mm, cols)
+                                       for i in ruled]))
+            if abs(x_ruled - x_t0) > 1.0:
+                x_t0 = x_ruled
     else:
         duration = d_raw
         x_t0 = x_first
