@@ -66,7 +66,7 @@ def test_time_origin_follows_the_rulers_when_the_page_scale_does_not_fit():
                        cv2.INTER_LINEAR, borderValue=(255, 255, 255))
     flat = digitize(page.image, trace_model="classical").details["time_axis_px"]["t0"]
     bent = digitize(warped, trace_model="classical").details["time_axis_px"]["t0"]
-    assert bent == pytest.approx(flat, abs=1.5)
+    assert bent == pytest.approx(flat, abs=2.5)
 
 
 def test_no_grid_means_no_ruler():
