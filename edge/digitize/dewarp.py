@@ -149,3 +149,70 @@ def row_rulers(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
             mm = np.polyval(coef, x)
         out.append(RowRuler(mm, period_mm, cov))
     return out
+
+
+MAX_TILT = 0.15          # px/px: a steeper step between neighbouring columns is a slipped period
+LEVEL_DEGREE = 3          # polynomial order of a row's level along x
+MAX_LEVEL_MM = 15.0       # a row's grid lines may rise or fall by at most this along the row
+
+
+def row_levels(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pitch: float,
+               px_per_mm: float, spans: list[tuple[int, int] | None]) -> list[np.ndarray | None]:
+    """For each row, how far (px, + = down) the horizontal grid lines beside it sit below where
+    they sit at the row's start, at every column (else None): a residual tilt, a curl or a
+    bend of the paper moves the trace's baseline with them, and the printed mV are measured
+    from them. Read like the rulers, from the phase of the 5 mm or 1 mm line pattern along y."""
+    h, w = prob.shape
+    dark = grid_darkness(page_bgr).astype(np.float64)
+    ink = prob >= 0.3
+    ink = cv2.dilate(ink.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    half = max(3.0 * px_per_mm, 0.45 * pitch)
+    out: list[np.ndarray | None] = []
+    for c, span in zip(centres, spans):
+        if span is None or span[1] - span[0] < 20 * px_per_mm:
+            out.append(None)
+            continue
+        a, b = max(0, span[0]), min(w, span[1] + 1)
+        y0, y1 = int(max(0, c - half)), int(min(h, c + half))
+        d = dark[y0:y1]
+        keep = ~ink[y0:y1]
+        ys = np.arange(y0, y1, dtype=np.float64)
+        best = None
+        for period_mm in (5.0, 1.0):
+            f0 = 1.0 / (period_mm * px_per_mm)
+            s = 2.0 / f0
+            ky = int(2 * np.ceil(3 * s) + 1)
+            hp = d - cv2.GaussianBlur(d, (1, ky), sigmaX=0.0, sigmaY=s)
+            hp = np.where(keep, hp, 0.0)
+            z = np.exp(-2j * np.pi * f0 * ys) @ hp
+            sig = 4.0 * px_per_mm
+            re = cv2.GaussianBlur(z.real.reshape(1, -1), (0, 0), sigmaX=sig).ravel()
+            im = cv2.GaussianBlur(z.imag.reshape(1, -1), (0, 0), sigmaX=sig).ravel()
+            z = re + 1j * im
+            mag = np.abs(z)
+            noise = float(np.median(np.abs(hp[:, a:b]).sum(axis=0))) / np.sqrt(max(1, y1 - y0)) + 1e-9
+            good = mag >= 0.5 * noise
+            cov = float(good[a:b].mean())
+            if best is None or cov > best[0]:
+                best = (cov, f0, z, good)
+        cov, f0, z, good = best
+        if cov < MIN_COVERAGE:
+            out.append(None)
+            continue
+        x = np.arange(w, dtype=np.float64)
+        idx = np.flatnonzero(good[a:b]) + a
+        ph = np.unwrap(np.angle(z[idx]))
+        dy = -ph / (2 * np.pi * f0)
+        # A step between neighbouring readable columns steeper than the paper can tilt is a
+        # slipped period, not a bend: such a row keeps its straight baseline.
+        steps = np.abs(np.diff(dy)) / np.maximum(np.diff(idx), 1)
+        if len(idx) < 2 or np.any(steps > MAX_TILT) or np.ptp(dy) > MAX_LEVEL_MM * px_per_mm:
+            out.append(None)
+            continue
+        # Paper bends smoothly over a row: a cubic through the readable columns (weighted by how
+        # clearly the grid shows) keeps the bend and drops the reading noise.
+        t = (idx - a) / max(1.0, b - a)
+        coef = np.polyfit(t, dy, LEVEL_DEGREE, w=np.abs(z[idx]))
+        lv = np.polyval(coef, (x - a) / max(1.0, b - a))
+        out.append(lv - lv[a])
+    return out

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import BadInputError
 from ..interpret.consistency import MIN_READING_SNR_DB, estimated_snr_db, relation_residuals
 from ..layouts import LAYOUTS, LEAD_NAMES, get_layout
-from .dewarp import row_rulers
+from .dewarp import row_levels, row_rulers
 from .extract import RowTrace, dp_paths, polyline_to_samples, refine_path
 from .layout import (STANDARD_GAINS, Pulse, choose_layout, find_pulse, find_rows, guess_speed,
                      layout_for_rows, name_rhythm_leads, snap)
@@ -285,10 +285,18 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     row_sigs: list[np.ndarray] = []
     baselines: list[float] = []
     mv_per_px = 1.0 / (gain_used * kk)
+    # Levels: where the paper tilts or bends, the grid lines (and the baseline) move with it.
+    levels = (row_levels(page.image, prob, centres, pitch, k, extents)
+              if page.grid.source == "grid" else [None] * len(centres))
     for i, (tr, pl) in enumerate(zip(traces, pulses)):
         rx = row_xs[i]
         yv = polyline_to_samples(tr.px, tr.py, np.nan_to_num(rx, nan=-1e9))
         yv = np.where(np.isfinite(rx), yv, np.nan)
+        if levels[i] is not None:
+            lv = levels[i]
+            cols = np.arange(len(lv), dtype=np.float64)
+            ref = np.interp(0.5 * (pl.x_rise + pl.x_fall), cols, lv) if pl is not None else 0.0
+            yv = yv - (np.interp(np.nan_to_num(rx), cols, lv) - ref)
         if extents[i] is not None:
             a, b = extents[i]
             if i in good:
