@@ -93,14 +93,15 @@ def _unwrap_segments(z: np.ndarray, good: np.ndarray, f0: float) -> np.ndarray |
 
 
 def row_rulers(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pitch: float,
-               px_per_mm: float, spans: list[tuple[int, int] | None]) -> list[RowRuler | None]:
+               px_per_mm: float, spans: list[tuple[int, int] | None],
+               dark: np.ndarray | None = None) -> list[RowRuler | None]:
     """A RowRuler for each row whose grid is readable along most of its span (else None).
 
     The band between a row's centre and half-way to its neighbours carries the vertical grid
     lines; their phase at the 5 mm period (major lines) or, where only minor lines or dots are
     printed, the 1 mm period is unwrapped along x."""
     h, w = prob.shape
-    dark = grid_darkness(page_bgr).astype(np.float64)
+    dark = (grid_darkness(page_bgr) if dark is None else dark).astype(np.float64, copy=False)
     ink = prob >= 0.3
     ink = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     half = max(3.0 * px_per_mm, 0.45 * pitch)
@@ -157,13 +158,14 @@ MAX_LEVEL_MM = 15.0       # a row's grid lines may rise or fall by at most this 
 
 
 def row_levels(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pitch: float,
-               px_per_mm: float, spans: list[tuple[int, int] | None]) -> list[np.ndarray | None]:
+               px_per_mm: float, spans: list[tuple[int, int] | None],
+               dark: np.ndarray | None = None) -> list[np.ndarray | None]:
     """For each row, how far (px, + = down) the horizontal grid lines beside it sit below where
     they sit at the row's start, at every column (else None): a residual tilt, a curl or a
     bend of the paper moves the trace's baseline with them, and the printed mV are measured
     from them. Read like the rulers, from the phase of the 5 mm or 1 mm line pattern along y."""
     h, w = prob.shape
-    dark = grid_darkness(page_bgr).astype(np.float64)
+    dark = (grid_darkness(page_bgr) if dark is None else dark).astype(np.float64, copy=False)
     ink = prob >= 0.3
     ink = cv2.dilate(ink.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     half = max(3.0 * px_per_mm, 0.45 * pitch)
@@ -176,21 +178,21 @@ def row_levels(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
         y0, y1 = int(max(0, c - half)), int(min(h, c + half))
         d = dark[y0:y1]
         keep = ~ink[y0:y1]
+        n_keep = keep.sum(axis=0)
+        # Each column less its mean paper level (trace ink left out), tapered at the band's ends.
+        hp = np.where(keep, d - (np.where(keep, d, 0.0).sum(axis=0) / np.maximum(n_keep, 1)), 0.0)
         ys = np.arange(y0, y1, dtype=np.float64)
+        taper = np.hanning(y1 - y0)
         best = None
         for period_mm in (5.0, 1.0):
             f0 = 1.0 / (period_mm * px_per_mm)
-            s = 2.0 / f0
-            ky = int(2 * np.ceil(3 * s) + 1)
-            hp = d - cv2.GaussianBlur(d, (1, ky), sigmaX=0.0, sigmaY=s)
-            hp = np.where(keep, hp, 0.0)
-            z = np.exp(-2j * np.pi * f0 * ys) @ hp
+            z = (np.exp(-2j * np.pi * f0 * ys) * taper) @ hp
             sig = 4.0 * px_per_mm
             re = cv2.GaussianBlur(z.real.reshape(1, -1), (0, 0), sigmaX=sig).ravel()
             im = cv2.GaussianBlur(z.imag.reshape(1, -1), (0, 0), sigmaX=sig).ravel()
             z = re + 1j * im
             mag = np.abs(z)
-            noise = float(np.median(np.abs(hp[:, a:b]).sum(axis=0))) / np.sqrt(max(1, y1 - y0)) + 1e-9
+            noise = float(np.median((np.abs(hp[:, a:b]) * taper[:, None]).sum(axis=0))) / np.sqrt(max(1, y1 - y0)) + 1e-9
             good = mag >= 0.5 * noise
             cov = float(good[a:b].mean())
             if best is None or cov > best[0]:

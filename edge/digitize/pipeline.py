@@ -14,6 +14,7 @@ from ..errors import BadInputError
 from ..interpret.consistency import MIN_READING_SNR_DB, estimated_snr_db, relation_residuals
 from ..layouts import LAYOUTS, LEAD_NAMES, get_layout
 from .dewarp import row_levels, row_rulers
+from .grid import grid_darkness
 from .extract import RowTrace, dp_paths, polyline_to_samples, refine_path
 from .layout import (STANDARD_GAINS, Pulse, choose_layout, find_pulse, find_rows, guess_speed,
                      layout_for_rows, name_rhythm_leads, snap)
@@ -194,8 +195,9 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     kk = k
     span_mm = (x_end - x_first) / k
     # Rulers: millimetres along each row read from the grid beside it (curl, lens distortion).
-    rulers = (row_rulers(page.image, prob, centres, pitch, k, extents)
-              if page.grid.source == "grid" else [None] * len(centres))
+    gdark = grid_darkness(page.image).astype(np.float64) if page.grid.source == "grid" else None
+    rulers = (row_rulers(page.image, prob, centres, pitch, k, extents, dark=gdark)
+              if gdark is not None else [None] * len(centres))
     ia, ib = int(round(x_first)), int(round(x_end))
     ruled = [i for i in good if rulers[i] is not None]
     if ruled:
@@ -286,8 +288,8 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     baselines: list[float] = []
     mv_per_px = 1.0 / (gain_used * kk)
     # Levels: where the paper tilts or bends, the grid lines (and the baseline) move with it.
-    levels = (row_levels(page.image, prob, centres, pitch, k, extents)
-              if page.grid.source == "grid" else [None] * len(centres))
+    levels = (row_levels(page.image, prob, centres, pitch, k, extents, dark=gdark)
+              if gdark is not None else [None] * len(centres))
     for i, (tr, pl) in enumerate(zip(traces, pulses)):
         rx = row_xs[i]
         yv = polyline_to_samples(tr.px, tr.py, np.nan_to_num(rx, nan=-1e9))
