@@ -44,7 +44,11 @@ def _demodulate(hp: np.ndarray, f0: float, sigma: float) -> np.ndarray:
     """Complex envelope of the high-passed profile `hp` at f0 cycles/px, low-passed with a
     Gaussian of `sigma` px."""
     x = np.arange(len(hp), dtype=np.float64)
-    z = hp * np.exp(-2j * np.pi * f0 * x)
+    return _blur_complex(hp * np.exp(-2j * np.pi * f0 * x), sigma)
+
+
+def _blur_complex(z: np.ndarray, sigma: float) -> np.ndarray:
+    """A complex row vector low-passed with a Gaussian of `sigma` px (real and imaginary parts)."""
     re = cv2.GaussianBlur(z.real.reshape(1, -1), (0, 0), sigmaX=sigma).ravel()
     im = cv2.GaussianBlur(z.imag.reshape(1, -1), (0, 0), sigmaX=sigma).ravel()
     return re + 1j * im
@@ -186,11 +190,7 @@ def row_levels(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
         best = None
         for period_mm in (5.0, 1.0):
             f0 = 1.0 / (period_mm * px_per_mm)
-            z = (np.exp(-2j * np.pi * f0 * ys) * taper) @ hp
-            sig = 4.0 * px_per_mm
-            re = cv2.GaussianBlur(z.real.reshape(1, -1), (0, 0), sigmaX=sig).ravel()
-            im = cv2.GaussianBlur(z.imag.reshape(1, -1), (0, 0), sigmaX=sig).ravel()
-            z = re + 1j * im
+            z = _blur_complex((np.exp(-2j * np.pi * f0 * ys) * taper) @ hp, 4.0 * px_per_mm)
             mag = np.abs(z)
             noise = float(np.median((np.abs(hp[:, a:b]) * taper[:, None]).sum(axis=0))) / np.sqrt(max(1, y1 - y0)) + 1e-9
             good = mag >= 0.5 * noise
