@@ -198,6 +198,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     gdark = grid_darkness(page.image).astype(np.float64) if page.grid.source == "grid" else None
     rulers = (row_rulers(page.image, prob, centres, pitch, k, extents, dark=gdark)
               if gdark is not None else [None] * len(centres))
+    cols = np.arange(prob.shape[1], dtype=np.float64)     # rectified columns: where rulers and levels are read
     ia, ib = int(round(x_first)), int(round(x_end))
     ruled = [i for i in good if rulers[i] is not None]
     if ruled:
@@ -256,7 +257,6 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
             # The rulers, not the page scale, say how many px the printed seconds take (a
             # stretched or foreshortened page); where they agree within a pixel, keep the scale.
             back = (duration - 1.0 / fs) * speed_used * (kk / k)
-            cols = np.arange(prob.shape[1], dtype=np.float64)
             x_ruled = float(np.median([np.interp(np.interp(x_end, cols, rulers[i].mm) - back, rulers[i].mm, cols)
                                        for i in ruled]))
             if abs(x_ruled - x_t0) > 1.0:
@@ -281,7 +281,6 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
             row_xs.append(xs + row_shift[i])
             continue
         mm = ru.mm * (k / kk)
-        cols = np.arange(len(mm), dtype=np.float64)
         m0 = np.interp(x_t0 + row_shift[i], cols, mm)
         row_xs.append(np.interp(m0 + tt * speed_used, mm, cols, left=np.nan, right=np.nan))
     row_sigs: list[np.ndarray] = []
@@ -296,7 +295,6 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
         yv = np.where(np.isfinite(rx), yv, np.nan)
         if levels[i] is not None:
             lv = levels[i]
-            cols = np.arange(len(lv), dtype=np.float64)
             ref = np.interp(0.5 * (pl.x_rise + pl.x_fall), cols, lv) if pl is not None else 0.0
             yv = yv - (np.interp(np.nan_to_num(rx), cols, lv) - ref)
         if extents[i] is not None:
