@@ -11,12 +11,16 @@ import numpy as np
 
 from ..errors import BadInputError
 from .grid import GridCalibration, measure_grid
+from .gridlines import GridLines, find_grid_lines, grid_region, rectifying_homography
 
 WORK_PX_PER_MM = 6.0        # rectified page resolution used by traceprob/layout/extract
 DETECT_MAX_SIDE = 900       # page-outline search runs on an image this big
 FILLS_WIDTH_MM = (225.0, 340.0)   # a page filling the frame: A4/Letter, maybe cropped to its grid
 APPROX_MAX_SIDE = 1800      # first warp, on which the grid is measured
 SOURCE_MAX_SIDE = 2800      # bigger frames are shrunk once (area average) before any warp
+GRID_SEARCH_MARGIN = 0.25   # grid lines are looked for this far (of the outline's size) around it
+GRID_REGION_WIDTH_MM = (225.0, 400.0)   # the grid region found from its lines, with its margin
+GRID_FIX_FRACTION = 0.08    # grid lines this far (of the page size) from the outline's warp replace it
 
 
 @dataclass
@@ -29,6 +33,7 @@ class RectifiedPage:
     rotated_deg: float = 0.0          # quarter turns applied (90, 180, 270)
     warnings: list[str] = field(default_factory=list)
     source_px_per_mm: tuple[float, float] = (0.0, 0.0)   # about, in the input photo/scan (x, y)
+    perspective: str = "none"         # what set the page plane: "outline", "grid_lines" or "none" (frame)
 
 
 def _order_quad(pts: np.ndarray) -> np.ndarray:
@@ -283,14 +288,25 @@ def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM)
     a = min(1.0, APPROX_MAX_SIDE / max(W0, H0h))
     A = np.diag([a, a, 1.0]) @ H0
     size_a = (max(1, int(round(W0 * a))), max(1, int(round(H0h * a))))
+    if quad is not None:
+        # The outline can be wrong (glare, a shadow or another sheet joined to or cut from the
+        # paper); the grid's own lines then disagree with its warp and set the page plane instead.
+        fixed = _warp_from_grid_lines(src, A, size_a, quad)
+        if fixed is not None:
+            why = "grid_lines"
+            A, size_a, rotated = fixed
+            warnings.append("page outline disagreed with the grid lines: perspective taken from the grid")
     approx = _warp(src, A, size_a)
     # A whole page in view is A4 or Letter (landscape), and so is a page that fills the frame (a
     # scan): that bounds the scale tightly, which keeps other periodic patterns (paper texture,
-    # JPEG blocks, a grid with only its 5 mm lines left) from passing for the 1 mm grid.
-    if quad is not None:
+    # JPEG blocks, a grid with only its 5 mm lines left) from passing for the 1 mm grid. The grid
+    # region found from its lines is bounded like a page cropped to its grid.
+    if why == "found":
         grid = measure_grid(approx, width_mm_range=(255.0, 330.0))
     elif why == "fills":
         grid = measure_grid(approx, width_mm_range=FILLS_WIDTH_MM)
+    elif why == "grid_lines":
+        grid = measure_grid(approx, width_mm_range=GRID_REGION_WIDTH_MM)
     else:
         grid = measure_grid(approx)
     if grid.source != "grid":
@@ -308,7 +324,64 @@ def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM)
     image = _warp(src, Hf, (out_w, out_h))
     quad_orig = (quad / pre).tolist() if quad is not None else None
     src_k = (grid.px_per_mm_x / (a * pre), grid.px_per_mm_y / (a * pre))
-    return RectifiedPage(image, Hf @ P, grid, quad is not None, quad_orig, rotated, warnings, src_k)
+    perspective = {"found": "outline", "grid_lines": "grid_lines"}.get(why, "none")
+    return RectifiedPage(image, Hf @ P, grid, quad is not None, quad_orig, rotated, warnings, src_k, perspective)
+
+
+def _warp_from_grid_lines(src: np.ndarray, A: np.ndarray, size_a: tuple[int, int], quad: np.ndarray
+                         ) -> tuple[np.ndarray, tuple[int, int], float] | None:
+    """(new src -> approx map, its size, quarter turn applied) when the grid lines, seen through
+    the outline's warp A, still converge or shear by more than GRID_FIX_FRACTION of the page;
+    else None (the outline's warp stands)."""
+    # Lines are looked for around the outline, with room for a page the outline cut short.
+    lo, hi = quad.min(axis=0), quad.max(axis=0)
+    m = GRID_SEARCH_MARGIN * (hi - lo)
+    lines = find_grid_lines(src, (*(lo - m), *(hi + m)))
+    if lines is None:
+        return None
+    # Does the outline's warp leave the grid lines converging or sheared?
+    la = GridLines(_map_segments(lines.horizontal, A), _map_segments(lines.vertical, A), A @ lines.v_h, A @ lines.v_v)
+    w, h = size_a
+    cx, cy = w / 2, h / 2
+    Ga = rectifying_homography(la, (cx, cy))
+    if Ga is None:
+        return None
+    box = np.array([[0, 0], [w, 0], [w, h], [0, h], [cx, 0], [w, cy], [cx, h], [0, cy]], np.float64)
+    moved = cv2.perspectiveTransform(box[None], Ga)[0]
+    M, _ = cv2.estimateAffinePartial2D(box.astype(np.float32), moved.astype(np.float32))
+    if M is None:
+        return None
+    fit = box @ M[:, :2].T + M[:, 2]
+    if np.abs(fit - moved).max() < GRID_FIX_FRACTION * max(w, h):
+        return None
+    # Yes: rectify the source by the grid alone, upright as the camera saw it (a wrong outline
+    # can also turn the page), cropped to where both line families are.
+    allp = np.vstack([lines.horizontal.reshape(-1, 2), lines.vertical.reshape(-1, 2)])
+    G = rectifying_homography(lines, tuple(np.median(allp, axis=0)))
+    if G is None:
+        return None
+    region = grid_region(lines, G, cell=max(src.shape[:2]) / 60)
+    if region is None:
+        return None
+    x0, y0, x1, y1 = region
+    pad = 0.03 * max(x1 - x0, y1 - y0)
+    x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
+    k = min(1.0, APPROX_MAX_SIDE / max(x1 - x0, y1 - y0))
+    T = np.array([[k, 0, -k * x0], [0, k, -k * y0], [0, 0, 1]], np.float64)
+    A2 = T @ G
+    W2, H2 = (x1 - x0) * k, (y1 - y0) * k
+    turn = 0.0
+    if H2 > W2 * 1.05:
+        A2 = np.array([[0, -1, H2], [1, 0, 0], [0, 0, 1]], np.float64) @ A2
+        W2, H2 = H2, W2
+        turn = 90.0
+    if W2 < 100 or H2 < 60:
+        return None
+    return A2, (int(round(W2)), int(round(H2))), turn
+
+
+def _map_segments(segs: np.ndarray, H: np.ndarray) -> np.ndarray:
+    return cv2.perspectiveTransform(segs.reshape(1, -1, 2).astype(np.float64), H)[0].reshape(-1, 4)
 
 
 def rotate_half_turn(page: RectifiedPage) -> RectifiedPage:
@@ -317,4 +390,4 @@ def rotate_half_turn(page: RectifiedPage) -> RectifiedPage:
     R = np.array([[-1, 0, w - 1], [0, -1, h - 1], [0, 0, 1]], np.float64)
     return RectifiedPage(np.ascontiguousarray(page.image[::-1, ::-1]), R @ page.homography, page.grid,
                          page.page_found, page.quad, (page.rotated_deg + 180.0) % 360, page.warnings,
-                         page.source_px_per_mm)
+                         page.source_px_per_mm, page.perspective)

@@ -379,7 +379,8 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     timings["overlay"] = time.perf_counter() - t
     timings["total"] = sum(timings.values())
     details = {
-        "page": {"found_outline": page.page_found, "sharpness": round(sharp, 1), "quad": page.quad, "rotated_deg": page.rotated_deg,
+        "page": {"found_outline": page.page_found, "sharpness": round(sharp, 1), "quad": page.quad, "perspective": page.perspective,
+                 "rotated_deg": page.rotated_deg,
                  "orientation": orientation,
                  "grid": page.grid.to_dict(), "work_px_per_mm": k,
                  "rectified_size": [int(page.image.shape[1]), int(page.image.shape[0])]},
