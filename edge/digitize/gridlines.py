@@ -28,6 +28,12 @@ class GridLines:
     v_h: np.ndarray          # homogeneous vanishing point of the horizontal family
     v_v: np.ndarray          # ... of the vertical family
 
+    def transformed(self, H: np.ndarray) -> "GridLines":
+        """The same lines and vanishing points seen through the homography H."""
+        def segs(s: np.ndarray) -> np.ndarray:
+            return cv2.perspectiveTransform(s.reshape(1, -1, 2).astype(np.float64), H)[0].reshape(-1, 4)
+        return GridLines(segs(self.horizontal), segs(self.vertical), H @ self.v_h, H @ self.v_v)
+
 
 def _segments(gray: np.ndarray) -> np.ndarray:
     lsd = cv2.createLineSegmentDetector(cv2.LSD_REFINE_NONE, 1.0)
@@ -201,19 +207,3 @@ def grid_region(lines: GridLines, H: np.ndarray, cell: float) -> tuple[float, fl
     y1 = (stats[big, 1] + stats[big, 3]).max()
     return (float(lo[0] + x0 * cell), float(lo[1] + y0 * cell),
             float(lo[0] + x1 * cell), float(lo[1] + y1 * cell))
-
-
-def residual_tilt_deg(lines: GridLines, H: np.ndarray) -> float:
-    """How far from axis-parallel the grid lines are after H (90th percentile, degrees): near 0
-    when H already rectifies the grid."""
-    def tilt(segs, horizontal):
-        p = cv2.perspectiveTransform(segs.reshape(1, -1, 2), H)[0].reshape(-1, 4)
-        a = _angle_deg(p)
-        dev = np.minimum(a, 180 - a) if horizontal else np.abs(a - 90)
-        return dev
-    dev = np.concatenate([tilt(lines.horizontal, True), tilt(lines.vertical, False)])
-    w = np.concatenate([np.hypot(*(lines.horizontal[:, 2:] - lines.horizontal[:, :2]).T),
-                        np.hypot(*(lines.vertical[:, 2:] - lines.vertical[:, :2]).T)])
-    order = np.argsort(dev)
-    c = np.cumsum(w[order]) / w.sum()
-    return float(dev[order][np.searchsorted(c, 0.9)])

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import BadInputError
 from .grid import GridCalibration, measure_grid
-from .gridlines import GridLines, find_grid_lines, grid_region, rectifying_homography
+from .gridlines import find_grid_lines, grid_region, rectifying_homography
 
 WORK_PX_PER_MM = 6.0        # rectified page resolution used by traceprob/layout/extract
 DETECT_MAX_SIDE = 900       # page-outline search runs on an image this big
@@ -340,7 +340,7 @@ def _warp_from_grid_lines(src: np.ndarray, A: np.ndarray, size_a: tuple[int, int
     if lines is None:
         return None
     # Does the outline's warp leave the grid lines converging or sheared?
-    la = GridLines(_map_segments(lines.horizontal, A), _map_segments(lines.vertical, A), A @ lines.v_h, A @ lines.v_v)
+    la = lines.transformed(A)
     w, h = size_a
     cx, cy = w / 2, h / 2
     Ga = rectifying_homography(la, (cx, cy))
@@ -378,10 +378,6 @@ def _warp_from_grid_lines(src: np.ndarray, A: np.ndarray, size_a: tuple[int, int
     if W2 < 100 or H2 < 60:
         return None
     return A2, (int(round(W2)), int(round(H2))), turn
-
-
-def _map_segments(segs: np.ndarray, H: np.ndarray) -> np.ndarray:
-    return cv2.perspectiveTransform(segs.reshape(1, -1, 2).astype(np.float64), H)[0].reshape(-1, 4)
 
 
 def rotate_half_turn(page: RectifiedPage) -> RectifiedPage:
