@@ -41,8 +41,11 @@ def _segments(gray: np.ndarray) -> np.ndarray:
     if segs is None:
         return np.zeros((0, 4), np.float64)
     segs = segs.reshape(-1, 4).astype(np.float64)
-    length = np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
-    return segs[length >= MIN_SEG_PX]
+    return segs[_lengths(segs) >= MIN_SEG_PX]
+
+
+def _lengths(segs: np.ndarray) -> np.ndarray:
+    return np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
 
 
 def _angle_deg(segs: np.ndarray) -> np.ndarray:
@@ -71,7 +74,7 @@ def _vanishing_point(segs: np.ndarray, rng: np.random.Generator, iters: int = 20
     p2 = np.c_[segs[:, 2:], np.ones(len(segs))]
     lines = np.cross(p1, p2)
     lines /= np.linalg.norm(lines[:, :2], axis=1, keepdims=True) + 1e-12
-    length = np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
+    length = _lengths(segs)
     cos_tol = np.cos(np.maximum(np.arctan(1.0 / length), np.radians(0.3)))
     m, d = _geometry(segs)
     pairs = rng.choice(len(segs), (iters, 2), p=length / length.sum())
@@ -110,7 +113,7 @@ def find_grid_lines(img_bgr: np.ndarray, roi: tuple[int, int, int, int] | None =
     if len(segs) < 2 * MIN_FAMILY:
         return None
     ang = _angle_deg(segs)
-    length = np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
+    length = _lengths(segs)
     hist = np.bincount(np.round(ang).astype(int) % 180, weights=length, minlength=180)
     hist = np.real(np.fft.ifft(np.fft.fft(hist) * np.fft.fft(_circ_gauss(180, 2.0))))
     a1 = int(np.argmax(hist))
