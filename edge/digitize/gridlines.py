@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 
 DETECT_SIDE = 1600          # line segments are found on an image this big (1 mm lines ~ 4 px apart)
+DETECT_SIDE_FINE = 2400     # and again this big when that shows too few: a small or faint page's
+                            # 1 mm lines merge at DETECT_SIDE, and its 5 mm lines alone are too few
 MIN_SEG_PX = 12             # shorter segments are text, dots or trace wiggles
 FAMILY_SPREAD_DEG = 20.0    # lines of one family differ this much at most under perspective
 MIN_FAMILY = 300            # segments a family needs: a printed grid gives thousands, stray
@@ -97,11 +99,21 @@ def _vanishing_point(segs: np.ndarray, rng: np.random.Generator, iters: int = 20
 def find_grid_lines(img_bgr: np.ndarray, roi: tuple[int, int, int, int] | None = None,
                     seed: int = 0) -> GridLines | None:
     """The grid's two line families and their vanishing points in `img_bgr` (any size; found on a
-    copy shrunk to DETECT_SIDE, returned in the given image's pixels), looking only inside `roi`
-    (x0, y0, x1, y1) when given. None when there are not two clear families of straight lines
-    (no grid, or too little of it in view)."""
+    copy shrunk to DETECT_SIDE, or DETECT_SIDE_FINE when that shows too few lines; returned in the
+    given image's pixels), looking only inside `roi` (x0, y0, x1, y1) when given. None when there
+    are not two clear families of straight lines (no grid, or too little of it in view)."""
+    for side in (DETECT_SIDE, DETECT_SIDE_FINE):
+        lines = _find_at(img_bgr, roi, seed, side)
+        if lines is not None or max(img_bgr.shape[:2]) <= side:
+            return lines
+    return None
+
+
+def _find_at(img_bgr: np.ndarray, roi: tuple[int, int, int, int] | None, seed: int, side: int
+             ) -> GridLines | None:
+    """find_grid_lines on a copy shrunk to `side`."""
     h, w = img_bgr.shape[:2]
-    s = min(1.0, DETECT_SIDE / max(h, w))
+    s = min(1.0, side / max(h, w))
     x0, y0, x1, y1 = roi if roi is not None else (0, 0, w, h)
     x0, y0, x1, y1 = max(0, int(x0)), max(0, int(y0)), min(w, int(x1)), min(h, int(y1))
     if x1 - x0 < 16 or y1 - y0 < 16:

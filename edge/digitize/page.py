@@ -21,6 +21,7 @@ SOURCE_MAX_SIDE = 2800      # bigger frames are shrunk once (area average) befor
 GRID_SEARCH_MARGIN = 0.25   # grid lines are looked for this far (of the outline's size) around it
 GRID_REGION_WIDTH_MM = (225.0, 400.0)   # the grid region found from its lines, with its margin
 GRID_FIX_FRACTION = 0.08    # grid lines this far (of the page size) from the outline's warp replace it
+GRID_FILLS_FRACTION = 0.5   # with no outline, a grid covering less of the frame sets the crop
 
 
 @dataclass
@@ -288,14 +289,16 @@ def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM)
     a = min(1.0, APPROX_MAX_SIDE / max(W0, H0h))
     A = np.diag([a, a, 1.0]) @ H0
     size_a = (max(1, int(round(W0 * a))), max(1, int(round(H0h * a))))
-    if quad is not None:
-        # The outline can be wrong (glare, a shadow or another sheet joined to or cut from the
-        # paper); the grid's own lines then disagree with its warp and set the page plane instead.
-        fixed = _warp_from_grid_lines(src, A, size_a, quad)
-        if fixed is not None:
-            why = "grid_lines"
-            A, size_a, rotated = fixed
-            warnings.append("page outline disagreed with the grid lines: perspective taken from the grid")
+    # The outline can be wrong (glare, a shadow or another sheet joined to or cut from the paper)
+    # or missing (a page on a desk of the same brightness); the grid's own lines then disagree
+    # with the warp and set the page plane instead.
+    region = quad if quad is not None else np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+    fixed = _warp_from_grid_lines(src, A, size_a, region, outline_found=quad is not None)
+    if fixed is not None:
+        A, size_a, rotated = fixed
+        warnings.append("page outline disagreed with the grid lines: perspective taken from the grid"
+                        if why == "found" else "page outline not found: perspective taken from the grid lines")
+        why = "grid_lines"
     approx = _warp(src, A, size_a)
     # A whole page in view is A4 or Letter (landscape), and so is a page that fills the frame (a
     # scan): that bounds the scale tightly, which keeps other periodic patterns (paper texture,
@@ -328,11 +331,12 @@ def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM)
     return RectifiedPage(image, Hf @ P, grid, quad is not None, quad_orig, rotated, warnings, src_k, perspective)
 
 
-def _warp_from_grid_lines(src: np.ndarray, A: np.ndarray, size_a: tuple[int, int], quad: np.ndarray
-                         ) -> tuple[np.ndarray, tuple[int, int], float] | None:
+def _warp_from_grid_lines(src: np.ndarray, A: np.ndarray, size_a: tuple[int, int], quad: np.ndarray,
+                          outline_found: bool = True) -> tuple[np.ndarray, tuple[int, int], float] | None:
     """(new src -> approx map, its size, quarter turn applied) when the grid lines, seen through
-    the outline's warp A, still converge or shear by more than GRID_FIX_FRACTION of the page;
-    else None (the outline's warp stands)."""
+    the warp A, still converge or shear by more than GRID_FIX_FRACTION of the page, or when no
+    outline was found (`quad` is then the frame) and the grid covers less than GRID_FILLS_FRACTION
+    of the frame (a page on a desk as bright as paper); else None (the warp A stands)."""
     # Lines are looked for around the outline, with room for a page the outline cut short.
     lo, hi = quad.min(axis=0), quad.max(axis=0)
     m = GRID_SEARCH_MARGIN * (hi - lo)
@@ -352,10 +356,11 @@ def _warp_from_grid_lines(src: np.ndarray, A: np.ndarray, size_a: tuple[int, int
     if M is None:
         return None
     fit = box @ M[:, :2].T + M[:, 2]
-    if np.abs(fit - moved).max() < GRID_FIX_FRACTION * max(w, h):
+    skewed = np.abs(fit - moved).max() >= GRID_FIX_FRACTION * max(w, h)
+    if outline_found and not skewed:
         return None
-    # Yes: rectify the source by the grid alone, upright as the camera saw it (a wrong outline
-    # can also turn the page), cropped to where both line families are.
+    # Rectify the source by the grid alone, upright as the camera saw it (a wrong outline can
+    # also turn the page), cropped to where both line families are.
     allp = np.vstack([lines.horizontal.reshape(-1, 2), lines.vertical.reshape(-1, 2)])
     G = rectifying_homography(lines, tuple(np.median(allp, axis=0)))
     if G is None:
@@ -364,6 +369,11 @@ def _warp_from_grid_lines(src: np.ndarray, A: np.ndarray, size_a: tuple[int, int
     if region is None:
         return None
     x0, y0, x1, y1 = region
+    if not skewed:
+        corners = np.array([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]], np.float64)
+        seen = cv2.perspectiveTransform(corners, np.linalg.inv(G))[0]
+        if _quad_area(seen) >= GRID_FILLS_FRACTION * src.shape[0] * src.shape[1]:
+            return None
     pad = 0.03 * max(x1 - x0, y1 - y0)
     x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
     k = min(1.0, APPROX_MAX_SIDE / max(x1 - x0, y1 - y0))
