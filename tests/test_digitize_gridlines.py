@@ -33,6 +33,22 @@ def _mean_snr(res, page) -> float:
     return float(np.mean([s.snr_db for s in scores.values()]))
 
 
+def _assert_rectifies(H, G, page, tol: float) -> None:
+    """Flat-page points through the camera (H) and back through G: only an axis-aligned scale and
+    a shift may remain, i.e. x' depends on x alone and y' on y alone, linearly (within `tol` of
+    the span)."""
+    h, w = page.image.shape[:2]
+    xs, ys = np.meshgrid(np.linspace(0.1 * w, 0.9 * w, 9), np.linspace(0.1 * h, 0.9 * h, 7))
+    P = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
+    out = cv2.perspectiveTransform(cv2.perspectiveTransform(P[None], H), G)[0]
+    for axis in (0, 1):
+        A = np.c_[P[:, axis], np.ones(len(P))]
+        coef, *_ = np.linalg.lstsq(A, out[:, axis], rcond=None)
+        resid = np.abs(A @ coef - out[:, axis]).max()
+        span = np.ptp(out[:, axis])
+        assert resid < tol * span, (axis, resid, span)
+
+
 def _photo(shadow: bool):
     # Seen at an angle on a brown desk.
     photo, H, page = _on_desk([[330, 260], [1530, 330], [1480, 1130], [270, 1060]])
@@ -64,18 +80,7 @@ def test_grid_lines_rectify_the_page_plane(shadowed_photo):
     assert lines is not None
     G = rectifying_homography(lines, (900.0, 700.0))
     assert G is not None
-    # Flat-page points through the camera (H) and back through G: only an axis-aligned scale and
-    # a shift may remain, i.e. x' depends on x alone and y' on y alone, linearly.
-    h, w = page.image.shape[:2]
-    xs, ys = np.meshgrid(np.linspace(0.1 * w, 0.9 * w, 9), np.linspace(0.1 * h, 0.9 * h, 7))
-    P = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
-    out = cv2.perspectiveTransform(cv2.perspectiveTransform(P[None], H), G)[0]
-    for axis in (0, 1):
-        A = np.c_[P[:, axis], np.ones(len(P))]
-        coef, *_ = np.linalg.lstsq(A, out[:, axis], rcond=None)
-        resid = np.abs(A @ coef - out[:, axis]).max()
-        span = np.ptp(out[:, axis])
-        assert resid < 0.004 * span, (axis, resid, span)
+    _assert_rectifies(H, G, page, 0.004)
 
 
 def test_shadowed_photo_digitizes_through_the_grid(shadowed_photo):
@@ -133,11 +138,4 @@ def test_a_small_page_is_searched_at_a_finer_scale():
     assert lines is not None
     G = rectifying_homography(lines, (900.0, 650.0))
     assert G is not None
-    h, w = page.image.shape[:2]
-    xs, ys = np.meshgrid(np.linspace(0.1 * w, 0.9 * w, 9), np.linspace(0.1 * h, 0.9 * h, 7))
-    P = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
-    out = cv2.perspectiveTransform(cv2.perspectiveTransform(P[None], H), G)[0]
-    for axis in (0, 1):
-        A = np.c_[P[:, axis], np.ones(len(P))]
-        coef, *_ = np.linalg.lstsq(A, out[:, axis], rcond=None)
-        assert np.abs(A @ coef - out[:, axis]).max() < 0.006 * np.ptp(out[:, axis])
+    _assert_rectifies(H, G, page, 0.006)
