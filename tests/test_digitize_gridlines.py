@@ -14,10 +14,14 @@ from edge.layouts import LEAD_NAMES
 from edge.snr import record_snr
 
 
+def _page():
+    """The flat page every photo here is made from."""
+    return render_page(synthetic_ecg(seed=11, fs=500), 500, layout="3x4+1", mode="clean", seed=3, dpi=150)
+
+
 def _on_desk(dst, frame=(1800, 1400), desk=(70, 95, 120)):
     """A rendered page seen with its corners at `dst` in a frame of a plain desk colour."""
-    ecg = synthetic_ecg(seed=11, fs=500)
-    page = render_page(ecg, 500, layout="3x4+1", mode="clean", seed=3, dpi=150)
+    page = _page()
     flat = page.image
     h, w = flat.shape[:2]
     src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
@@ -122,8 +126,7 @@ def test_page_on_a_white_desk_is_cropped_to_its_grid():
 
 def test_a_scan_filling_the_frame_keeps_its_own_crop():
     """A flat page that fills the frame (a scan) is not cropped to its grid."""
-    ecg = synthetic_ecg(seed=11, fs=500)
-    page = render_page(ecg, 500, layout="3x4+1", mode="clean", seed=3, dpi=150)
+    page = _page()
     res = digitize(page.image, trace_model="classical")
     assert res.to_dict()["page"]["perspective"] == "none"
     assert not any("perspective taken from the grid" in w for w in res.warnings)

@@ -332,7 +332,7 @@ def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM)
 
 
 def _warp_from_grid_lines(src: np.ndarray, A: np.ndarray, size_a: tuple[int, int], quad: np.ndarray,
-                          outline_found: bool = True) -> tuple[np.ndarray, tuple[int, int], float] | None:
+                          outline_found: bool) -> tuple[np.ndarray, tuple[int, int], float] | None:
     """(new src -> approx map, its size, quarter turn applied) when the grid lines, seen through
     the warp A, still converge or shear by more than GRID_FIX_FRACTION of the page, or when no
     outline was found (`quad` is then the frame) and the grid covers less than GRID_FILLS_FRACTION
