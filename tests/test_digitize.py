@@ -379,3 +379,21 @@ def test_text_lines_among_rows_are_left_out():
     lengths = {c: 1500 for c in rows} | {c: 300 for c in text}
     assert _regular_subset(sorted(rows + text), lengths, k) == rows
     assert _regular_subset(sorted(text), {c: 300 for c in text}, k) is None
+
+
+def test_overlay_draws_the_extracted_qrs_heights(clean_result):
+    """The overlay is what a person checks the record against: its line must reach the R peaks
+    and S troughs the samples were read from (the column centres cut steep QRS strokes in half)."""
+    r = clean_result
+    k, gain = r.px_per_mm["work"], r.gain_mm_mv
+    row = r.details["rows"][1]                         # II | aVL | V2 | V5; II comes from the strip
+    ta = r.details["time_axis_px"]
+    seg = np.concatenate([r.signals[int(2.6 * FS):int(9.9 * FS), LEAD_NAMES.index(n)] for n in ("aVL", "V2", "V5")])
+    seg = seg[np.isfinite(seg)]
+    top_exp, bot_exp = row["baseline_y"] - seg.max() * gain * k, row["baseline_y"] - seg.min() * gain * k
+    ov = r.overlay.astype(int)
+    b, g, rr = ov[..., 0], ov[..., 1], ov[..., 2]
+    magenta = (rr - g > 60) & (b - g > 60)             # row 1's colour; lead names are drawn blue
+    x0, x1 = int(ta["t0"] + 2.6 * ta["per_s"]), int(ta["t0"] + 9.9 * ta["per_s"])
+    ys = np.flatnonzero(magenta[:, x0:x1].any(axis=1))
+    assert abs(ys.min() - top_exp) <= 2.5 and abs(ys.max() - bot_exp) <= 2.5

@@ -118,3 +118,41 @@ def test_blurred_camera_photo_digitizes_with_usable_snr():
     mean = float(np.mean([s.snr_db for s in scores.values()]))
     assert res.layout.startswith("3x4")
     assert mean > 3.0, mean
+
+
+def test_trace_smoothing_removes_jitter_and_keeps_gaps():
+    """Sub-pixel jitter is what smoothing is for; a gap (page not showing the lead) must stay a
+    gap and its edges must not be pulled towards zero."""
+    from edge.digitize.extract import smooth_samples
+    rng = np.random.default_rng(0)
+    t = np.arange(2000) / 500.0
+    clean = 1.5 + 0.8 * np.sin(2 * np.pi * 1.3 * t)
+    noisy = clean + rng.normal(0, 0.05, len(t))
+    noisy[700:900] = np.nan
+    out = smooth_samples(noisy, 1.5)
+    assert np.isnan(out[700:900]).all() and np.isfinite(out[:700]).all() and np.isfinite(out[900:]).all()
+    ok = np.isfinite(noisy)
+    assert np.std(out[ok] - clean[ok]) < 0.6 * np.std(noisy[ok] - clean[ok])
+    assert abs(out[699] - clean[699]) < 0.1 and abs(out[900] - clean[900]) < 0.1
+
+
+def test_merged_qrs_strokes_are_read_in_order():
+    """Blur merges a QRS's down- and up-stroke into one ink blob: points between the R apex and
+    the S trough, ordered by their x centres, zig-zag. They must come out monotone, within the
+    two extremes; a stretch that crosses a flat (non-steep) point is not an R-to-S stroke and
+    keeps its shape."""
+    from edge.digitize.extract import _monotone_strokes
+    px = np.array([10.0, 10.5, 11.0, 11.2, 11.4, 11.6, 11.8, 12.0, 13.0, 14.0, 14.5, 15.0])
+    py = np.array([80.0, 40.0, 70.0, 52.0, 95.0, 60.0, 118.0, 121.0, 100.0, 90.0, 84.0, 80.0])
+    kind = np.array([0, 1, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0], np.int8)   # R apex at 10.5, S trough at 12
+    steep = np.array([False, True, True, True, True, True, True, True, True, True, True, False])
+    y = py.copy()
+    _monotone_strokes(px, y, kind, steep, lw=2.0)
+    assert np.all(np.diff(y[1:8]) >= 0) and y[1] == 40.0 and y[7] == 121.0
+    assert list(y[2:7]) == [52.0, 60.0, 70.0, 95.0, 118.0]
+    assert np.array_equal(y[8:], py[8:]) and y[0] == py[0]           # after the trough: untouched
+    flat = steep.copy()
+    flat[4] = False
+    y = py.copy()
+    _monotone_strokes(px, y, kind, flat, lw=2.0)
+    assert np.array_equal(y, py)

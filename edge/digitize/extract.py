@@ -154,15 +154,38 @@ def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarra
     py[0::2] = np.where(valid, first, np.nan)
     py[1::2] = np.where(valid, second, np.nan)
     yc = np.where(valid, mid, np.nan)
+    kind = np.repeat(np.where(peak, 1, np.where(trough, -1, 0)), 2).astype(np.int8)
+    steep = np.repeat(tall, 2)
     if dark is not None:
         sloped = has_ink & ((bot - top + 1) > lw + 1)
         ex, ey, drop = _stroke_points(prob, wmap, xs, top, bot, sloped & valid, lw, rising, valid & ~peak & ~trough)
         if len(ex):
             keep = ~np.repeat(drop, 2)
-            order = np.argsort(np.concatenate([px[keep], ex]), kind="stable")
-            px = np.concatenate([px[keep], ex])[order]
-            py = np.concatenate([py[keep], ey])[order]
+            px, py = np.concatenate([px[keep], ex]), np.concatenate([py[keep], ey])
+            kind = np.concatenate([kind[keep], np.zeros(len(ex), np.int8)])
+            steep = np.concatenate([steep[keep], np.ones(len(ex), bool)])
+            order = np.argsort(px, kind="stable")
+            px, py, kind, steep = px[order], py[order], kind[order], steep[order]
+    _monotone_strokes(px, py, kind, steep, lw)
     return RowTrace(yc.astype(np.float64), near.astype(np.float64), lw, px, py)
+
+
+def _monotone_strokes(px, py, kind, steep, lw) -> None:
+    """Between a QRS apex and the next trough (or trough and apex) the signal runs one way, but
+    where blur merges the up- and down-stroke into one ink blob, points ordered by their x
+    centres zig-zag (each a fraction of a pixel off). Inside such a stretch, steep columns only
+    and no gap, the points keep their x and take the stretch's levels, clipped to its two
+    extremes, in monotone order. Edits py in place."""
+    ends = np.flatnonzero(kind != 0)
+    longest = max(12.0, 4.0 * lw)
+    for p, q in zip(ends[:-1], ends[1:]):
+        if kind[p] == kind[q] or q - p < 2 or px[q] - px[p] > longest:
+            continue
+        seg = py[p + 1:q]
+        if not (np.isfinite(seg).all() and steep[p + 1:q].all() and np.isfinite(py[p]) and np.isfinite(py[q])):
+            continue
+        v = np.sort(np.clip(seg, min(py[p], py[q]), max(py[p], py[q])))
+        py[p + 1:q] = v if kind[p] == 1 else v[::-1]       # apex -> trough: y grows (signal falls)
 
 
 def _grow(prob: np.ndarray, xs: np.ndarray, end: np.ndarray, alive: np.ndarray, step: int):
@@ -186,7 +209,6 @@ def _plateau_apexes(a, b, cen, tall, lw, peak, trough):
     strokes puts the tip half-way down. A tall column whose upper (lower) end is the extreme of
     its neighbourhood is an apex (trough); where both ends are, the end farther from the local
     baseline wins."""
-    n = len(a)
     W = max(2, int(round(lw)))
     big = 1e9
     ap = np.pad(np.where(tall, a, big), W, constant_values=big)
@@ -300,3 +322,18 @@ def columns_to_samples(y: np.ndarray, x_of_sample: np.ndarray) -> np.ndarray:
     v = np.where(np.isnan(a) & (f > 0.5), b, v)
     v = np.where(np.isnan(b) & (f <= 0.5), a, v)
     return np.where(ok, v, np.nan)
+
+
+def smooth_samples(v: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian low-pass of a sampled trace (sigma in samples), NaN-aware: gaps stay gaps and
+    do not pull their neighbours towards zero (normalised convolution)."""
+    if sigma <= 0.05:
+        return v
+    ok = np.isfinite(v)
+    if not ok.any():
+        return v
+    num = cv2.GaussianBlur(np.where(ok, v, 0.0).reshape(1, -1), (0, 0), sigmaX=sigma,
+                           borderType=cv2.BORDER_REPLICATE).ravel()
+    den = cv2.GaussianBlur(ok.astype(np.float64).reshape(1, -1), (0, 0), sigmaX=sigma,
+                           borderType=cv2.BORDER_REPLICATE).ravel()
+    return np.where(ok, num / np.maximum(den, 1e-9), np.nan)

@@ -15,7 +15,7 @@ from ..interpret.consistency import MIN_READING_SNR_DB, estimated_snr_db, relati
 from ..layouts import LAYOUTS, LEAD_NAMES, get_layout
 from .dewarp import row_levels, row_rulers
 from .grid import grid_darkness
-from .extract import RowTrace, dp_paths, polyline_to_samples, refine_path
+from .extract import RowTrace, dp_paths, polyline_to_samples, refine_path, smooth_samples
 from .layout import (STANDARD_GAINS, Pulse, choose_layout, find_pulse, find_rows, guess_speed,
                      layout_for_rows, name_rhythm_leads, snap)
 from .page import WORK_PX_PER_MM, RectifiedPage, rectify_page, rotate_half_turn
@@ -25,6 +25,9 @@ from .traceprob import get_trace_probability, ink_darkness
 DEFAULT_GAIN = 10.0
 SHARP_CRISP = 220.0   # a crisp print (sharpness, bicubic warp): no sharpening
 SHARP_SOFT = 150.0    # softer than this (scans, photos): the full unsharp mask
+SHARP_BLURRED = 80.0  # a blurred photo (defocus, motion, JPEG): the most trace smoothing
+SMOOTH_CRISP_PX = 0.3     # Gaussian sigma (rectified px along the time axis) on a crisp print
+SMOOTH_BLURRED_PX = 0.6   # ... and on a blurred photo
 UNSHARP_MAX = 1.0
 DEFAULT_SPEED = 25.0
 UPSIDE_DOWN_INK = 0.4   # ink-below-baseline score that turns a page without pulses (upright pages reach ~0.35)
@@ -59,21 +62,21 @@ def _overlay(rectified: np.ndarray, traces: list[RowTrace], x_ranges: list[tuple
     ov = cv2.addWeighted(rectified, 0.55, np.full_like(rectified, 255), 0.45, 0)
     for r, (tr, (a, b)) in enumerate(zip(traces, x_ranges)):
         col = _COLOURS[r % len(_COLOURS)]
-        xs = np.arange(a, b + 1)
-        ys = tr.y[a:b + 1]
+        # The polyline the samples are read from (strokes, apexes), not the column centres:
+        # the person checking the overlay must see the QRS heights that went into the record.
+        if tr.px is not None and tr.py is not None:
+            xs, ys = tr.px, tr.py
+        else:
+            xs, ys = np.arange(len(tr.y), dtype=np.float64), tr.y
+        inside = (xs >= a - 0.5) & (xs <= b + 0.5)
+        xs, ys = xs[inside], ys[inside]
         ok = np.isfinite(ys)
-        pts = np.stack([xs, np.where(ok, ys, 0)], axis=1)
-        run: list = []
-        for p, good in zip(pts, ok):
-            if good:
-                run.append(p)
-            elif len(run) > 1:
-                cv2.polylines(ov, [np.round(np.array(run) * 4).astype(np.int32)], False, col, 1, cv2.LINE_AA, 2)
-                run = []
-            else:
-                run = []
-        if len(run) > 1:
-            cv2.polylines(ov, [np.round(np.array(run) * 4).astype(np.int32)], False, col, 1, cv2.LINE_AA, 2)
+        # Runs of finite points, split at NaN gaps; coordinates in 1/4 px (shift=2).
+        cut = np.flatnonzero(np.diff(ok.astype(np.int8)) != 0) + 1
+        for seg_x, seg_y, seg_ok in zip(np.split(xs, cut), np.split(ys, cut), np.split(ok, cut)):
+            if len(seg_x) > 1 and seg_ok[0]:
+                pts = np.round(np.stack([seg_x, seg_y], axis=1) * 4).astype(np.int32)
+                cv2.polylines(ov, [pts], False, col, 1, cv2.LINE_AA, 2)
     for x, y, name in labels:
         cv2.putText(ov, name, (int(x) + 3, int(y) - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (200, 0, 0), 1, cv2.LINE_AA)
     return ov
@@ -285,6 +288,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
         row_xs.append(np.interp(m0 + tt * speed_used, mm, cols, left=np.nan, right=np.nan))
     row_sigs: list[np.ndarray] = []
     baselines: list[float] = []
+    smooth_px = trace_smoothing_px(sharp)
     mv_per_px = 1.0 / (gain_used * kk)
     # Levels: where the paper tilts or bends, the grid lines (and the baseline) move with it.
     levels = (row_levels(page.image, prob, centres, pitch, k, extents, dark=gdark)
@@ -309,6 +313,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
         else:
             base = float(np.nanmedian(yv)) if np.isfinite(yv).any() else centres[i]
         baselines.append(base)
+        yv = smooth_samples(yv, smooth_px * fs / px_per_s)
         row_sigs.append((base - yv) * mv_per_px)
     # Layout and lead names.
     if layout:
@@ -497,6 +502,14 @@ def unsharp(img_bgr: np.ndarray, amount: float, sigma_px: float = 1.0) -> np.nda
     f = img_bgr.astype(np.float32)
     out = f + amount * (f - cv2.GaussianBlur(f, (0, 0), sigma_px))
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def trace_smoothing_px(sharp: float) -> float:
+    """Low-pass for the sampled traces, in rectified pixels: sub-pixel stroke and centre points
+    jitter by a fraction of a pixel, more the softer the image, and that jitter (not the ECG)
+    is what remains above the page's resolution. Fold-9 pages: +0.6 dB clean, +1 dB scans
+    and photos; twice as much smoothing blunts QRS peaks on crisp prints."""
+    return float(np.interp(sharp, [SHARP_BLURRED, SHARP_CRISP], [SMOOTH_BLURRED_PX, SMOOTH_CRISP_PX]))
 
 
 def sharpness(page_bgr: np.ndarray) -> float:
