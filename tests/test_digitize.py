@@ -397,3 +397,15 @@ def test_overlay_draws_the_extracted_qrs_heights(clean_result):
     x0, x1 = int(ta["t0"] + 2.6 * ta["per_s"]), int(ta["t0"] + 9.9 * ta["per_s"])
     ys = np.flatnonzero(magenta[:, x0:x1].any(axis=1))
     assert abs(ys.min() - top_exp) <= 2.5 and abs(ys.max() - bot_exp) <= 2.5
+
+
+def test_faint_grid_scale_is_taken_where_pulse_and_span_agree():
+    """A faint grid read at a wrong period (not an octave off) makes the 10 s strip and the
+    1 mV pulse come out short by the same factor; one ruler alone is not trusted."""
+    from edge.digitize.pipeline import _scale_from_pulse_and_span
+    assert _scale_from_pulse_and_span(201.6, [8.03, 7.93, 8.0]) == pytest.approx(0.80, abs=0.01)
+    assert _scale_from_pulse_and_span(187.2, [14.8, 14.82]) == pytest.approx(0.74, abs=0.01)   # 20 mm/mV
+    assert _scale_from_pulse_and_span(250.0, [10.0, 10.0]) is None       # the grid was right
+    assert _scale_from_pulse_and_span(200.0, [10.0, 10.0]) is None       # an 8 s strip, grid right
+    assert _scale_from_pulse_and_span(200.0, []) is None                 # no pulse: no second ruler
+    assert _scale_from_pulse_and_span(125.0, [5.0]) is None              # octave: handled elsewhere

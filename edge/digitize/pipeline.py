@@ -224,6 +224,12 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
         kk = k * span_mm / 250.0
         warnings.append(f"grid too faint to measure: its period was read an octave off; scale set from the "
                         f"{span_mm:.0f} mm trace span (250 mm assumed)")
+    elif page.grid.confidence < 0.5 and not use_rulers and found:
+        f = _scale_from_pulse_and_span(span_mm, [p.height_px / k for p in found])
+        if f is not None:
+            kk = k * f
+            warnings.append(f"grid too faint to measure: scale set from the calibration pulse and the "
+                            f"{span_mm:.0f} mm trace span, which agree")
     # Gain: calibration pulses are 1 mV high.
     if gain is None:
         if found:
@@ -455,6 +461,23 @@ def _standard_pulse(p: Pulse, k: float) -> bool:
     """A calibration pulse of standard shape: 1 mV at 5, 10 or 20 mm/mV (within 15%), 0.2 s
     at 25 or 50 mm/s (3.5-12 mm wide)."""
     return snap(p.height_px / k, STANDARD_GAINS, 0.15) is not None and 3.5 <= (p.x_fall - p.x_rise + 1) / k <= 12.0
+
+
+def _scale_from_pulse_and_span(span_mm: float, pulse_heights_mm: list[float]) -> float | None:
+    """Scale correction (rectified mm per true mm) when a faint grid was read at a wrong period
+    that is not an octave off: the trace span (250 mm for a standard 10 s strip) and the 1 mV
+    calibration pulse (5, 10 or 20 mm) are two independent rulers. Only where both say the same
+    factor, within 4%, is it trusted, and then the pulse's: its height is read between two flat
+    levels, while where a trace starts and ends depends on the printer; None otherwise."""
+    f_span = span_mm / 250.0
+    if not (0.6 <= f_span <= 1.6) or abs(f_span - 1.0) < 0.04 or not pulse_heights_mm:
+        return None
+    h = float(np.median(pulse_heights_mm))
+    for g in STANDARD_GAINS:
+        f_pulse = h / g
+        if abs(f_pulse / f_span - 1.0) <= 0.04:
+            return f_pulse
+    return None
 
 
 def _octave_off(span_mm: float, pulse_widths_mm: list[float]) -> bool:
