@@ -121,3 +121,17 @@ def test_each_row_keeps_time_from_its_own_calibration_pulse():
     r = digitize(img, trace_model="classical")
     scores = record_snr(page.truth, r.signals.astype(float), FS, LEAD_NAMES)
     assert scores["II"].snr_db > 20.0 and abs(scores["II"].shift_samples) <= 2
+
+
+def test_row_without_readable_grid_borrows_its_neighbours_ruler():
+    """Glare or header text over one row's grid band: that row takes the millimetres of the
+    ruled rows beside it (interpolated between them, the nearest at the page's edge) rather
+    than the page scale, so it does not drift against them."""
+    from edge.digitize.dewarp import RowRuler
+    from edge.digitize.pipeline import _borrow_rulers
+    x = np.arange(1800, dtype=np.float64)
+    r1, r3 = RowRuler(x * 0.170, 5.0, 0.9), RowRuler(x * 0.166, 5.0, 0.9)
+    out = _borrow_rulers([None, r1, None, r3], [200.0, 460.0, 720.0, 980.0], [1, 3])
+    assert out[1] is r1 and out[3] is r3
+    assert np.allclose(out[0].mm, r1.mm)                        # top row: its nearest neighbour
+    assert np.allclose(out[2].mm, 0.5 * (r1.mm + r3.mm))        # between two ruled rows

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import BadInputError
 from ..interpret.consistency import MIN_READING_SNR_DB, estimated_snr_db, relation_residuals
 from ..layouts import LAYOUTS, LEAD_NAMES, get_layout
-from .dewarp import row_levels, row_rulers
+from .dewarp import RowRuler, row_levels, row_rulers
 from .grid import grid_darkness
 from .extract import RowTrace, dp_paths, polyline_to_samples, refine_path, smooth_samples
 from .layout import (STANDARD_GAINS, Pulse, choose_layout, find_pulse, find_rows, guess_speed,
@@ -213,6 +213,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     use_rulers = len(ruled) * 2 >= len(good) and len(ruled) > 0
     if use_rulers:
         span_mm = float(np.median([spans[i] for i in ruled]))
+        rulers = _borrow_rulers(rulers, centres, ruled)
     off_standard = abs(span_mm / 250.0 - 1.0) > 0.04
     if not use_rulers and (page.grid.confidence < 0.5 or off_standard) and 215.0 < span_mm < 285.0:
         kk = k * span_mm / 250.0
@@ -461,6 +462,31 @@ def _standard_pulse(p: Pulse, k: float) -> bool:
     """A calibration pulse of standard shape: 1 mV at 5, 10 or 20 mm/mV (within 15%), 0.2 s
     at 25 or 50 mm/s (3.5-12 mm wide)."""
     return snap(p.height_px / k, STANDARD_GAINS, 0.15) is not None and 3.5 <= (p.x_fall - p.x_rise + 1) / k <= 12.0
+
+
+def _borrow_rulers(rulers: list[RowRuler | None], centres: list[float], ruled: list[int]) -> list[RowRuler | None]:
+    """A row whose own grid band is unreadable (glare, header text over the top row) takes the
+    ruler interpolated between the nearest ruled rows above and below (the nearest one's at the
+    page's edge): paper stretches smoothly, so its neighbours' millimetres are far closer than
+    the page scale, and a row read on another time axis than its neighbours drifts against
+    them."""
+    out = list(rulers)
+    ys = np.array([centres[i] for i in ruled])
+    order = np.argsort(ys)
+    ys, idx = ys[order], [ruled[j] for j in order]
+    for i, r in enumerate(rulers):
+        if r is not None:
+            continue
+        c = centres[i]
+        k = int(np.searchsorted(ys, c))
+        if k == 0 or k == len(ys):
+            src = rulers[idx[0 if k == 0 else -1]]
+            out[i] = RowRuler(src.mm, src.period_mm, 0.0)
+            continue
+        lo, hi = rulers[idx[k - 1]], rulers[idx[k]]
+        t = float((c - ys[k - 1]) / max(ys[k] - ys[k - 1], 1e-6))
+        out[i] = RowRuler((1 - t) * lo.mm + t * hi.mm, lo.period_mm, 0.0)
+    return out
 
 
 def _scale_from_pulse_and_span(span_mm: float, pulse_heights_mm: list[float]) -> float | None:
