@@ -409,3 +409,32 @@ def test_faint_grid_scale_is_taken_where_pulse_and_span_agree():
     assert _scale_from_pulse_and_span(200.0, [10.0, 10.0]) is None       # an 8 s strip, grid right
     assert _scale_from_pulse_and_span(200.0, []) is None                 # no pulse: no second ruler
     assert _scale_from_pulse_and_span(125.0, [5.0]) is None              # octave: handled elsewhere
+
+
+def test_ruler_straight_lead_in_and_out_are_not_read_as_trace():
+    """A baseline lying on a dark grid line is followed along it before and after the trace: the
+    rows then read 290 mm. Cutting the perfectly flat ends brings them to the printed 250 mm;
+    rows of the standard length, or flat ends that do not explain the excess, stay as read."""
+    from edge.digitize.extract import RowTrace
+    from edge.digitize.pipeline import _without_flat_lead
+    k = WORK_PX_PER_MM
+    x = np.arange(1900, dtype=np.float64)
+
+    def row(a, sig0, sig1, b):
+        y = np.full(len(x), np.nan)
+        y[a:b + 1] = 300.0
+        t = x[sig0:sig1]
+        y[sig0:sig1] = 300.0 - 40 * np.exp(-((t % 150) - 75) ** 2 / 20.0) + 3 * np.sin(t / 9.0)
+        y[a + 7:a + 10] = np.nan                        # a gap in the flat line does not end it
+        return RowTrace(y, np.ones(len(x)), 2.0)
+
+    traces = [row(60, 180, 1680, 1800) for _ in range(3)]
+    ext = [(60, 1800)] * 3
+    w: list[str] = []
+    x0, x1 = _without_flat_lead(traces, ext, [0, 1, 2], 60.0, 1800.0, k, w)
+    assert abs(x0 - 180) <= 2 and abs(x1 - 1680) <= 2 and len(w) == 1
+    # The standard length: untouched.
+    assert _without_flat_lead(traces, [(180, 1680)] * 3, [0, 1, 2], 180.0, 1680.0, k, []) == (180.0, 1680.0)
+    # Flat ends that leave 200 mm: not this case, untouched.
+    short = [row(60, 180, 1380, 1800) for _ in range(3)]
+    assert _without_flat_lead(short, ext, [0, 1, 2], 60.0, 1800.0, k, []) == (60.0, 1800.0)

@@ -193,6 +193,8 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     x_end = _common_end([extents[i][1] for i in good], k)
     starts = [p.x_fall + 1 for p in found] if found else [extents[i][0] for i in good]
     x_first = float(np.median(starts))
+    if not found:
+        x_first, x_end = _without_flat_lead(traces, extents, good, x_first, x_end, k, warnings)
     # Weak grid (faded thermal paper, glare, no grid): the standard printed strip is 250 mm long
     # (10 s at 25 mm/s, 5 s at 50 mm/s); when the rows span close to that, let it set the scale.
     kk = k
@@ -462,6 +464,41 @@ def _standard_pulse(p: Pulse, k: float) -> bool:
     """A calibration pulse of standard shape: 1 mV at 5, 10 or 20 mm/mV (within 15%), 0.2 s
     at 25 or 50 mm/s (3.5-12 mm wide)."""
     return snap(p.height_px / k, STANDARD_GAINS, 0.15) is not None and 3.5 <= (p.x_fall - p.x_rise + 1) / k <= 12.0
+
+
+def _without_flat_lead(traces, extents, good, x_first: float, x_end: float, k: float,
+                       warnings: list[str]) -> tuple[float, float]:
+    """A row whose baseline sits on a dark grid line (a black-and-white grid) or that starts with
+    a baseline drawn where a pulse would be is followed along that ruler-straight line beyond
+    its trace; the strip then reads longer than printed and every lead shifts. Where the rows
+    run over the standard 250 mm strip and cutting their perfectly flat lead-in and lead-out
+    (at least 4 mm, within 0.75 px) brings them to it, the cut span is used. Only for rows
+    without pulses: a pulse fixes the start (cutting the lead-out alone lost 0.4 dB on one
+    fold-9 photo and gained nothing)."""
+    span = (x_end - x_first) / k
+    if abs(span / 250.0 - 1.0) <= 0.04:
+        return x_first, x_end
+    heads, tails = [], []
+    for i in good:
+        a, b = extents[i]
+        y = traces[i].y[a:b + 1]
+        n0 = int(4 * k)
+        if len(y) < 4 * n0:
+            return x_first, x_end
+        with np.errstate(invalid="ignore"):        # gaps (NaN) in a flat line do not end it
+            off_h = np.abs(y - np.nanmedian(y[:n0])) > 0.75
+            off_t = np.abs(y - np.nanmedian(y[-n0:])) > 0.75
+        h = int(np.argmax(off_h)) if off_h.any() else 0
+        t = int(np.argmax(off_t[::-1])) if off_t.any() else 0
+        heads.append(a + (h if h >= n0 else 0))
+        tails.append(b - (t if t >= n0 else 0))
+    x0, x1 = float(np.median(heads)), _common_end(tails, k)
+    cut = (x1 - x0) / k
+    if abs(cut / 250.0 - 1.0) > 0.04:
+        return x_first, x_end
+    warnings.append(f"a ruler-straight line before or after the traces (a grid line, a baseline without "
+                    f"pulse) was left out of the {span:.0f} mm rows (read as {cut:.0f} mm)")
+    return x0, x1
 
 
 def _borrow_rulers(rulers: list[RowRuler | None], centres: list[float], ruled: list[int]) -> list[RowRuler | None]:
