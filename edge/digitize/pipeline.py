@@ -32,6 +32,8 @@ UNSHARP_MAX = 1.0
 DEFAULT_SPEED = 25.0
 UPSIDE_DOWN_INK = 0.4   # ink-below-baseline score that turns a page without pulses (upright pages reach ~0.35)
 OUTPUT_SECONDS = 10.0
+STRIP_MM = 250.0        # a standard printed strip: 10 s at 25 mm/s (5 s at 50 mm/s)
+STRIP_TOL = 0.04        # a span within this fraction of STRIP_MM is a standard strip
 _COLOURS = [(0, 160, 0), (200, 0, 200), (0, 140, 255), (255, 120, 0), (0, 0, 230), (160, 100, 0)]
 
 
@@ -216,15 +218,15 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     if use_rulers:
         span_mm = float(np.median([spans[i] for i in ruled]))
         rulers = _borrow_rulers(rulers, centres, ruled)
-    off_standard = abs(span_mm / 250.0 - 1.0) > 0.04
+    off_standard = abs(span_mm / STRIP_MM - 1.0) > STRIP_TOL
     if not use_rulers and (page.grid.confidence < 0.5 or off_standard) and 215.0 < span_mm < 285.0:
-        kk = k * span_mm / 250.0
+        kk = k * span_mm / STRIP_MM
         why = "grid too faint to measure" if page.grid.confidence < 0.5 else "grid scale disagrees with the trace length"
         warnings.append(f"{why}: scale set from the {span_mm:.0f} mm trace span (250 mm assumed)")
     elif page.grid.confidence < 0.5 and _octave_off(span_mm, [(p.x_fall - p.x_rise + 1) / k for p in found]):
         # A faint grid whose 1 mm lines vanished can be read at twice or half its period; the
         # trace span and the 0.2 s calibration pulse then both come out an octave off.
-        kk = k * span_mm / 250.0
+        kk = k * span_mm / STRIP_MM
         warnings.append(f"grid too faint to measure: its period was read an octave off; scale set from the "
                         f"{span_mm:.0f} mm trace span (250 mm assumed)")
     elif page.grid.confidence < 0.5 and not use_rulers and found:
@@ -476,13 +478,13 @@ def _without_flat_lead(traces, extents, good, x_first: float, x_end: float, k: f
     without pulses: a pulse fixes the start (cutting the lead-out alone lost 0.4 dB on one
     fold-9 photo and gained nothing)."""
     span = (x_end - x_first) / k
-    if abs(span / 250.0 - 1.0) <= 0.04:
+    if abs(span / STRIP_MM - 1.0) <= STRIP_TOL:
         return x_first, x_end
     heads, tails = [], []
+    n0 = int(4 * k)
     for i in good:
         a, b = extents[i]
         y = traces[i].y[a:b + 1]
-        n0 = int(4 * k)
         if len(y) < 4 * n0:
             return x_first, x_end
         with np.errstate(invalid="ignore"):        # gaps (NaN) in a flat line do not end it
@@ -494,7 +496,7 @@ def _without_flat_lead(traces, extents, good, x_first: float, x_end: float, k: f
         tails.append(b - (t if t >= n0 else 0))
     x0, x1 = float(np.median(heads)), _common_end(tails, k)
     cut = (x1 - x0) / k
-    if abs(cut / 250.0 - 1.0) > 0.04:
+    if abs(cut / STRIP_MM - 1.0) > STRIP_TOL:
         return x_first, x_end
     warnings.append(f"a ruler-straight line before or after the traces (a grid line, a baseline without "
                     f"pulse) was left out of the {span:.0f} mm rows (read as {cut:.0f} mm)")
@@ -515,13 +517,13 @@ def _borrow_rulers(rulers: list[RowRuler | None], centres: list[float], ruled: l
         if r is not None:
             continue
         c = centres[i]
-        k = int(np.searchsorted(ys, c))
-        if k == 0 or k == len(ys):
-            src = rulers[idx[0 if k == 0 else -1]]
+        j = int(np.searchsorted(ys, c))            # ruled rows above: idx[:j]; below: idx[j:]
+        if j == 0 or j == len(ys):
+            src = rulers[idx[0 if j == 0 else -1]]
             out[i] = RowRuler(src.mm, src.period_mm, 0.0)
             continue
-        lo, hi = rulers[idx[k - 1]], rulers[idx[k]]
-        t = float((c - ys[k - 1]) / max(ys[k] - ys[k - 1], 1e-6))
+        lo, hi = rulers[idx[j - 1]], rulers[idx[j]]
+        t = float((c - ys[j - 1]) / max(ys[j] - ys[j - 1], 1e-6))
         out[i] = RowRuler((1 - t) * lo.mm + t * hi.mm, lo.period_mm, 0.0)
     return out
 
@@ -532,13 +534,13 @@ def _scale_from_pulse_and_span(span_mm: float, pulse_heights_mm: list[float]) ->
     calibration pulse (5, 10 or 20 mm) are two independent rulers. Only where both say the same
     factor, within 4%, is it trusted, and then the pulse's: its height is read between two flat
     levels, while where a trace starts and ends depends on the printer; None otherwise."""
-    f_span = span_mm / 250.0
-    if not (0.6 <= f_span <= 1.6) or abs(f_span - 1.0) < 0.04 or not pulse_heights_mm:
+    f_span = span_mm / STRIP_MM
+    if not (0.6 <= f_span <= 1.6) or abs(f_span - 1.0) < STRIP_TOL or not pulse_heights_mm:
         return None
     h = float(np.median(pulse_heights_mm))
     for g in STANDARD_GAINS:
         f_pulse = h / g
-        if abs(f_pulse / f_span - 1.0) <= 0.04:
+        if abs(f_pulse / f_span - 1.0) <= STRIP_TOL:
             return f_pulse
     return None
 
@@ -547,7 +549,7 @@ def _octave_off(span_mm: float, pulse_widths_mm: list[float]) -> bool:
     """Whether the trace span reads as about half or twice the standard 250 mm, with calibration
     pulses (when found) whose width also becomes a standard 5 or 10 mm at that scale."""
     for f in (2.0, 0.5):
-        if abs(span_mm * f / 250.0 - 1.0) > 0.1:
+        if abs(span_mm * f / STRIP_MM - 1.0) > 0.1:
             continue
         if not pulse_widths_mm:
             return True
