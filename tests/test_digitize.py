@@ -438,3 +438,42 @@ def test_ruler_straight_lead_in_and_out_are_not_read_as_trace():
     # Flat ends that leave 200 mm: not this case, untouched.
     short = [row(60, 180, 1380, 1800) for _ in range(3)]
     assert _without_flat_lead(short, ext, [0, 1, 2], 60.0, 1800.0, k, []) == (60.0, 1800.0)
+
+
+def _failing_first(calls: list):
+    """A trace-probability plug-in that sees no ink on its first page and reads normally after."""
+    def prob(img):
+        calls.append(img.copy())
+        if len(calls) == 1:
+            return np.zeros(img.shape[:2], np.float32)
+        return classical_trace_probability(img)
+    return prob
+
+
+def test_soft_page_is_read_again_unsharpened_when_the_first_reading_fails():
+    from edge.imageio import load_image
+
+    img = load_image(REPO / "examples" / "photo.jpg")        # a soft camera photo: sharpened first
+    calls: list = []
+    r = digitize(img, trace_model=_failing_first(calls))
+    assert len(calls) == 2
+    assert not np.array_equal(calls[0], calls[1])              # sharpened, then the page as rectified
+    assert r.details["reread"] == {"kept": "unsharpened", "sharpened_estimated_snr_db": None,
+                                   "sharpened_error": "no_traces"}
+    assert r.timings["reread"] > 0 and r.timings["total"] >= r.timings["page"] + r.timings["reread"]
+    assert r.details["estimated_snr_db"] is not None and r.details["estimated_snr_db"] > 3.0
+    assert np.isfinite(r.signals).mean() > 0.15
+
+
+def test_consistent_or_crisp_readings_are_not_read_twice(clean_page):
+    from edge.imageio import load_image
+
+    calls: list = []
+    r = digitize(load_image(REPO / "examples" / "photo.jpg"),
+                 trace_model=lambda im: (calls.append(1), classical_trace_probability(im))[1])
+    assert len(calls) == 1 and "reread" not in r.details and "reread" not in r.timings
+    # A crisp print is never sharpened, so a failed reading is final.
+    calls2: list = []
+    with pytest.raises(BadInputError) as e:
+        digitize(clean_page.image, trace_model=_failing_first(calls2))
+    assert e.value.code == "no_traces" and len(calls2) == 1

@@ -79,7 +79,7 @@ def render_card(entry: dict) -> str:
                   + "; ".join(f"{k} AUC {_fmt(v.get('macro_auc'))}" for k, v in tune.items()) + ".", ""]
     par = m.get("int8_vs_float_max_abs_diff_fold9")
     if par:
-        lines += [f"int8 vs float ensemble, max |probability difference| on fold 9: "
+        lines += ["int8 vs float ensemble, max |probability difference| on fold 9: "
                   + ", ".join(f"{k} {v:.3f}" for k, v in par.items()) + ".", ""]
     for note in entry.get("notes") or []:
         lines += [f"Note: {note}", ""]

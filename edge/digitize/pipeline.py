@@ -4,6 +4,7 @@ calibrated 12-lead signals, with the decisions, confidences and timings of every
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import Callable
 
@@ -107,7 +108,6 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     if speed is not None and not 5 <= speed <= 200:
         raise BadInputError("bad_speed", f"speed {speed} mm/s is implausible", "use 25 or 50")
     trace_fn, trace_name = _resolve_trace_fn(trace_model)
-    k = WORK_PX_PER_MM
 
     t = time.perf_counter()
     _check_not_blank(image_bgr)
@@ -120,9 +120,64 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
                             "hold the camera still, tap to focus on the paper and take the photo again")
     if sharp < 13.0:
         warnings.append(f"the image is soft (sharpness {sharp:.0f}): peaks may be lower than printed")
-    alpha = float(np.clip((SHARP_CRISP - sharp) / (SHARP_CRISP - SHARP_SOFT), 0.0, 1.0)) * UNSHARP_MAX
-    if alpha > 0 and page.grid.source == "grid":      # never sharpen noise into "ink"
-        page = dataclasses.replace(page, image=unsharp(page.image, alpha))
+    alpha = _unsharp_amount(page, sharp)
+    read = functools.partial(_read_page, sharp=sharp, fs=fs, layout=layout, gain=gain, speed=speed,
+                             trace_fn=trace_fn, trace_name=trace_name)
+    first_error: BadInputError | None = None
+    try:
+        res = read(_sharpened(page, alpha), warnings=list(warnings), timings=dict(timings))
+    except BadInputError as exc:
+        res, first_error = None, exc
+    # Sharpening restores the peaks of a soft print but can also join grid residue, text or a
+    # neighbouring trace to a faint trace. Where the reading fails the leads' own laws (Einthoven,
+    # Goldberger: true for any ECG, printer or camera), read the unsharpened page too and keep
+    # whichever reading the leads agree with more.
+    if alpha > 0 and (res is None or _agreement(res) < MIN_READING_SNR_DB):
+        t = time.perf_counter()
+        try:
+            alt = read(page, warnings=list(warnings), timings=dict(timings))
+        except BadInputError:
+            alt = None
+        dt = time.perf_counter() - t
+        if alt is not None and (res is None or _agreement(alt) > _agreement(res)):
+            alt.details["reread"] = {"kept": "unsharpened", "sharpened_estimated_snr_db":
+                                     None if res is None else res.details.get("estimated_snr_db"),
+                                     "sharpened_error": None if first_error is None else first_error.code}
+            res, first_error = alt, None
+        elif res is not None:
+            res.details["reread"] = {"kept": "sharpened", "unsharpened_estimated_snr_db":
+                                     None if alt is None else alt.details.get("estimated_snr_db")}
+        if res is not None:
+            res.timings["reread"] = dt
+            res.timings["total"] = sum(v for k2, v in res.timings.items() if k2 != "total")
+    if res is None:
+        assert first_error is not None
+        raise first_error
+    return res
+
+
+def _unsharp_amount(page: RectifiedPage, sharp: float) -> float:
+    """How much to sharpen a soft page (0 for a crisp one, and never without a grid: no noise into "ink")."""
+    if page.grid.source != "grid":
+        return 0.0
+    return float(np.clip((SHARP_CRISP - sharp) / (SHARP_CRISP - SHARP_SOFT), 0.0, 1.0)) * UNSHARP_MAX
+
+
+def _sharpened(page: RectifiedPage, alpha: float) -> RectifiedPage:
+    return dataclasses.replace(page, image=unsharp(page.image, alpha)) if alpha > 0 else page
+
+
+def _agreement(res: DigitizeResult) -> float:
+    """The reading's estimated SNR from the limb-lead laws; -inf where it cannot be estimated."""
+    v = res.details.get("estimated_snr_db")
+    return float(v) if v is not None else float("-inf")
+
+
+def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | None, gain: float | None,
+               speed: float | None, trace_fn, trace_name: str, warnings: list[str],
+               timings: dict[str, float]) -> DigitizeResult:
+    """Rows, traces, layout and calibration of a rectified page -> the digitizer's result."""
+    k = WORK_PX_PER_MM
 
     t = time.perf_counter()
     prob = np.asarray(trace_fn(page.image), dtype=np.float32)
