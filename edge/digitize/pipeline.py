@@ -143,7 +143,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
             alt.details["reread"] = {"kept": "unsharpened", "sharpened_estimated_snr_db":
                                      None if res is None else res.details.get("estimated_snr_db"),
                                      "sharpened_error": None if first_error is None else first_error.code}
-            res, first_error = alt, None
+            res = alt
         elif res is not None:
             res.details["reread"] = {"kept": "sharpened", "unsharpened_estimated_snr_db":
                                      None if alt is None else alt.details.get("estimated_snr_db")}
