@@ -57,13 +57,24 @@ def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
     hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
     v = hsv[:, :, 2].astype(np.float32)
     sat = hsv[:, :, 1].astype(np.float32)
-    # Paper: bright and not strongly coloured. Closing fills grid lines, traces and text.
+    # Paper: bright and not strongly coloured.
     score = cv2.GaussianBlur(v - 0.5 * sat, (0, 0), 2)
     score8 = np.clip(score, 0, 255).astype(np.uint8)
-    t, mask = cv2.threshold(score8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    k = max(3, int(round(min(small.shape[:2]) / 40)))
-    # Generous closing: shadows and glare leave holes and ragged edges in the paper mask.
-    kc = max(3, int(round(min(small.shape[:2]) / 20)))
+    t, _ = cv2.threshold(score8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    quad, why = _quad_from_mask(score, score8 > t)
+    if quad is None:
+        return None, why
+    return quad / s, "found"
+
+
+def _quad_from_mask(score: np.ndarray, paper: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """The four corners of the largest region of `paper` (a bool mask of paper-bright pixels), in
+    the mask's pixels, or None and why ("no_paper", or "fills" for a page filling the frame)."""
+    mask = paper.astype(np.uint8) * 255
+    k = max(3, int(round(min(mask.shape[:2]) / 40)))
+    # Generous closing: shadows and glare leave holes and ragged edges in the paper mask; grid
+    # lines, traces and text are filled.
+    kc = max(3, int(round(min(mask.shape[:2]) / 20)))
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kc, kc)))
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     n, lab, stats, _ = cv2.connectedComponentsWithStats(mask)
@@ -91,8 +102,7 @@ def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
         quad = quad0
     # The mask outline goes wrong where glare joins the paper to the desk, or a shadow or finger
     # cuts the paper: move each side onto the strongest straight brightness step near it.
-    quad = _snap_sides_to_edges(score, quad)
-    return quad / s, "found"
+    return _snap_sides_to_edges(score, quad), "found"
 
 
 def _quad_area(q: np.ndarray) -> float:
