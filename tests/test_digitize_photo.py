@@ -55,6 +55,28 @@ def test_page_quad_is_not_pulled_into_glare_on_the_desk():
     assert err.max() < 25, (quad, err)     # the mask outline alone was ~200 px off here
 
 
+def _photo_with_cast_shadow():
+    h, w = 900, 1200
+    img = np.full((h, w, 3), (70, 150, 80), np.uint8)            # a green desk
+    quad = np.array([[200, 160], [1010, 190], [980, 760], [170, 730]], np.float64)
+    cv2.fillPoly(img, [quad.astype(np.int32)], (235, 235, 235))
+    for y in range(220, 720, 30):
+        cv2.line(img, (230, y), (960, y), (200, 200, 230), 1)
+    cv2.line(img, (260, 450), (940, 450), (30, 30, 30), 2)
+    # a hand's shadow with a soft edge over the left 40 % of the sheet and the desk beside it
+    xx = np.arange(w, dtype=np.float32)
+    shade = 1 - 0.55 / (1 + np.exp((xx - 520) / 12.0))
+    return np.clip(img * shade[None, :, None], 0, 255).astype(np.uint8), quad
+
+
+def test_page_quad_takes_in_the_shadowed_part_of_the_sheet():
+    img, truth = _photo_with_cast_shadow()
+    quad, why = find_page_quad(img)
+    assert why == "found"
+    err = np.linalg.norm(quad - truth, axis=1)
+    assert err.max() < 25, (quad, err)     # the bright part alone ends at the shadow, ~330 px short
+
+
 def _rows_prob(broken_row: int, pitch: int = 160, n: int = 4):
     h, w = 120 + pitch * n, 1500
     prob = np.zeros((h, w), np.float32)

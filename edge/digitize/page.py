@@ -22,6 +22,7 @@ GRID_SEARCH_MARGIN = 0.25   # grid lines are looked for this far (of the outline
 GRID_REGION_WIDTH_MM = (225.0, 400.0)   # the grid region found from its lines, with its margin
 GRID_FIX_FRACTION = 0.08    # grid lines this far (of the page size) from the outline's warp replace it
 GRID_FILLS_FRACTION = 0.5   # with no outline, a grid covering less of the frame sets the crop
+STEP_CLIP = 40.0            # brightness steps across an outline's side are clipped to this (0-255 scale)
 
 
 @dataclass
@@ -64,12 +65,31 @@ def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
     quad, why = _quad_from_mask(score, score8 > t)
     if quad is None:
         return None, why
+    # A shadow or glare across the sheet splits the paper into a bright and a dim part, and the
+    # threshold can keep only the bright one: one side of that outline then runs along the shadow,
+    # where the brightness step is weak. Look again halfway down to the next threshold (between
+    # the dim paper and the desk), and keep that outline when all its sides are clearly stronger
+    # edges.
+    below = score8[score8 <= t]
+    if below.size:
+        t_low, _ = cv2.threshold(below.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        wider, _ = _quad_from_mask(score, score8 > 0.5 * (t + t_low), snap=False)
+        if wider is not None and _quad_area(wider) > 1.1 * _quad_area(quad):
+            wider = _snap_sides_to_edges(score, wider)
+            edges = cv2.GaussianBlur(score, (0, 0), 1.5)
+            d = max(2.0, 0.005 * max(score.shape))
+            weakest = float(_side_support(edges, quad, np.roll(quad, -1, axis=0), d).min())
+            weakest_wider = float(_side_support(edges, wider, np.roll(wider, -1, axis=0), d).min())
+            # (steps are clipped at STEP_CLIP: "clearly stronger" is half the shortfall or less)
+            if STEP_CLIP - weakest_wider <= 0.5 * (STEP_CLIP - weakest) and weakest_wider >= weakest + 8.0:
+                quad = wider
     return quad / s, "found"
 
 
-def _quad_from_mask(score: np.ndarray, paper: np.ndarray) -> tuple[np.ndarray | None, str]:
+def _quad_from_mask(score: np.ndarray, paper: np.ndarray, snap: bool = True) -> tuple[np.ndarray | None, str]:
     """The four corners of the largest region of `paper` (a bool mask of paper-bright pixels), in
-    the mask's pixels, or None and why ("no_paper", or "fills" for a page filling the frame)."""
+    the mask's pixels, or None and why ("no_paper", or "fills" for a page filling the frame).
+    `snap` moves the sides onto the brightness steps of `score` near them."""
     mask = paper.astype(np.uint8) * 255
     k = max(3, int(round(min(mask.shape[:2]) / 40)))
     # Generous closing: shadows and glare leave holes and ragged edges in the paper mask; grid
@@ -102,7 +122,7 @@ def _quad_from_mask(score: np.ndarray, paper: np.ndarray) -> tuple[np.ndarray | 
         quad = quad0
     # The mask outline goes wrong where glare joins the paper to the desk, or a shadow or finger
     # cuts the paper: move each side onto the strongest straight brightness step near it.
-    return _snap_sides_to_edges(score, quad), "found"
+    return (_snap_sides_to_edges(score, quad) if snap else quad), "found"
 
 
 def _quad_area(q: np.ndarray) -> float:
@@ -137,7 +157,7 @@ def _side_support(img: np.ndarray, p0: np.ndarray, p1: np.ndarray, d: float, n: 
         return cv2.remap(img, q[..., 0].astype(np.float32), q[..., 1].astype(np.float32),
                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     step = np.abs(samp(a) - samp(b))
-    return np.minimum(step, 40.0).mean(axis=1)
+    return np.minimum(step, STEP_CLIP).mean(axis=1)
 
 
 def _snap_sides_to_edges(score: np.ndarray, quad: np.ndarray) -> np.ndarray:
