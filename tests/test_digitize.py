@@ -15,7 +15,8 @@ from edge.digitize import WORK_PX_PER_MM, digitize
 from edge.digitize.extract import dp_paths, refine_path
 from edge.digitize.grid import measure_grid
 from edge.digitize.layout import find_pulse
-from edge.digitize.traceprob import classical_trace_probability, get_trace_probability
+from edge.digitize.page import rectify_page
+from edge.digitize.traceprob import classical_trace_probability, get_trace_probability, pen_fainter_than_text
 from edge.errors import BadInputError
 from edge.layouts import LEAD_NAMES
 from edge.snr import mean_snr, record_snr
@@ -458,8 +459,9 @@ def test_soft_page_is_read_again_unsharpened_when_the_first_reading_fails():
     r = digitize(img, trace_model=_failing_first(calls))
     assert len(calls) == 2
     assert not np.array_equal(calls[0], calls[1])              # sharpened, then the page as rectified
-    assert r.details["reread"] == {"kept": "unsharpened", "sharpened_estimated_snr_db": None,
-                                   "sharpened_error": "no_traces"}
+    assert r.details["reread"]["kept"] == "unsharpened"
+    assert r.details["reread"]["estimated_snr_db"]["sharpened"] == "no_traces"
+    assert r.details["reread"]["estimated_snr_db"]["unsharpened"] == r.details["estimated_snr_db"]
     assert r.timings["reread"] > 0 and r.timings["total"] >= r.timings["page"] + r.timings["reread"]
     assert r.details["estimated_snr_db"] is not None and r.details["estimated_snr_db"] > 3.0
     assert np.isfinite(r.signals).mean() > 0.15
@@ -477,3 +479,20 @@ def test_consistent_or_crisp_readings_are_not_read_twice(clean_page):
     with pytest.raises(BadInputError) as e:
         digitize(clean_page.image, trace_model=_failing_first(calls2))
     assert e.value.code == "no_traces" and len(calls2) == 1
+
+
+def test_faint_pen_is_read_again_with_the_ink_level_of_its_traces():
+    """A light grey pen beside black header text: the ink threshold set by the text drops most of
+    the traces and the leads disagree; the reading with the threshold set by the traces is kept
+    because the leads agree with it, and it is closer to the printed signals."""
+    sig = synthetic_ecg(seed=3, fs=500)
+    page = render_page(sig, 500, mode="scan", seed=5, trace_bgr=(195, 195, 195), trace_width_mm=0.2)
+    assert pen_fainter_than_text(rectify_page(page.image).image)
+    r = digitize(page.image, trace_model="classical")
+    assert r.details["reread"]["kept"] == "faint pen"
+    assert r.details["estimated_snr_db"] == r.details["reread"]["estimated_snr_db"]["faint pen"]
+    # The same page read with the text-set threshold only (a plug-in gets no faint-pen reading).
+    plain = digitize(page.image, trace_model=lambda im: classical_trace_probability(im))
+    assert "faint pen" not in plain.details["reread"]["estimated_snr_db"]
+    kept, before = (mean_snr(record_snr(page.truth, x.signals, 500, LEAD_NAMES)) for x in (r, plain))
+    assert kept > before + 2.0, (kept, before)

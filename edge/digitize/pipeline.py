@@ -21,7 +21,7 @@ from .layout import (STANDARD_GAINS, Pulse, choose_layout, find_pulse, find_rows
                      layout_for_rows, name_rhythm_leads, snap)
 from .page import WORK_PX_PER_MM, RectifiedPage, rectify_page, rotate_half_turn
 from .result import DigitizeResult
-from .traceprob import get_trace_probability, ink_darkness
+from .traceprob import faint_pen_trace_probability, pen_fainter_than_text, get_trace_probability, ink_darkness
 
 DEFAULT_GAIN = 10.0
 SHARP_CRISP = 220.0   # a crisp print (sharpness, bicubic warp): no sharpening
@@ -124,32 +124,45 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     read = functools.partial(_read_page, sharp=sharp, fs=fs, layout=layout, gain=gain, speed=speed,
                              trace_fn=trace_fn, trace_name=trace_name)
     first_error: BadInputError | None = None
+    first_page = _sharpened(page, alpha)
     try:
-        res = read(_sharpened(page, alpha), warnings=list(warnings), timings=dict(timings))
+        res = read(first_page, warnings=list(warnings), timings=dict(timings))
     except BadInputError as exc:
         res, first_error = None, exc
-    # Sharpening restores the peaks of a soft print but can also join grid residue, text or a
-    # neighbouring trace to a faint trace. Where the reading fails the leads' own laws (Einthoven,
-    # Goldberger: true for any ECG, printer or camera), read the unsharpened page too and keep
-    # whichever reading the leads agree with more.
-    if alpha > 0 and (res is None or _agreement(res) < MIN_READING_SNR_DB):
-        t = time.perf_counter()
+    # Where the reading fails the leads' own laws (Einthoven, Goldberger: true for any ECG,
+    # printer or camera), read the page again another way and keep whichever reading the leads
+    # agree with more. Sharpening restores the peaks of a soft print but can also join grid
+    # residue, text or a neighbouring trace to a faint trace: read it unsharpened. A pen much
+    # fainter than the printed text falls under an ink threshold set by the text: read it with
+    # the threshold set by the traces.
+    others = []
+    if alpha > 0:
+        others.append(("unsharpened", lambda: read(page, warnings=list(warnings), timings=dict(timings))))
+    if trace_name == "classical":
+        others.append(("faint pen", lambda: read(first_page, warnings=list(warnings), timings=dict(timings),
+                                                 trace_fn=faint_pen_trace_probability)
+                       if pen_fainter_than_text(first_page.image) else None))
+    first = "sharpened" if alpha > 0 else "first"
+    tried: dict[str, float | str | None] = {first: first_error.code if res is None else res.details.get("estimated_snr_db")}
+    kept = first
+    t = time.perf_counter()
+    for name, again in others:
+        if res is not None and _agreement(res) >= MIN_READING_SNR_DB:
+            break
         try:
-            alt = read(page, warnings=list(warnings), timings=dict(timings))
-        except BadInputError:
-            alt = None
-        dt = time.perf_counter() - t
-        if alt is not None and (res is None or _agreement(alt) > _agreement(res)):
-            alt.details["reread"] = {"kept": "unsharpened", "sharpened_estimated_snr_db":
-                                     None if res is None else res.details.get("estimated_snr_db"),
-                                     "sharpened_error": None if first_error is None else first_error.code}
-            res = alt
-        elif res is not None:
-            res.details["reread"] = {"kept": "sharpened", "unsharpened_estimated_snr_db":
-                                     None if alt is None else alt.details.get("estimated_snr_db")}
-        if res is not None:
-            res.timings["reread"] = dt
-            res.timings["total"] = sum(v for k2, v in res.timings.items() if k2 != "total")
+            alt = again()
+        except BadInputError as exc:
+            tried[name] = exc.code
+            continue
+        if alt is None:
+            continue
+        tried[name] = alt.details.get("estimated_snr_db")
+        if res is None or _agreement(alt) > _agreement(res):
+            res, kept = alt, name
+    if len(tried) > 1 and res is not None:
+        res.details["reread"] = {"kept": kept, "estimated_snr_db": tried}
+        res.timings["reread"] = time.perf_counter() - t
+        res.timings["total"] = sum(v for k2, v in res.timings.items() if k2 != "total")
     if res is None:
         assert first_error is not None
         raise first_error

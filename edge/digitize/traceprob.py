@@ -17,6 +17,7 @@ from .page import WORK_PX_PER_MM
 log = logging.getLogger(__name__)
 
 TraceProbFn = Callable[[np.ndarray], np.ndarray]
+FAINT_PEN_RATIO = 0.6     # middle-band ink level below this fraction of the page's: a faint pen
 
 
 _cache: dict = {}
@@ -74,14 +75,30 @@ def suppress_grid_lines(d: np.ndarray, px_per_mm: float = WORK_PX_PER_MM, tile_m
     return np.clip(out, 0.0, 1.0)
 
 
-def classical_trace_probability(rectified_bgr: np.ndarray) -> np.ndarray:
+def _ink_levels(d: np.ndarray) -> tuple[float, float]:
+    """(ink level of the page, ink level of its middle band): the darkest pixel of most columns is
+    on a trace or on text; the middle band (20-85 % of the height) leaves out the header and
+    footer text, so where it is much lower the pen is fainter than the printed text."""
+    h = d.shape[0]
+    return float(np.median(d.max(axis=0))), float(np.median(d[int(0.2 * h):int(0.85 * h)].max(axis=0)))
+
+
+def pen_fainter_than_text(rectified_bgr: np.ndarray) -> bool:
+    """Traces drawn much fainter (a grey or worn pen, faded thermal paper) than the printed text."""
+    page, band = _ink_levels(suppress_grid_lines(ink_darkness(rectified_bgr)))
+    return band < FAINT_PEN_RATIO * page
+
+
+def classical_trace_probability(rectified_bgr: np.ndarray, *, level_from_traces: bool = False) -> np.ndarray:
     """Classical estimate: brightest-channel darkness, grid-line suppression, then a soft threshold
-    between the paper/grid level and the ink level found on this page."""
+    between the paper/grid level and the ink level found on this page (with `level_from_traces`,
+    the level of the middle band where the traces are: for a pen much fainter than the text)."""
     d = ink_darkness(rectified_bgr)
     d = suppress_grid_lines(d)
     # Ink level: the darkest pixel of most columns is on a trace (or text). Paper/grid residue
     # level: a high percentile of all pixels (traces cover only a few percent of the page).
-    level = float(np.median(d.max(axis=0)))
+    page_level, band_level = _ink_levels(d)
+    level = band_level if level_from_traces else page_level
     if level < 0.04:
         return np.zeros(d.shape, np.float32)
     residue = float(np.percentile(d, 90))
@@ -89,6 +106,11 @@ def classical_trace_probability(rectified_bgr: np.ndarray) -> np.ndarray:
     hi = lo + 0.45 * (level - lo)
     p = (d - lo) / max(hi - lo, 1e-3)
     return np.clip(p, 0.0, 1.0).astype(np.float32)
+
+
+def faint_pen_trace_probability(rectified_bgr: np.ndarray) -> np.ndarray:
+    """The classical estimate scaled to the traces' own ink level (see pen_fainter_than_text)."""
+    return classical_trace_probability(rectified_bgr, level_from_traces=True)
 
 
 @lru_cache(maxsize=1)
