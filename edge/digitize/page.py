@@ -67,22 +67,33 @@ def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
         return None, why
     # A shadow or glare across the sheet splits the paper into a bright and a dim part, and the
     # threshold can keep only the bright one: one side of that outline then runs along the shadow,
-    # where the brightness step is weak. Look again halfway down to the next threshold (between
-    # the dim paper and the desk), and keep that outline when all its sides are clearly stronger
-    # edges.
-    below = score8[score8 <= t]
-    if below.size:
-        t_low, _ = cv2.threshold(below.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-        wider, _ = _quad_from_mask(score, score8 > 0.5 * (t + t_low), snap=False)
-        if wider is not None and _quad_area(wider) > 1.1 * _quad_area(quad):
-            wider = _snap_sides_to_edges(score, wider)
-            edges = cv2.GaussianBlur(score, (0, 0), 1.5)
-            d = max(2.0, 0.005 * max(score.shape))
-            weakest = float(_side_support(edges, quad, np.roll(quad, -1, axis=0), d).min())
-            weakest_wider = float(_side_support(edges, wider, np.roll(wider, -1, axis=0), d).min())
-            # (steps are clipped at STEP_CLIP: "clearly stronger" is half the shortfall or less)
-            if STEP_CLIP - weakest_wider <= 0.5 * (STEP_CLIP - weakest) and weakest_wider >= weakest + 8.0:
-                quad = wider
+    # where the brightness step is weak. A desk nearly as bright as the paper can join it instead.
+    # Look again halfway down to the next threshold (between the dim paper and the desk) and
+    # halfway up to the next (between the desk and the paper), and take such an outline when its
+    # weakest side is a clearly stronger edge than the first outline's.
+    edges = cv2.GaussianBlur(score, (0, 0), 1.5)
+    d = max(2.0, 0.005 * max(score.shape))
+
+    def weakest_side(q: np.ndarray) -> float:
+        return float(_side_support(edges, q, np.roll(q, -1, axis=0), d).min())
+
+    for part, wider in ((score8[score8 <= t], True), (score8[score8 > t], False)):
+        if not part.size:
+            continue
+        t_next, _ = cv2.threshold(part.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        other, _ = _quad_from_mask(score, score8 > 0.5 * (t + t_next), snap=False)
+        if other is None:
+            continue
+        ratio = _quad_area(other) / _quad_area(quad)
+        if (ratio <= 1.1) if wider else (ratio >= 0.9):
+            continue
+        other = _snap_sides_to_edges(score, other)
+        w0, w1 = weakest_side(quad), weakest_side(other)
+        # Steps are clipped at STEP_CLIP. A wider outline must halve the shortfall: a desk edge
+        # beyond a shadowed border is easily as strong as the border itself.
+        if w1 >= w0 + 8.0 and (not wider or STEP_CLIP - w1 <= 0.5 * (STEP_CLIP - w0)):
+            quad = other
+            break
     return quad / s, "found"
 
 
