@@ -23,6 +23,7 @@ GRID_REGION_WIDTH_MM = (225.0, 400.0)   # the grid region found from its lines, 
 GRID_FIX_FRACTION = 0.08    # grid lines this far (of the page size) from the outline's warp replace it
 GRID_FILLS_FRACTION = 0.5   # with no outline, a grid covering less of the frame sets the crop
 STEP_CLIP = 40.0            # brightness steps across an outline's side are clipped to this (0-255 scale)
+STEP_GAIN = 8.0             # another outline's weakest side must be this much stronger to replace it
 
 
 @dataclass
@@ -77,8 +78,9 @@ def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
     def weakest_side(q: np.ndarray) -> float:
         return float(_side_support(edges, q, np.roll(q, -1, axis=0), d).min())
 
+    w0 = weakest_side(quad)
     for part, wider in ((score8[score8 <= t], True), (score8[score8 > t], False)):
-        if not part.size:
+        if not part.size or w0 > STEP_CLIP - STEP_GAIN:     # no outline can be clearly stronger
             continue
         t_next, _ = cv2.threshold(part.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
         other, _ = _quad_from_mask(score, score8 > 0.5 * (t + t_next), snap=False)
@@ -88,10 +90,10 @@ def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
         if (ratio <= 1.1) if wider else (ratio >= 0.9):
             continue
         other = _snap_sides_to_edges(score, other)
-        w0, w1 = weakest_side(quad), weakest_side(other)
+        w1 = weakest_side(other)
         # Steps are clipped at STEP_CLIP. A wider outline must halve the shortfall: a desk edge
         # beyond a shadowed border is easily as strong as the border itself.
-        if w1 >= w0 + 8.0 and (not wider or STEP_CLIP - w1 <= 0.5 * (STEP_CLIP - w0)):
+        if w1 >= w0 + STEP_GAIN and (not wider or STEP_CLIP - w1 <= 0.5 * (STEP_CLIP - w0)):
             quad = other
             break
     return quad / s, "found"
