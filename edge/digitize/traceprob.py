@@ -75,18 +75,19 @@ def suppress_grid_lines(d: np.ndarray, px_per_mm: float = WORK_PX_PER_MM, tile_m
     return np.clip(out, 0.0, 1.0)
 
 
-def _ink_levels(d: np.ndarray) -> tuple[float, float]:
-    """(ink level of the page, ink level of its middle band): the darkest pixel of most columns is
-    on a trace or on text; the middle band (20-85 % of the height) leaves out the header and
-    footer text, so where it is much lower the pen is fainter than the printed text."""
+def _ink_level(d: np.ndarray, middle_band: bool = False) -> float:
+    """The darkest pixel of most columns is on a trace or on text: its median over the columns,
+    of the whole page or of its middle band (20-85 % of the height), which leaves out the header
+    and footer text; where the band's is much lower, the pen is fainter than the printed text."""
     h = d.shape[0]
-    return float(np.median(d.max(axis=0))), float(np.median(d[int(0.2 * h):int(0.85 * h)].max(axis=0)))
+    rows = d[int(0.2 * h):int(0.85 * h)] if middle_band else d
+    return float(np.median(rows.max(axis=0)))
 
 
 def pen_fainter_than_text(rectified_bgr: np.ndarray) -> bool:
     """Traces drawn much fainter (a grey or worn pen, faded thermal paper) than the printed text."""
-    page, band = _ink_levels(suppress_grid_lines(ink_darkness(rectified_bgr)))
-    return band < FAINT_PEN_RATIO * page
+    d = suppress_grid_lines(ink_darkness(rectified_bgr))
+    return _ink_level(d, middle_band=True) < FAINT_PEN_RATIO * _ink_level(d)
 
 
 def classical_trace_probability(rectified_bgr: np.ndarray, *, level_from_traces: bool = False) -> np.ndarray:
@@ -97,8 +98,7 @@ def classical_trace_probability(rectified_bgr: np.ndarray, *, level_from_traces:
     d = suppress_grid_lines(d)
     # Ink level: the darkest pixel of most columns is on a trace (or text). Paper/grid residue
     # level: a high percentile of all pixels (traces cover only a few percent of the page).
-    page_level, band_level = _ink_levels(d)
-    level = band_level if level_from_traces else page_level
+    level = _ink_level(d, middle_band=level_from_traces)
     if level < 0.04:
         return np.zeros(d.shape, np.float32)
     residue = float(np.percentile(d, 90))
