@@ -1,10 +1,11 @@
 """Photo-robustness pieces of the digitizer, each on an image built to show the failure it fixes:
-a blurred QRS tip (plateau), a paper outline spoiled by glare, a trace row broken by glare, and a
-thin faint pen whose rows only appear on a second, more tolerant look."""
+a blurred QRS tip (plateau), a paper outline spoiled by glare, by a shadow across the sheet or by a
+desk nearly as bright as the paper, a trace row broken by glare, and a thin faint pen whose rows
+only appear on a second, more tolerant look."""
 
 import cv2
-import pytest
 import numpy as np
+import pytest
 
 from convert.synth import render_page, synthetic_ecg
 from edge.digitize import WORK_PX_PER_MM, digitize
