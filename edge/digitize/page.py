@@ -72,8 +72,7 @@ def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
     # Look again halfway down to the next threshold (between the dim paper and the desk) and
     # halfway up to the next (between the desk and the paper), and take such an outline when its
     # weakest side is a clearly stronger edge than the first outline's.
-    edges = cv2.GaussianBlur(score, (0, 0), 1.5)
-    d = max(2.0, 0.005 * max(score.shape))
+    edges, d = _step_image(score)
 
     def weakest_side(q: np.ndarray) -> float:
         return float(_side_support(edges, q, np.roll(q, -1, axis=0), d).min())
@@ -173,13 +172,19 @@ def _side_support(img: np.ndarray, p0: np.ndarray, p1: np.ndarray, d: float, n: 
     return np.minimum(step, STEP_CLIP).mean(axis=1)
 
 
+def _step_image(score: np.ndarray) -> tuple[np.ndarray, float]:
+    """The lightly blurred paper score on which brightness steps across an outline's sides are
+    measured, and the distance (px) either side of a side at which they are read."""
+    h, w = score.shape
+    return cv2.GaussianBlur(score.astype(np.float32), (0, 0), 1.5), max(2.0, 0.005 * max(h, w))
+
+
 def _snap_sides_to_edges(score: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """Move each side's two ends along its normal (up to a quarter of the frame) to where the
     brightness step across the side is strongest; keep the old side unless the new one is clearly
     better supported, and the old quad unless the result is a plausible convex quad."""
     h, w = score.shape
-    img = cv2.GaussianBlur(score.astype(np.float32), (0, 0), 1.5)
-    d = max(2.0, 0.005 * max(h, w))
+    img, d = _step_image(score)
     R = int(0.25 * min(h, w))
     step = max(2, R // 60)
     offs = np.arange(-R, R + 1, step, dtype=np.float64)
