@@ -83,6 +83,41 @@ def test_rows_bent_up_and_down_keep_their_baseline():
     assert mean_snr(record_snr(page.truth, r.signals.astype(float), FS, LEAD_NAMES)) > 18.5     # 16.1 dB read level
 
 
+def test_rows_of_crumpled_paper_keep_their_baseline():
+    """Crumpled paper waves: the rows rise and fall 1.5 mm twice and a half times across the
+    page, with a kink where it was folded. No low-order curve through the grid's level follows
+    that; the grid lines beside each row are followed as they are."""
+    page = render_page(synthetic_ecg(seed=4, fs=FS), FS, layout="3x4+1", mode="clean", seed=4, dpi=152.4)
+    h, w = page.image.shape[:2]
+    k = page.meta["px_per_mm"]
+    x = np.arange(w, dtype=np.float64)
+    lift = 1.5 * k * np.sin(2 * np.pi * 2.5 * x / w) + 0.01 * np.maximum(x - 0.6 * w, 0.0)
+    mapy = (np.arange(h, dtype=np.float64)[:, None] + lift[None, :]).astype(np.float32)
+    mapx = np.tile(np.arange(w, dtype=np.float32), (h, 1))
+    bent = cv2.remap(page.image, mapx, mapy, cv2.INTER_LINEAR, borderValue=(255, 255, 255))
+    r = digitize(bent, trace_model="classical")
+    assert mean_snr(record_snr(page.truth, r.signals.astype(float), FS, LEAD_NAMES)) > 22.0     # 12.0 dB with a cubic
+
+
+def test_level_is_followed_across_a_slip_in_the_grid_phase():
+    """A bend read from the grid phase, with a stretch of noise (glare) where the phase jumps
+    about: the noise is dropped and the stretch after it joins the one before with the whole
+    number of periods that keeps the level continuous."""
+    from edge.digitize.dewarp import _level_from_phase
+    f0 = 1 / 30.0
+    idx = np.arange(0, 1500)
+    true = 8.0 * np.sin(2 * np.pi * idx / 900.0)
+    for seed in range(5):
+        z = np.exp(-2j * np.pi * f0 * true)
+        rng = np.random.default_rng(seed)
+        noisy = (idx >= 600) & (idx < 750)
+        z[noisy] = np.exp(2j * np.pi * rng.random(noisy.sum()))
+        kept, dy = _level_from_phase(z, idx, f0)
+        assert not np.isin(kept, idx[noisy]).any()
+        err = dy - true[kept]
+        assert np.abs(err - err[0]).max() < 0.5      # no whole-period (30 px) jump after the noise
+
+
 def test_no_grid_means_no_ruler():
     blank = np.full((600, 1800, 3), 255, np.uint8)
     cv2.line(blank, (100, 300), (1700, 300), (0, 0, 0), 2)

@@ -157,8 +157,10 @@ def row_rulers(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
 
 
 MAX_TILT = 0.15          # px/px: a steeper step between neighbouring columns is a slipped period
-LEVEL_DEGREE = 3          # polynomial order of a row's level along x
 MAX_LEVEL_MM = 15.0       # a row's grid lines may rise or fall by at most this along the row
+LEVEL_SMOOTH_MM = 5.0     # paper bends and waves over centimetres; finer phase wiggles are noise
+LEVEL_MIN_REL_MAG = 0.5   # a column's grid must show at least this strongly against the row's median
+MAX_LEVEL_RESID_MM = 1.0  # the readable columns must follow the row's smooth bend this closely
 
 
 def row_levels(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pitch: float,
@@ -201,20 +203,79 @@ def row_levels(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
         if cov < MIN_COVERAGE:
             out.append(None)
             continue
-        x = np.arange(w, dtype=np.float64)
+        # Where the grid shows much more weakly than along the rest of the row (glare, a stain,
+        # a fold's shadow) its phase is mostly noise: those columns are bridged, not followed.
+        mag = np.abs(z)
+        good = good & (mag >= LEVEL_MIN_REL_MAG * float(np.median(mag[a:b][good[a:b]])))
         idx = np.flatnonzero(good[a:b]) + a
-        ph = np.unwrap(np.angle(z[idx]))
-        dy = -ph / (2 * np.pi * f0)
-        # A step between neighbouring readable columns steeper than the paper can tilt is a
-        # slipped period, not a bend: such a row keeps its straight baseline.
-        steps = np.abs(np.diff(dy)) / np.maximum(np.diff(idx), 1)
-        if len(idx) < 2 or np.any(steps > MAX_TILT) or np.ptp(dy) > MAX_LEVEL_MM * px_per_mm:
+        got = _level_from_phase(z[idx], idx, f0)
+        if got is None or np.ptp(got[1]) > MAX_LEVEL_MM * px_per_mm:
             out.append(None)
             continue
-        # Paper bends smoothly over a row: a cubic through the readable columns (weighted by how
-        # clearly the grid shows) keeps the bend and drops the reading noise.
-        t = (idx - a) / max(1.0, b - a)
-        coef = np.polyfit(t, dy, LEVEL_DEGREE, w=np.abs(z[idx]))
-        lv = np.polyval(coef, (x - a) / max(1.0, b - a))
+        idx, dy = got
+        # Paper bends and waves over centimetres (a curl, crumples, a fold's kink): a running
+        # average of the readable columns over LEVEL_SMOOTH_MM (weighted by how clearly the grid
+        # shows) follows that and drops the reading noise. Stretches joined with the wrong number
+        # of periods leave a step it cannot follow: such a row keeps its straight baseline.
+        wt = np.abs(z[idx])
+        lv = _smooth_level(idx, dy, wt, w, LEVEL_SMOOTH_MM * px_per_mm)
+        resid = np.abs(dy - lv[idx])
+        if float(np.quantile(resid, 0.95)) > MAX_LEVEL_RESID_MM * px_per_mm:
+            out.append(None)
+            continue
+        # A flat page (scanner, flatbed photo) only tilts: its phase wiggles are reading noise.
+        x = np.arange(w, dtype=np.float64)
+        coef = np.polyfit(idx, dy, 1, w=wt)
+        line = np.polyval(coef, x)
+        if float(np.max(np.abs(lv[a:b] - line[a:b]))) < BENT_MM * px_per_mm:
+            lv = line
         out.append(lv - lv[a])
     return out
+
+
+def _smooth_level(idx: np.ndarray, dy: np.ndarray, wt: np.ndarray, w: int, sigma: float) -> np.ndarray:
+    """Level at every column: the readable columns' levels averaged with a Gaussian of `sigma`
+    px (weighted by how clearly the grid shows), held flat beyond the first and last of them."""
+    num = np.zeros(w)
+    den = np.zeros(w)
+    num[idx] = wt * dy
+    den[idx] = wt
+    k = dict(ksize=(0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE)
+    num = cv2.GaussianBlur(num.reshape(1, -1), **k).ravel()
+    den = cv2.GaussianBlur(den.reshape(1, -1), **k).ravel()
+    x = np.arange(w, dtype=np.float64)
+    ok = den > 1e-3 * float(den.max())
+    lv = np.where(ok, num / np.maximum(den, 1e-12), np.nan)
+    have = np.flatnonzero(ok)
+    return np.interp(x, have, lv[have])
+
+
+def _level_from_phase(z: np.ndarray, idx: np.ndarray, f0: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Vertical grid displacement (px) from the complex envelope z at readable columns `idx`,
+    as (columns kept, displacement there). The phase is unwrapped within stretches where it moves
+    no faster than paper can tilt; a steeper step (a slipped period under glare or a fold, or
+    noise where the grid fades) ends a stretch. Stretches shorter than a period are dropped, and
+    each other one joins the one before with the whole number of periods that keeps the level
+    continuous."""
+    if len(idx) < 2:
+        return None
+    ph = np.angle(z)
+    step = np.angle(np.exp(1j * np.diff(ph))) / (2 * np.pi * f0)      # wrapped step, px
+    cut = np.abs(step) / np.maximum(np.diff(idx), 1) > MAX_TILT
+    bounds = np.concatenate([[0], np.flatnonzero(cut) + 1, [len(idx)]])
+    period = 1.0 / f0
+    keep = np.zeros(len(idx), bool)
+    dy = np.zeros(len(idx))
+    prev = None
+    for s0, e0 in zip(bounds[:-1], bounds[1:]):
+        if idx[e0 - 1] - idx[s0] < period:
+            continue
+        seg = -ph[s0] / (2 * np.pi * f0) - np.concatenate([[0.0], np.cumsum(step[s0:e0 - 1])])
+        if prev is not None:
+            seg = seg + period * np.round((prev - seg[0]) / period)
+        dy[s0:e0] = seg
+        keep[s0:e0] = True
+        prev = seg[-1]
+    if not keep.any():
+        return None
+    return idx[keep], dy[keep]
