@@ -12,6 +12,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quantize": ("convert.commands.quantize", "ONNX -> full-integer int8 TFLite with manifest entry"),
     "check": ("convert.commands.check", "float vs int8 parity and task metric on held-out data"),
     "train-segmenter": ("convert.commands.train_segmenter", "train the trace-segmentation U-Net on synthesized pages"),
+    "train-textcues": ("convert.commands.train_textcues", "train the printed speed/gain word classifier"),
     "train-classifier": ("convert.commands.train_classifier", "train the 1D CNN multi-label classifier on PTB-XL"),
     "evaluate-classifier": ("convert.commands.evaluate_classifier", "classifier metrics on original and digitized signals"),
     "evaluate-measurements": ("convert.commands.evaluate_measurements", "interval/rhythm measurements vs PTB-XL annotations"),

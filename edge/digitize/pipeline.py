@@ -21,7 +21,10 @@ from .layout import (STANDARD_GAINS, Pulse, choose_layout, find_pulse, find_rows
                      layout_for_rows, name_rhythm_leads, snap)
 from .page import WORK_PX_PER_MM, RectifiedPage, rectify_page, rotate_half_turn
 from .result import DigitizeResult
-from .traceprob import faint_pen_trace_probability, pen_fainter_than_text, get_trace_probability, ink_darkness
+from . import textcues
+from .textcues import PrintedScale
+from .traceprob import (faint_pen_trace_probability, get_trace_probability, ink_darkness, pen_fainter_than_text,
+                        suppress_grid_lines)
 
 DEFAULT_GAIN = 10.0
 SHARP_CRISP = 220.0   # a crisp print (sharpness, bicubic warp): no sharpening
@@ -122,7 +125,7 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
         warnings.append(f"the image is soft (sharpness {sharp:.0f}): peaks may be lower than printed")
     alpha = _unsharp_amount(page, sharp)
     read = functools.partial(_read_page, sharp=sharp, fs=fs, layout=layout, gain=gain, speed=speed,
-                             trace_fn=trace_fn, trace_name=trace_name)
+                             trace_fn=trace_fn, trace_name=trace_name, text_cache={})
     first_error: BadInputError | None = None
     first_page = _sharpened(page, alpha)
     try:
@@ -186,10 +189,21 @@ def _agreement(res: DigitizeResult) -> float:
     return float(v) if v is not None else float("-inf")
 
 
+def _printed_scale(page: RectifiedPage, centres: list[float], pitch: float, k: float) -> PrintedScale:
+    """Speed and gain printed on the page (edge.digitize.textcues); nothing when the word model
+    is not installed."""
+    classify = textcues.default_classifier()
+    if classify is None:
+        return PrintedScale()
+    ink = suppress_grid_lines(ink_darkness(page.image))
+    return textcues.read_printed_scale(ink, centres, pitch, k, classify)
+
+
 def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | None, gain: float | None,
                speed: float | None, trace_fn, trace_name: str, warnings: list[str],
-               timings: dict[str, float]) -> DigitizeResult:
-    """Rows, traces, layout and calibration of a rectified page -> the digitizer's result."""
+               timings: dict[str, float], text_cache: dict) -> DigitizeResult:
+    """Rows, traces, layout and calibration of a rectified page -> the digitizer's result.
+    `text_cache` carries the printed speed and gain between readings of one image."""
     k = WORK_PX_PER_MM
 
     t = time.perf_counter()
@@ -303,18 +317,33 @@ def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | No
             kk = k * f
             warnings.append(f"grid too faint to measure: scale set from the calibration pulse and the "
                             f"{span_mm:.0f} mm trace span, which agree")
-    # Gain: calibration pulses are 1 mV high.
+    # What the page prints as its speed and gain (read once per image, whatever the reading).
+    t = time.perf_counter()
+    if "printed" not in text_cache:
+        text_cache["printed"] = _printed_scale(page, centres, float(rows.pitch), k) \
+            if gain is None or speed is None else PrintedScale()
+    printed: PrintedScale = text_cache["printed"]
+    timings["text"] = time.perf_counter() - t
+    # Gain: calibration pulses are 1 mV high; without a pulse, the gain printed on the page.
     if gain is None:
         if found:
             g_meas = float(np.median([p.height_px for p in found])) / kk
             g = snap(g_meas, STANDARD_GAINS, 0.25)
             if g is None:
-                warnings.append(f"calibration pulse of {g_meas:.1f} mm matches no standard gain; assumed 10 mm/mV")
-                gain_used, gain_src = DEFAULT_GAIN, "default"
+                if printed.gain_mm_mv is not None:
+                    gain_used, gain_src = printed.gain_mm_mv, "printed text"
+                else:
+                    gain_used, gain_src = DEFAULT_GAIN, "default"
+                warnings.append(f"calibration pulse of {g_meas:.1f} mm matches no standard gain; "
+                                f"{'read ' if gain_src != 'default' else 'assumed '}{gain_used:g} mm/mV")
             else:
                 if abs(g - g_meas) / g > 0.08:
                     warnings.append(f"calibration pulse measured {g_meas:.1f} mm; read as {g:g} mm/mV")
                 gain_used, gain_src = g, "calibration pulse"
+        elif printed.gain_mm_mv is not None:
+            gain_used, gain_src = printed.gain_mm_mv, "printed text"
+            warnings.append(f"no calibration pulse found: gain {gain_used:g} mm/mV read from the printed text "
+                            "(override with --gain)")
         else:
             gain_used, gain_src = DEFAULT_GAIN, "default"
             warnings.append("no calibration pulse found: assumed 10 mm/mV (override with --gain)")
@@ -322,6 +351,11 @@ def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | No
         gain_used, gain_src = float(gain), "override"
     if speed is not None:
         speed_used, speed_src = float(speed), "override"
+    elif printed.speed_mm_s is not None:
+        # The device prints the speed it ran at: nothing drawn on the page says it better.
+        speed_used, speed_src = printed.speed_mm_s, "printed text"
+        if speed_used != DEFAULT_SPEED:
+            warnings.append(f"paper speed read as {speed_used:g} mm/s ({speed_src}); override with --speed if wrong")
     else:
         widths = [(p.x_fall - p.x_rise + 1) / kk for p in found]
         speed_used, speed_src = guess_speed([traces[i].y for i in good], kk, widths)
@@ -473,6 +507,7 @@ def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | No
                                                   "height_mm": round(p.height_px / k, 3)}}
                  for c, b, p in zip(centres, baselines, pulses)],
         "gain_source": gain_src, "speed_source": speed_src, "layout_confidence": lay_conf,
+        "printed_scale": {"speed_mm_s": printed.speed_mm_s, "gain_mm_mv": printed.gain_mm_mv, "words": printed.words},
         "printed_seconds": round(duration, 3), "trace_model": trace_name,
         "px_per_mm_used": round(kk, 4),
         "time_axis_px": {"t0": round(float(x_t0), 3), "per_s": round(float(px_per_s), 4)},

@@ -1,0 +1,1 @@
+"""Printed-scale word classifier: training words, training, export (see edge.digitize.textcues)."""

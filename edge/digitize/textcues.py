@@ -1,0 +1,164 @@
+"""Paper speed and gain from the printed text ("25 mm/s  10 mm/mV"): every electrocardiograph
+prints them beside the traces, and where a page has no calibration pulse (gain) or is printed at
+50 mm/s (speed, which nothing else on the page shows) the text is the only cue. Words are found
+as lines of small ink blobs outside the trace rows and read by a small int8 word classifier
+(`textcues` in models/); a value is used only when a number is read next to its unit."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..errors import ModelError
+
+log = logging.getLogger(__name__)
+
+CLASSES = ["other", "25", "50", "5", "10", "20", "mm/s", "mm/mV",
+           "25mm/s", "50mm/s", "5mm/mV", "10mm/mV", "20mm/mV"]
+WORD_H, WORD_W = 24, 144
+MODEL_NAME = "textcues"
+MIN_PROB = 0.9            # a word counts only when the classifier is this sure of it
+SPEEDS = {"25": 25.0, "50": 50.0}
+GAINS = {"5": 5.0, "10": 10.0, "20": 20.0}
+
+
+def normalise_word(ink: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Crop `box` (x0, y0, x1, y1) of an ink-darkness image with a margin, scale it to WORD_H
+    rows (keeping its aspect, squeezed only if wider than WORD_W), left-align it on a blank
+    WORD_H x WORD_W canvas and stretch its contrast to 0..1."""
+    x0, y0, x1, y1 = box
+    h = max(1, y1 - y0)
+    m = max(1, int(round(0.2 * h)))
+    H, W = ink.shape[:2]
+    crop = ink[max(0, y0 - m):min(H, y1 + m), max(0, x0 - m):min(W, x1 + m)].astype(np.float32)
+    out = np.zeros((WORD_H, WORD_W), np.float32)
+    if crop.size == 0:
+        return out
+    s = WORD_H / crop.shape[0]
+    w = max(1, min(WORD_W, int(round(crop.shape[1] * s))))
+    small = cv2.resize(crop, (w, WORD_H), interpolation=cv2.INTER_AREA)
+    lo, hi = float(np.percentile(small, 5)), float(small.max())
+    out[:, :w] = np.clip((small - lo) / max(hi - lo, 1e-3), 0.0, 1.0)
+    return out
+
+
+@dataclass
+class PrintedScale:
+    speed_mm_s: float | None = None
+    gain_mm_mv: float | None = None
+    words: list[dict] = field(default_factory=list)    # what was read, for the JSON details
+
+
+def find_words(ink: np.ndarray, keep_out: list[tuple[float, float]], px_per_mm: float,
+               thr: float = 0.35) -> list[tuple[int, int, int, int]]:
+    """Boxes (x0, y0, x1, y1) of text words in an ink-darkness image (0 paper .. 1 ink): blobs
+    0.8-6 mm tall joined along a line across gaps narrower than a space, centred outside the
+    `keep_out` y-bands (the trace rows; text printed close to a row is not cut by them)."""
+    mask = (ink >= thr).astype(np.uint8)
+    n, lab, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    hs, ws = st[1:, cv2.CC_STAT_HEIGHT], st[1:, cv2.CC_STAT_WIDTH]
+    glyph = (hs >= 0.8 * px_per_mm) & (hs <= 6 * px_per_mm) & (ws <= 8 * px_per_mm)
+    small = (hs < 0.8 * px_per_mm) & (ws < 0.8 * px_per_mm) & (st[1:, cv2.CC_STAT_AREA] >= 2)   # dots, "."
+    keep = np.zeros(n, bool)
+    keep[1:] = glyph | small
+    chars = (keep[lab]).astype(np.uint8)
+    if not chars.any():
+        return []
+    # Characters of a word sit closer than a space: close the gaps between them, not across
+    # lines (the kernel is one row tall).
+    gap = max(2, int(round(0.5 * px_per_mm)))
+    joined = cv2.morphologyEx(chars, cv2.MORPH_CLOSE, np.ones((1, 2 * gap + 1), np.uint8))
+    n, lab, st, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    boxes = []
+    for i in range(1, n):
+        x, y, w, h = st[i, :4]
+        if h < 0.8 * px_per_mm or h > 6 * px_per_mm or w > 45 * px_per_mm:
+            continue
+        cy = y + 0.5 * h
+        if any(a <= cy <= b for a, b in keep_out):
+            continue
+        boxes.append((int(x), int(y), int(x + w), int(y + h)))
+    return boxes
+
+
+def _right_neighbour(words: list[tuple[tuple[int, int, int, int], str, float]], i: int) -> int | None:
+    """Index of the word that follows word i on its line (starts within four letter heights to
+    its right, centred within half a letter height), or None."""
+    box = words[i][0]
+    h = max(1, box[3] - box[1])
+    cy = 0.5 * (box[1] + box[3])
+    best, best_gap = None, None
+    for j, (nb, _, _) in enumerate(words):
+        gap = nb[0] - box[2]
+        if j == i or not (-0.3 * h <= gap <= 4 * h) or abs(0.5 * (nb[1] + nb[3]) - cy) > 0.5 * h:
+            continue
+        if best_gap is None or gap < best_gap:
+            best, best_gap = j, gap
+    return best
+
+
+def _pairs(words: list[tuple[tuple[int, int, int, int], str, float]]) -> PrintedScale:
+    """Speed and gain from words read. Every unit printed on the page must be explained: a
+    joined token ("25mm/s") gives its value, a unit word ("mm/s") the number read just before it
+    on its line, and a unit whose number cannot be read gives "unknown". A value is taken only
+    when all occurrences of its unit agree on it."""
+    right = [_right_neighbour(words, i) for i in range(len(words))]
+    seen: dict[str, set[str]] = {"s": set(), "mV": set()}
+    for j, (_, name, p) in enumerate(words):
+        if p < MIN_PROB or "mm/" not in name:
+            continue
+        if name in ("mm/s", "mm/mV"):
+            unit = name[3:]
+            left = [i for i, r in enumerate(right) if r == j]
+            num = words[left[0]][1] if left and words[left[0]][2] >= MIN_PROB else None
+            ok = num in (SPEEDS if unit == "s" else GAINS)
+            seen[unit].add(num if ok else "?")
+        else:
+            num, unit = name.split("mm/", 1)
+            seen[unit].add(num)
+    out = PrintedScale()
+    if len(seen["s"]) == 1 and "?" not in seen["s"]:
+        out.speed_mm_s = SPEEDS[seen["s"].pop()]
+    if len(seen["mV"]) == 1 and "?" not in seen["mV"]:
+        out.gain_mm_mv = GAINS[seen["mV"].pop()]
+    return out
+
+
+def read_printed_scale(ink: np.ndarray, row_centres: list[float], pitch: float, px_per_mm: float,
+                       classify) -> PrintedScale:
+    """Speed and gain printed on a rectified page. `ink`: ink darkness (0..1); `classify`: maps
+    (N, WORD_H, WORD_W) float32 words to (N, len(CLASSES)) probabilities."""
+    half = 0.2 * pitch if pitch > 0 else 4 * px_per_mm
+    keep_out = [(c - half, c + half) for c in row_centres]
+    boxes = find_words(ink, keep_out, px_per_mm)
+    if not boxes:
+        return PrintedScale()
+    X = np.stack([normalise_word(ink, b) for b in boxes])
+    P = classify(X)
+    k = np.argmax(P, axis=1)
+    words = [(b, CLASSES[int(j)], float(P[i, j])) for i, (b, j) in enumerate(zip(boxes, k))]
+    out = _pairs(words)
+    out.words = [{"box": list(b), "read": n, "p": round(p, 3)} for b, n, p in words if n != "other" and p >= MIN_PROB]
+    return out
+
+
+_loaded: dict[str, object] = {}
+
+
+def default_classifier():
+    """The installed word model as `classify(words) -> probabilities`, or None when it is missing
+    or fails its checks (logged once; the page is then read without the printed cue)."""
+    if "fn" not in _loaded:
+        try:
+            from ..models import load_model
+
+            model = load_model(MODEL_NAME)
+        except ModelError as exc:
+            log.warning("printed speed/gain not read: %s", exc)
+            _loaded["fn"] = None
+        else:
+            _loaded["fn"] = lambda X: np.asarray(model.run(np.asarray(X, np.float32)[..., None]), np.float64)
+    return _loaded["fn"]
