@@ -97,9 +97,11 @@ def write_card(path: Path, entry: dict) -> None:
         "Reads the words an electrocardiograph prints beside its traces (`25 mm/s`, `10mm/mV`, ...) so the "
         "digitizer knows the paper speed (nothing else on a page shows 50 mm/s) and, on pages without a "
         "calibration pulse, the gain. Used by `edge.digitize.textcues`: words are found as lines of small ink "
-        "blobs outside the trace rows; a value is taken only when a number is read next to its unit (or "
-        f"joined to it) with probability >= {entry['thresholds']['min_probability']}, and conflicting readings "
-        "give none. A calibration pulse still sets the gain where one is found.",
+        "blobs outside the trace rows. Every unit printed on the page (`mm/s`, `mm/mV`, or a joined token such "
+        "as `25mm/s`) must be explained by a number read just before it on its line, each with probability "
+        f">= {entry['thresholds']['min_probability']}, and all of them must agree; otherwise no value is "
+        "taken (the speed defaults to 25 mm/s, the gain comes from the calibration pulse or defaults to "
+        "10 mm/mV, with a warning). A calibration pulse still sets the gain where one is found.",
         "",
         "## Model",
         f"- File `{entry['file']}`, {entry['size_bytes']} bytes, sha256 `{entry['sha256']}`.",

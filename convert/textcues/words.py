@@ -36,12 +36,30 @@ class WordSample:
     label: int
 
 
+# Text faces that matplotlib ships (Times-like STIX, Computer Modern roman, sans, typewriter):
+# printers use serif, sans and monospaced faces, and the system may only have DejaVu.
+_MPL_TEXT_FONTS = ("STIXGeneral*.ttf", "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf", "cmb10.ttf", "cmti10.ttf")
+
+
 def find_fonts() -> list[str]:
-    """TrueType/OpenType fonts installed on this workstation (system fonts only)."""
+    """TrueType/OpenType text fonts on this workstation: the system's, and the text faces that
+    matplotlib ships (one file per face name)."""
     out: list[str] = []
     for g in FONT_GLOBS:
         out += glob.glob(g, recursive=True)
-    return sorted(set(p for p in out if "Math" not in Path(p).name))
+    try:
+        import matplotlib
+
+        mpl = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf"
+        for pat in _MPL_TEXT_FONTS:
+            out += [str(p) for p in mpl.glob(pat)]
+    except ImportError:
+        pass
+    by_name: dict[str, str] = {}
+    for p in sorted(out):
+        if "Math" not in Path(p).name:
+            by_name.setdefault(Path(p).name, p)
+    return sorted(by_name.values())
 
 
 def sample_word(rng: np.random.Generator) -> WordSample:
@@ -115,8 +133,8 @@ def render_word(text: str, font_path: str, rng: np.random.Generator) -> np.ndarr
     cap = float(rng.uniform(8, 22))
     s = cap / max(1.0, (y1 - y0))
     ink = cv2.resize(ink, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-    if rng.random() < 0.6:
-        ink = cv2.GaussianBlur(ink, (0, 0), float(rng.uniform(0.3, 1.3)))
+    if rng.random() < 0.7:
+        ink = cv2.GaussianBlur(ink, (0, 0), float(rng.uniform(0.3, 1.5)))
     ink = ink * float(rng.uniform(0.35, 1.0)) + rng.normal(0, rng.uniform(0, 0.06), ink.shape).astype(np.float32)
     ink = np.clip(ink, 0, 1)
     # The box a detector would draw: ink bounds, jittered.
