@@ -70,6 +70,20 @@ def test_text_printed_close_under_a_row_is_not_cut():
     assert [b[3] - b[1] for b in near] == [b[3] - b[1] for b in far]
 
 
+def test_a_unit_split_in_two_is_read_whole():
+    """A dark grid line or a wide letter gap splits "mm/mV" into "mm/m" and "V": the word read
+    whole at the wider join replaces the pieces."""
+    from edge.digitize.textcues import _merge_split_units
+
+    pieces = [((10, 100, 30, 112), "20", 0.99), ((40, 100, 80, 112), "mm/s", 0.95), ((86, 100, 96, 112), "other", 0.99)]
+    whole = [((40, 99, 96, 113), "mm/mV", 0.99), ((10, 99, 96, 113), "other", 0.99)]
+    words = _merge_split_units(pieces, whole)
+    assert sorted(n for _, n, _ in words) == ["20", "mm/mV"]
+    assert _pairs(words).gain_mm_mv == 20.0 and _pairs(pieces).gain_mm_mv is None
+    # A whole that is not confidently a unit leaves the pieces alone.
+    assert _merge_split_units(pieces, [((40, 99, 96, 113), "mm/mV", 0.6)]) == pieces
+
+
 def test_normalised_word_fills_the_model_input():
     ink = np.zeros((40, 200), np.float32)
     cv2.putText(ink, "mm/mV", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.7, 0.6, 2, cv2.LINE_AA)

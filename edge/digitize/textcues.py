@@ -20,6 +20,8 @@ CLASSES = ["other", "25", "50", "5", "10", "20", "mm/s", "mm/mV",
            "25mm/s", "50mm/s", "5mm/mV", "10mm/mV", "20mm/mV"]
 WORD_H, WORD_W = 24, 144
 MODEL_NAME = "textcues"
+JOIN_MM = 0.5             # letters of a word are closer than this to each other (x 2)
+WIDE_JOIN_MM = 1.0        # ... also tried, for units split by a grid line or a wide letter gap
 MIN_PROB = 0.9            # a word counts only when the classifier is this sure of it
 SPEEDS = {"25": 25.0, "50": 50.0}
 GAINS = {"5": 5.0, "10": 10.0, "20": 20.0}
@@ -53,9 +55,9 @@ class PrintedScale:
 
 
 def find_words(ink: np.ndarray, keep_out: list[tuple[float, float]], px_per_mm: float,
-               thr: float = 0.35) -> list[tuple[int, int, int, int]]:
+               thr: float = 0.35, join_mm: float = JOIN_MM) -> list[tuple[int, int, int, int]]:
     """Boxes (x0, y0, x1, y1) of text words in an ink-darkness image (0 paper .. 1 ink): blobs
-    0.8-6 mm tall joined along a line across gaps narrower than a space, centred outside the
+    0.8-6 mm tall joined along a line across gaps up to 2 x `join_mm`, centred outside the
     `keep_out` y-bands (the trace rows; text printed close to a row is not cut by them)."""
     mask = (ink >= thr).astype(np.uint8)
     n, lab, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -69,7 +71,7 @@ def find_words(ink: np.ndarray, keep_out: list[tuple[float, float]], px_per_mm: 
         return []
     # Characters of a word sit closer than a space: close the gaps between them, not across
     # lines (the kernel is one row tall).
-    gap = max(2, int(round(0.5 * px_per_mm)))
+    gap = max(2, int(round(join_mm * px_per_mm)))
     joined = cv2.morphologyEx(chars, cv2.MORPH_CLOSE, np.ones((1, 2 * gap + 1), np.uint8))
     n, lab, st, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     boxes = []
@@ -127,6 +129,24 @@ def _pairs(words: list[tuple[tuple[int, int, int, int], str, float]]) -> Printed
     return out
 
 
+def _inside(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int], tol: int = 2) -> bool:
+    return (inner[0] >= outer[0] - tol and inner[1] >= outer[1] - tol and inner[2] <= outer[2] + tol
+            and inner[3] <= outer[3] + tol)
+
+
+def _merge_split_units(words: list, wide: list) -> list:
+    """Replace the pieces of a word by the word read whole at the wider join, where that whole is
+    confidently a unit or a number joined to its unit and covers two or more pieces."""
+    out = list(words)
+    for wb, name, p in wide:
+        if p < MIN_PROB or "mm/" not in name:
+            continue
+        parts = [w for w in out if _inside(w[0], wb)]
+        if len(parts) >= 2:
+            out = [w for w in out if not _inside(w[0], wb)] + [(wb, name, p)]
+    return out
+
+
 def read_printed_scale(ink: np.ndarray, row_centres: list[float], pitch: float, px_per_mm: float,
                        classify) -> PrintedScale:
     """Speed and gain printed on a rectified page. `ink`: ink darkness (0..1); `classify`: maps
@@ -136,10 +156,15 @@ def read_printed_scale(ink: np.ndarray, row_centres: list[float], pitch: float, 
     boxes = find_words(ink, keep_out, px_per_mm)
     if not boxes:
         return PrintedScale()
-    X = np.stack([normalise_word(ink, b) for b in boxes])
+    # Also the words found with wider joins: a unit that a dark grid line or a wide letter gap
+    # split ("mm/m" + "V") is whole there.
+    wide = [b for b in find_words(ink, keep_out, px_per_mm, join_mm=WIDE_JOIN_MM) if b not in boxes]
+    allb = boxes + wide
+    X = np.stack([normalise_word(ink, b) for b in allb])
     P = classify(X)
     k = np.argmax(P, axis=1)
-    words = [(b, CLASSES[int(j)], float(P[i, j])) for i, (b, j) in enumerate(zip(boxes, k))]
+    read = [(b, CLASSES[int(j)], float(P[i, j])) for i, (b, j) in enumerate(zip(allb, k))]
+    words = _merge_split_units(read[:len(boxes)], read[len(boxes):])
     out = _pairs(words)
     out.words = [{"box": list(b), "read": n, "p": round(p, 3)} for b, n, p in words if n != "other" and p >= MIN_PROB]
     return out
