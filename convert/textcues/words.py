@@ -27,7 +27,9 @@ _OTHER_WORDS = ["Hz", "50Hz", "60Hz", "0.05-150", "0.5-40", "0.15-100", "150Hz",
                 "axes", "P-R-T", "Normal", "ECG", "Sinus", "rhythm", "Unconfirmed", "**", "MAC", "1600", "Cardiofax",
                 "Speed:", "Gain:", "Limb:", "Chest:", "Filter:", "AC", "HP", "LP", "I", "II", "III", "aVR", "aVL", "aVF",
                 "V1", "V2", "V3", "V4", "V5", "V6", "mm", "mV", "s", "sec", "12", "15", "30", "35", "40", "60", "100",
-                "150", "250", "2.5", "0.5", "mm/s/mV", "x1", "x2", "10s", "5s", "25mm", "50mm"]
+                "150", "250", "2.5", "0.5", "mm/s/mV", "x1", "x2", "10s", "5s", "25mm", "50mm",
+                # pieces of a unit split by a dark grid line are not that unit
+                "mm/m", "mm/", "/mV", "/s", "m/s", "mm/M", "m/mV"]
 
 
 @dataclass
