@@ -158,7 +158,8 @@ def read_printed_scale(ink: np.ndarray, row_centres: list[float], pitch: float, 
         return PrintedScale()
     # Also the words found with wider joins: a unit that a dark grid line or a wide letter gap
     # split ("mm/m" + "V") is whole there.
-    wide = [b for b in find_words(ink, keep_out, px_per_mm, join_mm=WIDE_JOIN_MM) if b not in boxes]
+    wide = [b for b in find_words(ink, keep_out, px_per_mm, join_mm=WIDE_JOIN_MM)
+            if sum(_inside(s, b) for s in boxes) >= 2]
     allb = boxes + wide
     X = np.stack([normalise_word(ink, b) for b in allb])
     P = classify(X)
