@@ -5,10 +5,9 @@ manifest entry (tensors, quantization, layout, preprocessing, metrics) and model
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
+from edge.atomic import write_file_atomic
 from edge.errors import ModelError
 
 MODEL_NAME = "segmenter"                 # the name edge.digitize's "learned"/"auto" stage loads
@@ -44,11 +43,7 @@ def ship(run_dir: str | Path, models_dir: str | Path, *, metrics: dict | None = 
     if size > MAX_BYTES:
         raise ModelError("model_too_big", f"int8 segmenter is {size} bytes (limit {MAX_BYTES})",
                          "train a smaller model (narrower widths)")
-    tmp = mdir / f".{MODEL_FILE}.tmp"
-    shutil.copyfile(res.tflite_path, tmp)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    tmp.replace(mdir / MODEL_FILE)
+    write_file_atomic(mdir / MODEL_FILE, res.tflite_path.read_bytes())
     best = max(hist.get("history", []), key=lambda h: h.get("f1", 0), default={})
     m = {"validation_fold9_crops": {k: round(float(v), 4) for k, v in best.items()}} if best else {}
     m.update({k: v for k, v in _old_metrics(mdir, name).items() if k != "validation_fold9_crops"})
@@ -130,13 +125,11 @@ def write_card(path: Path, entry: dict) -> None:
         json.dumps(entry.get("metrics", {}), indent=2),
         "```",
         "",
-        *([f"## Status", "", entry["status"], ""] if entry.get("status") else []),
+        *(["## Status", "", entry["status"], ""] if entry.get("status") else []),
         "## Limits",
         "- Trained only on synthetic renderings; real phone photos of crumpled or heavily stained paper may "
         "differ. The digitizer falls back to the classical stage when this model is missing or fails its sha256 check.",
         "- Not a medical device; for research and screening support only.",
         "",
     ]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    tmp.replace(path)
+    write_file_atomic(path, "\n".join(lines).encode("utf-8"))

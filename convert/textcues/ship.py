@@ -5,13 +5,12 @@ copy the model into the models directory with its manifest entry and model card.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from edge.digitize.textcues import CLASSES, MIN_PROB, MODEL_NAME, WORD_H, WORD_W
+from edge.atomic import write_file_atomic
 from edge.errors import ModelError
 
 MODEL_FILE = "textcues_int8.tflite"
@@ -65,11 +64,7 @@ def ship(run_dir: str | Path, models_dir: str | Path, *, metrics: dict | None = 
     if size > MAX_BYTES:
         raise ModelError("model_too_big", f"int8 word model is {size} bytes (limit {MAX_BYTES})", "train a smaller net")
     m = {"training_last_epoch": hist["history"][-1], **_int8_vs_float(run, res.tflite_path), **(metrics or {})}
-    tmp = mdir / f".{MODEL_FILE}.tmp"
-    shutil.copyfile(res.tflite_path, tmp)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    tmp.replace(mdir / MODEL_FILE)
+    write_file_atomic(mdir / MODEL_FILE, res.tflite_path.read_bytes())
     entry = make_entry(
         MODEL_NAME, mdir / MODEL_FILE, task="word_classification", models_dir=mdir,
         input_layouts=["NHWC"], output_layouts=["NC"], labels=CLASSES, thresholds={"min_probability": MIN_PROB},
@@ -131,6 +126,4 @@ def write_card(path: Path, entry: dict) -> None:
         "- Not a medical device; for research and screening support only.",
         "",
     ]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(path)
+    write_file_atomic(path, "\n".join(lines).encode("utf-8"))
