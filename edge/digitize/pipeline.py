@@ -318,12 +318,12 @@ def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | No
             warnings.append(f"grid too faint to measure: scale set from the calibration pulse and the "
                             f"{span_mm:.0f} mm trace span, which agree")
     # What the page prints as its speed and gain (read once per image, whatever the reading).
-    t = time.perf_counter()
     if "printed" not in text_cache:
+        t = time.perf_counter()
         text_cache["printed"] = _printed_scale(page, centres, float(rows.pitch), k) \
             if gain is None or speed is None else PrintedScale()
+        timings["text"] = time.perf_counter() - t
     printed: PrintedScale = text_cache["printed"]
-    timings["text"] = time.perf_counter() - t
     # Gain: calibration pulses are 1 mV high; without a pulse, the gain printed on the page.
     if gain is None:
         if found:

@@ -2,7 +2,8 @@
 prints them beside the traces, and where a page has no calibration pulse (gain) or is printed at
 50 mm/s (speed, which nothing else on the page shows) the text is the only cue. Words are found
 as lines of small ink blobs outside the trace rows and read by a small int8 word classifier
-(`textcues` in models/); a value is used only when a number is read next to its unit."""
+(`textcues` in models/); a value is used only when every unit printed on the page is read with
+its number and they all agree."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ def normalise_word(ink: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarra
 
 @dataclass
 class PrintedScale:
+    """Speed and gain stated on the page (None where not read with confidence)."""
     speed_mm_s: float | None = None
     gain_mm_mv: float | None = None
     words: list[dict] = field(default_factory=list)    # what was read, for the JSON details
