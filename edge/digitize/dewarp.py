@@ -217,7 +217,7 @@ def row_levels(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
         # average of the readable columns over LEVEL_SMOOTH_MM (weighted by how clearly the grid
         # shows) follows that and drops the reading noise. Stretches joined with the wrong number
         # of periods leave a step it cannot follow: such a row keeps its straight baseline.
-        wt = np.abs(z[idx])
+        wt = mag[idx]
         lv = _smooth_level(idx, dy, wt, w, LEVEL_SMOOTH_MM * px_per_mm)
         resid = np.abs(dy - lv[idx])
         if float(np.quantile(resid, 0.95)) > MAX_LEVEL_RESID_MM * px_per_mm:
