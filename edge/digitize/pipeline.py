@@ -23,8 +23,8 @@ from .page import WORK_PX_PER_MM, RectifiedPage, rectify_page, rotate_half_turn
 from .result import DigitizeResult
 from . import textcues
 from .textcues import PrintedScale
-from .traceprob import (faint_pen_trace_probability, get_trace_probability, ink_darkness, pen_fainter_than_text,
-                        suppress_grid_lines)
+from .traceprob import (faint_pen_trace_probability, get_trace_probability, ink_darkness, ink_without_grid,
+                        pen_fainter_than_text)
 
 DEFAULT_GAIN = 10.0
 SHARP_CRISP = 220.0   # a crisp print (sharpness, bicubic warp): no sharpening
@@ -195,8 +195,7 @@ def _printed_scale(page: RectifiedPage, centres: list[float], pitch: float, k: f
     classify = textcues.default_classifier()
     if classify is None:
         return PrintedScale()
-    ink = suppress_grid_lines(ink_darkness(page.image))
-    return textcues.read_printed_scale(ink, centres, pitch, k, classify)
+    return textcues.read_printed_scale(ink_without_grid(page.image), centres, pitch, k, classify)
 
 
 def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | None, gain: float | None,

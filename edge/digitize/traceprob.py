@@ -28,10 +28,29 @@ def ink_darkness(rectified_bgr: np.ndarray, px_per_mm: float = WORK_PX_PER_MM) -
     any colour are bright in at least one channel, dark ink (black, blue, grey pen) is not.
     Lighting gradients and shadows are divided out by a local background estimate (computed at
     quarter resolution: it is smooth by construction)."""
+    return _cached("dark", rectified_bgr, px_per_mm, _ink_darkness)
+
+
+def ink_without_grid(rectified_bgr: np.ndarray, px_per_mm: float = WORK_PX_PER_MM) -> np.ndarray:
+    """ink_darkness with grid-line residue removed (suppress_grid_lines): what the classical map,
+    the faint-pen check and the printed-text reader all start from, computed once per page."""
+    return _cached("ink", rectified_bgr, px_per_mm,
+                   lambda img, k: suppress_grid_lines(ink_darkness(img, k), k))
+
+
+def _cached(name: str, rectified_bgr: np.ndarray, px_per_mm: float, compute) -> np.ndarray:
+    """compute(rectified_bgr, px_per_mm), remembered for the last page it was asked for (callers
+    only read the result): one page is read several ways, each needing the same maps."""
     key = (id(rectified_bgr), rectified_bgr.shape, rectified_bgr.ctypes.data, float(px_per_mm))
-    hit = _cache.get("dark")
+    hit = _cache.get(name)
     if hit is not None and hit[0] == key and hit[2] is rectified_bgr:
         return hit[1]
+    out = compute(rectified_bgr, px_per_mm)
+    _cache[name] = (key, out, rectified_bgr)
+    return out
+
+
+def _ink_darkness(rectified_bgr: np.ndarray, px_per_mm: float) -> np.ndarray:
     h, w = rectified_bgr.shape[:2]
     f = 4
     small = cv2.resize(rectified_bgr, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
@@ -43,9 +62,7 @@ def ink_darkness(rectified_bgr: np.ndarray, px_per_mm: float = WORK_PX_PER_MM) -
     np.maximum(bg, 8, out=bg)
     norm = img / bg.astype(np.float32)
     v = norm.max(axis=2)
-    d = np.clip(1.0 - v, 0.0, 1.0)
-    _cache["dark"] = (key, d, rectified_bgr)
-    return d
+    return np.clip(1.0 - v, 0.0, 1.0)
 
 
 def suppress_grid_lines(d: np.ndarray, px_per_mm: float = WORK_PX_PER_MM, tile_mm: float = 40.0,
@@ -86,7 +103,7 @@ def _ink_level(d: np.ndarray, middle_band: bool = False) -> float:
 
 def pen_fainter_than_text(rectified_bgr: np.ndarray) -> bool:
     """Traces drawn much fainter (a grey or worn pen, faded thermal paper) than the printed text."""
-    d = suppress_grid_lines(ink_darkness(rectified_bgr))
+    d = ink_without_grid(rectified_bgr)
     return _ink_level(d, middle_band=True) < FAINT_PEN_RATIO * _ink_level(d)
 
 
@@ -94,8 +111,7 @@ def classical_trace_probability(rectified_bgr: np.ndarray, *, level_from_traces:
     """Classical estimate: brightest-channel darkness, grid-line suppression, then a soft threshold
     between the paper/grid level and the ink level found on this page (with `level_from_traces`,
     the level of the middle band where the traces are: for a pen much fainter than the text)."""
-    d = ink_darkness(rectified_bgr)
-    d = suppress_grid_lines(d)
+    d = ink_without_grid(rectified_bgr)
     # Ink level: the darkest pixel of most columns is on a trace (or text). Paper/grid residue
     # level: a high percentile of all pixels (traces cover only a few percent of the page).
     level = _ink_level(d, middle_band=level_from_traces)
