@@ -16,6 +16,13 @@ from .grid import grid_darkness
 MIN_COVERAGE = 0.6       # fraction of a row's span where the grid pattern must be readable
 BENT_MM = 0.3             # a row bent by less than this (mm) is read with its straight-line fit
 MAX_STRETCH = 0.25       # local scale may differ from the page scale by at most this fraction
+RULER_FLAT_MM = 0.05      # a ruler whose smooth bend stays this close to a straight line is read as one
+RULER_FIT_DEG = 3         # lens and perspective residue along a row: a cubic
+RULER_FIT_TOL_MM = 0.1    # columns within this of the robust cubic agree with it
+RULER_FIT_INLIERS = 0.6   # ...and when this fraction does, the cubic is the ruler (glitches outvoted)
+RULER_BROAD_MM = 40.0     # what the cubic leaves, wider than a glitch, is bend too
+RULER_MEDIAN_MM = 12.0    # otherwise (crumpled paper) the reading itself, median- then
+RULER_SMOOTH_MM = 4.0     # Gaussian-smoothed
 
 
 @dataclass
@@ -136,7 +143,6 @@ def row_rulers(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
             out.append(None)
             continue
         cov, period_mm, f0, z, good = best
-        x = np.arange(w, dtype=np.float64)
         u = _unwrap_segments(z, good, f0)
         if u is None:
             out.append(None)
@@ -148,12 +154,48 @@ def row_rulers(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
             out.append(None)
             continue
         mm = np.maximum.accumulate(mm)
-        # A flat page (scanner, flatbed photo) needs no ruler: its phase only adds reading noise.
-        coef = np.polyfit(x[a:b], mm[a:b], 1)
-        if float(np.max(np.abs(mm[a:b] - np.polyval(coef, x[a:b])))) < BENT_MM:
-            mm = np.polyval(coef, x)
+        mm = np.maximum.accumulate(_smooth_ruler(mm, a, b, px_per_mm))
         out.append(RowRuler(mm, period_mm, cov))
     return out
+
+
+def _smooth_ruler(mm: np.ndarray, a: int, b: int, px_per_mm: float) -> np.ndarray:
+    """The ruler read over columns a..b, cleaned of reading noise. Phase glitches (lead labels and
+    boundaries, text, glare) are local; what a lens or a slightly wrong perspective leaves is a
+    smooth bend. A robust cubic that most of the row follows is that bend (a straight line when
+    it bends less than RULER_FLAT_MM: a flat scan gains nothing from its phase wiggles); a row it
+    does not fit (crumpled or folded paper) keeps its own reading, median- and Gaussian-smoothed."""
+    from scipy.ndimage import median_filter
+    w = len(mm)
+    x = np.arange(w, dtype=np.float64)
+    line = np.polyval(np.polyfit(x[a:b], mm[a:b], 1), x)
+    r = mm[a:b] - line[a:b]
+    t = (x[a:b] - 0.5 * (a + b)) / (0.5 * (b - a))
+    wt = np.ones_like(r)
+    for _ in range(5):            # Tukey-biweighted least squares
+        coef = np.polyfit(t, r, RULER_FIT_DEG, w=wt)
+        e = np.abs(r - np.polyval(coef, t)) / RULER_FIT_TOL_MM
+        wt = np.where(e < 1.0, (1.0 - e ** 2) ** 2, 0.0) + 1e-6
+    q = np.polyval(coef, t)
+
+    def smooth(v: np.ndarray, median_mm: float) -> np.ndarray:
+        v = median_filter(v, size=int(round(median_mm * px_per_mm)) | 1, mode="nearest")
+        return cv2.GaussianBlur(v.reshape(1, -1), (0, 0), sigmaX=RULER_SMOOTH_MM * px_per_mm,
+                                borderType=cv2.BORDER_REPLICATE).ravel()
+
+    if float(np.mean(np.abs(r - q) < RULER_FIT_TOL_MM)) >= RULER_FIT_INLIERS:
+        broad = smooth(r - q, RULER_BROAD_MM)
+        model = q + broad if float(np.max(np.abs(broad))) >= RULER_FIT_TOL_MM else q
+        lin = np.polyval(np.polyfit(t, model, 1), t)
+        if float(np.max(np.abs(model - lin))) < RULER_FLAT_MM:
+            model = lin
+    else:
+        model = smooth(r, RULER_MEDIAN_MM)
+    full = np.empty(w)
+    full[a:b] = model
+    full[:a] = model[0]
+    full[b:] = model[-1]
+    return line + full
 
 
 MAX_TILT = 0.15          # px/px: a steeper step between neighbouring columns is a slipped period
