@@ -159,13 +159,20 @@ def row_rulers(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
     return out
 
 
+def _running_median(v: np.ndarray, size: int) -> np.ndarray:
+    """Median over a centred window of `size` (odd) samples, the ends padded with their values
+    (numpy only: scipy.ndimage would add ~35 MB to the device's resident memory)."""
+    h = size // 2
+    p = np.pad(v, h, mode="edge")
+    return np.median(np.lib.stride_tricks.sliding_window_view(p, size), axis=1)
+
+
 def _smooth_ruler(mm: np.ndarray, a: int, b: int, px_per_mm: float) -> np.ndarray:
     """The ruler read over columns a..b, cleaned of reading noise. Phase glitches (lead labels and
     boundaries, text, glare) are local; what a lens or a slightly wrong perspective leaves is a
     smooth bend. A robust cubic that most of the row follows is that bend (a straight line when
     it bends less than RULER_FLAT_MM: a flat scan gains nothing from its phase wiggles); a row it
     does not fit (crumpled or folded paper) keeps its own reading, median- and Gaussian-smoothed."""
-    from scipy.ndimage import median_filter
     w = len(mm)
     x = np.arange(w, dtype=np.float64)
     line = np.polyval(np.polyfit(x[a:b], mm[a:b], 1), x)
@@ -179,7 +186,7 @@ def _smooth_ruler(mm: np.ndarray, a: int, b: int, px_per_mm: float) -> np.ndarra
     q = np.polyval(coef, t)
 
     def smooth(v: np.ndarray, median_mm: float) -> np.ndarray:
-        v = median_filter(v, size=int(round(median_mm * px_per_mm)) | 1, mode="nearest")
+        v = _running_median(v, int(round(median_mm * px_per_mm)) | 1)
         return cv2.GaussianBlur(v.reshape(1, -1), (0, 0), sigmaX=RULER_SMOOTH_MM * px_per_mm,
                                 borderType=cv2.BORDER_REPLICATE).ravel()
 
