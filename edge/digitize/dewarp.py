@@ -14,9 +14,8 @@ import numpy as np
 from .grid import grid_darkness
 
 MIN_COVERAGE = 0.6       # fraction of a row's span where the grid pattern must be readable
-BENT_MM = 0.3             # a row bent by less than this (mm) is read with its straight-line fit
 MAX_STRETCH = 0.25       # local scale may differ from the page scale by at most this fraction
-RULER_FLAT_MM = 0.05      # a ruler whose smooth bend stays this close to a straight line is read as one
+RULER_FLAT_MM = 0.05      # a ruler or level whose smooth bend stays this close to a straight line is read as one
 RULER_FIT_DEG = 3         # lens and perspective residue along a row: a cubic
 RULER_FIT_TOL_MM = 0.1    # columns within this of the robust cubic agree with it
 RULER_FIT_INLIERS = 0.6   # ...and when this fraction does, the cubic is the ruler (glitches outvoted)
@@ -154,7 +153,7 @@ def row_rulers(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
             out.append(None)
             continue
         mm = np.maximum.accumulate(mm)
-        mm = np.maximum.accumulate(_smooth_ruler(mm, a, b, px_per_mm))
+        mm = np.maximum.accumulate(_smooth_grid_reading(mm, a, b, px_per_mm))
         out.append(RowRuler(mm, period_mm, cov))
     return out
 
@@ -167,10 +166,10 @@ def _running_median(v: np.ndarray, size: int) -> np.ndarray:
     return np.median(np.lib.stride_tricks.sliding_window_view(p, size), axis=1)
 
 
-def _smooth_ruler(mm: np.ndarray, a: int, b: int, px_per_mm: float) -> np.ndarray:
-    """The ruler read over columns a..b, cleaned of reading noise. Phase glitches (lead labels and
-    boundaries, text, glare) are local; what a lens or a slightly wrong perspective leaves is a
-    smooth bend. A robust cubic that most of the row follows is that bend (a straight line when
+def _smooth_grid_reading(mm: np.ndarray, a: int, b: int, px_per_mm: float) -> np.ndarray:
+    """A ruler (mm along the row) or a level (mm the grid sits lower) read over columns a..b,
+    cleaned of reading noise. Phase glitches (lead labels and boundaries, text, glare) are local;
+    what a lens, a curl or a slightly wrong perspective leaves is a smooth bend. A robust cubic that most of the row follows is that bend (a straight line when
     it bends less than RULER_FLAT_MM: a flat scan gains nothing from its phase wiggles); a row it
     does not fit (crumpled or folded paper) keeps its own reading, median- and Gaussian-smoothed."""
     w = len(mm)
@@ -273,11 +272,7 @@ def row_levels(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
             out.append(None)
             continue
         # A flat page (scanner, flatbed photo) only tilts: its phase wiggles are reading noise.
-        x = np.arange(w, dtype=np.float64)
-        coef = np.polyfit(idx, dy, 1, w=wt)
-        line = np.polyval(coef, x)
-        if float(np.max(np.abs(lv[a:b] - line[a:b]))) < BENT_MM * px_per_mm:
-            lv = line
+        lv = _smooth_grid_reading(lv / px_per_mm, a, b, px_per_mm) * px_per_mm
         out.append(lv - lv[a])
     return out
 
