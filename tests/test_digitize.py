@@ -65,6 +65,33 @@ def test_clean_page_end_to_end(clean_page, clean_result):
     assert doc["layout"] == "3x4+1" and "page" in doc["timings_s"] and doc["px_per_mm"]["x"] > 0
 
 
+def test_segment_boundaries_do_not_mix_two_leads(clean_page, clean_result):
+    """Where one lead's 2.5 s segment gives way to the next, the printer draws a vertical
+    connector between their traces: neither lead's signal. The samples beside it must stay with
+    their own lead (before, the last ~10 ms of a lead dived towards the next one's first value),
+    and the connector's own column is left out, not guessed."""
+    est = clean_result.signals.astype(float)
+    truth = clean_page.truth
+    near, inner = [], []
+    for name in ("I", "aVR", "V1", "III", "aVF", "V3"):
+        j = LEAD_NAMES.index(name)
+        e, t = est[:, j], truth[:, j]
+        shown = np.flatnonzero(np.isfinite(t))
+        a, b = shown[0], shown[-1] + 1
+        off = np.nanmedian(t[a:b] - e[a:b])
+        err = np.abs(e + off - t)
+        for edge, side in ((a, 1), (b, -1)):
+            if edge in (0, 10 * FS):
+                continue                                    # the strip's own start and end
+            idx = edge + side * np.arange(12)                # the 24 ms beside the boundary
+            if side < 0:
+                idx = idx - 1
+            assert not np.isfinite(e[idx[:2]]).any()         # the connector's column: left out
+            near.append(np.nanmax(err[idx]))
+        inner.append(np.nanpercentile(err[a + 25:b - 25], 99))
+    assert max(near) < max(0.05, 1.5 * max(inner))
+
+
 @pytest.mark.parametrize("layout", ["6x2", "12x1", "3x4+3"])
 def test_other_layouts_are_recognised(ecg, layout):
     page = render_page(ecg, FS, layout=layout, mode="clean", seed=4)

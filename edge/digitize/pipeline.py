@@ -32,6 +32,7 @@ SHARP_SOFT = 150.0    # softer than this (scans, photos): the full unsharp mask
 SHARP_BLURRED = 80.0  # a blurred photo (defocus, motion, JPEG): the most trace smoothing
 SMOOTH_CRISP_PX = 0.3     # Gaussian sigma (rectified px along the time axis) on a crisp print
 SMOOTH_BLURRED_PX = 0.6   # ... and on a blurred photo
+SEGMENT_GAP_PX = 1.0      # left out each side of a segment boundary (the connector's column)
 UNSHARP_MAX = 1.0
 DEFAULT_SPEED = 25.0
 UPSIDE_DOWN_INK = 0.4   # ink-below-baseline score that turns a page without pulses (upright pages reach ~0.35)
@@ -399,6 +400,7 @@ def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | No
         m0 = np.interp(x_t0 + row_shift[i], cols, mm)
         row_xs.append(np.interp(m0 + tt * speed_used, mm, cols, left=np.nan, right=np.nan))
     row_sigs: list[np.ndarray] = []
+    row_raw: list[np.ndarray] = []      # before the low-pass: segments are smoothed on their own
     baselines: list[float] = []
     smooth_px = trace_smoothing_px(sharp)
     mv_per_px = 1.0 / (gain_used * kk)
@@ -425,6 +427,7 @@ def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | No
         else:
             base = float(np.nanmedian(yv)) if np.isfinite(yv).any() else centres[i]
         baselines.append(base)
+        row_raw.append((base - yv) * mv_per_px)
         yv = smooth_samples(yv, smooth_px * fs / px_per_s)
         row_sigs.append((base - yv) * mv_per_px)
     # Layout and lead names.
@@ -434,6 +437,7 @@ def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | No
         lay_name, lay_conf = choose_layout(len(centres), row_sigs)
     lay = LAYOUTS[lay_name]
     rhythm = name_rhythm_leads(lay, row_sigs, fs) if lay.rhythm else []
+    seg_gap = max(1, int(np.ceil(SEGMENT_GAP_PX * fs / px_per_s)))
     all_rows = [*lay.rows, *((r,) for r in rhythm)]
     out = np.full((n_out, 12), np.nan, np.float64)
     count = np.zeros((n_out, 12), np.int32)
@@ -451,6 +455,8 @@ def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | No
         for c, name in enumerate(leads):
             i0, i1 = int(np.ceil(c * n_dur / nc)), int(np.ceil((c + 1) * n_dur / nc))
             seg = sig[i0:i1]
+            if nc > 1:
+                seg = _segment_samples(row_raw[r][i0:i1], c > 0, c < nc - 1, seg_gap, smooth_px * fs / px_per_s)
             j = LEAD_NAMES.index(name)
             ok = np.isfinite(seg)
             acc[i0:i1, j] += np.where(ok, seg, 0.0)
@@ -692,6 +698,19 @@ def unsharp(img_bgr: np.ndarray, amount: float, sigma_px: float = 1.0) -> np.nda
     f = img_bgr.astype(np.float32)
     out = f + amount * (f - cv2.GaussianBlur(f, (0, 0), sigma_px))
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _segment_samples(raw: np.ndarray, cut_start: bool, cut_end: bool, gap: int, sigma: float) -> np.ndarray:
+    """One lead's segment of a row, low-passed on its own. Where one lead's segment gives way to
+    the next, the printer draws a vertical connector (and often a separator tick), not either
+    lead's signal: the `gap` samples each side of an inner boundary are left out (NaN: the page
+    does not show them), and smoothing across the boundary would mix the two leads."""
+    seg = raw.copy()
+    if cut_start:
+        seg[:gap] = np.nan
+    if cut_end:
+        seg[len(seg) - gap:] = np.nan
+    return smooth_samples(seg, sigma)
 
 
 def trace_smoothing_px(sharp: float) -> float:
