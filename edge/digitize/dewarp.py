@@ -15,13 +15,13 @@ from .grid import grid_darkness
 
 MIN_COVERAGE = 0.6       # fraction of a row's span where the grid pattern must be readable
 MAX_STRETCH = 0.25       # local scale may differ from the page scale by at most this fraction
-RULER_FLAT_MM = 0.05      # a ruler or level whose smooth bend stays this close to a straight line is read as one
-RULER_FIT_DEG = 3         # lens and perspective residue along a row: a cubic
-RULER_FIT_TOL_MM = 0.1    # columns within this of the robust cubic agree with it
-RULER_FIT_INLIERS = 0.6   # ...and when this fraction does, the cubic is the ruler (glitches outvoted)
-RULER_BROAD_MM = 40.0     # what the cubic leaves, wider than a glitch, is bend too
-RULER_MEDIAN_MM = 12.0    # otherwise (crumpled paper) the reading itself, median- then
-RULER_SMOOTH_MM = 4.0     # Gaussian-smoothed
+FLAT_BEND_MM = 0.05      # a ruler or level whose smooth bend stays this close to a straight line is read as one
+BEND_FIT_DEG = 3         # lens and perspective residue along a row: a cubic
+BEND_FIT_TOL_MM = 0.1    # columns within this of the robust cubic agree with it
+BEND_FIT_INLIERS = 0.6   # ...and when this fraction does, the cubic is the ruler (glitches outvoted)
+BEND_BROAD_MM = 40.0     # what the cubic leaves, wider than a glitch, is bend too
+BEND_MEDIAN_MM = 12.0    # otherwise (crumpled paper) the reading itself, median- then
+BEND_SMOOTH_MM = 4.0     # Gaussian-smoothed
 
 
 @dataclass
@@ -169,9 +169,10 @@ def _running_median(v: np.ndarray, size: int) -> np.ndarray:
 def _smooth_grid_reading(mm: np.ndarray, a: int, b: int, px_per_mm: float) -> np.ndarray:
     """A ruler (mm along the row) or a level (mm the grid sits lower) read over columns a..b,
     cleaned of reading noise. Phase glitches (lead labels and boundaries, text, glare) are local;
-    what a lens, a curl or a slightly wrong perspective leaves is a smooth bend. A robust cubic that most of the row follows is that bend (a straight line when
-    it bends less than RULER_FLAT_MM: a flat scan gains nothing from its phase wiggles); a row it
-    does not fit (crumpled or folded paper) keeps its own reading, median- and Gaussian-smoothed."""
+    what a lens, a curl or a slightly wrong perspective leaves is a smooth bend. A robust cubic
+    that most of the row follows is that bend (a straight line when it bends less than
+    FLAT_BEND_MM: a flat scan gains nothing from its phase wiggles); a row it does not fit
+    (crumpled or folded paper) keeps its own reading, median- and Gaussian-smoothed."""
     w = len(mm)
     x = np.arange(w, dtype=np.float64)
     line = np.polyval(np.polyfit(x[a:b], mm[a:b], 1), x)
@@ -179,24 +180,24 @@ def _smooth_grid_reading(mm: np.ndarray, a: int, b: int, px_per_mm: float) -> np
     t = (x[a:b] - 0.5 * (a + b)) / (0.5 * (b - a))
     wt = np.ones_like(r)
     for _ in range(5):            # Tukey-biweighted least squares
-        coef = np.polyfit(t, r, RULER_FIT_DEG, w=wt)
-        e = np.abs(r - np.polyval(coef, t)) / RULER_FIT_TOL_MM
+        coef = np.polyfit(t, r, BEND_FIT_DEG, w=wt)
+        e = np.abs(r - np.polyval(coef, t)) / BEND_FIT_TOL_MM
         wt = np.where(e < 1.0, (1.0 - e ** 2) ** 2, 0.0) + 1e-6
     q = np.polyval(coef, t)
 
     def smooth(v: np.ndarray, median_mm: float) -> np.ndarray:
         v = _running_median(v, int(round(median_mm * px_per_mm)) | 1)
-        return cv2.GaussianBlur(v.reshape(1, -1), (0, 0), sigmaX=RULER_SMOOTH_MM * px_per_mm,
+        return cv2.GaussianBlur(v.reshape(1, -1), (0, 0), sigmaX=BEND_SMOOTH_MM * px_per_mm,
                                 borderType=cv2.BORDER_REPLICATE).ravel()
 
-    if float(np.mean(np.abs(r - q) < RULER_FIT_TOL_MM)) >= RULER_FIT_INLIERS:
-        broad = smooth(r - q, RULER_BROAD_MM)
-        model = q + broad if float(np.max(np.abs(broad))) >= RULER_FIT_TOL_MM else q
+    if float(np.mean(np.abs(r - q) < BEND_FIT_TOL_MM)) >= BEND_FIT_INLIERS:
+        broad = smooth(r - q, BEND_BROAD_MM)
+        model = q + broad if float(np.max(np.abs(broad))) >= BEND_FIT_TOL_MM else q
         lin = np.polyval(np.polyfit(t, model, 1), t)
-        if float(np.max(np.abs(model - lin))) < RULER_FLAT_MM:
+        if float(np.max(np.abs(model - lin))) < FLAT_BEND_MM:
             model = lin
     else:
-        model = smooth(r, RULER_MEDIAN_MM)
+        model = smooth(r, BEND_MEDIAN_MM)
     full = np.empty(w)
     full[a:b] = model
     full[:a] = model[0]

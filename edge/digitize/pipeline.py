@@ -402,7 +402,7 @@ def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | No
     row_sigs: list[np.ndarray] = []
     row_raw: list[np.ndarray] = []      # before the low-pass: segments are smoothed on their own
     baselines: list[float] = []
-    smooth_px = trace_smoothing_px(sharp)
+    sigma = trace_smoothing_px(sharp) * fs / px_per_s      # the traces' low-pass, in samples
     mv_per_px = 1.0 / (gain_used * kk)
     # Levels: where the paper tilts or bends, the grid lines (and the baseline) move with it.
     levels = (row_levels(page.image, prob, centres, pitch, k, extents, dark=gdark)
@@ -428,7 +428,7 @@ def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | No
             base = float(np.nanmedian(yv)) if np.isfinite(yv).any() else centres[i]
         baselines.append(base)
         row_raw.append((base - yv) * mv_per_px)
-        yv = smooth_samples(yv, smooth_px * fs / px_per_s)
+        yv = smooth_samples(yv, sigma)
         row_sigs.append((base - yv) * mv_per_px)
     # Layout and lead names.
     if layout:
@@ -454,9 +454,8 @@ def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | No
         nc = len(leads)
         for c, name in enumerate(leads):
             i0, i1 = int(np.ceil(c * n_dur / nc)), int(np.ceil((c + 1) * n_dur / nc))
-            seg = sig[i0:i1]
-            if nc > 1:
-                seg = _segment_samples(row_raw[r][i0:i1], c > 0, c < nc - 1, seg_gap, smooth_px * fs / px_per_s)
+            seg = (_segment_samples(row_raw[r][i0:i1], c > 0, c < nc - 1, seg_gap, sigma) if nc > 1
+                   else sig[i0:i1])
             j = LEAD_NAMES.index(name)
             ok = np.isfinite(seg)
             acc[i0:i1, j] += np.where(ok, seg, 0.0)
