@@ -303,27 +303,79 @@ def test_too_blurry_photo_is_refused_with_advice(clean_page):
     assert ei.value.code == "too_blurry" and "focus" in ei.value.hint
 
 
-def test_auto_uses_learned_segmenter_only_when_recorded_as_no_worse(tmp_path, monkeypatch):
+def _models_with_segmenter_gain(tmp_path, gain):
+    """A models directory holding the shipped segmenter with `gain` as its recorded SNR gain."""
     import json as _json
     import shutil
 
-    from edge.digitize.traceprob import learned_preferred
-
     src = REPO / "models"
-    man = _json.loads((src / "manifest.json").read_text()) if (src / "manifest.json").exists() else {"models": []}
+    man = _json.loads((src / "manifest.json").read_text())
     seg = [e for e in man["models"] if e["name"] == "segmenter"]
-    monkeypatch.setenv("ECG_EDGE_MODELS", str(tmp_path))
-    (tmp_path / "manifest.json").write_text(_json.dumps({"schema": 1, "models": []}))
-    assert learned_preferred() is False and get_trace_probability("auto")[1] == "classical"
     if not seg:
         pytest.skip("no segmenter shipped in models/")
-    shutil.copy(src / seg[0]["file"], tmp_path / seg[0]["file"])
-    entry = dict(seg[0], metrics={"digitizer_snr_gain_db": -3.0})
-    (tmp_path / "manifest.json").write_text(_json.dumps({"schema": 1, "models": [entry]}))
-    assert get_trace_probability("auto")[1] == "classical"
-    entry["metrics"] = {"digitizer_snr_gain_db": 0.5}
-    (tmp_path / "manifest.json").write_text(_json.dumps({"schema": 1, "models": [entry]}))
-    assert learned_preferred() is True
+    d = tmp_path / f"models_{gain}"
+    d.mkdir()
+    shutil.copy(src / seg[0]["file"], d / seg[0]["file"])
+    entry = dict(seg[0], metrics={"digitizer_snr_gain_db": gain})
+    (d / "manifest.json").write_text(_json.dumps({"schema": 1, "models": [entry]}))
+    return d
+
+
+def test_auto_uses_learned_segmenter_only_when_recorded_as_no_worse(tmp_path, monkeypatch):
+    from edge.digitize.traceprob import fused_or_none, learned_preferred
+
+    monkeypatch.setenv("ECG_EDGE_MODELS", str(tmp_path))
+    (tmp_path / "manifest.json").write_text(json.dumps({"schema": 1, "models": []}))
+    assert learned_preferred() is False and fused_or_none() is None
+    monkeypatch.setenv("ECG_EDGE_MODELS", str(_models_with_segmenter_gain(tmp_path, -3.0)))
+    assert learned_preferred() is False and fused_or_none() is None
+    monkeypatch.setenv("ECG_EDGE_MODELS", str(_models_with_segmenter_gain(tmp_path, 0.5)))
+    assert learned_preferred() is True and fused_or_none() is not None
+    assert get_trace_probability("auto")[1] == "classical"     # the first reading of a scan
+
+
+@pytest.mark.slow
+def test_auto_reads_camera_photos_fused_and_scans_classically(tmp_path, monkeypatch):
+    """With the shipped segmenter, "auto" reads a photo (page found in a wider frame) with the
+    fused map and a scan with the classical one; a segmenter not recorded as helping is unused."""
+    ecg = synthetic_ecg(seed=21, fs=FS)
+    photo = render_page(ecg, FS, layout="3x4+1", mode="photo", seed=21, randomize=True, photo_size=(2016, 1512))
+    scan = render_page(ecg, FS, layout="3x4+1", mode="scan", seed=21, randomize=True)
+    r = digitize(photo.image, fs=FS)
+    assert r.details["page"]["found_outline"] and r.details["trace_model"] == "fused"
+    assert _snr(photo, r) > 3.0
+    assert digitize(scan.image, fs=FS).details["trace_model"] == "classical"
+    monkeypatch.setenv("ECG_EDGE_MODELS", str(_models_with_segmenter_gain(tmp_path, -1.0)))
+    assert digitize(photo.image, fs=FS).details["trace_model"] == "classical"
+
+
+def test_fused_map_vetoes_handwriting_the_classical_map_takes_for_ink():
+    """Pen notes written across the rows look like ink to the classical estimate; the segmenter
+    in the fused map must reject most of them while keeping the trace."""
+    from edge.digitize.traceprob import fused_trace_probability
+
+    from convert.segmenter.data import rectify
+
+    page = render_page(synthetic_ecg(seed=4, fs=FS), FS, layout="3x4+1", mode="clean", seed=4)
+    img, trace_mask = rectify(page.image, page.mask, page.meta, WORK_PX_PER_MM)
+    trace_before = trace_mask.astype(bool)
+    notes = np.zeros(img.shape[:2], np.uint8)
+    rng = np.random.default_rng(4)
+    h, w = img.shape[:2]
+    for _ in range(6):   # looping cursive-like strokes, 0.4 mm black pen
+        x0, y0 = rng.uniform(0.1 * w, 0.8 * w), rng.uniform(0.2 * h, 0.8 * h)
+        t = np.linspace(0, 4 * np.pi, 200)
+        pts = np.stack([x0 + 12 * t + 10 * np.sin(3 * t), y0 + 14 * np.cos(2 * t)], 1)
+        cv2.polylines(notes, [np.round(pts).astype(np.int32)], False, 255, 2, cv2.LINE_AA)
+    note_px = (notes > 128) & ~cv2.dilate(trace_before.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    img = img.copy()                       # a new page: the maps are cached per image array
+    img[notes > 128] = (45, 40, 40)
+    classical, fused = classical_trace_probability(img), fused_trace_probability(img)
+    assert note_px.sum() > 2000
+    assert np.mean(classical[note_px] > 0.5) > 0.8                    # the classical map is fooled
+    assert np.mean(fused[note_px] > 0.5) < 0.5 * np.mean(classical[note_px] > 0.5)
+    kept = trace_before & (notes == 0)
+    assert np.mean(fused[kept] > 0.3) > 0.8                           # the trace stays
 
 
 def test_steep_strokes_keep_their_timing_at_high_resolution():

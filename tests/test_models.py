@@ -106,7 +106,7 @@ def test_models_command_lists_shipped_models():
     out = subprocess.run([sys.executable, "-m", "edge.cli", "models"], cwd=REPO, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "segmenter_experimental" in out.stdout
+    assert "segmenter " in out.stdout and "classifier " in out.stdout
 
 
 def test_tile_starts_cover_every_pixel_with_overlap():
@@ -132,9 +132,9 @@ def test_shipped_segmenter_separates_trace_from_grid():
     from convert.synth import render_page, synthetic_ecg
     from edge.digitize.traceprob_tflite import make_tflite_trace_probability
 
-    from convert.segmenter.ship import EXPERIMENTAL_NAME
+    from convert.segmenter.ship import MODEL_NAME
 
-    m = load_model(EXPERIMENTAL_NAME, num_threads=2)
+    m = load_model(MODEL_NAME, num_threads=2)
     assert m.is_quantized
     assert Path(m.path).stat().st_size <= 1_000_000
     page = render_page(synthetic_ecg(seed=3), 500, layout="3x4+1", mode="clean", seed=3, grid="red")

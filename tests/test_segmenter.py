@@ -107,16 +107,79 @@ def test_training_runs_and_resumes(tmp_path):
 @pytest.mark.slow
 def test_digitizer_runs_with_the_learned_stage():
     """End to end on the device path: the shipped int8 segmenter, tiled, as digitize()'s trace stage."""
-    from convert.segmenter.ship import EXPERIMENTAL_NAME
+    from convert.segmenter.ship import MODEL_NAME
     from convert.synth import render_page, synthetic_ecg
     from edge.digitize import digitize
     from edge.digitize.traceprob_tflite import make_tflite_trace_probability
     from edge.models import load_model
     from edge.snr import mean_snr, record_snr
 
-    fn = make_tflite_trace_probability(load_model(EXPERIMENTAL_NAME, num_threads=2))
+    fn = make_tflite_trace_probability(load_model(MODEL_NAME, num_threads=2))
     page = render_page(synthetic_ecg(seed=11), 500, layout="3x4+1", mode="clean", seed=11)
     res = digitize(page.image, fs=500, trace_model=fn)
     assert res.signals.shape[1] == 12
     snr = mean_snr(record_snr(page.truth, res.signals, 500, res.lead_names))
     assert snr > 3.0, snr
+
+
+@pytest.fixture(scope="module")
+def tiny_ptbxl(tmp_path_factory):
+    """A PTB-XL-shaped directory (database CSV + 500 Hz WFDB records) of four synthetic records,
+    written with the project's own writer: folds 1, 2, 9 and 10."""
+    from convert.synth import synthetic_ecg
+    from edge.wfdb_io import write_record
+
+    root = tmp_path_factory.mktemp("ptbxl")
+    rows = ["ecg_id,strat_fold,filename_hr"]
+    for ecg_id, fold in ((1, 1), (2, 2), (3, 9), (4, 10)):
+        rel = f"records500/00000/{ecg_id:05d}_hr"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        write_record(root / rel, synthetic_ecg(seed=ecg_id, fs=500), 500)
+        rows.append(f"{ecg_id},{fold},{rel}")
+    (root / "ptbxl_database.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_signal_pack_holds_the_folds_signals_to_the_microvolt(tiny_ptbxl, tmp_path):
+    """Training on a machine without the WFDB files (a rented GPU box) reads one .npz pack."""
+    from convert.segmenter.data import fold_records, load_signals, pack_records
+
+    pack = pack_records(tiny_ptbxl, tuple(range(1, 10)), tmp_path / "signals.npz")
+    refs = fold_records(pack, (1, 2, 9))
+    assert [(r.ecg_id, r.fold) for r in refs] == [(1, 1), (2, 2), (3, 9)]
+    assert fold_records(pack, (10,)) == []            # fold 10 is never packed: it is the test fold
+    for ref, orig in zip(refs, fold_records(tiny_ptbxl, (1, 2, 9))):
+        got, fs = load_signals(ref)
+        want, fs0 = load_signals(orig)
+        assert fs == fs0 == 500 and got.shape == want.shape == (5000, 12)
+        assert np.abs(got - want).max() <= 0.0005 + 1e-6
+
+
+def test_parallel_page_cache_matches_the_serial_one(tiny_ptbxl, tmp_path):
+    """Page i is the same whichever number of processes rendered it (resumable, reproducible)."""
+    from convert.segmenter.data import build_cache
+
+    kw = dict(px_per_mm=4.0, seed=5, modes=("clean", "scan"), progress=False)
+    serial = build_cache(tiny_ptbxl, (1, 2), tmp_path / "a", 3, jobs=1, **kw)
+    parallel = build_cache(tiny_ptbxl, (1, 2), tmp_path / "b", 3, jobs=2, **kw)
+    for a, b in zip(serial, parallel):
+        with np.load(a) as za, np.load(b) as zb:
+            assert np.array_equal(za["image"], zb["image"]) and np.array_equal(za["mask"], zb["mask"])
+            assert za["mask"].any()
+
+
+def test_training_from_a_pack_with_batch_workers(tiny_ptbxl, tmp_path):
+    """The GPU-box path on the CPU: signals from a pack, pages and batches from worker processes,
+    and a time budget that stops the run with a saved, annealed checkpoint."""
+    from convert.segmenter.data import pack_records
+    from convert.segmenter.train import TrainConfig, load_checkpoint, train
+
+    pack = pack_records(tiny_ptbxl, tuple(range(1, 10)), tmp_path / "signals.npz")
+    cfg = TrainConfig(data=str(pack), out=str(tmp_path / "run"), train_pages=2, val_pages=1, steps=4, val_every=2,
+                      batch=2, crop=64, threads=1, modes=("clean",), widths=(4, 8, 8, 8, 8), workers=2,
+                      device="cpu")
+    best = train(cfg, log=lambda s: None)
+    _, ck = load_checkpoint(best)
+    assert ck["config"]["workers"] == 2 and ck["step"] in (2, 4)
+    _, last = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert last["step"] == 4 and all(v.device.type == "cpu" for v in last["model"].values())

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", default="10", help="comma-separated strat_fold numbers (default 10)")
     parser.add_argument("--families", default="clean,scan,photo", help="comma-separated: clean,scan,photo")
     parser.add_argument("--limit", type=int, default=None, help="at most N records")
-    parser.add_argument("--trace-model", default="auto", choices=["auto", "classical", "learned"])
+    parser.add_argument("--trace-model", default="auto", choices=["auto", "classical", "learned", "fused"])
     parser.add_argument("--save-dir", default=None, help="keep digitized records: DIR/<family>/<ecg_id>.hea/.dat/.json")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--timing-reps", type=int, default=5, help="12 MP photo timing repetitions (0: skip)")

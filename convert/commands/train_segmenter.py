@@ -10,7 +10,10 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", default="../shared/data/ptbxl500", help="PTB-XL directory (ptbxl_database.csv)")
+    parser.add_argument("--data", default="../shared/data/ptbxl500",
+                        help="PTB-XL directory (ptbxl_database.csv), or a signal pack .npz made with --pack")
+    parser.add_argument("--pack", default=None, metavar="OUT.npz",
+                        help="only write folds 1-9 of --data as one signal pack (for a machine without the WFDB files)")
     parser.add_argument("--out", default="runs/seg", help="run directory (cache, checkpoints, exports)")
     parser.add_argument("--epochs", type=int, default=15, help="epochs of --steps-per-epoch steps (validation after each)")
     parser.add_argument("--steps-per-epoch", type=int, default=200)
@@ -21,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop", type=int, default=192)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2 on the shared workstation)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="processes rendering pages and preparing batches (0: none; use the spare cores on a GPU box)")
     parser.add_argument("--minutes", type=float, default=40.0, help="stop and save after this many minutes")
     parser.add_argument("--tile", type=int, default=256, help="exported tile size")
     parser.add_argument("--px-per-mm", type=float, default=0.0, help="working resolution (default: the digitizer's)")
@@ -36,17 +42,25 @@ def run(args: argparse.Namespace) -> int:
     from edge.errors import EcgEdgeError
 
     data = Path(args.data)
-    if not (data / "ptbxl_database.csv").is_file():
+    is_pack = data.suffix == ".npz" and data.is_file()
+    if not is_pack and not (data / "ptbxl_database.csv").is_file():
         print(f"ecg-convert train-segmenter: no PTB-XL data at {data}: pass --data DIR "
-              f"(a directory with ptbxl_database.csv and records500/)", file=sys.stderr)
+              f"(a directory with ptbxl_database.csv and records500/, or a signal pack .npz)", file=sys.stderr)
         return 2
+    if args.pack:
+        from convert.segmenter.data import pack_records
+
+        out = pack_records(data, tuple(range(1, 10)), args.pack)
+        print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, folds 1-9)")
+        return 0
     from convert.segmenter.train import TrainConfig, calibration_tiles, export_onnx, load_checkpoint, train
 
     cfg = TrainConfig(data=str(data), out=args.out, train_pages=args.pages, val_pages=args.val_pages,
                       steps=args.epochs * args.steps_per_epoch, val_every=args.steps_per_epoch, batch=args.batch,
                       crop=args.crop, lr=args.lr, threads=args.threads, minutes=args.minutes, tile=args.tile,
                       px_per_mm=args.px_per_mm, modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
-                      seed=args.seed, target_dilate=args.dilate, init=args.init)
+                      seed=args.seed, target_dilate=args.dilate, init=args.init, device=args.device,
+                      workers=args.workers)
     best = train(cfg, resume=args.resume, log=lambda s: print(s, flush=True))
     model, ck = load_checkpoint(best)
     onnx_path = export_onnx(model, Path(args.out) / "segmenter.onnx", tile=args.tile)

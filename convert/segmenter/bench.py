@@ -19,8 +19,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default=None, help="manifest name (default: segmenter, else segmenter_experimental)")
     args = ap.parse_args(argv)
 
-    import numpy as np
-
     from convert.segmenter.data import rectify, work_px_per_mm
     from convert.synth import render_page, synthetic_ecg
     from edge.digitize.traceprob_tflite import make_tflite_trace_probability, tile_starts

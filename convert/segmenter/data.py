@@ -5,11 +5,11 @@ heavy photometric augmentation (shadows, glare, stains, handwriting, colour swap
 
 from __future__ import annotations
 
-import ast
 import csv
 import logging
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -39,8 +39,12 @@ class RecordRef:
 
 
 def fold_records(data_dir: str | Path, folds: list[int] | tuple[int, ...]) -> list[RecordRef]:
-    """Records of `ptbxl_database.csv` in the given strat_folds whose 500 Hz files exist."""
+    """Records of `ptbxl_database.csv` in the given strat_folds whose 500 Hz files exist, or of a
+    signal pack (`pack_records`) when `data_dir` is an .npz file."""
     data_dir = Path(data_dir)
+    if data_dir.suffix == ".npz" and data_dir.is_file():
+        pack = _open_pack(str(data_dir))
+        return [RecordRef(int(e), data_dir, int(f)) for e, f in zip(pack["ecg_id"], pack["fold"]) if int(f) in folds]
     csv_path = data_dir / "ptbxl_database.csv"
     if not csv_path.is_file():
         raise FileNotFoundError(f"no ptbxl_database.csv in {data_dir}")
@@ -56,8 +60,37 @@ def fold_records(data_dir: str | Path, folds: list[int] | tuple[int, ...]) -> li
     return out
 
 
+def pack_records(data_dir: str | Path, folds: tuple[int, ...], out: str | Path) -> Path:
+    """Write the folds' 500 Hz signals into one compressed .npz (int16 uV, LEAD_NAMES order), so
+    training can run on a machine without wfdb or the WFDB files (a rented GPU box)."""
+    refs = fold_records(data_dir, folds)
+    sigs, fs_all = [], set()
+    for ref in refs:
+        sig, fs = load_signals(ref)
+        fs_all.add(fs)
+        sigs.append(np.clip(np.round(np.nan_to_num(sig[: int(round(10 * fs))]) * 1000), -32767, 32767).astype(np.int16))
+    if len(fs_all) != 1 or len({s.shape for s in sigs}) != 1:
+        raise ValueError(f"records differ in rate or length ({sorted(fs_all)}); cannot pack them")
+    out = Path(out)
+    tmp = out.with_name(out.stem + ".tmp.npz")
+    np.savez_compressed(tmp, ecg_id=np.array([r.ecg_id for r in refs]), fold=np.array([r.fold for r in refs]),
+                        signals_uv=np.stack(sigs), fs=np.float64(fs_all.pop()))
+    os.replace(tmp, out)
+    return out
+
+
+@lru_cache(maxsize=2)
+def _open_pack(path: str) -> dict:
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
 def load_signals(ref: RecordRef) -> tuple[np.ndarray, float]:
-    """(n, 12) mV in LEAD_NAMES order and fs for a PTB-XL record."""
+    """(n, 12) mV in LEAD_NAMES order and fs for a PTB-XL record (WFDB files or a signal pack)."""
+    if ref.path.suffix == ".npz":
+        pack = _open_pack(str(ref.path))
+        i = int(np.flatnonzero(pack["ecg_id"] == ref.ecg_id)[0])
+        return pack["signals_uv"][i].astype(np.float32) / 1000.0, float(pack["fs"])
     from edge.wfdb_io import read_record
 
     rec = read_record(ref.path)
@@ -99,7 +132,7 @@ def render_training_page(signals: np.ndarray, fs: float, seed: int, px_per_mm: f
         kw["photo_size"] = (2016, 1512) if rng.random() < 0.5 else (3264, 2448)
     try:
         page = render_page(sig, fs, layout=layout, mode=mode, seed=seed, randomize=True, **kw)
-    except (ValueError, ImportError, ModuleNotFoundError, TypeError) as exc:  # mode not available yet
+    except ImportError as exc:  # a mode's optional dependency missing: never hide a rendering bug
         log.debug("mode %s unavailable (%s); rendering clean", mode, exc)
         mode = "clean"
         page = render_page(sig, fs, layout=layout, mode="clean", seed=seed, randomize=True)
@@ -107,11 +140,23 @@ def render_training_page(signals: np.ndarray, fs: float, seed: int, px_per_mm: f
     return img, mask, {"mode": mode, "layout": layout, "seed": seed, "grid": page.meta.get("style", {}).get("grid")}
 
 
+def _render_cached(job: tuple) -> str:
+    """Render one cache page (a worker's job); returns a progress line."""
+    p, ref, seed, px_per_mm, modes = job
+    sig, fs = load_signals(ref)
+    img, mask, info = render_training_page(sig, fs, seed, px_per_mm, modes)
+    tmp = p.with_name(p.stem + ".tmp.npz")
+    np.savez_compressed(tmp, image=img, mask=mask, ecg_id=ref.ecg_id, mode=info["mode"])
+    os.replace(tmp, p)
+    return f"{info['mode']}, {info['layout']}, record {ref.ecg_id}"
+
+
 def build_cache(data_dir: str | Path, folds: tuple[int, ...], out_dir: str | Path, n_pages: int, *,
                 px_per_mm: float, seed: int = 0, modes: tuple[str, ...] = ("clean", "scan", "photo"),
-                progress: bool = True) -> list[Path]:
-    """Render `n_pages` rectified training pages into `out_dir` (page_XXXXX.npz); existing files are
-    kept, so an interrupted build resumes. Records cycle through the folds' records."""
+                progress: bool = True, jobs: int = 1) -> list[Path]:
+    """Render `n_pages` rectified training pages into `out_dir` (page_XXXXX.npz) with `jobs`
+    processes; existing files are kept, so an interrupted build resumes. Records cycle through
+    the folds' records; page i is the same whatever `jobs` is."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     refs = fold_records(data_dir, folds)
@@ -119,20 +164,22 @@ def build_cache(data_dir: str | Path, folds: tuple[int, ...], out_dir: str | Pat
         raise FileNotFoundError(f"no records of folds {folds} in {data_dir}")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(refs))
-    paths = []
-    for i in range(n_pages):
-        p = out_dir / f"page_{i:05d}.npz"
-        paths.append(p)
-        if p.exists():
-            continue
-        ref = refs[order[i % len(refs)]]
-        sig, fs = load_signals(ref)
-        img, mask, info = render_training_page(sig, fs, seed * 100003 + i, px_per_mm, modes)
-        tmp = p.with_name(p.stem + ".tmp.npz")
-        np.savez_compressed(tmp, image=img, mask=mask, ecg_id=ref.ecg_id, mode=info["mode"])
-        os.replace(tmp, p)
-        if progress and (i % 10 == 0 or i == n_pages - 1):
-            print(f"  page {i + 1}/{n_pages} ({info['mode']}, {info['layout']}, record {ref.ecg_id})", flush=True)
+    paths = [out_dir / f"page_{i:05d}.npz" for i in range(n_pages)]
+    todo = [(p, refs[order[i % len(refs)]], seed * 100003 + i, px_per_mm, tuple(modes))
+            for i, p in enumerate(paths) if not p.exists()]
+    if jobs > 1 and len(todo) > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(jobs) as pool:
+            done = pool.imap_unordered(_render_cached, todo)
+            for i, line in enumerate(done):
+                if progress and (i % 50 == 0 or i == len(todo) - 1):
+                    print(f"  page {i + 1}/{len(todo)} ({line})", flush=True)
+    else:
+        for i, job in enumerate(todo):
+            line = _render_cached(job)
+            if progress and (i % 10 == 0 or i == len(todo) - 1):
+                print(f"  page {i + 1}/{len(todo)} ({line})", flush=True)
     return paths
 
 

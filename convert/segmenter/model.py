@@ -81,7 +81,7 @@ def macs_per_pixel(m: TraceUNet, size: int = 256) -> float:
 
     hs = [c.register_forward_hook(hook) for c in m.modules() if isinstance(c, nn.Conv2d)]
     with torch.no_grad():
-        m.eval()(torch.zeros(1, 3, size, size))
+        m.eval()(torch.zeros(1, 3, size, size, device=next(m.parameters()).device))
     for h in hs:
         h.remove()
     return total[0] / (size * size)

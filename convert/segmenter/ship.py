@@ -96,10 +96,13 @@ def write_card(path: Path, entry: dict) -> None:
     lines = [
         f"# {entry['name']} — learned ECG trace segmentation (int8 TFLite)",
         "",
-        "Per-pixel probability that a pixel of a rectified ECG printout belongs to a printed trace. "
-        "Used by the digitizer's trace-probability stage (`edge.digitize.traceprob_tflite`) in place of the "
-        "classical colour-based estimate, to cope with shadows, glare, stains, handwriting and grids whose "
-        "colour is close to the trace colour.",
+        "Per-pixel probability that a pixel of a rectified ECG printout belongs to a printed trace, run over "
+        "the page in tiles (`edge.digitize.traceprob_tflite`). With `trace_model=\"auto\"` (the default) the "
+        "digitizer reads camera photos (a page found inside a wider frame) with the geometric mean of this "
+        "map and the classical colour-based estimate (`fused_trace_probability`): the segmenter vetoes dark "
+        "marks that are not trace (shadow edges, stains, handwriting, grid residue) and the classical estimate "
+        "keeps the ink's sharp profile. Scans and flat prints keep the classical estimate. "
+        "`trace_model=\"learned\"` reads with this map alone.",
         "",
         "## Model",
         f"- File `{entry['file']}`, {entry['size_bytes']} bytes, sha256 `{entry['sha256']}`.",

@@ -34,6 +34,8 @@ class TrainConfig:
     modes: tuple = ("clean", "scan", "photo")
     target_dilate: int = 1         # grow the (centre-line-thin) rectified masks to the ink width, px
     init: str = ""                 # warm start: weights from this checkpoint
+    device: str = "auto"           # "auto" (CUDA when there is one), "cpu", "cuda"
+    workers: int = 0               # processes rendering pages and preparing batches (0: in-line)
     extra: dict = field(default_factory=dict)
 
 
@@ -41,7 +43,8 @@ def _loss(logits, target, pos_weight: float):
     import torch
     import torch.nn.functional as F
 
-    bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(pos_weight))
+    bce = F.binary_cross_entropy_with_logits(logits, target,
+                                             pos_weight=torch.tensor(pos_weight, device=logits.device))
     p = torch.sigmoid(logits)
     inter = (p * target).sum(dim=(1, 2, 3))
     dice = 1 - (2 * inter + 1) / (p.sum(dim=(1, 2, 3)) + target.sum(dim=(1, 2, 3)) + 1)
@@ -52,13 +55,14 @@ def evaluate(model, xs: np.ndarray, ys: np.ndarray, pos_weight: float, batch: in
     """Validation loss, precision, recall, F1 and IoU at p >= 0.5 on fixed crops."""
     import torch
 
+    dev = next(model.parameters()).device
     model.eval()
     tp = fp = fn = 0.0
     losses = []
     with torch.no_grad():
         for i in range(0, len(xs), batch):
-            x = torch.from_numpy(xs[i:i + batch]).contiguous(memory_format=torch.channels_last)
-            y = torch.from_numpy(ys[i:i + batch])
+            x = torch.from_numpy(xs[i:i + batch]).to(dev).contiguous(memory_format=torch.channels_last)
+            y = torch.from_numpy(ys[i:i + batch]).to(dev)
             lo = model(x)
             losses.append(float(_loss(lo, y, pos_weight)))
             pr = (lo > 0).float()
@@ -70,6 +74,36 @@ def evaluate(model, xs: np.ndarray, ys: np.ndarray, pos_weight: float, batch: in
     rec = tp / max(tp + fn, 1)
     return {"loss": float(np.mean(losses)), "precision": prec, "recall": rec,
             "f1": 2 * prec * rec / max(prec + rec, 1e-9), "iou": tp / max(tp + fp + fn, 1)}
+
+
+def _batches(pages: list, cfg: TrainConfig, seed: tuple, workers: int):
+    """Endless training batches (numpy x, y); with `workers`, prepared ahead by a torch DataLoader's
+    worker processes (on a GPU the crops' augmentation, not the model, is the bottleneck)."""
+    import torch
+
+    from .data import sample_batch
+
+    class Crops(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            info = torch.utils.data.get_worker_info()
+            rng = np.random.default_rng([*seed, info.id if info else 0])
+            while True:
+                yield sample_batch(pages, rng, cfg.batch, cfg.crop, train=True)
+
+    if workers <= 0:
+        yield from iter(Crops())
+        return
+    loader = torch.utils.data.DataLoader(Crops(), batch_size=None, num_workers=workers, prefetch_factor=4)
+    for x, y in loader:
+        yield x.numpy(), y.numpy()
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
@@ -87,11 +121,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
     last, best = out / "last.pt", out / "best.pt"
 
     log(f"rendering training pages (folds 1-8) at {px:.2f} px/mm into {out / 'cache'} ...")
+    jobs = max(1, cfg.workers)
     tr_paths = build_cache(cfg.data, tuple(range(1, 9)), out / "cache" / "train", cfg.train_pages,
-                           px_per_mm=px, seed=cfg.seed + 1, modes=tuple(cfg.modes))
+                           px_per_mm=px, seed=cfg.seed + 1, modes=tuple(cfg.modes), jobs=jobs)
     log("rendering validation pages (fold 9) ...")
     va_paths = build_cache(cfg.data, (9,), out / "cache" / "val", cfg.val_pages, px_per_mm=px,
-                           seed=cfg.seed + 9, modes=tuple(cfg.modes))
+                           seed=cfg.seed + 9, modes=tuple(cfg.modes), jobs=jobs)
     tr_pages = load_cache(tr_paths, dilate=cfg.target_dilate)
     va_pages = load_cache(va_paths, dilate=cfg.target_dilate)
     vrng = np.random.default_rng(1234)
@@ -100,6 +135,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
     vxa, vya = sample_batch(va_pages, vrng, max(48, 4 * len(va_pages)), cfg.crop, train=True)
     vx, vy = np.concatenate([vx, vxa]), np.concatenate([vy, vya])
 
+    dev = _device(cfg.device)
     model = TraceUNet(widths=tuple(cfg.widths)).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, best_f1, history = 0, -1.0, []
@@ -112,23 +148,32 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
         opt.load_state_dict(ck["opt"])
         step, best_f1, history = ck["step"], ck["best_f1"], ck.get("history", [])
         log(f"resumed from {last} at step {step} (best val F1 {best_f1:.3f})")
-    log(f"TraceUNet widths {cfg.widths}: {count_params(model)} parameters, "
+    model.to(dev)
+    for st in opt.state.values():
+        for k2, v in st.items():
+            if torch.is_tensor(v) and k2 != "step":
+                st[k2] = v.to(dev)
+    log(f"training on {dev}; TraceUNet widths {cfg.widths}: {count_params(model)} parameters, "
         f"{macs_per_pixel(model):.0f} MAC/pixel; {len(tr_pages)} train / {len(va_pages)} val pages")
 
+    t0 = time.time()
+
     def lr_at(s: int) -> float:
+        """Warm-up, then a cosine that follows whichever budget runs out first: steps or minutes,
+        so a run stopped by its time budget still ends annealed."""
         warm = 100
         if s < warm:
             return cfg.lr * (s + 1) / warm
-        return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, cfg.steps - warm))))
+        done = max((s - warm) / max(1, cfg.steps - warm), (time.time() - t0) / 60 / max(cfg.minutes, 1e-6))
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
 
     def save(path: Path) -> None:
         tmp = path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "best_f1": best_f1,
+        torch.save({"model": {k2: v.detach().cpu() for k2, v in model.state_dict().items()}, "opt": opt.state_dict(), "step": step, "best_f1": best_f1,
                     "history": history, "config": asdict(cfg)}, tmp)
         tmp.replace(path)
 
-    rng = np.random.default_rng([cfg.seed, step])
-    t0 = time.time()
+    batches = _batches(tr_pages, cfg, (cfg.seed, step), cfg.workers)
     run_loss = []
     model.train()
     while step < cfg.steps:
@@ -145,9 +190,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
             break
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        x, y = sample_batch(tr_pages, rng, cfg.batch, cfg.crop, train=True)
-        xt = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
-        loss = _loss(model(xt), torch.from_numpy(y), cfg.pos_weight)
+        x, y = next(batches)
+        xt = torch.from_numpy(x).to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        loss = _loss(model(xt), torch.from_numpy(y).to(dev, non_blocking=True), cfg.pos_weight)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -169,6 +214,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
                 save(best)
             log(f"  val step {step}: loss {m['loss']:.4f} P {m['precision']:.3f} R {m['recall']:.3f} "
                 f"F1 {m['f1']:.3f} IoU {m['iou']:.3f}{' (best)' if improved else ''}")
+    batches.close()
     save(last)
     if not best.exists():
         save(best)

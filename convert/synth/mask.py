@@ -53,7 +53,8 @@ def local_scale(H: np.ndarray, pt) -> float:
     """Linear magnification of homography `H` around flat point `pt` (sqrt of the Jacobian det)."""
     p = np.array([pt, [pt[0] + 1, pt[1]], [pt[0], pt[1] + 1]], np.float64)
     q = apply_homography(H, p)
-    return float(np.sqrt(abs(np.cross(q[1] - q[0], q[2] - q[0]))))
+    a, b = q[1] - q[0], q[2] - q[0]
+    return float(np.sqrt(abs(a[0] * b[1] - a[1] * b[0])))      # 2-D cross product (numpy 2 has none)
 
 
 def warp_lines_mask(shape: tuple[int, int], lines: list[np.ndarray], flat_thickness: int, H: np.ndarray,

@@ -138,6 +138,28 @@ def _learned() -> TraceProbFn:
     return make_tflite_trace_probability(load_model("segmenter"))
 
 
+def fused_trace_probability(rectified_bgr: np.ndarray) -> np.ndarray:
+    """Geometric mean of the classical estimate and the learned segmenter: a pixel is trace only
+    where both agree. The segmenter vetoes what merely looks dark (handwriting, shadow edges,
+    stains, grid residue); the classical estimate keeps the ink's own sharp profile, which the
+    segmenter's smoother map lacks (on clean prints the segmenter alone reads worse)."""
+    c = classical_trace_probability(rectified_bgr)
+    return np.sqrt(c * _learned()(rectified_bgr)).astype(np.float32)
+
+
+def fused_or_none() -> TraceProbFn | None:
+    """fused_trace_probability when a segmenter is installed, loadable and recorded as helping
+    (learned_preferred), else None: what "auto" may use besides the classical estimate."""
+    if not learned_preferred():
+        return None
+    try:
+        _learned()
+    except Exception as exc:  # no model installed, no runtime: the classical stage still works
+        log.debug("learned trace model unavailable (%s); classical only", exc)
+        return None
+    return fused_trace_probability
+
+
 def learned_preferred() -> bool:
     """"auto" takes the installed segmenter only when its manifest entry records that it digitizes
     at least as well as the classical stage (metrics.digitizer_snr_gain_db >= 0, measured with
@@ -156,22 +178,18 @@ def learned_preferred() -> bool:
 
 
 def get_trace_probability(kind: str | TraceProbFn | None = "auto") -> tuple[TraceProbFn, str]:
-    """Return (function, name actually used). "learned" raises ModelError/ImportError if the
-    segmenter is missing; "auto" uses it only when installed, loadable and recorded as no worse
-    than classical (see learned_preferred), else classical."""
+    """Return (function, name) of the first reading's trace stage. "auto" and "classical" read
+    with the classical estimate ("auto" adds the segmenter's second reading where the leads
+    disagree: see second_reading); "learned" reads with the segmenter alone and raises
+    ModelError/ImportError if it is missing."""
     if callable(kind):
         return kind, getattr(kind, "__name__", "custom")
     kind = kind or "auto"
-    if kind == "classical":
+    if kind in ("auto", "classical"):
         return classical_trace_probability, "classical"
     if kind == "learned":
         return _learned(), "learned"
-    if kind == "auto":
-        if not learned_preferred():
-            return classical_trace_probability, "classical"
-        try:
-            return _learned(), "learned"
-        except Exception as exc:  # no model installed, no runtime: the classical stage still works
-            log.debug("learned trace model unavailable (%s); using classical", exc)
-            return classical_trace_probability, "classical"
-    raise ValueError(f"unknown trace model {kind!r}; choose auto, classical or learned")
+    if kind == "fused":
+        _learned()
+        return fused_trace_probability, "fused"
+    raise ValueError(f"unknown trace model {kind!r}; choose auto, classical, learned or fused")
