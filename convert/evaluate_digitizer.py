@@ -173,6 +173,8 @@ def summarize(results: list[PageScore], families: list[str]) -> str:
 _TIMING_SNIPPET = r"""
 import json, sys, time
 t0 = time.perf_counter()
+from edge.memory import limit_malloc_arenas
+limit_malloc_arenas()  # as `ecg-edge digitize` and `ecg-edge run` do at start
 from edge.digitize import digitize
 from edge.imageio import load_image
 from edge.memory import max_rss_mb, status_mb

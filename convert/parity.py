@@ -121,8 +121,9 @@ def heldout_pages(data_dir: str | Path, n_pages: int, *, modes=("photo", "scan",
 
 def check_segmenter(onnx_path: str | Path, tflite_path: str | Path, data_dir: str | Path, *, n_pages: int = 12,
                     threshold_db: float = SEGMENTER_THRESHOLD_DB, modes=("photo", "scan", "clean"),
-                    log=print) -> ParityReport:
-    """Digitize fold-10 pages with the float and the int8 segmenter and compare SNR and prob maps."""
+                    fused: bool = False, log=print) -> ParityReport:
+    """Digitize fold-10 pages with the float and the int8 segmenter and compare SNR and prob maps.
+    `fused`: read with the segmenter fused with the classical map, as the device reads photos."""
     from edge.digitize import digitize
     from edge.digitize.traceprob_tflite import make_tflite_trace_probability
     from edge.models import load_tflite
@@ -133,13 +134,21 @@ def check_segmenter(onnx_path: str | Path, tflite_path: str | Path, data_dir: st
     q_model = load_tflite(tflite_path)
     fn_f = make_tflite_trace_probability(f_model)
     fn_q = make_tflite_trace_probability(q_model)
+    if fused:
+        from edge.digitize.traceprob import fused_trace_probability
+
+        def fusing(fn):
+            return lambda img: fused_trace_probability(img, learned_map=fn(img))
+    else:
+        def fusing(fn):
+            return fn
     snr_f, snr_q, fam = [], [], []
     diffs = []
     for i, (mode, page) in enumerate(heldout_pages(data_dir, n_pages, modes=modes)):
         row = {}
         for tag, fn, acc in (("float", fn_f, snr_f), ("int8", fn_q, snr_q)):
             try:
-                res = digitize(page.image, fs=500, trace_model=fn)
+                res = digitize(page.image, fs=500, trace_model=fusing(fn))
                 s = mean_snr(record_snr(page.truth, res.signals, 500, res.lead_names))
                 if tag == "float":
                     pf = fn_f(res.rectified)
@@ -163,7 +172,8 @@ def check_segmenter(onnx_path: str | Path, tflite_path: str | Path, data_dir: st
         details[m] = {"float": float(np.mean([snr_f[k] for k in idx])), "int8": float(np.mean([snr_q[k] for k in idx])),
                       "n": len(idx)}
     f, q = float(np.mean(snr_f)), float(np.mean(snr_q))
-    return ParityReport("trace_segmentation", n_pages, agree, "end-to-end digitization SNR (dB)", f, q, f - q,
+    metric = "end-to-end digitization SNR (dB)" + (", fused with the classical map" if fused else "")
+    return ParityReport("trace_segmentation", n_pages, agree, metric, f, q, f - q,
                         threshold_db, (f - q) <= threshold_db, details, time.time() - t0)
 
 

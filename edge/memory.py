@@ -1,8 +1,10 @@
-"""This process's memory in MB, for the benchmarks (`ecg-edge bench`, `ecg-convert
-evaluate-digitizer`): one reader of /proc/self/status and of getrusage instead of a copy each."""
+"""This process's memory: readings in MB for the benchmarks (`ecg-edge bench`, `ecg-convert
+evaluate-digitizer`), one reader of /proc/self/status and of getrusage instead of a copy each,
+and the cap on glibc's malloc arenas that the device's commands set at start."""
 
 from __future__ import annotations
 
+import os
 import resource
 
 
@@ -22,3 +24,18 @@ def status_mb(field: str) -> float | None:
 def max_rss_mb() -> float:
     """Peak resident set size from getrusage (after a fork it can include the parent's peak)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def limit_malloc_arenas(n: int = 2) -> bool:
+    """Cap glibc's malloc arenas (like MALLOC_ARENA_MAX) before worker threads start: OpenCV and
+    TFLite threads otherwise each keep an arena of freed pages and RSS creeps. True if applied."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False  # the service (or the user) already chose
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(-8, int(n)))  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        return False

@@ -322,15 +322,15 @@ def _models_with_segmenter_gain(tmp_path, gain):
 
 
 def test_auto_uses_learned_segmenter_only_when_recorded_as_no_worse(tmp_path, monkeypatch):
-    from edge.digitize.traceprob import fused_or_none, learned_preferred
+    from edge.digitize.traceprob import learned_or_none, learned_preferred
 
     monkeypatch.setenv("ECG_EDGE_MODELS", str(tmp_path))
     (tmp_path / "manifest.json").write_text(json.dumps({"schema": 1, "models": []}))
-    assert learned_preferred() is False and fused_or_none() is None
+    assert learned_preferred() is False and learned_or_none() is None
     monkeypatch.setenv("ECG_EDGE_MODELS", str(_models_with_segmenter_gain(tmp_path, -3.0)))
-    assert learned_preferred() is False and fused_or_none() is None
+    assert learned_preferred() is False and learned_or_none() is None
     monkeypatch.setenv("ECG_EDGE_MODELS", str(_models_with_segmenter_gain(tmp_path, 0.5)))
-    assert learned_preferred() is True and fused_or_none() is not None
+    assert learned_preferred() is True and learned_or_none() is not None
     assert get_trace_probability("auto")[1] == "classical"     # the first reading of a scan
 
 

@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what to measure (auto: from the manifest entry next to the .tflite, else from shapes)")
     parser.add_argument("--pages", type=int, default=12, help="segmentation: fold-10 pages to digitize")
     parser.add_argument("--modes", default="photo,scan,clean", help="segmentation: synthesizer modes of the pages")
+    parser.add_argument("--fused", action="store_true",
+                        help="segmentation: read with the map fused with the classical one, as the device reads photos")
     parser.add_argument("--max-loss-db", type=float, default=0.3, help="segmentation: allowed SNR loss (dB)")
     parser.add_argument("--max-loss-auc", type=float, default=0.01, help="classification: allowed macro AUC loss")
     parser.add_argument("--max-abs-diff", type=float, default=0.1, help="outputs: allowed max |float - int8|")
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         if task == "segmentation":
             rep = parity.check_segmenter(args.onnx, tfl, args.data, n_pages=args.pages, threshold_db=args.max_loss_db,
-                                         modes=tuple(m for m in args.modes.split(",") if m))
+                                         modes=tuple(m for m in args.modes.split(",") if m), fused=args.fused)
         elif task == "classification":
             thr = None
             if entry and isinstance(entry.get("thresholds"), dict) and entry.get("labels"):

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
               "(the bundled examples/photo.jpg comes with the repository)", file=sys.stderr)
         return 2
     if args.soak:
-        from edge.commands.run import limit_malloc_arenas
+        from edge.memory import limit_malloc_arenas
         limit_malloc_arenas()  # as `ecg-edge run` does
         return soak(path, args.soak, cfg, as_json=args.json)
     times: dict[str, list[float]] = {}

@@ -59,6 +59,9 @@ def digitize_file(image_path: str | os.PathLike, out_dir: str | os.PathLike, *, 
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # as `ecg-edge run` does: before OpenCV and TFLite start their threads
     from edge.errors import EcgEdgeError
 
     worst = 0

@@ -25,22 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the effective settings (file + defaults + flags) as JSON and exit")
 
 
-def limit_malloc_arenas(n: int = 2) -> bool:
-    """Cap glibc's malloc arenas (like MALLOC_ARENA_MAX) before worker threads start: OpenCV and
-    TFLite threads otherwise each keep an arena of freed pages and RSS creeps. True if applied."""
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return False  # the service (or the user) already chose
-    try:
-        import ctypes
-        import ctypes.util
-
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(-8, int(n)))  # M_ARENA_MAX
-    except (OSError, AttributeError):
-        return False
-
-
 def run(args: argparse.Namespace) -> int:
+    from edge.memory import limit_malloc_arenas
+
     limit_malloc_arenas()  # first, before numpy/OpenCV start worker threads
     from edge.config import apply_overrides, load_config
     from edge.errors import EcgEdgeError

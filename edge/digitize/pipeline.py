@@ -23,8 +23,9 @@ from .page import WORK_PX_PER_MM, RectifiedPage, rectify_page, rotate_half_turn
 from .result import DigitizeResult
 from . import textcues
 from .textcues import PrintedScale
-from .traceprob import (faint_pen_trace_probability, fused_or_none, get_trace_probability, ink_darkness,
-                        ink_without_grid, pen_fainter_than_text)
+from .traceprob import (faint_pen_trace_probability, forget_page_maps, fused_trace_probability,
+                        get_trace_probability, ink_darkness, ink_without_grid, learned_or_none,
+                        pen_fainter_than_text)
 
 DEFAULT_GAIN = 10.0
 SHARP_CRISP = 220.0   # a crisp print (sharpness, bicubic warp): no sharpening
@@ -101,6 +102,15 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     is "auto" (classical, or fused with the installed segmenter for camera photos) | "classical" |
     "learned" | "fused" or a trace-probability function. Raises BadInputError when the image
     holds no readable ECG."""
+    try:
+        return _digitize(image_bgr, fs=fs, layout=layout, gain=gain, speed=speed, trace_model=trace_model)
+    finally:
+        forget_page_maps()
+
+
+def _digitize(image_bgr: np.ndarray, *, fs: float, layout: str | None, gain: float | None,
+              speed: float | None, trace_model) -> DigitizeResult:
+    """digitize() without the clean-up of the page maps."""
     timings: dict[str, float] = {}
     warnings: list[str] = []
     if image_bgr is None or image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
@@ -133,9 +143,9 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
     # Not each other's rereads: the leads' agreement picked the worse of the two maps as often
     # as the better.
     if trace_model in (None, "auto") and page.page_found:
-        fused = fused_or_none()
-        if fused is not None:
-            trace_fn, trace_name = fused, "fused"
+        learned = learned_or_none()
+        if learned is not None:
+            trace_fn, trace_name = _fused_for(page, learned), "fused"
     read = functools.partial(_read_page, sharp=sharp, fs=fs, layout=layout, gain=gain, speed=speed,
                              trace_fn=trace_fn, trace_name=trace_name, text_cache={})
     first_error: BadInputError | None = None
@@ -182,6 +192,19 @@ def digitize(image_bgr: np.ndarray, *, fs: float = 500, layout: str | None = Non
         assert first_error is not None
         raise first_error
     return res
+
+
+def _fused_for(page: RectifiedPage, learned) -> Callable[[np.ndarray], np.ndarray]:
+    """The fused trace map for every reading of `page` (sharpened or not): the segmenter runs
+    once, on the unsharpened page it was trained on; only the classical half follows the reading."""
+    seg: list[np.ndarray] = []
+
+    def fused(img: np.ndarray) -> np.ndarray:
+        if not seg:
+            seg.append(np.asarray(learned(page.image), np.float32))
+        return fused_trace_probability(img, learned_map=seg[0])
+
+    return fused
 
 
 def _unsharp_amount(page: RectifiedPage, sharp: float) -> float:

@@ -50,6 +50,12 @@ def _cached(name: str, rectified_bgr: np.ndarray, px_per_mm: float, compute) -> 
     return out
 
 
+def forget_page_maps() -> None:
+    """Drop the maps remembered for the last page (about 25 MB for an A4 page): called when a
+    digitization ends, so nothing of one capture stays in memory while the next is read."""
+    _cache.clear()
+
+
 def _ink_darkness(rectified_bgr: np.ndarray, px_per_mm: float) -> np.ndarray:
     h, w = rectified_bgr.shape[:2]
     f = 4
@@ -138,26 +144,27 @@ def _learned() -> TraceProbFn:
     return make_tflite_trace_probability(load_model("segmenter"))
 
 
-def fused_trace_probability(rectified_bgr: np.ndarray) -> np.ndarray:
+def fused_trace_probability(rectified_bgr: np.ndarray, learned_map: np.ndarray | None = None) -> np.ndarray:
     """Geometric mean of the classical estimate and the learned segmenter: a pixel is trace only
     where both agree. The segmenter vetoes what merely looks dark (handwriting, shadow edges,
     stains, grid residue); the classical estimate keeps the ink's own sharp profile, which the
-    segmenter's smoother map lacks (on clean prints the segmenter alone reads worse)."""
-    c = classical_trace_probability(rectified_bgr)
-    return np.sqrt(c * _learned()(rectified_bgr)).astype(np.float32)
+    segmenter's smoother map lacks (on clean prints the segmenter alone reads worse).
+    `learned_map`: the segmenter's map of this page when already computed (one per page)."""
+    c = classical_trace_probability(rectified_bgr)        # a new array: combined in place
+    c *= _learned()(rectified_bgr) if learned_map is None else learned_map
+    return np.sqrt(c, out=c)
 
 
-def fused_or_none() -> TraceProbFn | None:
-    """fused_trace_probability when a segmenter is installed, loadable and recorded as helping
-    (learned_preferred), else None: what "auto" may use besides the classical estimate."""
+def learned_or_none() -> TraceProbFn | None:
+    """The segmenter's trace-probability function when it is installed, loadable and recorded as
+    helping (learned_preferred), else None: what "auto" may use besides the classical estimate."""
     if not learned_preferred():
         return None
     try:
-        _learned()
+        return _learned()
     except Exception as exc:  # no model installed, no runtime: the classical stage still works
         log.debug("learned trace model unavailable (%s); classical only", exc)
         return None
-    return fused_trace_probability
 
 
 def learned_preferred() -> bool:
