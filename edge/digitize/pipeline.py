@@ -142,10 +142,10 @@ def _digitize(image_bgr: np.ndarray, *, fs: float, layout: str | None, gain: flo
     # whose sharper ink profile reads it better (fold 9: photos +0.7 dB, scans -0.1 with it).
     # Not each other's rereads: the leads' agreement picked the worse of the two maps as often
     # as the better.
-    if trace_model in (None, "auto") and page.page_found:
-        learned = learned_or_none()
-        if learned is not None:
-            trace_fn, trace_name = _fused_for(page, learned), "fused"
+    faint_fn = faint_pen_trace_probability if trace_name == "classical" else None
+    learned = learned_or_none() if trace_model in (None, "auto") and page.page_found else None
+    if learned is not None:
+        (trace_fn, faint_fn), trace_name = _fused_for(page, learned), "fused"
     read = functools.partial(_read_page, sharp=sharp, fs=fs, layout=layout, gain=gain, speed=speed,
                              trace_fn=trace_fn, trace_name=trace_name, text_cache={})
     first_error: BadInputError | None = None
@@ -163,9 +163,9 @@ def _digitize(image_bgr: np.ndarray, *, fs: float, layout: str | None, gain: flo
     others = []
     if alpha > 0:
         others.append(("unsharpened", lambda: read(page, warnings=list(warnings), timings=dict(timings))))
-    if trace_name == "classical":
+    if faint_fn is not None:
         others.append(("faint pen", lambda: read(first_page, warnings=list(warnings), timings=dict(timings),
-                                                 trace_fn=faint_pen_trace_probability)
+                                                 trace_fn=faint_fn)
                        if pen_fainter_than_text(first_page.image) else None))
     first = "sharpened" if alpha > 0 else "first"
     tried: dict[str, float | str | None] = {first: first_error.code if res is None else res.details.get("estimated_snr_db")}
@@ -194,17 +194,24 @@ def _digitize(image_bgr: np.ndarray, *, fs: float, layout: str | None, gain: flo
     return res
 
 
-def _fused_for(page: RectifiedPage, learned) -> Callable[[np.ndarray], np.ndarray]:
-    """The fused trace map for every reading of `page` (sharpened or not): the segmenter runs
-    once, on the unsharpened page it was trained on; only the classical half follows the reading."""
+def _fused_for(page: RectifiedPage, learned) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """The fused trace maps for every reading of `page` (sharpened or not), plain and for a pen
+    fainter than the text (see pen_fainter_than_text): the segmenter runs once, on the
+    unsharpened page it was trained on; only the classical half follows the reading."""
     seg: list[np.ndarray] = []
 
-    def fused(img: np.ndarray) -> np.ndarray:
+    def seg_map() -> np.ndarray:
         if not seg:
             seg.append(np.asarray(learned(page.image), np.float32))
-        return fused_trace_probability(img, learned_map=seg[0])
+        return seg[0]
 
-    return fused
+    def fused(img: np.ndarray) -> np.ndarray:
+        return fused_trace_probability(img, learned_map=seg_map())
+
+    def fused_faint_pen(img: np.ndarray) -> np.ndarray:
+        return fused_trace_probability(img, learned_map=seg_map(), faint=True)
+
+    return fused, fused_faint_pen
 
 
 def _unsharp_amount(page: RectifiedPage, sharp: float) -> float:

@@ -144,13 +144,15 @@ def _learned() -> TraceProbFn:
     return make_tflite_trace_probability(load_model("segmenter"))
 
 
-def fused_trace_probability(rectified_bgr: np.ndarray, learned_map: np.ndarray | None = None) -> np.ndarray:
+def fused_trace_probability(rectified_bgr: np.ndarray, learned_map: np.ndarray | None = None,
+                            faint: bool = False) -> np.ndarray:
     """Geometric mean of the classical estimate and the learned segmenter: a pixel is trace only
     where both agree. The segmenter vetoes what merely looks dark (handwriting, shadow edges,
     stains, grid residue); the classical estimate keeps the ink's own sharp profile, which the
     segmenter's smoother map lacks (on clean prints the segmenter alone reads worse).
-    `learned_map`: the segmenter's map of this page when already computed (one per page)."""
-    c = classical_trace_probability(rectified_bgr)        # a new array: combined in place
+    `learned_map`: the segmenter's map of this page when already computed (one per page);
+    `faint`: the classical half with its ink level set by the traces (a pen fainter than the text)."""
+    c = classical_trace_probability(rectified_bgr, level_from_traces=faint)   # a new array: combined in place
     c *= _learned()(rectified_bgr) if learned_map is None else learned_map
     return np.sqrt(c, out=c)
 
