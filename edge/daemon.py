@@ -27,30 +27,13 @@ import numpy as np
 from . import __version__
 from .config import Config
 from .errors import BadInputError, EcgEdgeError
+from .memory import trim_malloc
 from .quality import QualityMeter, QualityThresholds, assess_frame
 from .screen.render import ResultView, Screens
 from .sources.base import Frame, Source
 from .store import RecordStore
 
 log = logging.getLogger("ecg-edge.daemon")
-
-
-def _load_malloc_trim():
-    """glibc's malloc_trim, or None where there is no glibc."""
-    try:
-        import ctypes
-        import ctypes.util
-
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        fn = libc.malloc_trim
-        fn.argtypes = [ctypes.c_size_t]
-        fn.restype = ctypes.c_int
-        return fn
-    except (OSError, AttributeError):
-        return None
-
-
-_malloc_trim = _load_malloc_trim()
 
 BANNER_SECONDS = 30.0
 PREVIEW_SCREEN_INTERVAL_HEADLESS = 1.0  # do not wear the SD card out writing preview PNGs
@@ -425,11 +408,7 @@ class Daemon:
         """Hand the big per-capture buffers back to the OS: without this, glibc keeps freed
         heap pages (and its per-thread arenas grow), so RSS creeps up over hundreds of captures."""
         gc.collect()
-        if _malloc_trim is not None:
-            try:
-                _malloc_trim(0)
-            except Exception:  # pragma: no cover - non-glibc platform
-                pass
+        trim_malloc()
 
     def safe_handle(self, frame: Frame, quality: dict[str, Any] | None = None) -> str | None:
         """`handle_capture` that survives its own bugs: an unexpected error sets the capture aside

@@ -169,7 +169,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
 
     def save(path: Path) -> None:
         tmp = path.with_suffix(".tmp")
-        torch.save({"model": {k2: v.detach().cpu() for k2, v in model.state_dict().items()}, "opt": opt.state_dict(), "step": step, "best_f1": best_f1,
+        weights = {k2: v.detach().cpu() for k2, v in model.state_dict().items()}   # loadable without a GPU
+        torch.save({"model": weights, "opt": opt.state_dict(), "step": step, "best_f1": best_f1,
                     "history": history, "config": asdict(cfg)}, tmp)
         tmp.replace(path)
 

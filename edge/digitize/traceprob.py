@@ -187,10 +187,11 @@ def learned_preferred() -> bool:
 
 
 def get_trace_probability(kind: str | TraceProbFn | None = "auto") -> tuple[TraceProbFn, str]:
-    """Return (function, name) of the first reading's trace stage. "auto" and "classical" read
-    with the classical estimate ("auto" adds the segmenter's second reading where the leads
-    disagree: see second_reading); "learned" reads with the segmenter alone and raises
-    ModelError/ImportError if it is missing."""
+    """Return (function, name) of the trace stage of a page's readings. "auto" and "classical"
+    read with the classical estimate (digitize() then switches "auto" to the fused map for a
+    camera photo when learned_or_none() offers a segmenter); "learned" reads with the segmenter
+    alone and "fused" with fused_trace_probability, both raising ModelError/ImportError if it is
+    missing."""
     if callable(kind):
         return kind, getattr(kind, "__name__", "custom")
     kind = kind or "auto"
