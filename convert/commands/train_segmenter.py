@@ -41,9 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from edge.errors import EcgEdgeError
 
+    from convert.segmenter.data import is_signal_pack
+
     data = Path(args.data)
-    is_pack = data.suffix == ".npz" and data.is_file()
-    if not is_pack and not (data / "ptbxl_database.csv").is_file():
+    if not is_signal_pack(data) and not (data / "ptbxl_database.csv").is_file():
         print(f"ecg-convert train-segmenter: no PTB-XL data at {data}: pass --data DIR "
               f"(a directory with ptbxl_database.csv and records500/, or a signal pack .npz)", file=sys.stderr)
         return 2

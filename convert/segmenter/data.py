@@ -5,8 +5,10 @@ heavy photometric augmentation (shadows, glare, stains, handwriting, colour swap
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
+import multiprocessing as mp
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,11 +40,17 @@ class RecordRef:
     fold: int
 
 
+def is_signal_pack(path: str | Path) -> bool:
+    """A signal pack written by pack_records (rather than a PTB-XL directory)."""
+    path = Path(path)
+    return path.suffix == ".npz" and path.is_file()
+
+
 def fold_records(data_dir: str | Path, folds: list[int] | tuple[int, ...]) -> list[RecordRef]:
     """Records of `ptbxl_database.csv` in the given strat_folds whose 500 Hz files exist, or of a
     signal pack (`pack_records`) when `data_dir` is an .npz file."""
     data_dir = Path(data_dir)
-    if data_dir.suffix == ".npz" and data_dir.is_file():
+    if is_signal_pack(data_dir):
         pack = _open_pack(str(data_dir))
         return [RecordRef(int(e), data_dir, int(f)) for e, f in zip(pack["ecg_id"], pack["fold"]) if int(f) in folds]
     csv_path = data_dir / "ptbxl_database.csv"
@@ -87,7 +95,7 @@ def _open_pack(path: str) -> dict:
 
 def load_signals(ref: RecordRef) -> tuple[np.ndarray, float]:
     """(n, 12) mV in LEAD_NAMES order and fs for a PTB-XL record (WFDB files or a signal pack)."""
-    if ref.path.suffix == ".npz":
+    if is_signal_pack(ref.path):
         pack = _open_pack(str(ref.path))
         i = int(np.flatnonzero(pack["ecg_id"] == ref.ecg_id)[0])
         return pack["signals_uv"][i].astype(np.float32) / 1000.0, float(pack["fs"])
@@ -167,18 +175,12 @@ def build_cache(data_dir: str | Path, folds: tuple[int, ...], out_dir: str | Pat
     paths = [out_dir / f"page_{i:05d}.npz" for i in range(n_pages)]
     todo = [(p, refs[order[i % len(refs)]], seed * 100003 + i, px_per_mm, tuple(modes))
             for i, p in enumerate(paths) if not p.exists()]
-    if jobs > 1 and len(todo) > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("fork").Pool(jobs) as pool:
-            done = pool.imap_unordered(_render_cached, todo)
-            for i, line in enumerate(done):
-                if progress and (i % 50 == 0 or i == len(todo) - 1):
-                    print(f"  page {i + 1}/{len(todo)} ({line})", flush=True)
-    else:
-        for i, job in enumerate(todo):
-            line = _render_cached(job)
-            if progress and (i % 10 == 0 or i == len(todo) - 1):
+    parallel = jobs > 1 and len(todo) > 1
+    with mp.get_context("fork").Pool(jobs) if parallel else contextlib.nullcontext() as pool:
+        done = pool.imap_unordered(_render_cached, todo) if parallel else map(_render_cached, todo)
+        every = 50 if parallel else 10
+        for i, line in enumerate(done):
+            if progress and (i % every == 0 or i == len(todo) - 1):
                 print(f"  page {i + 1}/{len(todo)} ({line})", flush=True)
     return paths
 
