@@ -418,6 +418,70 @@ def test_faded_row_is_found_at_the_low_threshold():
     assert len(rows.centres) == 4 and abs(rows.centres[-1] - 950) < 15
 
 
+def _rows_prob(rows: list[tuple[float, float, float]], h: int = 1300, w: int = 1600) -> np.ndarray:
+    """A trace map: one wavy row with a spike every 160 px per (y, x_from, x_to) fraction of width."""
+    prob = np.zeros((h, w), np.float32)
+    x = np.arange(w)
+    for r, (yc, f0, f1) in enumerate(rows):
+        y = yc + 8 * np.sin(x / 37.0 + r) + 40 * (np.mod(x, 160) < 3)
+        keep = (x >= f0 * w) & (x < f1 * w)
+        canvas = np.zeros((h, w), np.uint8)
+        for part in np.split(np.flatnonzero(keep), np.flatnonzero(np.diff(np.flatnonzero(keep)) > 1) + 1):
+            if len(part) > 1:
+                cv2.polylines(canvas, [np.stack([x[part], y[part]], 1).round().astype(np.int32)], False, 255, 2)
+        prob = np.maximum(prob, canvas.astype(np.float32) / 255)
+    return prob
+
+
+def test_row_washed_out_over_whole_leads_is_found_where_the_spacing_predicts_it():
+    """Glare wiped the middle of the top row (only its first and last lead remain, too short for
+    the run test); the rows' spacing predicts it and it is ink like theirs, so it is a row. The
+    run test alone found 3 rows: a 3x4+1 page read as 3x4 with every lead on the wrong row."""
+    from edge.digitize.layout import find_rows
+    prob = _rows_prob([(250, 0.05, 0.3), (500, 0.05, 0.95), (750, 0.05, 0.95), (1000, 0.05, 0.95)])
+    prob[:, int(0.75 * 1600):] = np.maximum(prob[:, int(0.75 * 1600):], _rows_prob([(250, 0.75, 0.95)])[:, int(0.75 * 1600):])
+    rows = find_rows(prob, WORK_PX_PER_MM)
+    assert len(rows.centres) == 4 and abs(rows.centres[0] - 250) < 15
+
+
+def test_page_with_whole_leads_washed_out_of_the_top_row_keeps_its_layout(ecg, clean_page):
+    """aVR and half of V1 erased from a printed 3x4+1 page (glare, a faded print head): the top
+    row is still found, so every other lead stays on its own row. Without it the page read as
+    3x4 at 2.6 dB."""
+    img = clean_page.image.copy()
+    paper = np.median(img.reshape(-1, 3), axis=0)
+    for name in ("aVR", "V1"):
+        x0, y0, x1, y1 = (int(v) for v in clean_page.meta["leads"][name][0]["box"])
+        if name == "V1":
+            x1 = (x0 + x1) // 2
+        ink = cv2.dilate((clean_page.mask[y0:y1, x0:x1] > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        img[y0:y1, x0:x1][ink] = paper
+    r = digitize(img, trace_model="classical")
+    assert r.layout == "3x4+1"
+    assert _snr(clean_page, r) > 15.0
+
+
+def test_a_straight_line_or_a_sliver_where_a_row_would_be_is_not_a_row():
+    """A ruled line (grid border, fold) one pitch below the rows is long but straight; a short
+    stub of ink is too little of the rows' width: neither is a row."""
+    from edge.digitize.layout import find_rows
+    prob = _rows_prob([(250, 0.05, 0.95), (500, 0.05, 0.95), (750, 0.05, 0.95)])
+    cv2.line(prob, (80, 1000), (1520, 1000), 1.0, 2)
+    assert len(find_rows(prob, WORK_PX_PER_MM).centres) == 3
+    prob = np.maximum(_rows_prob([(250, 0.05, 0.95), (500, 0.05, 0.95), (750, 0.05, 0.95)]),
+                      _rows_prob([(1000, 0.05, 0.2)]))
+    assert len(find_rows(prob, WORK_PX_PER_MM).centres) == 3
+
+
+def test_rows_whose_steep_strokes_break_the_run_test_are_found_midway_and_beyond():
+    """Only the first and third of four large-amplitude rows pass the run test; the missing two
+    sit midway and one pitch beyond, where the spacing puts them."""
+    from edge.digitize.layout import _complete_rows
+    prob = _rows_prob([(250, 0.05, 0.95), (520, 0.05, 0.95), (790, 0.05, 0.95), (1060, 0.05, 0.95)])
+    rows = _complete_rows(prob, [250.0, 790.0], WORK_PX_PER_MM)
+    assert len(rows) == 4 and np.all(np.abs(np.array(rows) - [250, 520, 790, 1060]) < 15)
+
+
 def test_stray_line_between_rows_is_dropped():
     from edge.digitize.pipeline import _drop_stray_row
     assert _drop_stray_row([244.0, 447.0, 509.0, 773.0, 1036.0]) == [244.0, 509.0, 773.0, 1036.0]
@@ -580,14 +644,15 @@ def test_faint_pen_is_read_again_with_the_ink_level_of_its_traces():
 @pytest.mark.slow
 def test_faint_pen_photo_is_read_again_with_the_fused_map():
     """A grey pen in a camera photo: "auto" reads it with the fused map, and the faint-pen
-    reading (the classical half's threshold set by the traces) is fused too."""
+    reading (the classical half's threshold set by the traces) is fused too. On this page the
+    fused map alone finds no layout; the faint-pen reading gives the record."""
     sig = synthetic_ecg(seed=3, fs=500)
-    page = render_page(sig, 500, mode="photo", seed=5, trace_bgr=(150, 150, 150), trace_width_mm=0.2,
+    page = render_page(sig, 500, mode="photo", seed=5, trace_bgr=(160, 160, 160), trace_width_mm=0.25,
                        photo_size=(2016, 1512))
     r = digitize(page.image)
     assert r.details["trace_model"] == "fused"
     tried = r.details["reread"]["estimated_snr_db"]
     assert "faint pen" in tried and r.details["reread"]["kept"] == "faint pen", tried
-    first = digitize(page.image, trace_model="fused")        # the fused map without the faint-pen reading
-    kept, before = (mean_snr(record_snr(page.truth, x.signals, 500, LEAD_NAMES)) for x in (r, first))
-    assert kept > before + 1.0, (kept, before)
+    with pytest.raises(BadInputError):
+        digitize(page.image, trace_model="fused")        # the fused map without the faint-pen reading
+    assert mean_snr(record_snr(page.truth, r.signals, 500, LEAD_NAMES)) > 4.0

@@ -33,9 +33,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modes", default="clean,scan,photo", help="synthesizer modes to train on")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dilate", type=int, default=1, help="grow target masks by N px to cover the ink width")
+    parser.add_argument("--widths", default="8,16,24,32,48",
+                        help="channels at full, 1/2, 1/4, 1/8 and 1/16 resolution (the deep ones cost little)")
     parser.add_argument("--init", default="", help="warm-start weights from this checkpoint (fine-tuning)")
     parser.add_argument("--ship", default=None, metavar="MODELS_DIR",
                         help="after training: quantize to int8 and install as 'segmenter' in MODELS_DIR (e.g. models)")
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    """'8,16,24,32,48' -> the five U-Net widths; a wrong count is a usage error."""
+    w = tuple(int(v) for v in text.split(",") if v.strip())
+    if len(w) != 5 or min(w) < 1:
+        raise SystemExit(f"ecg-convert train-segmenter: --widths needs five positive numbers, got {text!r}")
+    return w
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                       crop=args.crop, lr=args.lr, threads=args.threads, minutes=args.minutes, tile=args.tile,
                       px_per_mm=args.px_per_mm, modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
                       seed=args.seed, target_dilate=args.dilate, init=args.init, device=args.device,
-                      workers=args.workers)
+                      workers=args.workers, widths=_widths(args.widths))
     best = train(cfg, resume=args.resume, log=lambda s: print(s, flush=True))
     model, ck = load_checkpoint(best)
     onnx_path = export_onnx(model, Path(args.out) / "segmenter.onnx", tile=args.tile)
