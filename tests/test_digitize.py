@@ -418,7 +418,7 @@ def test_faded_row_is_found_at_the_low_threshold():
     assert len(rows.centres) == 4 and abs(rows.centres[-1] - 950) < 15
 
 
-def _rows_prob(rows: list[tuple[float, float, float]], h: int = 1300, w: int = 1600) -> np.ndarray:
+def _rows_prob(rows: list[tuple[float, float, float]], h: int = 1300, w: int = 1600, pen: int = 2) -> np.ndarray:
     """A trace map: one wavy row with a spike every 160 px per (y, x_from, x_to) fraction of width."""
     prob = np.zeros((h, w), np.float32)
     x = np.arange(w)
@@ -428,7 +428,7 @@ def _rows_prob(rows: list[tuple[float, float, float]], h: int = 1300, w: int = 1
         canvas = np.zeros((h, w), np.uint8)
         for part in np.split(np.flatnonzero(keep), np.flatnonzero(np.diff(np.flatnonzero(keep)) > 1) + 1):
             if len(part) > 1:
-                cv2.polylines(canvas, [np.stack([x[part], y[part]], 1).round().astype(np.int32)], False, 255, 2)
+                cv2.polylines(canvas, [np.stack([x[part], y[part]], 1).round().astype(np.int32)], False, 255, pen)
         prob = np.maximum(prob, canvas.astype(np.float32) / 255)
     return prob
 
@@ -471,6 +471,19 @@ def test_a_straight_line_or_a_sliver_where_a_row_would_be_is_not_a_row():
     prob = np.maximum(_rows_prob([(250, 0.05, 0.95), (500, 0.05, 0.95), (750, 0.05, 0.95)]),
                       _rows_prob([(1000, 0.05, 0.2)]))
     assert len(find_rows(prob, WORK_PX_PER_MM).centres) == 3
+
+
+def test_header_text_one_pitch_above_the_rows_is_not_a_row():
+    """Two lines of header text sit one pitch above the first row of a thick pen (a scan's
+    classical map keeps text): as thin as those traces and covering as many columns as a
+    washed-out row, but crossing each column several times where a trace crosses it once."""
+    from edge.digitize.layout import _complete_rows
+    prob = _rows_prob([(330, 0.05, 0.95), (500, 0.05, 0.95), (670, 0.05, 0.95), (840, 0.05, 0.95)], pen=8)
+    for y, text in ((150, "ID: 713827   DOB: 1952-03-16   Sex: F      QT/QTc 411/383 ms  P-R-T axes 29 56"),
+                    (180, "Recorded: 2024-12-12 17:30  Ward: CCU     Nonspecific T wave abnormality")):
+        cv2.putText(prob, text, (90, y), cv2.FONT_HERSHEY_DUPLEX, 0.95, 1.0, 2)
+    rows = _complete_rows(prob, [330.0, 500.0, 670.0, 840.0], WORK_PX_PER_MM)
+    assert rows == [330.0, 500.0, 670.0, 840.0]
 
 
 def test_rows_whose_steep_strokes_break_the_run_test_are_found_midway_and_beyond():

@@ -119,8 +119,9 @@ def _complete_rows(prob: np.ndarray, centres: list[float], px_per_mm: float) -> 
     with whole leads washed out, and steep strokes of a large trace can break every run. Where
     the found rows' spacing predicts a row (one pitch beyond the outer rows, or midway in a gap
     of two pitches), a band whose faint ink covers at least half as many columns as the found
-    rows do, in at least two quarters of their span, no thicker than their traces and not one
-    straight line (a grid or fold line), is a row. Judged against the page's own rows, so it
+    rows do, in at least two quarters of their span, no thicker than their traces, crossing
+    columns once as they do (text crosses them several times) and not one straight line (a grid
+    or fold line), is a row. Judged against the page's own rows, so it
     holds for any pen, grid and lighting."""
     if len(centres) < 2:
         return list(centres)
@@ -149,8 +150,18 @@ def _complete_rows(prob: np.ndarray, centres: list[float], px_per_mm: float) -> 
     def thickness(y: float) -> float:
         n = counts(y)[x0:x1]
         return float(np.median(n[n > 0])) if (n > 0).any() else 0.0
+
+    def one_curve(y: float) -> float:
+        # share of inked columns crossed by one run of ink: a trace is one curve, while lines
+        # of text (letters, stacked lines) cross a column several times
+        a, b = int(max(0, y - band)), int(min(h, y + band + 1))
+        has = low[a:b, x0:x1]
+        starts = (has[1:] & ~has[:-1]).sum(axis=0) + has[0]
+        inked = has.any(axis=0)
+        return float((starts[inked] == 1).mean()) if inked.any() else 0.0
     ref_cover = float(np.median([cover(c) for c in out]))
     thin = float(np.median([thickness(c) for c in out]))
+    single = float(np.median([one_curve(c) for c in out]))
     step = max(1, int(round(0.5 * px_per_mm)))
 
     def row_at(pred: float, reach: float) -> float | None:
@@ -164,7 +175,7 @@ def _complete_rows(prob: np.ndarray, centres: list[float], px_per_mm: float) -> 
         inked = has.any(axis=0)
         quarters = [float(q.mean()) for q in np.array_split(inked, 4)]
         if (max(covs) < max(0.3, 0.5 * ref_cover) or sorted(quarters)[-2] < 0.3
-                or thickness(best) > 1.5 * thin + 1):
+                or thickness(best) > 1.5 * thin + 1 or one_curve(best) < 0.75 * single):
             return None
         # Not one straight line: a trace has waves and spikes, columns inked over 2 mm or more.
         top = np.argmax(has, axis=0)
