@@ -657,15 +657,14 @@ def test_faint_pen_is_read_again_with_the_ink_level_of_its_traces():
 @pytest.mark.slow
 def test_faint_pen_photo_is_read_again_with_the_fused_map():
     """A grey pen in a camera photo: "auto" reads it with the fused map, and the faint-pen
-    reading (the classical half's threshold set by the traces) is fused too. On this page the
-    fused map alone finds no layout; the faint-pen reading gives the record."""
+    reading (the classical half's threshold set by the traces) is fused too, and kept."""
     sig = synthetic_ecg(seed=3, fs=500)
-    page = render_page(sig, 500, mode="photo", seed=5, trace_bgr=(160, 160, 160), trace_width_mm=0.25,
+    page = render_page(sig, 500, mode="photo", seed=5, trace_bgr=(150, 150, 150), trace_width_mm=0.2,
                        photo_size=(2016, 1512))
     r = digitize(page.image)
     assert r.details["trace_model"] == "fused"
     tried = r.details["reread"]["estimated_snr_db"]
     assert "faint pen" in tried and r.details["reread"]["kept"] == "faint pen", tried
-    with pytest.raises(BadInputError):
-        digitize(page.image, trace_model="fused")        # the fused map without the faint-pen reading
-    assert mean_snr(record_snr(page.truth, r.signals, 500, LEAD_NAMES)) > 4.0
+    first = digitize(page.image, trace_model="fused")        # the fused map without the faint-pen reading
+    kept, before = (mean_snr(record_snr(page.truth, x.signals, 500, LEAD_NAMES)) for x in (r, first))
+    assert kept > before + 1.0, (kept, before)

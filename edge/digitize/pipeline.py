@@ -139,8 +139,8 @@ def _digitize(image_bgr: np.ndarray, *, fs: float, layout: str | None, gain: flo
     # "auto" with a segmenter installed: a camera photo (the page found inside a wider frame, so
     # lit unevenly, shadowed, perhaps written on) is read with the fused map, whose segmenter
     # vetoes dark marks that are not trace; a scan or a flat print keeps the classical map,
-    # whose sharper ink profile reads it better (fold 9: photos +0.7 dB; fused on every page,
-    # scans -1.0 and clean -1.9). Not each other's rereads: the leads' agreement picked the
+    # whose sharper ink profile reads it better (fold 9: photos +1.5 dB; fused on every page,
+    # scans -0.6 and clean -0.7). Not each other's rereads: the leads' agreement picked the
     # worse of the two maps as often as the better.
     faint_fn = faint_pen_trace_probability if trace_name == "classical" else None
     learned = learned_or_none() if trace_model in (None, "auto") and page.page_found else None
