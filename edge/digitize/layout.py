@@ -121,8 +121,8 @@ def _complete_rows(prob: np.ndarray, centres: list[float], px_per_mm: float) -> 
     of two pitches), a band whose faint ink covers at least half as many columns as the found
     rows do, in at least two quarters of their span, no thicker than their traces, crossing
     columns once as they do (text crosses them several times) and not one straight line (a grid
-    or fold line), is a row. Judged against the page's own rows, so it
-    holds for any pen, grid and lighting."""
+    or fold line), is a row. Judged against the page's own rows, so it holds for any pen, grid
+    and lighting."""
     if len(centres) < 2:
         return list(centres)
     h, w = prob.shape
@@ -133,8 +133,11 @@ def _complete_rows(prob: np.ndarray, centres: list[float], px_per_mm: float) -> 
         return out
     cs = np.cumsum(np.vstack([np.zeros((1, w), np.int32), low.astype(np.int32)]), axis=0)
 
+    def rows_of(y: float) -> tuple[int, int]:
+        return int(max(0, y - band)), int(min(h, y + band + 1))
+
     def counts(y: float) -> np.ndarray:
-        a, b = int(max(0, y - band)), int(min(h, y + band + 1))
+        a, b = rows_of(y)
         return cs[b] - cs[a]
     span = np.zeros(w, bool)
     for c in out:
@@ -154,7 +157,7 @@ def _complete_rows(prob: np.ndarray, centres: list[float], px_per_mm: float) -> 
     def one_curve(y: float) -> float:
         # share of inked columns crossed by one run of ink: a trace is one curve, while lines
         # of text (letters, stacked lines) cross a column several times
-        a, b = int(max(0, y - band)), int(min(h, y + band + 1))
+        a, b = rows_of(y)
         has = low[a:b, x0:x1]
         starts = (has[1:] & ~has[:-1]).sum(axis=0) + has[0]
         inked = has.any(axis=0)
@@ -170,7 +173,7 @@ def _complete_rows(prob: np.ndarray, centres: list[float], px_per_mm: float) -> 
             return None
         covs = [cover(y) for y in ys]
         best = ys[int(np.argmax(covs))]
-        a, b = best - band, best + band + 1
+        a, b = rows_of(best)
         has = low[a:b, x0:x1]
         inked = has.any(axis=0)
         quarters = [float(q.mean()) for q in np.array_split(inked, 4)]
