@@ -63,6 +63,15 @@ def _add_rows_at_pitch(centres: list[float], weak: list[int]) -> list[float]:
     return out
 
 
+def _inked_columns(low: np.ndarray, centres: list[float], band: int) -> np.ndarray:
+    """Columns holding ink within `band` px of any row centre: the span the rows cover."""
+    h, w = low.shape
+    span = np.zeros(w, bool)
+    for r in centres:
+        span |= low[max(0, int(r) - band):min(h, int(r) + band + 1)].any(axis=0)
+    return span
+
+
 def _trace_like(prob: np.ndarray, c: float, centres: list[float], px_per_mm: float) -> bool:
     """A row broken or faded by glare: faint ink (prob >= 0.15) in every quarter of the span the
     rows already found cover, no thicker than their traces; text lines leave whole quarters
@@ -70,11 +79,7 @@ def _trace_like(prob: np.ndarray, c: float, centres: list[float], px_per_mm: flo
     h, w = prob.shape
     band = int(6 * px_per_mm)
     low = prob >= 0.15
-    span = np.zeros(w, bool)
-    for r in centres:
-        a, b = max(0, int(r) - band), min(h, int(r) + band + 1)
-        span |= low[a:b].any(axis=0)
-    cols = np.flatnonzero(span)
+    cols = np.flatnonzero(_inked_columns(low, centres, band))
     if len(cols) == 0:
         return False
     x0, x1 = int(cols[0]), int(cols[-1]) + 1
@@ -139,10 +144,7 @@ def _complete_rows(prob: np.ndarray, centres: list[float], px_per_mm: float) -> 
     def counts(y: float) -> np.ndarray:
         a, b = rows_of(y)
         return cs[b] - cs[a]
-    span = np.zeros(w, bool)
-    for c in out:
-        span |= counts(c) > 0
-    cols = np.flatnonzero(span)
+    cols = np.flatnonzero(_inked_columns(low, out, band))
     if len(cols) < 20 * px_per_mm:
         return out
     x0, x1 = int(cols[0]), int(cols[-1]) + 1
