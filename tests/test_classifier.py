@@ -201,3 +201,40 @@ def test_inconsistent_beats_refuse_classification():
     assert clean.measurements.qrs_consistency > 0.9 and clean.refused is None
     assert r.measurements.qrs_consistency < 0.55
     assert r.refused and "resemble" in r.refused and r.probabilities is None
+
+
+def test_beat_features_follow_the_findings():
+    """The median-beat features mean what their names say: inverted T waves turn the T axis
+    against the QRS axis, ST elevation lifts the J point, doubled chest leads double Sokolow."""
+    from edge.interpret import measure, validate
+    from edge.interpret.beat_features import NAMES, beat_features
+
+    def feats(x):
+        return dict(zip(NAMES, beat_features(measure(validate(x, 500, LEAD_NAMES)))))
+
+    def j_max(f):
+        return max(f[f"{lead}_j_mv"] for lead in LEAD_NAMES)
+
+    for seed in range(3):
+        normal = feats(_ecg(seed, kind="normal"))
+        assert normal["qrs_t_cos"] > 0.5
+        assert feats(_ecg(seed, kind="t_inversion"))["qrs_t_cos"] < -0.5
+        assert j_max(feats(_ecg(seed, kind="st_elevation"))) > j_max(normal) + 0.08
+        x = _ecg(seed, kind="normal")
+        x[:, 6:] *= 2.0
+        assert feats(x)["sokolow_mv"] == pytest.approx(2 * normal["sokolow_mv"], rel=0.1)
+
+
+def test_q_wave_width_on_a_drawn_beat():
+    """A 40 ms initial negative deflection reads as a ~40 ms Q wave; an R-first QRS has none."""
+    from edge.interpret.beat_features import PER_LEAD, _lead_features
+
+    fs, on, off, r = 500.0, 100, 150, 130
+    beat = np.zeros(400)
+    t = np.arange(20)
+    beat[on:on + 20] = -0.3 * np.sin(np.pi * t / 20)          # Q: 40 ms below the baseline
+    beat[on + 20:off] = 1.2 * np.sin(np.pi * np.arange(30) / 30)  # then the R wave
+    q_ms = dict(zip(PER_LEAD, _lead_features(beat, on, off, r, fs)))["q_ms"]
+    assert 34 <= q_ms <= 46
+    beat[on:on + 20] = 0.2 * np.sin(np.pi * t / 20)
+    assert dict(zip(PER_LEAD, _lead_features(beat, on, off, r, fs)))["q_ms"] == 0

@@ -77,7 +77,7 @@ def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = N
     # the feature half of the hybrid, and the fusion weight, chosen on fold 9 with the int8 CNN
     from edge.interpret.beat_features import NAMES
 
-    from .fusion import choose, feature_probs, features_for, fuse, train_features
+    from .fusion import choose, cv_lambda, feature_probs, features_for, fuse, train_features
 
     F_tr, n_views = train_features(x[tr], cache=run / "features_train.npz")
     F9 = {k: features_for(list(v), 100.0) for k, v in raw9.items()}
@@ -95,7 +95,9 @@ def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = N
             p_float["digitized"] = predict(ens, xd)
             p_int8["digitized"] = tflite_predict(int8, xd)
             n_dig = len(found)
-    fmodel, w, scores = choose(F_tr, np.concatenate([y[tr]] * n_views), F9, p_int8, y9)
+    Y_tr = np.concatenate([y[tr]] * n_views)
+    lam, cv_scores = cv_lambda(F_tr, Y_tr, np.concatenate([folds[tr]] * n_views))
+    fmodel, w, scores = choose(F_tr, Y_tr, F9, p_int8, y9, lams=(lam,))
     fused8 = {k: fuse(p_int8[k], feature_probs(F9[k], fmodel), w) for k in views}
     fusedf = {k: fuse(p_float[k], feature_probs(F9[k], fmodel), w) for k in views}
     pooled = np.concatenate(list(fused8.values()))
@@ -129,7 +131,8 @@ def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = N
                "feature_model": {**fmodel, "names": list(NAMES),
                                  "about": "logistic model on edge.interpret.beat_features; fused with the CNN "
                                           "by edge.interpret.beat_features.fuse"},
-               "fusion": {"cnn_weight": w, "fold9_mean_macro_auc": scores}})
+               "fusion": {"cnn_weight": w, "fold9_mean_macro_auc": scores,
+                          "feature_lambda_cv_macro_auc": cv_scores}})
     upsert_entry(mdir / "manifest.json", entry)
     from .card import write_card
 
