@@ -32,9 +32,11 @@ def make_entry(name: str, tflite_path: str | Path, *, task: str, models_dir: str
                labels: list[str] | None = None, thresholds: Any = None, metrics: dict | None = None,
                training_data: str | dict | None = None, card: str | None = None,
                extra: dict | None = None) -> dict[str, Any]:
-    """A manifest entry for `tflite_path`; `file` is relative to `models_dir` (default: the file's dir)."""
+    """A manifest entry for `tflite_path` (or another model file, without tensor specs); `file` is
+    relative to `models_dir` (default: the file's dir)."""
     p = Path(tflite_path).resolve()
     mdir = Path(models_dir).resolve() if models_dir is not None else p.parent
+    tflite = p.suffix == ".tflite"  # other model files (a JSON feature model) have no tensors
     try:
         rel = p.relative_to(mdir).as_posix()
     except ValueError:
@@ -45,8 +47,8 @@ def make_entry(name: str, tflite_path: str | Path, *, task: str, models_dir: str
         "sha256": sha256_file(p),
         "size_bytes": p.stat().st_size,
         "task": task,
-        "inputs": tensor_specs(p, input_layouts, which="inputs"),
-        "outputs": tensor_specs(p, output_layouts, which="outputs"),
+        "inputs": tensor_specs(p, input_layouts, which="inputs") if tflite else [],
+        "outputs": tensor_specs(p, output_layouts, which="outputs") if tflite else [],
         "labels": list(labels) if labels is not None else None,
         "thresholds": thresholds,
         "metrics": metrics or {},

@@ -86,6 +86,28 @@ def _load_classifier(models_dir: str | Path | None):
     return _MODEL_CACHE[key]
 
 
+def feature_model(entry, models_dir: str | Path | None = None) -> dict | None:
+    """The classifier's median-beat feature model: the manifest entry's `feature_model` settings
+    merged with the parameters of the model file it names (sha256-checked, cached), or None."""
+    import json
+
+    from edge.models import find_entry, verify_entry
+
+    fm = entry.raw.get("feature_model") if entry is not None else None
+    if not fm or not fm.get("model"):
+        return fm or None  # None, or parameters inline in the manifest (older models)
+    key = f"{models_dir}:{fm['model']}"
+    if key not in _MODEL_CACHE:
+        path = verify_entry(find_entry(str(fm["model"]), models_dir), models_dir)
+        try:
+            params = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ModelError("feature_model", f"feature model {path} is unreadable ({exc})",
+                             "re-install the models (ecg-edge update-models)") from None
+        _MODEL_CACHE[key] = {**params, **fm}
+    return _MODEL_CACHE[key]
+
+
 def _coverage_reason(present: np.ndarray, fs: float) -> str | None:
     """Why the record is too incomplete to classify, or None."""
     lead_s = present.sum(axis=0) / fs
@@ -132,8 +154,8 @@ def classify_probabilities(signals12: np.ndarray, fs: float, models_dir: str | P
     info: dict[str, Any] = {"name": getattr(m, "name", MODEL_NAME),
                             "sha256": entry.sha256[:16] if entry is not None else None,
                             "quantized": bool(getattr(m, "is_quantized", False))}
-    fm = entry.raw.get("feature_model") if entry is not None else None
-    if fm and measurements is not None:
+    fm = feature_model(entry, models_dir) if measurements is not None else None
+    if fm:
         from .interpret.beat_features import NAMES, beat_features, feature_probabilities, fuse
 
         if list(fm.get("names") or []) != list(NAMES) or len(fm.get("weights") or []) != len(labels):

@@ -94,6 +94,27 @@ def test_corrupt_model_withholds_classification(tmp_path):
     assert r.measurements.heart_rate_bpm is not None
 
 
+def test_tampered_feature_model_withholds_classification(tmp_path):
+    """The feature model's parameter file is sha256-checked like a TFLite model: a changed byte
+    withholds the classification (measurements kept) and `ecg-edge models` reports it BAD."""
+    mdir = tmp_path / "models"
+    shutil.copytree(default_models_dir(), mdir)
+    ref = find_entry("classifier", mdir).raw.get("feature_model", {}).get("model")
+    if not ref:
+        pytest.skip("shipped classifier keeps its feature model inline")
+    f = mdir / find_entry(ref, mdir).file
+    data = bytearray(f.read_bytes())
+    i = next(k for k in range(len(data) // 2, len(data)) if chr(data[k]).isdigit())
+    data[i] = ord("7") if data[i] != ord("7") else ord("3")  # still valid JSON, same size: a changed value
+    f.write_bytes(bytes(data))
+    r = interpret(_ecg(6), 500, LEAD_NAMES, models_dir=mdir)
+    assert r.probabilities is None and "sha256" in r.refused and f.name in r.refused
+    assert r.measurements.heart_rate_bpm is not None
+    out = subprocess.run([sys.executable, "-m", "edge.cli", "models", "--models-dir", str(mdir)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 3 and "BAD" in out.stdout and ref in out.stdout
+
+
 def test_cli_json_has_all_keys(tmp_path):
     write_record(tmp_path / "rec", _ecg(7, hr_bpm=64), 500, LEAD_NAMES,
                  comments=["digitized from page.jpg", "confidence 0.900"])
@@ -238,3 +259,27 @@ def test_q_wave_width_on_a_drawn_beat():
     assert 34 <= q_ms <= 46
     beat[on:on + 20] = 0.2 * np.sin(np.pi * t / 20)
     assert dict(zip(PER_LEAD, _lead_features(beat, on, off, r, fs)))["q_ms"] == 0
+
+
+def test_boosted_trees_on_the_device_match_scikit_learn():
+    """The exported trees, walked by the device's numpy code, give scikit-learn's probabilities
+    (missing features imputed the same way), on data where an interaction decides the label."""
+    pytest.importorskip("sklearn")
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from convert.classifier import boost
+    from edge.interpret.beat_features import boosted_probabilities
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 12))
+    y = ((X[:, 0] > 0.2) & (X[:, 1] * X[:, 2] > 0)).astype(float)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    model = boost.fit_boosted(X, y[:, None])
+    mine = np.array([boosted_probabilities(x, model)[0] for x in X])
+    Xi = np.where(np.isfinite(X), X, np.nanmean(X, axis=0))
+    w = np.where(y > 0, np.clip((1 - y.mean()) / y.mean(), 1, 6), 1.0)
+    ref = GradientBoostingClassifier(n_estimators=boost.N_TREES, learning_rate=boost.LEARNING_RATE,
+                                     max_depth=boost.DEPTH, min_samples_leaf=boost.MIN_LEAF, subsample=0.8,
+                                     random_state=0).fit(Xi, y, sample_weight=w).predict_proba(Xi)[:, 1]
+    assert np.abs(mine - ref).max() < 1e-5
+    assert ((mine > 0.5) == (y > 0)).mean() > 0.9

@@ -12,8 +12,8 @@ def _fmt(v) -> str:
 
 
 def _cv_text(scores: dict) -> str:
-    """'0.853 at 0.3, 0.857 at 1.0, ...' from {lambda: AUC}."""
-    return ", ".join(f"{v:.3f} at {k}" for k, v in scores.items())
+    """'0.853 with lambda=0.3; 0.857 with lambda=1.0; ...' from {setting: AUC}."""
+    return "; ".join(f"{v:.3f} with {k}" for k, v in scores.items())
 
 
 def render_card(entry: dict) -> str:
@@ -52,21 +52,25 @@ def render_card(entry: dict) -> str:
         "",
     ]
     fus = entry.get("fusion") or {}
-    if entry.get("feature_model"):
+    fm = entry.get("feature_model")
+    if fm:
+        cv = fus.get("feature_model_cv_macro_auc")
+        boosted = (f", blended in logit space with gradient-boosted trees ({fm['n_trees']} depth-3 trees per "
+                   f"class, weight {fm.get('boosted_weight')}; `convert.classifier.boost`, parameters in "
+                   f"`{fm.get('model')}`)" if fm.get("n_trees") else "")
         lines += [
             "",
             "## Hybrid with a median-beat feature model",
-            f"The shipped classifier fuses the CNN with a logistic model on {len(entry['feature_model']['names'])} "
+            f"The shipped classifier fuses the CNN with a logistic model on {len(fm['names'])} "
             "median-beat features (per lead: Q, R, S amplitude, Q-wave width, J-point and ST level, T amplitude "
             "and extremes; global: QRS, PR, QT, QTc, rate, QRS and T axes and the angle between them, P-wave presence "
             "and amplitude, RR variation, limb/precordial voltage, Sokolow and Cornell indices; "
-            "`edge.interpret.beat_features`), fitted on folds 1-8 (clean, 3x4+1-masked and corrupted copies). "
-            "Final probability = "
+            f"`edge.interpret.beat_features`){boosted}, fitted on folds 1-8 (clean, 3x4+1-masked and corrupted "
+            "copies). Final probability = "
             f"sigmoid({fus.get('cnn_weight', 0):.1f} x logit(CNN) + {1 - fus.get('cnn_weight', 0):.1f} x logit(features)). "
-            + (f"L2 strength {entry['feature_model'].get('lambda')} was chosen by leave-one-fold-out over folds 1-8 "
-               f"(pooled macro AUC {_cv_text(fus['feature_lambda_cv_macro_auc'])}), the CNN weight on fold 9 "
-               if fus.get("feature_lambda_cv_macro_auc") else
-               f"L2 strength {entry['feature_model'].get('lambda')} and the CNN weight were chosen on fold 9 ")
+            + (f"The L2 strength ({fm.get('lambda')}) and the tree weight were chosen by leave-one-fold-out over folds "
+               f"1-8 (pooled macro AUC: {_cv_text(cv)}), the CNN weight on fold 9 " if cv else
+               f"L2 strength {fm.get('lambda')} and the CNN weight were chosen on fold 9 ")
             + f"({(entry.get('training_data') or {}).get('n_tune_digitized', 0)} of its records also digitized from "
             "synthesized photos, so thresholds suit what the device reads). Explicit "
             "QRS width, axis, Q waves and voltages are learnt far more reliably from ~350 records than by the CNN alone.",

@@ -80,6 +80,7 @@ def interpret_latency(data_dir, metas, models_dir=None) -> dict:
 def evaluate(data_dir: str | Path, run_dir: str | Path | None, *, models_dir: str | Path | None = None,
              digitized_dir: str | Path | None = None, fold: int = 10) -> dict:
     """{view: {'float': report, 'int8': report}} on `fold`; views 'full', '3x4+1', 'digitized'."""
+    from edge.classify import feature_model
     from edge.models import find_entry, load_model
 
     from .data import load_meta, load_signals100
@@ -117,7 +118,7 @@ def evaluate(data_dir: str | Path, run_dir: str | Path | None, *, models_dir: st
     entry = find_entry("classifier", models_dir)
     thr8 = entry.thresholds
     thr8 = [float(thr8[c]) for c in CLASSES] if isinstance(thr8, dict) else list(thr8)
-    fm = entry.raw.get("feature_model")
+    fm = feature_model(entry, models_dir)
     w = float((entry.raw.get("fusion") or {}).get("cnn_weight", 1.0))
     ens = None
     if run_dir is not None and (Path(run_dir) / "ensemble.pt").is_file():

@@ -16,6 +16,8 @@ from . import CLASSES
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "classifier_int8.tflite"
+FEATURES_FILE = "classifier_features.json"
+FEATURES_NAME = "classifier_features"
 CARD_FILE = "classifier.md"
 INPUT_NAME = "ecg"
 OUTPUT_NAME = "probabilities"
@@ -77,7 +79,7 @@ def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = N
     # the feature half of the hybrid, and the fusion weight, chosen on fold 9 with the int8 CNN
     from edge.interpret.beat_features import NAMES
 
-    from .fusion import choose, cv_lambda, feature_probs, features_for, fuse, train_features
+    from .fusion import choose, cv_feature_model, feature_probs, features_for, fuse, train_features
 
     F_tr, n_views = train_features(x[tr], cache=run / "features_train.npz")
     F9 = {k: features_for(list(v), 100.0) for k, v in raw9.items()}
@@ -96,8 +98,8 @@ def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = N
             p_int8["digitized"] = tflite_predict(int8, xd)
             n_dig = len(found)
     Y_tr = np.concatenate([y[tr]] * n_views)
-    lam, cv_scores = cv_lambda(F_tr, Y_tr, np.concatenate([folds[tr]] * n_views))
-    fmodel, w, scores = choose(F_tr, Y_tr, F9, p_int8, y9, lams=(lam,))
+    fmodel, cv_scores = cv_feature_model(F_tr, Y_tr, np.concatenate([folds[tr]] * n_views))
+    w, scores = choose(fmodel, F9, p_int8, y9)
     fused8 = {k: fuse(p_int8[k], feature_probs(F9[k], fmodel), w) for k in views}
     fusedf = {k: fuse(p_float[k], feature_probs(F9[k], fmodel), w) for k in views}
     pooled = np.concatenate(list(fused8.values()))
@@ -115,6 +117,15 @@ def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = N
     metrics = {"fold9_tuning": {k: {"macro_auc": round(v["macro_auc"], 4), "macro_f1": round(v["macro_f1"], 4)}
                                 for k, v in fold9.items()},
                "int8_vs_float_max_abs_diff_fold9": parity}
+    # the feature model's parameters (~300 KB of trees) in their own sha256-checked file
+    from edge.atomic import write_file_atomic
+
+    fpath = mdir / FEATURES_FILE
+    write_file_atomic(fpath, json.dumps({**fmodel, "names": list(NAMES)}, separators=(",", ":")).encode())
+    upsert_entry(mdir / "manifest.json", make_entry(
+        FEATURES_NAME, fpath, task="feature-model", models_dir=mdir, labels=list(CLASSES), card=CARD_FILE,
+        training_data={"train_folds": list(TRAIN_FOLDS), "n_train": info["n_train"]},
+        extra={"about": "parameters of the classifier's median-beat feature model (see the classifier entry)"}))
     entry = make_entry(
         "classifier", dst, task="classification", models_dir=mdir, input_layouts=["NWC"], output_layouts=["NC"],
         labels=list(CLASSES), thresholds={c: round(float(t), 4) for c, t in zip(CLASSES, thr)}, metrics=metrics,
@@ -128,11 +139,14 @@ def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = N
                "per-class probability (mean of the ensemble members' sigmoids); a class is reported when "
                "probability >= its threshold"}, "members": info["config"]["members"],
                "preprocessing": "edge.interpret.features.model_input(signals12, fs)",
-               "feature_model": {**fmodel, "names": list(NAMES),
-                                 "about": "logistic model on edge.interpret.beat_features; fused with the CNN "
-                                          "by edge.interpret.beat_features.fuse"},
+               "feature_model": {"model": FEATURES_NAME, "names": list(NAMES), "lambda": fmodel["lambda"],
+                                 "boosted_weight": fmodel.get("boosted_weight", 0.0),
+                                 "n_trees": len(fmodel["boosted"]["classes"][0]["roots"]) if fmodel.get("boosted") else 0,
+                                 "about": "logistic model on edge.interpret.beat_features, blended with boosted trees "
+                                          "(parameters in the model file of entry 'model'); fused with the CNN by "
+                                          "edge.interpret.beat_features.fuse"},
                "fusion": {"cnn_weight": w, "fold9_mean_macro_auc": scores,
-                          "feature_lambda_cv_macro_auc": cv_scores}})
+                          "feature_model_cv_macro_auc": cv_scores}})
     upsert_entry(mdir / "manifest.json", entry)
     from .card import write_card
 

@@ -84,44 +84,62 @@ def train_features(x_tr: np.ndarray, cache: Path | None = None, seed: int = 5) -
     return F, len(views)
 
 
-def cv_lambda(F_tr: np.ndarray, Y_tr: np.ndarray, groups: np.ndarray, lams=(0.3, 1.0, 3.0)
-              ) -> tuple[float, dict[str, float]]:
-    """L2 strength of the feature model by leave-one-fold-out over the training folds (`groups`:
-    each row's PTB-XL fold): pooled out-of-fold macro AUC. ~350 records make one tuning fold's
-    choice noisy; every training record held out once is steadier."""
-    from edge.interpret.beat_features import feature_probabilities
+def cv_feature_model(F_tr: np.ndarray, Y_tr: np.ndarray, groups: np.ndarray, lams=(0.3, 1.0, 3.0),
+                     boost_weights=(0.0, 0.3, 0.5, 0.7)) -> tuple[dict, dict[str, float]]:
+    """The feature model's L2 strength and its blend weight with boosted trees, by leave-one-fold-out
+    over the training folds (`groups`: each row's PTB-XL fold; pooled out-of-fold macro AUC), then
+    both halves refitted on all of F_tr. ~350 records make one tuning fold's choice noisy; every
+    training record held out once is steadier. Returns (model dict, scores)."""
+    from edge.interpret.beat_features import boosted_probabilities, fuse as _fuse
 
+    from .boost import fit_boosted
     from .metrics import multilabel_report
 
-    scores = {}
+    def auc(P):
+        return round(float(multilabel_report(Y_tr, P, [0.5] * len(CLASSES), CLASSES)["macro_auc"]), 4)
+
+    scores, oof = {}, {}
     for lam in lams:
         P = np.zeros_like(Y_tr, dtype=np.float64)
         for g in np.unique(groups):
             te = groups == g
-            model = fit_logistic(F_tr[~te], Y_tr[~te], lam)
-            P[te] = np.stack([feature_probabilities(f, model) for f in F_tr[te]])
-        scores[str(lam)] = round(float(multilabel_report(Y_tr, P, [0.5] * len(CLASSES), CLASSES)["macro_auc"]), 4)
-        log.info("feature model lambda %g: leave-one-fold-out macro AUC %.4f", lam, scores[str(lam)])
-    return float(max(lams, key=lambda v: scores[str(v)])), scores
+            P[te] = feature_probs(F_tr[te], fit_logistic(F_tr[~te], Y_tr[~te], lam))
+        oof[lam], scores[f"lambda={lam}"] = P, auc(P)
+        log.info("feature model lambda %g: leave-one-fold-out macro AUC %.4f", lam, scores[f"lambda={lam}"])
+    lam = max(lams, key=lambda v: scores[f"lambda={v}"])
+    bw = 0.0
+    if any(w > 0 for w in boost_weights):
+        PB = np.zeros_like(Y_tr, dtype=np.float64)
+        for g in np.unique(groups):
+            te = groups == g
+            trees = fit_boosted(F_tr[~te], Y_tr[~te])
+            PB[te] = np.stack([boosted_probabilities(f, trees) for f in F_tr[te]])
+        for w in boost_weights:
+            scores[f"lambda={lam},boosted_weight={w}"] = auc(_fuse(PB, oof[lam], w))
+            log.info("boosted-tree weight %.1f: leave-one-fold-out macro AUC %.4f", w,
+                     scores[f"lambda={lam},boosted_weight={w}"])
+        bw = max(boost_weights, key=lambda w: scores[f"lambda={lam},boosted_weight={w}"])
+    model = fit_logistic(F_tr, Y_tr, lam)
+    if bw > 0:
+        model.update(boosted=fit_boosted(F_tr, Y_tr), boosted_weight=bw)
+    return model, scores
 
 
-def choose(F_tr: np.ndarray, Y_tr: np.ndarray, F9: dict[str, np.ndarray], P9_cnn: dict[str, np.ndarray],
-           y9: np.ndarray | dict[str, np.ndarray], lams=(0.3, 1.0, 3.0),
-           weights=(1.0, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2)) -> tuple[dict, float, dict]:
-    """Fit the feature model for each L2 strength; pick (lambda, CNN weight) with the best mean
-    fold-9 macro AUC over the views (pass one lambda from `cv_lambda` to choose only the weight). Returns (feature model, cnn weight, scores)."""
+def choose(model: dict, F9: dict[str, np.ndarray], P9_cnn: dict[str, np.ndarray],
+           y9: np.ndarray | dict[str, np.ndarray], weights=(1.0, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2)
+           ) -> tuple[float, dict]:
+    """The CNN weight of the hybrid with the best mean fold-9 macro AUC over the views, for the
+    feature model from `cv_feature_model`. Returns (cnn weight, scores)."""
     from .metrics import multilabel_report
 
     best, scores = None, {}
-    for lam in lams:
-        model = fit_logistic(F_tr, Y_tr, lam)
-        pf = {k: feature_probs(F9[k], model) for k in F9}
-        for w in weights:
-            aucs = [multilabel_report(y9[k] if isinstance(y9, dict) else y9, fuse(P9_cnn[k], pf[k], w), [0.5] * len(CLASSES), CLASSES)["macro_auc"]
-                    for k in F9]
-            score = float(np.mean(aucs))
-            scores[f"lambda={lam},cnn_weight={w}"] = round(score, 4)
-            log.info("feature model lambda %g, cnn weight %.1f: fold-9 mean macro AUC %.4f", lam, w, score)
-            if best is None or score > best[0]:
-                best = (score, model, w)
-    return best[1], best[2], scores
+    pf = {k: feature_probs(F9[k], model) for k in F9}
+    for w in weights:
+        aucs = [multilabel_report(y9[k] if isinstance(y9, dict) else y9, fuse(P9_cnn[k], pf[k], w),
+                                  [0.5] * len(CLASSES), CLASSES)["macro_auc"] for k in F9]
+        score = float(np.mean(aucs))
+        scores[f"cnn_weight={w}"] = round(score, 4)
+        log.info("cnn weight %.1f: fold-9 mean macro AUC %.4f", w, score)
+        if best is None or score > best[0]:
+            best = (score, w)
+    return best[1], scores

@@ -1,5 +1,5 @@
 """`ecg-edge models`: list the installed models, verify each file's size and sha256 (and that it
-loads in the TFLite interpreter); exit 3 if any model is bad, so a script can gate on it."""
+loads in the TFLite interpreter, or parses, for a JSON feature model); exit 3 if any model is bad, so a script can gate on it."""
 
 from __future__ import annotations
 
@@ -15,6 +15,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="models directory (default: $ECG_EDGE_MODELS or the packaged models/)")
     parser.add_argument("--no-load", action="store_true", help="only check sha256, do not load the interpreter")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def _check_json(path) -> None:
+    """A feature-model file must parse as a JSON object (its sha256 is already verified)."""
+    try:
+        ok = isinstance(json.loads(path.read_text(encoding="utf-8")), dict)
+    except (OSError, UnicodeDecodeError, ValueError):
+        ok = False
+    if not ok:
+        raise ModelError("feature_model", f"feature model {path} is not a JSON object",
+                         "re-install the models (ecg-edge update-models)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
                "inputs": [t.to_dict() for t in e.inputs], "outputs": [t.to_dict() for t in e.outputs]}
         try:
             path = verify_entry(e, mdir)
-            if not args.no_load:
+            if not args.no_load and e.task == "feature-model":
+                _check_json(path)
+            elif not args.no_load:
                 TFLiteModel(path, entry=e, num_threads=1)
         except ModelError as exc:
             row["status"], row["error"] = "BAD", str(exc)

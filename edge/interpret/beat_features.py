@@ -77,14 +77,40 @@ def beat_features(m: Measurements) -> np.ndarray:
 
 
 def feature_probabilities(f: np.ndarray, model: dict) -> np.ndarray:
-    """Per-class probabilities of the logistic feature model stored in the manifest entry."""
+    """Per-class probabilities of the feature model stored in the manifest entry: the logistic
+    model, blended in logit space with boosted trees where the entry carries them."""
     mean = np.asarray(model["mean"], dtype=np.float64)
     std = np.asarray(model["std"], dtype=np.float64)
     z = np.where(np.isfinite(f), (f - mean) / std, 0.0)  # missing -> the training mean
     z = np.clip(z, -5, 5)
     w = np.asarray(model["weights"], dtype=np.float64)   # (n_classes, n_features)
     b = np.asarray(model["bias"], dtype=np.float64)
-    return 1.0 / (1.0 + np.exp(-(w @ z + b)))
+    p = 1.0 / (1.0 + np.exp(-(w @ z + b)))
+    if model.get("boosted"):
+        p = fuse(boosted_probabilities(f, model["boosted"]), p, float(model.get("boosted_weight", 0.5)))
+    return p
+
+
+def boosted_probabilities(f: np.ndarray, model: dict) -> np.ndarray:
+    """Per-class probabilities of exported boosted trees (convert.classifier.boost): every tree of a
+    class walked at once, level by level, from its root to a leaf."""
+    x = np.asarray(f, dtype=np.float64)
+    x = np.where(np.isfinite(x), x, np.asarray(model["mean"], dtype=np.float64)).astype(np.float32)
+    out = []
+    for c in model["classes"]:
+        feat = np.asarray(c["feature"])
+        thr = np.asarray(c["threshold"], dtype=np.float32)
+        left, right = np.asarray(c["left"]), np.asarray(c["right"])
+        node = np.asarray(c["roots"])
+        while True:
+            inner = left[node] >= 0
+            if not inner.any():
+                break
+            go_left = x[np.where(inner, feat[node], 0)] <= thr[node]
+            node = np.where(inner, np.where(go_left, left[node], right[node]), node)
+        raw = float(c["init"]) + float(model["learning_rate"]) * float(np.asarray(c["value"])[node].sum())
+        out.append(1.0 / (1.0 + np.exp(-raw)))
+    return np.asarray(out)
 
 
 def fuse(p_cnn: np.ndarray, p_feat: np.ndarray, cnn_weight: float) -> np.ndarray:
