@@ -1,7 +1,8 @@
 """The feature half of the hybrid classifier: a ridge-regularised logistic model on median-beat
-features (edge.interpret.beat_features), fitted on folds 1-8 (clean, 3x4+1-masked and
-digitization-corrupted copies), and its fusion with the CNN in logit space; the L2 strength and
-the CNN weight are chosen on fold 9."""
+features (edge.interpret.beat_features) blended with gradient-boosted trees (.boost), fitted on
+folds 1-8 (clean, 3x4+1-masked and digitization-corrupted copies), and its fusion with the CNN in
+logit space. The L2 strength and the tree weight are chosen by leave-one-fold-out over folds 1-8,
+the CNN weight on fold 9."""
 
 from __future__ import annotations
 
