@@ -172,6 +172,28 @@ def test_grid_period_and_rotation(angle):
     assert g.angle_deg == pytest.approx(angle, abs=0.1)
 
 
+@pytest.mark.parametrize("style", ["red", "grey", "bw", "thermal"])
+def test_grid_period_not_taken_from_regular_beats(style):
+    """Bold QRS strokes of simultaneous leads line up down the page at every beat; their periodic
+    ink must not out-score the grid's own period (any grid colour, even black lines)."""
+    from convert.synth.grid import render_grid
+    from convert.synth.style import GRID_STYLES
+    k = 5.0
+    w, h = int(297 * k), int(210 * k)
+    img = render_grid(w, h, k, (10 * k, 25 * k, w - 10 * k, h - 12 * k), GRID_STYLES[style],
+                      minor_w_mm=0.1, major_w_mm=0.25)
+    for row in range(4):
+        y0, x, pts = (45 + row * 42) * k, 15.0, []
+        while x < 285:   # flat line, a 12 mm QRS spike, a T wave: one beat every 14.6 mm
+            pts += [(x, 0), (x + 1.0, 0), (x + 1.5, -12), (x + 2.2, 3), (x + 2.8, 0), (x + 6, -2), (x + 8, 0)]
+            x += 14.6
+        xy = np.int32(np.round([(px * k, y0 + py * k) for px, py in pts]))
+        cv2.polylines(img, [xy], False, (20, 20, 20), 2, cv2.LINE_AA)
+    g = measure_grid(img)
+    assert g.source == "grid"
+    assert g.px_per_mm_x == pytest.approx(k, rel=0.01) and g.px_per_mm_y == pytest.approx(k, rel=0.01)
+
+
 def test_no_grid_falls_back_to_page_size():
     img = np.full((700, 990, 3), 255, np.uint8)
     cv2.putText(img, "no grid here", (100, 300), cv2.FONT_HERSHEY_SIMPLEX, 2, (0, 0, 0), 3)

@@ -37,6 +37,23 @@ def grid_darkness(img_bgr: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - mn / np.maximum(bg, 1.0), 0.0, 1.0)
 
 
+def without_ink(d: np.ndarray, img_bgr: np.ndarray) -> np.ndarray:
+    """`d` (grid_darkness of `img_bgr`) with the trace and text ink blanked out: the beats of
+    simultaneous leads line up down the page and their QRS strokes are periodic like grid lines,
+    enough to out-score a faint grid's true period. Ink is dark in every colour channel, so a
+    coloured grid line (dark only in some) is never taken for it; for a grey or black grid the
+    cut also stays well above the page's common darkness (its grid lines)."""
+    if img_bgr.ndim != 3:
+        return d
+    mx = img_bgr.max(axis=2).astype(np.float32)
+    k = max(3, int(round(min(mx.shape) / 60)) | 1)
+    bg = cv2.blur(cv2.dilate(mx, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))), (k, k))
+    dk = np.clip(1.0 - mx / np.maximum(bg, 1.0), 0.0, 1.0)
+    thr = max(0.5, 2.5 * float(np.percentile(dk, 90)))
+    ink = cv2.dilate((dk > thr).astype(np.uint8), np.ones((3, 3), np.uint8))
+    return np.where(ink > 0, np.float32(0.0), d)
+
+
 def _dft_at(prof: np.ndarray, freqs: np.ndarray) -> np.ndarray:
     """Complex DFT of each profile row (K x N) at arbitrary frequencies (cycles/px) -> (K x F)."""
     x = np.arange(prof.shape[1], dtype=np.float64)
@@ -155,7 +172,7 @@ def measure_grid(img_bgr: np.ndarray, *, width_mm_range: tuple[float, float] = P
                  fallback_width_mm: float = 297.0) -> GridCalibration:
     """Measure px/mm from the 1 mm (or 5 mm harmonic) grid period in both axes of a roughly
     fronto-parallel page image. The search assumes the image spans `width_mm_range` mm."""
-    d = grid_darkness(img_bgr)
+    d = without_ink(grid_darkness(img_bgr), img_bgr)
     h, w = d.shape
     # 1 mm period in px must make the page span a plausible width.
     f_lo, f_hi = width_mm_range[0] / w, width_mm_range[1] / w
