@@ -45,12 +45,15 @@ def without_ink(d: np.ndarray, img_bgr: np.ndarray) -> np.ndarray:
     cut also stays well above the page's common darkness (its grid lines)."""
     if img_bgr.ndim != 3:
         return d
-    mx = img_bgr.max(axis=2).astype(np.float32)
+    b, g, r = cv2.split(img_bgr)
+    mx = cv2.max(cv2.max(b, g), r)                 # uint8 throughout: the page may have 12 MP
     k = max(3, int(round(min(mx.shape) / 60)) | 1)
     bg = cv2.blur(cv2.dilate(mx, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))), (k, k))
-    dk = np.clip(1.0 - mx / np.maximum(bg, 1.0), 0.0, 1.0)
+    sub = (slice(None, None, 3), slice(None, None, 3))   # the page's darkness level from a sample
+    dk = 1.0 - mx[sub].astype(np.float32) / np.maximum(bg[sub].astype(np.float32), 1.0)
     thr = max(0.5, 2.5 * float(np.percentile(dk, 90)))
-    ink = cv2.dilate((dk > thr).astype(np.uint8), np.ones((3, 3), np.uint8))
+    ink = (mx.astype(np.float32) < bg.astype(np.float32) * np.float32(1.0 - thr)).astype(np.uint8)
+    ink = cv2.dilate(ink, np.ones((3, 3), np.uint8))
     return np.where(ink > 0, np.float32(0.0), d)
 
 
