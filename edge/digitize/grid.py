@@ -26,14 +26,19 @@ class GridCalibration:
                 "source": self.source}
 
 
+def _paper_level(channel: np.ndarray) -> np.ndarray:
+    """The local paper brightness of one channel (same dtype): its local maximum over ~1/60 of the
+    image, smoothed, so lines and ink darker than the paper around them stand out against it."""
+    k = max(3, int(round(min(channel.shape) / 60)) | 1)
+    return cv2.blur(cv2.dilate(channel, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))), (k, k))
+
+
 def grid_darkness(img_bgr: np.ndarray) -> np.ndarray:
     """Float32 0..1 'how much darker than the local paper' using the darkest channel, so red, blue,
     green, orange or grey grid lines all show."""
     mn = img_bgr.min(axis=2) if img_bgr.ndim == 3 else img_bgr
     mn = mn.astype(np.float32)
-    k = max(3, int(round(min(mn.shape) / 60)) | 1)
-    bg = cv2.dilate(mn, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    bg = cv2.blur(bg, (k, k))
+    bg = _paper_level(mn)
     return np.clip(1.0 - mn / np.maximum(bg, 1.0), 0.0, 1.0)
 
 
@@ -47,8 +52,7 @@ def without_ink(d: np.ndarray, img_bgr: np.ndarray) -> np.ndarray:
         return d
     b, g, r = cv2.split(img_bgr)
     mx = cv2.max(cv2.max(b, g), r)                 # uint8 throughout: the page may have 12 MP
-    k = max(3, int(round(min(mx.shape) / 60)) | 1)
-    bg = cv2.blur(cv2.dilate(mx, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))), (k, k))
+    bg = _paper_level(mx)
     sub = (slice(None, None, 3), slice(None, None, 3))   # the page's darkness level from a sample
     dk = 1.0 - mx[sub].astype(np.float32) / np.maximum(bg[sub].astype(np.float32), 1.0)
     thr = max(0.5, 2.5 * float(np.percentile(dk, 90)))
