@@ -89,21 +89,14 @@ def _load_classifier(models_dir: str | Path | None):
 def feature_model(entry, models_dir: str | Path | None = None) -> dict | None:
     """The classifier's median-beat feature model: the manifest entry's `feature_model` settings
     merged with the parameters of the model file it names (sha256-checked, cached), or None."""
-    import json
-
-    from edge.models import find_entry, verify_entry
+    from edge.models import find_entry, read_json_model, verify_entry
 
     fm = entry.raw.get("feature_model") if entry is not None else None
     if not fm or not fm.get("model"):
         return fm or None  # None, or parameters inline in the manifest (older models)
     key = f"{models_dir}:{fm['model']}"
     if key not in _MODEL_CACHE:
-        path = verify_entry(find_entry(str(fm["model"]), models_dir), models_dir)
-        try:
-            params = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise ModelError("feature_model", f"feature model {path} is unreadable ({exc})",
-                             "re-install the models (ecg-edge update-models)") from None
+        params = read_json_model(verify_entry(find_entry(str(fm["model"]), models_dir), models_dir))
         _MODEL_CACHE[key] = {**params, **fm}
     return _MODEL_CACHE[key]
 

@@ -148,6 +148,20 @@ def verify_entry(entry: ModelEntry, models_dir: str | Path | None = None) -> Pat
     return path
 
 
+def read_json_model(path: str | Path) -> dict[str, Any]:
+    """The parameters of a JSON model file (a feature model) whose sha256 is already verified;
+    ModelError unless it parses as a JSON object."""
+    try:
+        params = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelError("feature_model", f"feature model {path} is unreadable ({exc})",
+                         "re-install the models (ecg-edge update-models)") from None
+    if not isinstance(params, dict):
+        raise ModelError("feature_model", f"feature model {path} is not a JSON object",
+                         "re-install the models (ecg-edge update-models)")
+    return params
+
+
 # ---------------------------------------------------------------------------------------------
 # interpreter
 

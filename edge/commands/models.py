@@ -17,19 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
-def _check_json(path) -> None:
-    """A feature-model file must parse as a JSON object (its sha256 is already verified)."""
-    try:
-        ok = isinstance(json.loads(path.read_text(encoding="utf-8")), dict)
-    except (OSError, UnicodeDecodeError, ValueError):
-        ok = False
-    if not ok:
-        raise ModelError("feature_model", f"feature model {path} is not a JSON object",
-                         "re-install the models (ecg-edge update-models)")
-
-
 def run(args: argparse.Namespace) -> int:
-    from edge.models import TFLiteModel, default_models_dir, read_manifest, verify_entry
+    from edge.models import TFLiteModel, default_models_dir, read_json_model, read_manifest, verify_entry
 
     mdir = args.models_dir or default_models_dir()
     try:
@@ -46,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             path = verify_entry(e, mdir)
             if not args.no_load and e.task == "feature-model":
-                _check_json(path)
+                read_json_model(path)
             elif not args.no_load:
                 TFLiteModel(path, entry=e, num_threads=1)
         except ModelError as exc:
