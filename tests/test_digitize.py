@@ -194,6 +194,28 @@ def test_grid_period_not_taken_from_regular_beats(style):
     assert g.px_per_mm_x == pytest.approx(k, rel=0.01) and g.px_per_mm_y == pytest.approx(k, rel=0.01)
 
 
+def test_grid_fundamental_yields_only_to_its_own_subharmonic():
+    """Harmonic-comb scores over candidate 5 mm frequencies. A lower candidate scoring nearly as
+    well is taken only when the best is its 2nd, 3rd ... harmonic (the best was twice the true
+    fundamental); a plateau at the band's low edge that is no subharmonic (fold-9 photo 94, a
+    faded thermal grid, read 7.0 px/mm for 6.1 and then rescaled from the trace span: 3.3 dB) is
+    another pattern."""
+    from edge.digitize.grid import _lowest_strong
+    freqs = np.linspace(0.028, 0.036, 161)
+    score = np.full(161, 1.0)
+    best = 90
+    score[best] = 5.9                              # the 5 mm lines at 1/30.3 px
+    score[1:5] = 5.0                               # 0.85 of it, at 1/35.5 px: not a subharmonic
+    assert _lowest_strong(score, freqs) == best
+    # Twice the true fundamental: the true one (half the frequency) scores nearly as well.
+    freqs2 = np.linspace(0.014, 0.036, 441)
+    score2 = np.full(441, 1.0)
+    i_best = int(np.argmin(np.abs(freqs2 - 0.033)))
+    i_half = int(np.argmin(np.abs(freqs2 - 0.0165)))
+    score2[i_best], score2[i_half] = 5.9, 5.0
+    assert _lowest_strong(score2, freqs2) == i_half
+
+
 def test_no_grid_falls_back_to_page_size():
     img = np.full((700, 990, 3), 255, np.uint8)
     cv2.putText(img, "no grid here", (100, 300), cv2.FONT_HERSHEY_SIMPLEX, 2, (0, 0, 0), 3)
@@ -481,6 +503,74 @@ def test_page_with_whole_leads_washed_out_of_the_top_row_keeps_its_layout(ecg, c
     r = digitize(img, trace_model="classical")
     assert r.layout == "3x4+1"
     assert _snr(clean_page, r) > 15.0
+
+
+def test_top_row_with_only_its_last_leads_left_is_still_a_row(ecg, clean_page):
+    """Glare over the left of the top row: I, aVR and the first part of V1 are gone, so the row's
+    ink covers under half of the columns the other rows cover. The spacing still predicts it and
+    what is left is trace, so the page keeps its 3x4+1 layout: without the row it read as 3x4,
+    every lead named from the row above its own (fold-9 photo 419: 1.1 dB)."""
+    img = clean_page.image.copy()
+    paper = np.median(img.reshape(-1, 3), axis=0)
+    for name, part in (("I", 1.0), ("aVR", 1.0), ("V1", 0.4)):
+        x0, y0, x1, y1 = (int(v) for v in clean_page.meta["leads"][name][0]["box"])
+        x1 = x0 + int(part * (x1 - x0))
+        ink = cv2.dilate((clean_page.mask[y0:y1, x0:x1] > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        img[y0:y1, x0:x1][ink] = paper
+    r = digitize(img, trace_model="classical")
+    assert r.layout == "3x4+1"
+    snr = record_snr(clean_page.truth, r.signals.astype(float), FS, LEAD_NAMES)
+    for name in ("II", "aVF", "V2", "V6"):       # leads of the other rows stay on their own rows
+        assert snr[name].snr_db > 12.0, name
+    j = {n: i for i, n in enumerate(r.lead_names)}
+    assert not np.isfinite(r.signals[:, j["aVR"]]).any() or r.lead_confidence["aVR"] < 0.3
+
+
+def _erase_leads(page, names) -> np.ndarray:
+    """The page's image with the ink of `names` painted over with paper (glare, a cut-off edge)."""
+    img = page.image.copy()
+    paper = np.median(img.reshape(-1, 3), axis=0)
+    for name in names:
+        for box in page.meta["leads"][name]:
+            x0, y0, x1, y1 = (int(v) for v in box["box"])
+            ink = cv2.dilate((page.mask[y0:y1, x0:x1] > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+            img[y0:y1, x0:x1][ink] = paper
+    return img
+
+
+def test_page_without_its_top_row_is_read_as_3x4_plus_1_with_those_leads_missing(clean_page):
+    """The whole top row gone: three rows remain, as on a 3x4 page, but the third repeats the
+    first's lead II and the limb-lead laws of a 3x4 page fail, so the rows are II/aVL/V2/V5,
+    III/aVF/V3/V6 and the rhythm strip, and I, aVR, V1, V4 are reported missing, not filled from
+    the wrong row."""
+    r = digitize(_erase_leads(clean_page, ("I", "aVR", "V1", "V4")), trace_model="classical")
+    assert r.layout == "3x4+1"
+    assert any("top row" in w for w in r.warnings)
+    snr = record_snr(clean_page.truth, r.signals.astype(float), FS, LEAD_NAMES)
+    for name in ("II", "aVL", "V2", "V5", "III", "aVF", "V3", "V6"):
+        assert snr[name].snr_db > 12.0, name
+    j = {n: i for i, n in enumerate(r.lead_names)}
+    for name in ("I", "aVR", "V1", "V4"):
+        assert not np.isfinite(r.signals[:, j[name]]).any() and r.lead_confidence[name] == 0.0
+
+
+def test_3x4_page_whose_leads_I_and_III_look_alike_stays_3x4():
+    """A frontal axis of +60 degrees makes lead III a copy of lead I: the third row's first 2.5 s
+    repeat the first row's, as a rhythm strip would, but the limb-lead laws hold, so the page is
+    a 3x4 page, read as printed."""
+    sig = synthetic_ecg(seed=5, fs=FS)
+    j = {n: i for i, n in enumerate(LEAD_NAMES)}
+    lead_i = sig[:, j["I"]]
+    sig[:, j["III"]] = lead_i
+    sig[:, j["II"]] = 2 * lead_i
+    sig[:, j["aVR"]] = -1.5 * lead_i
+    sig[:, j["aVL"]] = 0.0 * lead_i
+    sig[:, j["aVF"]] = 1.5 * lead_i
+    page = render_page(sig, FS, layout="3x4", mode="clean", seed=5)
+    r = digitize(page.image, trace_model="classical")
+    assert r.layout == "3x4"
+    assert not any("top row" in w for w in r.warnings)
+    assert _snr(page, r) > 15.0
 
 
 def test_a_straight_line_or_a_sliver_where_a_row_would_be_is_not_a_row():

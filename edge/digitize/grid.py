@@ -89,16 +89,23 @@ def _comb_score(logp: np.ndarray, fr: np.ndarray, f0: np.ndarray, max_h: int) ->
     return np.where(np.isfinite(out), out, -10.0)
 
 
-def _lowest_strong(score: np.ndarray, frac: float = 0.8) -> int:
-    """Index of the lowest-frequency local maximum scoring at least `frac` of the best: twice the
-    true fundamental hits only even harmonics, which are peaks too, and must not win."""
-    best = float(score.max())
+def _lowest_strong(score: np.ndarray, freqs: np.ndarray, frac: float = 0.8) -> int:
+    """Index of the candidate fundamental to take: the best scoring, or a lower one scoring at
+    least `frac` of it that the best is a harmonic of (about 2, 3, ... times its frequency):
+    twice the true fundamental hits only even harmonics, which are peaks too, and must not win.
+    A lower candidate that is no such subharmonic is another pattern (a fold, crumples, the
+    band's edge with a strong pattern just outside it) and must not win either."""
+    best_i = int(np.argmax(score))
+    best = float(score[best_i])
     if best <= 0:
-        return int(np.argmax(score))
+        return best_i
     loc = np.flatnonzero((score >= np.roll(score, 1)) & (score >= np.roll(score, -1)) & (score >= frac * best))
     # The ends of the search band are not peaks: a strong pattern just outside it leaks in there.
-    loc = loc[(loc > 0) & (loc < len(score) - 1)]
-    return int(loc[0]) if len(loc) else int(np.argmax(score))
+    loc = loc[(loc > 0) & (loc < len(score) - 1) & (loc < best_i)]
+    ratio = freqs[best_i] / np.maximum(freqs[loc], 1e-12)
+    n = np.round(ratio)
+    loc = loc[(n >= 2) & (np.abs(ratio - n) <= 0.03 * n)]
+    return int(loc[0]) if len(loc) else best_i
 
 
 def _period_along(d: np.ndarray, f_lo: float, f_hi: float, strip: int) -> tuple[float, float, float]:
@@ -133,7 +140,7 @@ def _period_along(d: np.ndarray, f_lo: float, f_hi: float, strip: int) -> tuple[
         return 0.0, 0.0, 0.0
     s5 = _comb_score(logp, fr, f5, 3)
     s1 = _comb_score(logp, fr, f1, 2)
-    i5, i1 = _lowest_strong(s5), _lowest_strong(s1)
+    i5, i1 = _lowest_strong(s5, f5), _lowest_strong(s1, f1)
     comb = float(max(s5[i5], s1[i1]))
     if s5[i5] >= 2.0 or s5[i5] >= s1[i1]:
         base, mult = f5[i5], 5

@@ -123,11 +123,11 @@ def _complete_rows(prob: np.ndarray, centres: list[float], px_per_mm: float) -> 
     """Rows the run test missed: glare, a fold shadow or a faint pen can leave a row in pieces
     with whole leads washed out, and steep strokes of a large trace can break every run. Where
     the found rows' spacing predicts a row (one pitch beyond the outer rows, or midway in a gap
-    of two pitches), a band whose faint ink covers at least half as many columns as the found
-    rows do, in at least two quarters of their span, no thicker than their traces, crossing
-    columns once as they do (text crosses them several times) and not one straight line (a grid
-    or fold line), is a row. Judged against the page's own rows, so it holds for any pen, grid
-    and lighting."""
+    of two pitches), a band whose faint ink covers at least 40 % as many columns as the found
+    rows do (glare can leave only a row's last two leads), in at least two quarters of their
+    span, no thicker than their traces, crossing columns once as they do (text crosses them
+    several times) and not one straight line (a grid or fold line), is a row. Judged against
+    the page's own rows, so it holds for any pen, grid and lighting."""
     if len(centres) < 2:
         return list(centres)
     h, w = prob.shape
@@ -179,7 +179,7 @@ def _complete_rows(prob: np.ndarray, centres: list[float], px_per_mm: float) -> 
         has = low[a:b, x0:x1]
         inked = has.any(axis=0)
         quarters = [float(q.mean()) for q in np.array_split(inked, 4)]
-        if (max(covs) < max(0.3, 0.5 * ref_cover) or sorted(quarters)[-2] < 0.3
+        if (max(covs) < max(0.3, 0.4 * ref_cover) or sorted(quarters)[-2] < 0.3
                 or thickness(best) > 1.5 * thin + 1 or one_curve(best) < 0.75 * single):
             return None
         # Not one straight line: a trace has waves and spikes, columns inked over 2 mm or more.
@@ -419,6 +419,40 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     x, y = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
     den = np.sqrt((x * x).sum() * (y * y).sum())
     return float((x * y).sum() / den) if den > 0 else 0.0
+
+
+def top_row_missing(row_signals: list[np.ndarray]) -> bool:
+    """Three rows that are a 3x4+1 page without its top row (washed out by glare, or outside the
+    photo), not a 3x4 page: the third row's first 2.5 s repeat the first row's (lead II printed
+    again as the rhythm strip), and the leads side by side break the laws every 3x4 page obeys
+    (I + III = II in the first column, aVR + aVL + aVF = 0 in the second). Read as 3x4, every
+    lead of such a page would be named from the row above its own."""
+    if len(row_signals) != 3:
+        return False
+    n = min(len(s) for s in row_signals)
+    q = n // 4
+    if q < 10:
+        return False
+    r0, r1, r2 = (np.asarray(s[:n], np.float64) for s in row_signals)
+    if not _same_signal(r0[:q], r2[:q]):
+        return False
+    misfit = [m for m in (_law_misfit([r0[:q], -r1[:q], r2[:q]]),
+                          _law_misfit([r0[q:2 * q], r1[q:2 * q], r2[q:2 * q]])) if m is not None]
+    return bool(misfit) and float(np.mean(misfit)) > 0.5
+
+
+def _law_misfit(parts: list[np.ndarray]) -> float | None:
+    """RMS of the sum of `parts` (each less its median: baselines are arbitrary) over the mean
+    RMS of the parts: near 0 where a limb-lead law holds, near 1 or above where it does not."""
+    ok = np.logical_and.reduce([np.isfinite(p) for p in parts])
+    if ok.sum() < max(10, 0.5 * len(ok)):
+        return None
+    xs = [p[ok] - np.median(p[ok]) for p in parts]
+    scale = float(np.mean([np.sqrt(np.mean(x * x)) for x in xs]))
+    if scale <= 0:
+        return None
+    total = np.sum(xs, axis=0)
+    return float(np.sqrt(np.mean(total * total)) / scale)
 
 
 def choose_layout(n_rows: int, row_signals: list[np.ndarray]) -> tuple[str, float]:

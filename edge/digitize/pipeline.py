@@ -18,7 +18,7 @@ from .dewarp import RowRuler, row_levels, row_rulers
 from .grid import grid_darkness
 from .extract import RowTrace, dp_paths, polyline_to_samples, refine_path, smooth_samples
 from .layout import (STANDARD_GAINS, Pulse, choose_layout, find_pulse, find_rows, guess_speed,
-                     layout_for_rows, name_rhythm_leads, snap)
+                     layout_for_rows, name_rhythm_leads, snap, top_row_missing)
 from .page import WORK_PX_PER_MM, RectifiedPage, rectify_page, rotate_half_turn
 from .result import DigitizeResult
 from . import textcues
@@ -476,10 +476,17 @@ def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | No
         lay_name, lay_conf = layout, 1.0
     else:
         lay_name, lay_conf = choose_layout(len(centres), row_sigs)
+    skip = 0            # rows of the layout missing above the first row found
+    if not layout and lay_name == "3x4" and top_row_missing(row_sigs):
+        lay_name, lay_conf, skip = "3x4+1", 0.6, 1
+        warnings.append("the top row (I, aVR, V1, V4) was not found: glare washed it out or it is outside "
+                        "the photo, so those leads are missing; retake the photo with the whole page in view "
+                        "and no glare")
     lay = LAYOUTS[lay_name]
-    rhythm = name_rhythm_leads(lay, row_sigs, fs) if lay.rhythm else []
+    missing = [np.full(len(row_sigs[0]), np.nan)] * skip
+    rhythm = name_rhythm_leads(lay, missing + row_sigs, fs) if lay.rhythm else []
     seg_gap = max(1, int(np.ceil(SEGMENT_GAP_PX * fs / px_per_s)))
-    all_rows = [*lay.rows, *((r,) for r in rhythm)]
+    all_rows = [*lay.rows, *((r,) for r in rhythm)][skip:]
     out = np.full((n_out, 12), np.nan, np.float64)
     count = np.zeros((n_out, 12), np.int32)
     expected = np.zeros((n_out, 12), bool)
