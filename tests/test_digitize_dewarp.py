@@ -142,6 +142,24 @@ def test_phase_slip_under_glare_does_not_shift_the_rest_of_the_row():
     assert np.abs(err - err[0]).max() < 0.05          # no whole-period jump after the gap
 
 
+
+def test_long_glare_gap_is_bridged_at_the_rows_own_scale():
+    """The 1 mm grid (6 px) of a row stretched 2 % against the page scale, unreadable over 330 px
+    (55 mm of glare): carried across at the page scale the gap's far side lands 1.1 periods off
+    and joins a whole millimetre (40 ms) late; carried at the scale both sides measure, it
+    joins where it is."""
+    from edge.digitize.dewarp import _unwrap_segments
+    f0 = 1 / 6.0
+    x = np.arange(1500, dtype=np.float64)
+    u_true = f0 * x * 1.02 + 0.3
+    z = np.exp(2j * np.pi * (u_true - f0 * x))
+    rng = np.random.default_rng(1)
+    bad = (x >= 600) & (x < 930)
+    z[bad] = np.exp(2j * np.pi * rng.random(bad.sum()))
+    u = _unwrap_segments(z, ~bad, f0)
+    err = u - u_true
+    assert np.abs(err[~bad] - err[0]).max() < 0.05
+
 def test_each_row_keeps_time_from_its_own_calibration_pulse():
     """The rhythm row's strip slid 3 mm to the right (a torn or curled page): lead II, printed in
     row 2 and again in the rhythm row, must not be an average of two misaligned copies

@@ -60,12 +60,22 @@ def _blur_complex(z: np.ndarray, sigma: float) -> np.ndarray:
     return re + 1j * im
 
 
+def _segment_rate(x: np.ndarray, u: np.ndarray, f0: float) -> float | None:
+    """Periods per px over one readable stretch (a line fitted to its unwrapped phase), or None
+    where the stretch holds under ten periods or runs outside what paper can stretch."""
+    if len(x) < 10.0 / f0:
+        return None
+    rate = float(np.polyfit(x, u, 1)[0])
+    return rate if abs(rate / f0 - 1.0) <= MAX_STRETCH else None
+
+
 def _unwrap_segments(z: np.ndarray, good: np.ndarray, f0: float) -> np.ndarray | None:
     """Grid position u(x) in periods from the complex envelope z. The phase is unwrapped only
     inside readable stretches; where it runs faster or slower than paper can stretch (a slip
     under glare, a shadow, a fold) the stretch is cut. Each stretch is then joined to the one
-    before it with the whole number of periods that keeps the scale across the gap closest to
-    the page scale, and gaps are bridged linearly."""
+    before it with the whole number of periods that best continues both across the gap at their
+    own measured scales (the page scale where a stretch is too short to measure), and gaps are
+    bridged linearly."""
     n = len(z)
     ph = np.angle(z)
     dph = np.angle(np.exp(1j * np.diff(ph)))            # wrapped phase step per pixel
@@ -86,14 +96,20 @@ def _unwrap_segments(z: np.ndarray, good: np.ndarray, f0: float) -> np.ndarray |
         return None
     x = np.arange(n, dtype=np.float64)
     u = np.full(n, np.nan)
-    prev_end = None
+    prev = None
     for s0, e0 in zip(starts, ends):
         seg = f0 * x[s0:e0 + 1] + np.unwrap(ph[s0:e0 + 1]) / (2 * np.pi)
-        if prev_end is not None:
-            expect = u[prev_end] + f0 * (s0 - prev_end)
-            seg = seg + np.round(expect - seg[0])
+        rate = _segment_rate(x[s0:e0 + 1], seg, f0)
+        if prev is not None:
+            # Meet half-way across the gap, each side carried at its own measured scale (the
+            # page scale can be off by a percent, a full period over a long glare gap).
+            p_end, p_rate = prev
+            r_before = p_rate or rate or f0
+            r_after = rate or p_rate or f0
+            mid = 0.5 * (p_end + s0)
+            seg = seg + np.round((u[p_end] + r_before * (mid - p_end)) - (seg[0] - r_after * (s0 - mid)))
         u[s0:e0 + 1] = seg
-        prev_end = e0
+        prev = (e0, rate)
     have = np.flatnonzero(np.isfinite(u))
     lo, hi = have[0], have[-1]
     u = np.interp(x, have, u[have])
