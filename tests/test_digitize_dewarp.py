@@ -143,6 +143,24 @@ def test_phase_slip_under_glare_does_not_shift_the_rest_of_the_row():
 
 
 
+def test_a_ruler_that_slipped_a_5mm_period_is_told_from_rows_bent_differently():
+    """Four rows of crumpled paper bend by up to 1.5 mm each, differently, and a perspective
+    residue stretches the lower rows by up to 1 %; one ruler also slipped a whole 5 mm period
+    (a label or separator line pulled its phase). Only that one is dropped; of two rows that
+    part by a period, both are."""
+    from edge.digitize.dewarp import RowRuler, slipped_rulers
+    x = np.arange(1800, dtype=np.float64)
+    rulers = []
+    for i in range(4):
+        mm = x / 6.0 * (1 + 0.003 * i) + 1.5 * np.sin(2 * np.pi * x / (700 + 150 * i) + i)
+        rulers.append(RowRuler(mm, 5.0, 0.9))
+    assert slipped_rulers(rulers, [0, 1, 2, 3], 100, 1700, 6.0) == set()
+    step = 5.0 / (1 + np.exp(-(x - 900) / 10.0))
+    rulers[2] = RowRuler(rulers[2].mm + step, 5.0, 0.9)
+    assert slipped_rulers(rulers, [0, 1, 2, 3], 100, 1700, 6.0) == {2}
+    assert slipped_rulers(rulers, [1, 2], 100, 1700, 6.0) == {1, 2}
+
+
 def test_long_glare_gap_is_bridged_at_the_rows_own_scale():
     """The 1 mm grid (6 px) of a row stretched 2 % against the page scale, unreadable over 330 px
     (55 mm of glare): carried across at the page scale the gap's far side lands 1.1 periods off

@@ -195,3 +195,39 @@ def test_merged_qrs_strokes_are_read_in_order():
     y = py.copy()
     _monotone_strokes(px, y, kind, flat, lw=2.0)
     assert np.array_equal(y, py)
+
+
+# A dark-blue pen on a grey grid photographed at 30 degrees, dim and motion-blurred: the pen's
+# brightest channel is nearly as light as the grid's, so the classical estimate (and the fused
+# map, which multiplies it) loses much of the trace.
+_BLUE_PEN = {"page": "letter", "dpi": 282.0, "gain_mm_mv": 5.0, "grid": "grey", "minor_bgr": (193, 216, 212),
+             "major_bgr": (142, 146, 158), "paper_bgr": (248, 252, 248), "trace_colour": "darkblue",
+             "trace_width_mm": 0.49}
+_DIM_TILTED = {"tilt_deg": 29.5, "tilt_dir_deg": 114.2, "fill": 0.75, "background": "clutter", "exposure": 0.83,
+               "motion_len": 7.9, "motion_angle_deg": 109.3, "noise_sigma": 3.0, "lens_k1": -0.055,
+               "defocus_sigma": 0.38, "jpeg_quality": 94, "glare": [], "fingers": [], "waves": [], "notes": 0,
+               "stains": [], "folds": [], "curl_px": 0.0, "crumple": 0.0}
+
+
+def _blue_pen_photo(seed: int):
+    return render_page(synthetic_ecg(seed=seed, fs=500), 500, layout="3x4+1", mode="photo", seed=seed,
+                       distortion=_DIM_TILTED, **_BLUE_PEN)
+
+
+def test_photo_the_classical_map_misreads_is_read_with_the_segmenter_alone():
+    """Every fused reading fails the limb-lead laws (estimated 1 dB); the segmenter's map alone
+    passes them (4 dB) and reads the page better than the best of them (11.5 dB)."""
+    page = _blue_pen_photo(5)
+    r = digitize(page.image, fs=500)
+    assert r.details["reread"]["kept"] == "segmenter alone"
+    assert r.details["trace_model"] == "learned"
+    snr = record_snr(page.truth, r.signals.astype(float), 500, LEAD_NAMES)
+    assert np.mean([s.snr_db for s in snr.values()]) > 13.0
+
+
+def test_segmenter_alone_is_not_kept_when_the_leads_disagree_with_it_too():
+    """The last resort must agree with the limb-lead laws at least roughly (1 dB): a reading
+    whose leads contradict each other (0 dB) does not replace the first one."""
+    r = digitize(_blue_pen_photo(2).image, fs=500)
+    tried = r.details["reread"]["estimated_snr_db"]
+    assert "segmenter alone" in tried and r.details["reread"]["kept"] != "segmenter alone"

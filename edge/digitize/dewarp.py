@@ -15,6 +15,8 @@ from .grid import grid_darkness
 
 MIN_COVERAGE = 0.6       # fraction of a row's span where the grid pattern must be readable
 MAX_STRETCH = 0.25       # local scale may differ from the page scale by at most this fraction
+SLIP_MM = 3.0            # rows' rulers part by more than this within SLIP_WINDOW_MM: a slipped 5 mm period
+SLIP_WINDOW_MM = 25.0
 FLAT_BEND_MM = 0.05      # a ruler or level whose smooth bend stays this close to a straight line is read as one
 BEND_FIT_DEG = 3         # lens and perspective residue along a row: a cubic
 BEND_FIT_TOL_MM = 0.1    # columns within this of the robust cubic agree with it
@@ -171,6 +173,27 @@ def row_rulers(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
         mm = np.maximum.accumulate(mm)
         mm = np.maximum.accumulate(_smooth_grid_reading(mm, a, b, px_per_mm))
         out.append(RowRuler(mm, period_mm, cov))
+    return out
+
+
+def slipped_rulers(rulers: list[RowRuler | None], rows: list[int], a: int, b: int,
+                   px_per_mm: float) -> set[int]:
+    """Rows (of `rows`, whose rulers are set) whose ruler slipped a whole 5 mm period somewhere
+    over columns a..b. The rows of one page bend together: against the median of the others a
+    ruler may drift slowly (perspective residue, a curl) or by a millimetre or two (crumples),
+    but not jump by SLIP_MM within SLIP_WINDOW_MM. Where only two rows are ruled, a jump
+    between them drops both: which one slipped cannot be told."""
+    if len(rows) < 2 or b - a < 4:
+        return set()
+    xs = np.arange(a, b, max(1, int(round(px_per_mm))))
+    mm = {i: rulers[i].mm[xs] - rulers[i].mm[a] for i in rows}
+    lag = max(1, int(round(SLIP_WINDOW_MM)))       # samples are ~1 mm apart
+    out = set()
+    for i in rows:
+        ref = np.median([mm[j] for j in rows if j != i], axis=0)
+        dev = mm[i] - ref
+        if len(dev) > lag and float(np.max(np.abs(dev[lag:] - dev[:-lag]))) > SLIP_MM:
+            out.add(i)
     return out
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import BadInputError
 from ..interpret.consistency import MIN_READING_SNR_DB, estimated_snr_db, relation_residuals
 from ..layouts import LAYOUTS, LEAD_NAMES, get_layout
-from .dewarp import RowRuler, row_levels, row_rulers
+from .dewarp import RowRuler, row_levels, row_rulers, slipped_rulers
 from .grid import grid_darkness
 from .extract import RowTrace, dp_paths, polyline_to_samples, refine_path, smooth_samples
 from .layout import (STANDARD_GAINS, Pulse, choose_layout, find_pulse, find_rows, guess_speed,
@@ -37,6 +37,7 @@ SEGMENT_GAP_PX = 1.0      # left out each side of a segment boundary (the connec
 UNSHARP_MAX = 1.0
 DEFAULT_SPEED = 25.0
 UPSIDE_DOWN_INK = 0.4   # ink-below-baseline score that turns a page without pulses (upright pages reach ~0.35)
+SEGMENTER_ALONE_MIN_DB = 1.0   # the segmenter-alone reading (the last resort) must agree at least this well
 OUTPUT_SECONDS = 10.0
 STRIP_MM = 250.0        # a standard printed strip: 10 s at 25 mm/s (5 s at 50 mm/s)
 STRIP_TOL = 0.04        # a span within this fraction of STRIP_MM is a standard strip
@@ -143,9 +144,10 @@ def _digitize(image_bgr: np.ndarray, *, fs: float, layout: str | None, gain: flo
     # scans -0.6 and clean -0.7). Not each other's rereads: the leads' agreement picked the
     # worse of the two maps as often as the better.
     faint_fn = faint_pen_trace_probability if trace_name == "classical" else None
+    seg_fn = None
     learned = learned_or_none() if trace_model in (None, "auto") and page.page_found else None
     if learned is not None:
-        (trace_fn, faint_fn), trace_name = _fused_for(page, learned), "fused"
+        (trace_fn, faint_fn, seg_fn), trace_name = _fused_for(page, learned), "fused"
     read = functools.partial(_read_page, sharp=sharp, fs=fs, layout=layout, gain=gain, speed=speed,
                              trace_fn=trace_fn, trace_name=trace_name, text_cache={})
     first_error: BadInputError | None = None
@@ -167,6 +169,12 @@ def _digitize(image_bgr: np.ndarray, *, fs: float, layout: str | None, gain: flo
         others.append(("faint pen", lambda: read(first_page, warnings=list(warnings), timings=dict(timings),
                                                  trace_fn=faint_fn)
                        if pen_fainter_than_text(first_page.image) else None))
+    if seg_fn is not None:
+        # Last, the segmenter's map alone: ink the classical estimate cannot see against the
+        # page (a mid-blue pen on a grey grid: its brightest channel is nearly as light as the
+        # paper's) leaves no row or only one, and the fused map inherits that.
+        others.append(("segmenter alone", lambda: read(page, warnings=list(warnings), timings=dict(timings),
+                                                       trace_fn=seg_fn, trace_name="learned")))
     first = "sharpened" if alpha > 0 else "first"
     tried: dict[str, float | str | None] = {first: first_error.code if res is None else res.details.get("estimated_snr_db")}
     kept = first
@@ -182,6 +190,8 @@ def _digitize(image_bgr: np.ndarray, *, fs: float, layout: str | None, gain: flo
         if alt is None:
             continue
         tried[name] = alt.details.get("estimated_snr_db")
+        if name == "segmenter alone" and _agreement(alt) < SEGMENTER_ALONE_MIN_DB:
+            continue          # the last resort must show the leads' laws, not merely yield rows
         if res is None or _agreement(alt) > _agreement(res):
             res, kept = alt, name
     if len(tried) > 1 and res is not None:
@@ -194,10 +204,11 @@ def _digitize(image_bgr: np.ndarray, *, fs: float, layout: str | None, gain: flo
     return res
 
 
-def _fused_for(page: RectifiedPage, learned) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+def _fused_for(page: RectifiedPage, learned) -> tuple[Callable[[np.ndarray], np.ndarray], ...]:
     """The fused trace maps for every reading of `page` (sharpened or not), plain and for a pen
-    fainter than the text (see pen_fainter_than_text): the segmenter runs once, on the
-    unsharpened page it was trained on; only the classical half follows the reading."""
+    fainter than the text (see pen_fainter_than_text), and the segmenter's map alone: the
+    segmenter runs once, on the unsharpened page it was trained on; only the classical half
+    follows the reading."""
     seg: list[np.ndarray] = []
 
     def seg_map() -> np.ndarray:
@@ -211,7 +222,10 @@ def _fused_for(page: RectifiedPage, learned) -> tuple[Callable[[np.ndarray], np.
     def fused_faint_pen(img: np.ndarray) -> np.ndarray:
         return fused_trace_probability(img, learned_map=seg_map(), faint=True)
 
-    return fused, fused_faint_pen
+    def segmenter_alone(img: np.ndarray) -> np.ndarray:
+        return seg_map().copy()       # callers may modify the map they are given
+
+    return fused, fused_faint_pen, segmenter_alone
 
 
 def _unsharp_amount(page: RectifiedPage, sharp: float) -> float:
@@ -336,6 +350,8 @@ def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | No
         spans = {i: float(rulers[i].mm[ib] - rulers[i].mm[ia]) for i in ruled}
         mid = float(np.median(list(spans.values())))
         ruled = [i for i in ruled if abs(spans[i] - mid) <= 0.03 * abs(mid)]
+        slipped = slipped_rulers(rulers, ruled, ia, ib, k)
+        ruled = [i for i in ruled if i not in slipped]
         rulers = [r if i in ruled else None for i, r in enumerate(rulers)]
     use_rulers = len(ruled) * 2 >= len(good) and len(ruled) > 0
     if use_rulers:
