@@ -125,22 +125,23 @@ def test_no_grid_means_no_ruler():
     assert row_rulers(blank, prob, [300.0], 200.0, 6.0, [(100, 1700)]) == [None]
 
 
+def _unwrapped_across_glare(f0: float, n: int, gap: tuple[int, int], seed: int):
+    """A row's grid envelope at f0 (a grid stretched 2 % against the page scale) with the
+    columns in `gap` unreadable (random phase: glare), unwrapped: (error in periods, bad)."""
+    from edge.digitize.dewarp import _unwrap_segments
+    x = np.arange(n, dtype=np.float64)
+    u_true = f0 * x * 1.02 + 0.3
+    z = np.exp(2j * np.pi * (u_true - f0 * x))
+    bad = (x >= gap[0]) & (x < gap[1])
+    z[bad] = np.exp(2j * np.pi * np.random.default_rng(seed).random(bad.sum()))
+    return _unwrap_segments(z, ~bad, f0) - u_true, bad
+
+
 def test_phase_slip_under_glare_does_not_shift_the_rest_of_the_row():
     """A readable grid phase, 40 px of garbage (glare), then readable again: the stretch after
     the gap joins with the whole number of periods that keeps the page scale."""
-    from edge.digitize.dewarp import _unwrap_segments
-    f0 = 1 / 30.0
-    x = np.arange(1200, dtype=np.float64)
-    u_true = f0 * x * 1.02 + 0.3
-    z = np.exp(2j * np.pi * (u_true - f0 * x))
-    rng = np.random.default_rng(0)
-    bad = (x >= 500) & (x < 540)
-    z[bad] = np.exp(2j * np.pi * rng.random(bad.sum()))
-    good = ~bad
-    u = _unwrap_segments(z, good, f0)
-    err = u - u_true
+    err, _ = _unwrapped_across_glare(1 / 30.0, 1200, (500, 540), seed=0)
     assert np.abs(err - err[0]).max() < 0.05          # no whole-period jump after the gap
-
 
 
 def test_a_ruler_that_slipped_a_5mm_period_is_told_from_rows_bent_differently():
@@ -166,16 +167,7 @@ def test_long_glare_gap_is_bridged_at_the_rows_own_scale():
     (55 mm of glare): carried across at the page scale the gap's far side lands 1.1 periods off
     and joins a whole millimetre (40 ms) late; carried at the scale both sides measure, it
     joins where it is."""
-    from edge.digitize.dewarp import _unwrap_segments
-    f0 = 1 / 6.0
-    x = np.arange(1500, dtype=np.float64)
-    u_true = f0 * x * 1.02 + 0.3
-    z = np.exp(2j * np.pi * (u_true - f0 * x))
-    rng = np.random.default_rng(1)
-    bad = (x >= 600) & (x < 930)
-    z[bad] = np.exp(2j * np.pi * rng.random(bad.sum()))
-    u = _unwrap_segments(z, ~bad, f0)
-    err = u - u_true
+    err, bad = _unwrapped_across_glare(1 / 6.0, 1500, (600, 930), seed=1)
     assert np.abs(err[~bad] - err[0]).max() < 0.05
 
 def test_each_row_keeps_time_from_its_own_calibration_pulse():

@@ -13,6 +13,7 @@ from ..layouts import LAYOUTS, Layout
 
 STANDARD_GAINS = (5.0, 10.0, 20.0)                 # mm/mV (2.5 and 40 exist but are rare: use --gain)
 STANDARD_SPEEDS = (12.5, 25.0, 50.0, 100.0)          # mm/s
+TOP_ROW_MISFIT = 0.3     # limb-lead laws residual of a 3x4 reading that says the page is not one (0: they hold, ~1: unrelated)
 
 
 @dataclass
@@ -421,12 +422,15 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float((x * y).sum() / den) if den > 0 else 0.0
 
 
-def top_row_missing(row_signals: list[np.ndarray]) -> bool:
+def top_row_missing(row_signals: list[np.ndarray], fs: float) -> bool:
     """Three rows that are a 3x4+1 page without its top row (washed out by glare, or outside the
     photo), not a 3x4 page: the third row's first 2.5 s repeat the first row's (lead II printed
     again as the rhythm strip), and the leads side by side break the laws every 3x4 page obeys
-    (I + III = II in the first column, aVR + aVL + aVF = 0 in the second). Read as 3x4, every
-    lead of such a page would be named from the row above its own."""
+    (I + III = II in the first column, aVR + aVL + aVF = 0 in the second; relative residual over
+    TOP_ROW_MISFIT). Read as 3x4, every lead of such a page would be named from the row above
+    its own."""
+    from ..interpret.consistency import relation_residuals
+
     if len(row_signals) != 3:
         return False
     n = min(len(s) for s in row_signals)
@@ -436,23 +440,11 @@ def top_row_missing(row_signals: list[np.ndarray]) -> bool:
     r0, r1, r2 = (np.asarray(s[:n], np.float64) for s in row_signals)
     if not _same_signal(r0[:q], r2[:q]):
         return False
-    misfit = [m for m in (_law_misfit([r0[:q], -r1[:q], r2[:q]]),
-                          _law_misfit([r0[q:2 * q], r1[q:2 * q], r2[q:2 * q]])) if m is not None]
-    return bool(misfit) and float(np.mean(misfit)) > 0.5
-
-
-def _law_misfit(parts: list[np.ndarray]) -> float | None:
-    """RMS of the sum of `parts` (each less its median: baselines are arbitrary) over the mean
-    RMS of the parts: near 0 where a limb-lead law holds, near 1 or above where it does not."""
-    ok = np.logical_and.reduce([np.isfinite(p) for p in parts])
-    if ok.sum() < max(10, 0.5 * len(ok)):
-        return None
-    xs = [p[ok] - np.median(p[ok]) for p in parts]
-    scale = float(np.mean([np.sqrt(np.mean(x * x)) for x in xs]))
-    if scale <= 0:
-        return None
-    total = np.sum(xs, axis=0)
-    return float(np.sqrt(np.mean(total * total)) / scale)
+    as_3x4 = np.full((2 * q, 6), np.nan)       # the first two columns, named as a 3x4 page names them
+    as_3x4[:q, :3] = np.stack([r0[:q], r1[:q], r2[:q]], axis=1)
+    as_3x4[q:, 3:] = np.stack([r0[q:2 * q], r1[q:2 * q], r2[q:2 * q]], axis=1)
+    residuals = relation_residuals(as_3x4, fs, ("I", "II", "III", "aVR", "aVL", "aVF"))
+    return bool(residuals) and float(np.mean(list(residuals.values()))) > TOP_ROW_MISFIT
 
 
 def choose_layout(n_rows: int, row_signals: list[np.ndarray]) -> tuple[str, float]:

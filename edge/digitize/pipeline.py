@@ -493,7 +493,7 @@ def _read_page(page: RectifiedPage, *, sharp: float, fs: float, layout: str | No
     else:
         lay_name, lay_conf = choose_layout(len(centres), row_sigs)
     skip = 0            # rows of the layout missing above the first row found
-    if not layout and lay_name == "3x4" and top_row_missing(row_sigs):
+    if not layout and lay_name == "3x4" and top_row_missing(row_sigs, fs):
         lay_name, lay_conf, skip = "3x4+1", 0.6, 1
         warnings.append("the top row (I, aVR, V1, V4) was not found: glare washed it out or it is outside "
                         "the photo, so those leads are missing; retake the photo with the whole page in view "
