@@ -164,22 +164,24 @@ def _digitize(image_bgr: np.ndarray, *, fs: float, layout: str | None, gain: flo
     # the threshold set by the traces.
     others = []
     if alpha > 0:
-        others.append(("unsharpened", lambda: read(page, warnings=list(warnings), timings=dict(timings))))
+        others.append(("unsharpened", lambda: read(page, warnings=list(warnings), timings=dict(timings)), -np.inf))
     if faint_fn is not None:
         others.append(("faint pen", lambda: read(first_page, warnings=list(warnings), timings=dict(timings),
                                                  trace_fn=faint_fn)
-                       if pen_fainter_than_text(first_page.image) else None))
+                       if pen_fainter_than_text(first_page.image) else None, -np.inf))
     if seg_fn is not None:
         # Last, the segmenter's map alone: ink the classical estimate cannot see against the
         # page (a mid-blue pen on a grey grid: its brightest channel is nearly as light as the
         # paper's) leaves no row or only one, and the fused map inherits that.
+        # It must show the leads' laws at least roughly, not merely yield rows.
         others.append(("segmenter alone", lambda: read(page, warnings=list(warnings), timings=dict(timings),
-                                                       trace_fn=seg_fn, trace_name="learned")))
+                                                       trace_fn=seg_fn, trace_name="learned"),
+                       SEGMENTER_ALONE_MIN_DB))
     first = "sharpened" if alpha > 0 else "first"
     tried: dict[str, float | str | None] = {first: first_error.code if res is None else res.details.get("estimated_snr_db")}
     kept = first
     t = time.perf_counter()
-    for name, again in others:
+    for name, again, min_db in others:      # min_db: the least agreement that may replace a reading
         if res is not None and _agreement(res) >= MIN_READING_SNR_DB:
             break
         try:
@@ -190,8 +192,8 @@ def _digitize(image_bgr: np.ndarray, *, fs: float, layout: str | None, gain: flo
         if alt is None:
             continue
         tried[name] = alt.details.get("estimated_snr_db")
-        if name == "segmenter alone" and _agreement(alt) < SEGMENTER_ALONE_MIN_DB:
-            continue          # the last resort must show the leads' laws, not merely yield rows
+        if _agreement(alt) < min_db:
+            continue
         if res is None or _agreement(alt) > _agreement(res):
             res, kept = alt, name
     if len(tried) > 1 and res is not None:
