@@ -27,7 +27,7 @@ FAMILY_INDEX = {f: i for i, f in enumerate(FAMILIES)}
 class PageScore:
     ecg_id: int
     family: str
-    snr_db: float                   # mean over scored leads (failed image: 0 for every lead)
+    snr_db: float  # mean over scored leads (failed image: 0 for every lead)
     lead_snr: dict[str, float]
     seconds: float
     layout_true: str
@@ -58,8 +58,14 @@ def load_fold_records(data_dir: str | os.PathLike, folds: list[int], limit: int 
         yield int(float(row["ecg_id"])), rec.signals[:, idx], rec.fs
 
 
-def render_for_family(signals: np.ndarray, fs: float, family: str, ecg_id: int, *,
-                      photo_size: tuple[int, int] | None = None):
+def render_for_family(
+    signals: np.ndarray,
+    fs: float,
+    family: str,
+    ecg_id: int,
+    *,
+    photo_size: tuple[int, int] | None = None,
+):
     """The benchmark page for one record and family, fully determined by (ecg_id, family)."""
     from convert.synth import render_page
 
@@ -70,8 +76,14 @@ def render_for_family(signals: np.ndarray, fs: float, family: str, ecg_id: int, 
     return render_page(signals, fs, layout="3x4+1", mode=family, seed=seed, randomize=True, **kw)
 
 
-def score_page(ecg_id: int, family: str, signals: np.ndarray, fs: float, trace_model: str,
-               save_dir: str | None = None) -> PageScore:
+def score_page(
+    ecg_id: int,
+    family: str,
+    signals: np.ndarray,
+    fs: float,
+    trace_model: str,
+    save_dir: str | None = None,
+) -> PageScore:
     """Render, digitize and score one page (failures count as 0 dB, as in the Challenge)."""
     from edge.digitize import digitize
     from edge.errors import EcgEdgeError
@@ -86,8 +98,16 @@ def score_page(ecg_id: int, family: str, signals: np.ndarray, fs: float, trace_m
     except EcgEdgeError as exc:
         dt = time.perf_counter() - t
         scored = [n for j, n in enumerate(LEAD_NAMES) if np.isfinite(truth[:, j]).any()]
-        return PageScore(ecg_id, family, 0.0, {n: 0.0 for n in scored}, dt, page.meta["layout"], "",
-                         f"{exc.code}: {exc.message}")
+        return PageScore(
+            ecg_id,
+            family,
+            0.0,
+            {n: 0.0 for n in scored},
+            dt,
+            page.meta["layout"],
+            "",
+            f"{exc.code}: {exc.message}",
+        )
     dt = time.perf_counter() - t
     est = res.signals.astype(np.float64)
     n = min(len(est), len(truth))
@@ -99,13 +119,29 @@ def score_page(ecg_id: int, family: str, signals: np.ndarray, fs: float, trace_m
         write_record(out / str(ecg_id), res.signals, res.fs, list(res.lead_names))
         doc = res.to_dict()
         doc["snr_db"] = lead
-        doc["truth"] = {"layout": page.meta["layout"], "speed_mm_s": page.meta.get("speed_mm_s"),
-                        "gain_mm_mv": page.meta.get("gain_mm_mv")}
+        doc["truth"] = {
+            "layout": page.meta["layout"],
+            "speed_mm_s": page.meta.get("speed_mm_s"),
+            "gain_mm_mv": page.meta.get("gain_mm_mv"),
+        }
         (out / f"{ecg_id}.json").write_text(json.dumps(doc, indent=2))
-    meta = {"speed_true": page.meta.get("speed_mm_s"), "speed_found": res.speed_mm_s,
-            "gain_true": page.meta.get("gain_mm_mv"), "gain_found": res.gain_mm_mv}
-    return PageScore(ecg_id, family, float(np.mean(list(lead.values()))) if lead else 0.0, lead, dt,
-                     page.meta["layout"], res.layout, "", meta)
+    meta = {
+        "speed_true": page.meta.get("speed_mm_s"),
+        "speed_found": res.speed_mm_s,
+        "gain_true": page.meta.get("gain_mm_mv"),
+        "gain_found": res.gain_mm_mv,
+    }
+    return PageScore(
+        ecg_id,
+        family,
+        float(np.mean(list(lead.values()))) if lead else 0.0,
+        lead,
+        dt,
+        page.meta["layout"],
+        res.layout,
+        "",
+        meta,
+    )
 
 
 def _job(args):
@@ -113,18 +149,32 @@ def _job(args):
     try:
         return score_page(ecg_id, family, signals, fs, trace_model, save_dir)
     except Exception as exc:  # a crash is a benchmark result too, never the end of the run
-        return PageScore(ecg_id, family, 0.0, {}, 0.0, "", "", f"crash: {type(exc).__name__}: {exc}")
+        return PageScore(
+            ecg_id, family, 0.0, {}, 0.0, "", "", f"crash: {type(exc).__name__}: {exc}"
+        )
 
 
-def evaluate(data_dir: str, folds: list[int], families: list[str], *, limit: int | None = None,
-             trace_model: str = "auto", save_dir: str | None = None, jobs: int = 1,
-             progress=None) -> list[PageScore]:
+def evaluate(
+    data_dir: str,
+    folds: list[int],
+    families: list[str],
+    *,
+    limit: int | None = None,
+    trace_model: str = "auto",
+    save_dir: str | None = None,
+    jobs: int = 1,
+    progress=None,
+) -> list[PageScore]:
     """Score every (record, family) pair; `jobs` > 1 uses worker processes."""
-    tasks = [(eid, fam, sig, fs, trace_model, save_dir)
-             for eid, sig, fs in load_fold_records(data_dir, folds, limit) for fam in families]
+    tasks = [
+        (eid, fam, sig, fs, trace_model, save_dir)
+        for eid, sig, fs in load_fold_records(data_dir, folds, limit)
+        for fam in families
+    ]
     results: list[PageScore] = []
     if jobs > 1:
         import multiprocessing as mp
+
         with mp.get_context("fork").Pool(jobs) as pool:
             for r in pool.imap(_job, tasks):
                 results.append(r)
@@ -151,8 +201,10 @@ def summarize(results: list[PageScore], families: list[str]) -> str:
         snrs = [r.snr_db for r in rs]
         failed = sum(1 for r in rs if r.error)
         secs = [r.seconds for r in rs if not r.error] or [0.0]
-        lines.append(f"{fam:<8}{len(rs):>6}{failed:>7}{np.mean(snrs):>13.2f}{np.median(snrs):>11.2f}"
-                     f"{statistics.median(secs):>10.2f}")
+        lines.append(
+            f"{fam:<8}{len(rs):>6}{failed:>7}{np.mean(snrs):>13.2f}{np.median(snrs):>11.2f}"
+            f"{statistics.median(secs):>10.2f}"
+        )
     lines.append("")
     lines.append(f"{'lead':<6}" + "".join(f"{f:>9}" for f in families))
     for lead in LEAD_NAMES:
@@ -196,19 +248,36 @@ print(json.dumps({"times": times, "peak_rss_mb": peak_mb(), "error": err}))
 """
 
 
-def photo_timing(signals: np.ndarray, fs: float, ecg_id: int, *, size=(4000, 3000), reps: int = 5,
-                 trace_model: str = "auto") -> dict:
+def photo_timing(
+    signals: np.ndarray,
+    fs: float,
+    ecg_id: int,
+    *,
+    size=(4000, 3000),
+    reps: int = 5,
+    trace_model: str = "auto",
+) -> dict:
     """Median seconds (load JPEG + digitize) and peak RSS of a fresh process for one 12 MP photo."""
     page = render_for_family(signals, fs, "photo", ecg_id, photo_size=size)
     import cv2
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "photo12mp.jpg"
         cv2.imwrite(str(path), page.image, [cv2.IMWRITE_JPEG_QUALITY, 92])
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
-        out = subprocess.run([sys.executable, "-c", _TIMING_SNIPPET, str(path), str(reps), trace_model],
-                             capture_output=True, text=True, env=env, cwd=str(Path(__file__).resolve().parents[1]))
+        out = subprocess.run(
+            [sys.executable, "-c", _TIMING_SNIPPET, str(path), str(reps), trace_model],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=str(Path(__file__).resolve().parents[1]),
+        )
     if out.returncode != 0:
-        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "timing run failed"}
+        return {
+            "error": out.stderr.strip().splitlines()[-1]
+            if out.stderr.strip()
+            else "timing run failed"
+        }
     d = json.loads(out.stdout.strip().splitlines()[-1])
     d["median_s"] = float(np.median(d["times"]))
     d["image_size"] = list(page.image.shape[1::-1])

@@ -13,7 +13,9 @@ from typing import Any
 from edge.models import SCHEMA, sha256_file
 
 
-def tensor_specs(tflite_path: str | Path, layouts: list[str] | None = None, *, which: str = "inputs") -> list[dict]:
+def tensor_specs(
+    tflite_path: str | Path, layouts: list[str] | None = None, *, which: str = "inputs"
+) -> list[dict]:
     """Input or output tensor descriptions of a `.tflite` file (name, shape, dtype, layout, quantization)."""
     from edge.models import TFLiteModel
 
@@ -22,16 +24,33 @@ def tensor_specs(tflite_path: str | Path, layouts: list[str] | None = None, *, w
     out = []
     for i, q in enumerate(qs):
         quant = {"scale": q.scale, "zero_point": q.zero_point} if q.scale else None
-        out.append({"name": q.name, "shape": list(q.shape), "dtype": q.dtype.name,
-                    "layout": (layouts[i] if layouts and i < len(layouts) else ""), "quantization": quant})
+        out.append(
+            {
+                "name": q.name,
+                "shape": list(q.shape),
+                "dtype": q.dtype.name,
+                "layout": (layouts[i] if layouts and i < len(layouts) else ""),
+                "quantization": quant,
+            }
+        )
     return out
 
 
-def make_entry(name: str, tflite_path: str | Path, *, task: str, models_dir: str | Path | None = None,
-               input_layouts: list[str] | None = None, output_layouts: list[str] | None = None,
-               labels: list[str] | None = None, thresholds: Any = None, metrics: dict | None = None,
-               training_data: str | dict | None = None, card: str | None = None,
-               extra: dict | None = None) -> dict[str, Any]:
+def make_entry(
+    name: str,
+    tflite_path: str | Path,
+    *,
+    task: str,
+    models_dir: str | Path | None = None,
+    input_layouts: list[str] | None = None,
+    output_layouts: list[str] | None = None,
+    labels: list[str] | None = None,
+    thresholds: Any = None,
+    metrics: dict | None = None,
+    training_data: str | dict | None = None,
+    card: str | None = None,
+    extra: dict | None = None,
+) -> dict[str, Any]:
     """A manifest entry for `tflite_path` (or another model file, without tensor specs); `file` is
     relative to `models_dir` (default: the file's dir)."""
     p = Path(tflite_path).resolve()
@@ -82,7 +101,7 @@ def write_atomic(path: str | Path, data: dict[str, Any]) -> None:
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)          # mkstemp makes 0600; the manifest is public metadata
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the manifest is public metadata
         os.replace(tmp, p)
         dfd = os.open(p.parent, os.O_RDONLY)
         try:

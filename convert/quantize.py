@@ -51,13 +51,18 @@ def onnx_io(onnx_path: str | Path) -> OnnxIO:
     try:
         m = onnx.load(str(onnx_path), load_external_data=False)
     except Exception as exc:
-        raise BadInputError("onnx_invalid", f"cannot read {onnx_path} as an ONNX model ({exc})",
-                            "export the model with torch.onnx.export(..., opset_version=17)") from None
+        raise BadInputError(
+            "onnx_invalid",
+            f"cannot read {onnx_path} as an ONNX model ({exc})",
+            "export the model with torch.onnx.export(..., opset_version=17)",
+        ) from None
     inits = {i.name for i in m.graph.initializer}
 
     def dims(vi) -> list[int | str]:
-        return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
-                for d in vi.type.tensor_type.shape.dim]
+        return [
+            d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+            for d in vi.type.tensor_type.shape.dim
+        ]
 
     ins = [(vi.name, dims(vi)) for vi in m.graph.input if vi.name not in inits]
     outs = [(vi.name, dims(vi)) for vi in m.graph.output]
@@ -76,34 +81,53 @@ def to_channel_last(shape: list[int | str]) -> list[int | str]:
     return list(shape)
 
 
-def check_calibration(calib: np.ndarray, onnx_shape: list[int | str], input_name: str) -> np.ndarray:
+def check_calibration(
+    calib: np.ndarray, onnx_shape: list[int | str], input_name: str
+) -> np.ndarray:
     """Validate a calibration array against the ONNX input (channel-first) and return it as float32
     channel-last; a channel-first array of the right shape is transposed for the user."""
     calib = np.asarray(calib)
     if calib.dtype.kind not in "fiu":
-        raise BadInputError("calib_dtype", f"calibration array has dtype {calib.dtype}",
-                            "save float32 samples with numpy.save")
+        raise BadInputError(
+            "calib_dtype",
+            f"calibration array has dtype {calib.dtype}",
+            "save float32 samples with numpy.save",
+        )
     calib = calib.astype(np.float32)
     want_cl = to_channel_last(onnx_shape)
     if calib.ndim != len(onnx_shape):
-        raise BadInputError("calib_shape", f"calibration array has shape {list(calib.shape)} but input "
-                                           f"{input_name!r} is {len(onnx_shape)}-D {onnx_shape}",
-                            f"give samples stacked along axis 0, channel-last: {['N', *want_cl[1:]]}")
+        raise BadInputError(
+            "calib_shape",
+            f"calibration array has shape {list(calib.shape)} but input "
+            f"{input_name!r} is {len(onnx_shape)}-D {onnx_shape}",
+            f"give samples stacked along axis 0, channel-last: {['N', *want_cl[1:]]}",
+        )
 
     def matches(shape: list) -> bool:
-        return all(not isinstance(w, int) or w <= 0 or w == s for w, s in zip(shape[1:], calib.shape[1:]))
+        return all(
+            not isinstance(w, int) or w <= 0 or w == s for w, s in zip(shape[1:], calib.shape[1:])
+        )
 
     if calib.ndim >= 3 and not matches(want_cl) and matches(list(onnx_shape)):
         calib = np.moveaxis(calib, 1, -1).copy()
-        log.info("calibration array was channel-first; transposed to channel-last %s", list(calib.shape))
+        log.info(
+            "calibration array was channel-first; transposed to channel-last %s", list(calib.shape)
+        )
     elif not matches(want_cl):
-        raise BadInputError("calib_shape", f"calibration array shape {list(calib.shape)} does not fit input "
-                                           f"{input_name!r} {onnx_shape} (channel-last {want_cl})",
-                            "give float32 samples channel-last (NHWC for images, NWC for signals)")
+        raise BadInputError(
+            "calib_shape",
+            f"calibration array shape {list(calib.shape)} does not fit input "
+            f"{input_name!r} {onnx_shape} (channel-last {want_cl})",
+            "give float32 samples channel-last (NHWC for images, NWC for signals)",
+        )
     if len(calib) < 1:
-        raise BadInputError("calib_empty", "calibration array has no samples", "give 20-200 real samples")
+        raise BadInputError(
+            "calib_empty", "calibration array has no samples", "give 20-200 real samples"
+        )
     if not np.isfinite(calib).all():
-        raise BadInputError("calib_nan", "calibration array contains NaN or inf", "clean the samples")
+        raise BadInputError(
+            "calib_nan", "calibration array contains NaN or inf", "clean the samples"
+        )
     return calib
 
 
@@ -120,8 +144,15 @@ def _offline_env() -> dict[str, str]:
     return env
 
 
-def quantize(onnx_path: str | Path, calib: np.ndarray | str | Path, out_path: str | Path, *,
-             per_tensor: bool = False, keep_float: bool = False, timeout_s: float = 1800) -> QuantizeResult:
+def quantize(
+    onnx_path: str | Path,
+    calib: np.ndarray | str | Path,
+    out_path: str | Path,
+    *,
+    per_tensor: bool = False,
+    keep_float: bool = False,
+    timeout_s: float = 1800,
+) -> QuantizeResult:
     """Convert `onnx_path` to a full-integer int8 TFLite at `out_path` (int8 in/out).
 
     `calib` (array or .npy path) holds real samples, channel-last float32, for the (single) input.
@@ -130,18 +161,26 @@ def quantize(onnx_path: str | Path, calib: np.ndarray | str | Path, out_path: st
     onnx_path = Path(onnx_path)
     out_path = Path(out_path)
     if not onnx_path.is_file():
-        raise BadInputError("onnx_missing", f"ONNX model {onnx_path} does not exist", "check the path")
+        raise BadInputError(
+            "onnx_missing", f"ONNX model {onnx_path} does not exist", "check the path"
+        )
     io = onnx_io(onnx_path)
     if len(io.inputs) != 1:
-        raise BadInputError("onnx_inputs", f"{onnx_path} has {len(io.inputs)} inputs; only 1 is supported",
-                            "export a single-input model")
+        raise BadInputError(
+            "onnx_inputs",
+            f"{onnx_path} has {len(io.inputs)} inputs; only 1 is supported",
+            "export a single-input model",
+        )
     in_name, in_shape = io.inputs[0]
     if isinstance(calib, (str, Path)):
         try:
             calib = np.load(str(calib), allow_pickle=False)
         except Exception as exc:
-            raise BadInputError("calib_unreadable", f"cannot read calibration file {calib} ({exc})",
-                                "save samples with numpy.save(path, float32_array)") from None
+            raise BadInputError(
+                "calib_unreadable",
+                f"cannot read calibration file {calib} ({exc})",
+                "save samples with numpy.save(path, float32_array)",
+            ) from None
     calib = check_calibration(calib, in_shape, in_name)
     start = time.time()
     with tempfile.TemporaryDirectory(prefix="ecg-quantize-") as tmp:
@@ -153,9 +192,28 @@ def quantize(onnx_path: str | Path, calib: np.ndarray | str | Path, out_path: st
         np.save(tmpd / SAMPLE_DATA_NAME, _sample_image_data(calib))
         zeros = "[" * calib.ndim + ",".join(["0.0"] * calib.shape[-1]) + "]" * calib.ndim
         ones = "[" * calib.ndim + ",".join(["1.0"] * calib.shape[-1]) + "]" * calib.ndim
-        cmd = [sys.executable, "-m", "onnx2tf", "-i", "model.onnx", "-o", "out", "-oiqt",
-               "-qt", "per-tensor" if per_tensor else "per-channel",
-               "-cind", in_name, "calib.npy", zeros, ones, "-iqd", "int8", "-oqd", "int8", "-n"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "onnx2tf",
+            "-i",
+            "model.onnx",
+            "-o",
+            "out",
+            "-oiqt",
+            "-qt",
+            "per-tensor" if per_tensor else "per-channel",
+            "-cind",
+            in_name,
+            "calib.npy",
+            zeros,
+            ones,
+            "-iqd",
+            "int8",
+            "-oqd",
+            "int8",
+            "-n",
+        ]
         log.info("running onnx2tf (%d calibration samples)", len(calib))
         proc = _run_until_int8(cmd, tmpd, timeout_s)
         out_text = (proc.stdout or "") + (proc.stderr or "")
@@ -163,9 +221,12 @@ def quantize(onnx_path: str | Path, calib: np.ndarray | str | Path, out_path: st
         produced = sorted((tmpd / "out").glob("*_full_integer_quant.tflite"))
         if proc.returncode != 0 or not produced:
             err = [ln for ln in out_text.splitlines() if "Error" in ln or "error" in ln]
-            raise BadInputError("onnx2tf_failed", f"onnx2tf could not convert {onnx_path.name} "
-                                                  f"({(err[-1] if err else 'exit ' + str(proc.returncode)).strip()[:200]})",
-                                "check the model uses standard ops (opset 17) and static shapes; run with -v for the log")
+            raise BadInputError(
+                "onnx2tf_failed",
+                f"onnx2tf could not convert {onnx_path.name} "
+                f"({(err[-1] if err else 'exit ' + str(proc.returncode)).strip()[:200]})",
+                "check the model uses standard ops (opset 17) and static shapes; run with -v for the log",
+            )
         out_path.parent.mkdir(parents=True, exist_ok=True)
         _copy_atomic(produced[0], out_path)
         float_out = None
@@ -174,10 +235,14 @@ def quantize(onnx_path: str | Path, calib: np.ndarray | str | Path, out_path: st
             float_out = out_path.with_name(out_path.stem + ".float32.tflite")
             _copy_atomic(f32[0], float_out)
     seconds = time.time() - start
-    return QuantizeResult(tflite_path=out_path, float_tflite_path=float_out,
-                          input_layouts=[channel_last_layout(len(s)) for _, s in io.inputs],
-                          output_layouts=[channel_last_layout(len(s)) for _, s in io.outputs],
-                          seconds=seconds, log_tail=tail)
+    return QuantizeResult(
+        tflite_path=out_path,
+        float_tflite_path=float_out,
+        input_layouts=[channel_last_layout(len(s)) for _, s in io.inputs],
+        output_layouts=[channel_last_layout(len(s)) for _, s in io.outputs],
+        seconds=seconds,
+        log_tail=tail,
+    )
 
 
 SAMPLE_DATA_NAME = "calibration_image_sample_data_20x128x128x3_float32.npy"
@@ -189,8 +254,9 @@ def _sample_image_data(calib: np.ndarray) -> np.ndarray:
 
     if calib.ndim == 4 and calib.shape[-1] == 3:
         idx = np.arange(20) % len(calib)
-        return np.stack([cv2.resize(calib[i], (128, 128), interpolation=cv2.INTER_AREA) for i in idx]
-                        ).astype(np.float32)
+        return np.stack(
+            [cv2.resize(calib[i], (128, 128), interpolation=cv2.INTER_AREA) for i in idx]
+        ).astype(np.float32)
     return np.random.default_rng(0).random((20, 128, 128, 3), dtype=np.float32)
 
 
@@ -201,7 +267,9 @@ def _run_until_int8(cmd: list[str], cwd: Path, timeout_s: float) -> subprocess.C
     from edge.models import TFLiteModel
 
     logf = open(cwd / "onnx2tf.log", "w+")
-    p = subprocess.Popen(cmd, cwd=cwd, env=_offline_env(), stdout=logf, stderr=subprocess.STDOUT, text=True)
+    p = subprocess.Popen(
+        cmd, cwd=cwd, env=_offline_env(), stdout=logf, stderr=subprocess.STDOUT, text=True
+    )
     deadline = time.time() + timeout_s
     last_size = -1
     stopped_early = False
@@ -210,8 +278,11 @@ def _run_until_int8(cmd: list[str], cwd: Path, timeout_s: float) -> subprocess.C
             if time.time() > deadline:
                 p.kill()
                 p.wait()
-                raise BadInputError("onnx2tf_timeout", f"onnx2tf did not finish in {timeout_s:.0f} s",
-                                    "simplify the model or use fewer calibration samples")
+                raise BadInputError(
+                    "onnx2tf_timeout",
+                    f"onnx2tf did not finish in {timeout_s:.0f} s",
+                    "simplify the model or use fewer calibration samples",
+                )
             time.sleep(0.5)
             done = sorted((cwd / "out").glob("*_full_integer_quant.tflite"))
             if not done:

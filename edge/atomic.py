@@ -26,8 +26,9 @@ def fsync_dir(path: str | os.PathLike, *, strict: bool = False) -> None:
         os.close(fd)
 
 
-def write_file_atomic(path: str | os.PathLike, data: bytes, *, mode: int = 0o644,
-                      strict_dir_sync: bool = False) -> None:
+def write_file_atomic(
+    path: str | os.PathLike, data: bytes, *, mode: int = 0o644, strict_dir_sync: bool = False
+) -> None:
     """Write `data` to `path` with exactly `mode` via temp file + fsync + rename + directory fsync."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

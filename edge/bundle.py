@@ -63,17 +63,24 @@ class BundleInfo:
     digest: str = ""  # sha256 of bundle.json: names this exact bundle
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "bundle_id": self.bundle_id, "version": self.version,
-                "created_utc": self.created_utc, "models": self.models, "digest": self.digest,
-                "files": self.files}
+        return {
+            "path": str(self.path),
+            "bundle_id": self.bundle_id,
+            "version": self.version,
+            "created_utc": self.created_utc,
+            "models": self.models,
+            "digest": self.digest,
+            "files": self.files,
+        }
 
 
 # ---------------------------------------------------------------------------------------------
 # keys
 
 
-def generate_keypair(out_dir: str | Path, *, name: str = "model-signing",
-                     overwrite: bool = False) -> tuple[Path, Path]:
+def generate_keypair(
+    out_dir: str | Path, *, name: str = "model-signing", overwrite: bool = False
+) -> tuple[Path, Path]:
     """Write `<name>.key` (PKCS8 PEM, mode 0600) and `<name>.pub` (SubjectPublicKeyInfo PEM)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -82,13 +89,18 @@ def generate_keypair(out_dir: str | Path, *, name: str = "model-signing",
     out.mkdir(parents=True, exist_ok=True)
     key_path, pub_path = out / f"{name}.key", out / f"{name}.pub"
     if not overwrite and (key_path.exists() or pub_path.exists()):
-        raise BadInputError("key_exists", f"{key_path} or {pub_path} already exists",
-                            "choose another --out directory or pass --force to replace the key pair")
+        raise BadInputError(
+            "key_exists",
+            f"{key_path} or {pub_path} already exists",
+            "choose another --out directory or pass --force to replace the key pair",
+        )
     key = Ed25519PrivateKey.generate()
-    priv = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-    pub = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    priv = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    pub = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     write_file_atomic(key_path, priv, mode=0o600)
     write_file_atomic(pub_path, pub, mode=0o644)
     return key_path, pub_path
@@ -103,14 +115,21 @@ def load_private_key(path: str | Path):
     try:
         key = serialization.load_pem_private_key(p.read_bytes(), password=None)
     except FileNotFoundError:
-        raise BadInputError("key_missing", f"no signing key at {p}",
-                            "make one with 'ecg-convert keygen --out DIR'") from None
+        raise BadInputError(
+            "key_missing", f"no signing key at {p}", "make one with 'ecg-convert keygen --out DIR'"
+        ) from None
     except (ValueError, TypeError, OSError) as exc:
-        raise BadInputError("key_invalid", f"{p} is not an unencrypted PEM private key ({exc})",
-                            "use the .key file written by 'ecg-convert keygen'") from None
+        raise BadInputError(
+            "key_invalid",
+            f"{p} is not an unencrypted PEM private key ({exc})",
+            "use the .key file written by 'ecg-convert keygen'",
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise BadInputError("key_invalid", f"{p} is not an Ed25519 key",
-                            "use the .key file written by 'ecg-convert keygen'")
+        raise BadInputError(
+            "key_invalid",
+            f"{p} is not an Ed25519 key",
+            "use the .key file written by 'ecg-convert keygen'",
+        )
     return key
 
 
@@ -123,14 +142,23 @@ def load_public_key(path: str | Path):
     try:
         key = serialization.load_pem_public_key(p.read_bytes())
     except FileNotFoundError:
-        raise BundleError("pubkey_missing", f"no model-signing public key at {p}",
-                          "provision the key (install script --signing-key) or pass --public-key") from None
+        raise BundleError(
+            "pubkey_missing",
+            f"no model-signing public key at {p}",
+            "provision the key (install script --signing-key) or pass --public-key",
+        ) from None
     except (ValueError, TypeError, OSError) as exc:
-        raise BundleError("pubkey_invalid", f"{p} is not a PEM public key ({exc})",
-                          "re-provision the .pub file written by 'ecg-convert keygen'") from None
+        raise BundleError(
+            "pubkey_invalid",
+            f"{p} is not a PEM public key ({exc})",
+            "re-provision the .pub file written by 'ecg-convert keygen'",
+        ) from None
     if not isinstance(key, Ed25519PublicKey):
-        raise BundleError("pubkey_invalid", f"{p} is not an Ed25519 public key",
-                          "re-provision the .pub file written by 'ecg-convert keygen'")
+        raise BundleError(
+            "pubkey_invalid",
+            f"{p} is not an Ed25519 public key",
+            "re-provision the .pub file written by 'ecg-convert keygen'",
+        )
     return key
 
 
@@ -140,11 +168,19 @@ def load_public_key(path: str | Path):
 
 def canonical_json(obj: Any) -> bytes:
     """Deterministic JSON bytes: sorted keys, no spaces, UTF-8, trailing newline."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    return (
+        json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    )
 
 
-def make_bundle(models_dir: str | Path, private_key: str | Path, out_dir: str | Path, *,
-                version: int | None = None, extra_files: list[str] | None = None) -> BundleInfo:
+def make_bundle(
+    models_dir: str | Path,
+    private_key: str | Path,
+    out_dir: str | Path,
+    *,
+    version: int | None = None,
+    extra_files: list[str] | None = None,
+) -> BundleInfo:
     """Copy `manifest.json` and every model file it names into `out_dir`, write `bundle.json` and sign it.
 
     `out_dir` must be empty or an earlier bundle (its bundle files are replaced)."""
@@ -154,52 +190,89 @@ def make_bundle(models_dir: str | Path, private_key: str | Path, out_dir: str | 
     try:
         manifest = json.loads(man_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BadInputError("manifest_missing", f"no {MANIFEST} in {src}",
-                            "point at the models directory written by 'ecg-convert quantize'") from None
+        raise BadInputError(
+            "manifest_missing",
+            f"no {MANIFEST} in {src}",
+            "point at the models directory written by 'ecg-convert quantize'",
+        ) from None
     except (ValueError, OSError) as exc:
-        raise BadInputError("manifest_invalid", f"{man_path} is not valid JSON ({exc})",
-                            "fix or re-generate the manifest") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), list) or not manifest["models"]:
-        raise BadInputError("manifest_invalid", f"{man_path} has no models",
-                            "add models with 'ecg-convert quantize' first")
+        raise BadInputError(
+            "manifest_invalid",
+            f"{man_path} is not valid JSON ({exc})",
+            "fix or re-generate the manifest",
+        ) from None
+    if (
+        not isinstance(manifest, dict)
+        or not isinstance(manifest.get("models"), list)
+        or not manifest["models"]
+    ):
+        raise BadInputError(
+            "manifest_invalid",
+            f"{man_path} has no models",
+            "add models with 'ecg-convert quantize' first",
+        )
     names = [MANIFEST]
     for m in manifest["models"]:
         fname = str(m.get("file", ""))
         if not _SAFE_NAME.match(fname):
-            raise BadInputError("bad_file_name", f"model file name {fname!r} is not a plain file name",
-                                "model files must sit next to manifest.json with names of [A-Za-z0-9._-]")
+            raise BadInputError(
+                "bad_file_name",
+                f"model file name {fname!r} is not a plain file name",
+                "model files must sit next to manifest.json with names of [A-Za-z0-9._-]",
+            )
         if fname not in names:
             names.append(fname)
     for extra in extra_files or []:
         if not _SAFE_NAME.match(extra) or extra in (BUNDLE_JSON, BUNDLE_SIG):
-            raise BadInputError("bad_file_name", f"extra file name {extra!r} is not allowed",
-                                "use plain names of [A-Za-z0-9._-]")
+            raise BadInputError(
+                "bad_file_name",
+                f"extra file name {extra!r} is not allowed",
+                "use plain names of [A-Za-z0-9._-]",
+            )
         if extra not in names:
             names.append(extra)
     files: dict[str, dict[str, Any]] = {}
     for name in names:
         p = src / name
         if not p.is_file() or p.is_symlink():
-            raise BadInputError("model_file_missing", f"{p} is missing or not a regular file",
-                                "re-run the conversion so every manifest entry has its file")
+            raise BadInputError(
+                "model_file_missing",
+                f"{p} is missing or not a regular file",
+                "re-run the conversion so every manifest entry has its file",
+            )
         digest, size = sha256_and_size(p)
         files[name] = {"sha256": digest, "size": size}
     for m in manifest["models"]:
         want = str(m.get("sha256", "")).lower()
         if want and want != files[m["file"]]["sha256"]:
-            raise BadInputError("manifest_stale", f"{m['file']} does not match its manifest sha256",
-                                "re-run 'ecg-convert quantize' (or fix the manifest) before bundling")
+            raise BadInputError(
+                "manifest_stale",
+                f"{m['file']} does not match its manifest sha256",
+                "re-run 'ecg-convert quantize' (or fix the manifest) before bundling",
+            )
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    leftovers = [p.name for p in out.iterdir() if p.name not in names and p.name not in (BUNDLE_JSON, BUNDLE_SIG)]
+    leftovers = [
+        p.name
+        for p in out.iterdir()
+        if p.name not in names and p.name not in (BUNDLE_JSON, BUNDLE_SIG)
+    ]
     if leftovers:
-        raise BadInputError("out_not_empty", f"{out} holds other files: {', '.join(sorted(leftovers)[:5])}",
-                            "give an empty --out directory (e.g. STICK/ECG-MODELS)")
+        raise BadInputError(
+            "out_not_empty",
+            f"{out} holds other files: {', '.join(sorted(leftovers)[:5])}",
+            "give an empty --out directory (e.g. STICK/ECG-MODELS)",
+        )
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     version = int(version if version is not None else time.time())
-    doc = {"schema": SCHEMA, "version": version, "created_utc": created,
-           "models": [str(m.get("name", "")) for m in manifest["models"]], "files": files}
+    doc = {
+        "schema": SCHEMA,
+        "version": version,
+        "created_utc": created,
+        "models": [str(m.get("name", "")) for m in manifest["models"]],
+        "files": files,
+    }
     body = canonical_json(doc)
     doc_digest = hashlib.sha256(body).hexdigest()
     # Remove the old signature first: a crash mid-way leaves an unsigned (rejected) bundle, never
@@ -214,23 +287,34 @@ def make_bundle(models_dir: str | Path, private_key: str | Path, out_dir: str | 
             _atomic_copy(src / name, out / name)
     write_file_atomic(out / BUNDLE_JSON, body)
     write_file_atomic(out / BUNDLE_SIG, key.sign(SIG_DOMAIN + body).hex().encode() + b"\n")
-    return BundleInfo(path=out, bundle_id=_bundle_id(version, doc_digest), version=version,
-                      created_utc=created, files=files, models=doc["models"], digest=doc_digest)
+    return BundleInfo(
+        path=out,
+        bundle_id=_bundle_id(version, doc_digest),
+        version=version,
+        created_utc=created,
+        files=files,
+        models=doc["models"],
+        digest=doc_digest,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # verifying (device)
 
 
-def verify_bundle(bundle_dir: str | Path, public_key: str | Path = DEFAULT_PUBLIC_KEY, *,
-                  check_files: bool = True) -> BundleInfo:
+def verify_bundle(
+    bundle_dir: str | Path, public_key: str | Path = DEFAULT_PUBLIC_KEY, *, check_files: bool = True
+) -> BundleInfo:
     """Check the signature, the file list (no extra, missing, odd or symlinked files) and, with
     `check_files`, every file's size and sha256. Returns the BundleInfo or raises BundleError."""
     bdir = Path(bundle_dir)
     pub = load_public_key(public_key)
     if bdir.is_symlink() or not bdir.is_dir():
-        raise BundleError("bundle_missing", f"no model bundle directory at {bdir}",
-                          "copy the bundle made by 'ecg-convert bundle' to ECG-MODELS/ on the stick")
+        raise BundleError(
+            "bundle_missing",
+            f"no model bundle directory at {bdir}",
+            "copy the bundle made by 'ecg-convert bundle' to ECG-MODELS/ on the stick",
+        )
     body = _read_small(bdir / BUNDLE_JSON, "bundle.json", 1 << 20)
     sig_text = _read_small(bdir / BUNDLE_SIG, "bundle.sig", 4096)
     try:
@@ -242,45 +326,82 @@ def verify_bundle(bundle_dir: str | Path, public_key: str | Path = DEFAULT_PUBLI
     try:
         pub.verify(sig, SIG_DOMAIN + body)
     except InvalidSignature:
-        raise BundleError("bad_signature", f"model bundle {bdir} has an invalid signature",
-                          "it was signed with another key or altered; get a bundle signed with this clinic's key") from None
+        raise BundleError(
+            "bad_signature",
+            f"model bundle {bdir} has an invalid signature",
+            "it was signed with another key or altered; get a bundle signed with this clinic's key",
+        ) from None
     # Signed, so the document is ours; still validate its shape defensively.
     try:
         doc = json.loads(body)
         version = int(doc["version"])
-        files = {str(k): {"sha256": str(v["sha256"]).lower(), "size": int(v["size"])}
-                 for k, v in doc["files"].items()}
+        files = {
+            str(k): {"sha256": str(v["sha256"]).lower(), "size": int(v["size"])}
+            for k, v in doc["files"].items()
+        }
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise BundleError("bundle_invalid", f"{bdir}/bundle.json is malformed",
-                          "re-make the bundle with 'ecg-convert bundle'") from None
+        raise BundleError(
+            "bundle_invalid",
+            f"{bdir}/bundle.json is malformed",
+            "re-make the bundle with 'ecg-convert bundle'",
+        ) from None
     if doc.get("schema") != SCHEMA:
-        raise BundleError("bundle_schema", f"model bundle schema {doc.get('schema')!r} is not supported",
-                          "update the device software or re-make the bundle with a matching toolchain")
+        raise BundleError(
+            "bundle_schema",
+            f"model bundle schema {doc.get('schema')!r} is not supported",
+            "update the device software or re-make the bundle with a matching toolchain",
+        )
     if MANIFEST not in files:
-        raise BundleError("bundle_invalid", "model bundle has no manifest.json", "re-make the bundle")
+        raise BundleError(
+            "bundle_invalid", "model bundle has no manifest.json", "re-make the bundle"
+        )
     if len(files) > MAX_FILES or sum(f["size"] for f in files.values()) > MAX_BUNDLE_BYTES:
-        raise BundleError("bundle_too_big", "model bundle is too large", "a bundle holds a few small models")
+        raise BundleError(
+            "bundle_too_big", "model bundle is too large", "a bundle holds a few small models"
+        )
     for name, meta in files.items():
-        if not _SAFE_NAME.match(name) or name in (BUNDLE_JSON, BUNDLE_SIG) or meta["size"] > MAX_FILE_BYTES:
-            raise BundleError("bad_file_name", f"model bundle lists an unsafe file {name!r}",
-                              "re-make the bundle with 'ecg-convert bundle'")
+        if (
+            not _SAFE_NAME.match(name)
+            or name in (BUNDLE_JSON, BUNDLE_SIG)
+            or meta["size"] > MAX_FILE_BYTES
+        ):
+            raise BundleError(
+                "bad_file_name",
+                f"model bundle lists an unsafe file {name!r}",
+                "re-make the bundle with 'ecg-convert bundle'",
+            )
     present = _listing(bdir)
     extra = sorted(set(present) - set(files) - {BUNDLE_JSON, BUNDLE_SIG})
     if extra:
-        raise BundleError("extra_files", f"model bundle holds unsigned files: {', '.join(extra[:5])}",
-                          "copy only the bundle made by 'ecg-convert bundle' into ECG-MODELS/")
+        raise BundleError(
+            "extra_files",
+            f"model bundle holds unsigned files: {', '.join(extra[:5])}",
+            "copy only the bundle made by 'ecg-convert bundle' into ECG-MODELS/",
+        )
     missing = sorted(set(files) - set(present))
     if missing:
-        raise BundleError("missing_files", f"model bundle is missing {', '.join(missing[:5])}",
-                          "copy the whole bundle again")
+        raise BundleError(
+            "missing_files",
+            f"model bundle is missing {', '.join(missing[:5])}",
+            "copy the whole bundle again",
+        )
     for name, kind in present.items():
         if kind != "file":
-            raise BundleError("not_regular", f"{name} in the model bundle is a {kind}, not a regular file",
-                              "copy the bundle again without links")
+            raise BundleError(
+                "not_regular",
+                f"{name} in the model bundle is a {kind}, not a regular file",
+                "copy the bundle again without links",
+            )
     digest = hashlib.sha256(body).hexdigest()
-    info = BundleInfo(path=bdir, bundle_id=_bundle_id(version, digest), version=version,
-                      created_utc=str(doc.get("created_utc", "")), files=files,
-                      models=[str(m) for m in doc.get("models", [])], digest=digest)
+    info = BundleInfo(
+        path=bdir,
+        bundle_id=_bundle_id(version, digest),
+        version=version,
+        created_utc=str(doc.get("created_utc", "")),
+        files=files,
+        models=[str(m) for m in doc.get("models", [])],
+        digest=digest,
+    )
     if check_files:
         for name, meta in files.items():
             _copy_verified(bdir / name, None, meta)
@@ -292,13 +413,20 @@ def verify_bundle(bundle_dir: str | Path, public_key: str | Path = DEFAULT_PUBLI
 # installing (device)
 
 
-def install_bundle(bundle_dir: str | Path, models_root: str | Path = DEFAULT_MODELS_ROOT,
-                   public_key: str | Path = DEFAULT_PUBLIC_KEY, *, allow_downgrade: bool = False) -> tuple[BundleInfo, bool]:
+def install_bundle(
+    bundle_dir: str | Path,
+    models_root: str | Path = DEFAULT_MODELS_ROOT,
+    public_key: str | Path = DEFAULT_PUBLIC_KEY,
+    *,
+    allow_downgrade: bool = False,
+) -> tuple[BundleInfo, bool]:
     """Verify `bundle_dir` and make it `<models_root>/current`; the old current becomes `previous`.
 
     Returns (info, installed); installed is False when this exact bundle is already current.
     Files are hashed while being copied to the device, so the installed bytes are the verified ones."""
-    info = verify_bundle(bundle_dir, public_key, check_files=True)  # refuse a damaged stick copy outright
+    info = verify_bundle(
+        bundle_dir, public_key, check_files=True
+    )  # refuse a damaged stick copy outright
     root = Path(models_root)
     versions = root / "versions"
     versions.mkdir(parents=True, exist_ok=True)
@@ -307,9 +435,12 @@ def install_bundle(bundle_dir: str | Path, models_root: str | Path = DEFAULT_MOD
         if cur.get("digest") == info.digest:
             return info, False
         if not allow_downgrade and int(cur.get("version", 0)) > info.version:
-            raise BundleError("downgrade", f"bundle version {info.version} is older than the installed "
-                              f"{cur.get('version')}", "use 'ecg-edge update-models --rollback' to go back, "
-                              "or --allow-downgrade if you really mean to install an older bundle")
+            raise BundleError(
+                "downgrade",
+                f"bundle version {info.version} is older than the installed {cur.get('version')}",
+                "use 'ecg-edge update-models --rollback' to go back, "
+                "or --allow-downgrade if you really mean to install an older bundle",
+            )
     final = versions / info.bundle_id
     if not final.is_dir():
         tmp = versions / f".tmp-{info.bundle_id}-{os.getpid()}"
@@ -342,8 +473,11 @@ def rollback(models_root: str | Path = DEFAULT_MODELS_ROOT) -> str:
     root = Path(models_root)
     prev, cur = _link_target(root / "previous"), _link_target(root / "current")
     if prev is None or not (root / "versions" / prev).is_dir():
-        raise BundleError("no_previous", "there is no previous model bundle to roll back to",
-                          "install a bundle from a stick with 'ecg-edge update-models --from DIR'")
+        raise BundleError(
+            "no_previous",
+            "there is no previous model bundle to roll back to",
+            "install a bundle from a stick with 'ecg-edge update-models --from DIR'",
+        )
     _swap_link(root / "current", prev)
     if cur is not None:
         _swap_link(root / "previous", cur)
@@ -370,10 +504,17 @@ def current_bundle(models_root: str | Path = DEFAULT_MODELS_ROOT) -> dict[str, A
 def status(models_root: str | Path = DEFAULT_MODELS_ROOT) -> dict[str, Any]:
     """Which bundles are current/previous and which versions are kept."""
     root = Path(models_root)
-    kept = sorted(p.name for p in (root / "versions").iterdir() if not p.name.startswith(".")) \
-        if (root / "versions").is_dir() else []
-    return {"models_root": str(root), "current": _link_target(root / "current"),
-            "previous": _link_target(root / "previous"), "versions": kept}
+    kept = (
+        sorted(p.name for p in (root / "versions").iterdir() if not p.name.startswith("."))
+        if (root / "versions").is_dir()
+        else []
+    )
+    return {
+        "models_root": str(root),
+        "current": _link_target(root / "current"),
+        "previous": _link_target(root / "previous"),
+        "versions": kept,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,32 +531,53 @@ def _listing(bdir: Path) -> dict[str, str]:
     with os.scandir(bdir) as it:
         for e in it:
             st = e.stat(follow_symlinks=False)
-            out[e.name] = ("symlink" if stat.S_ISLNK(st.st_mode) else "directory" if stat.S_ISDIR(st.st_mode)
-                           else "file" if stat.S_ISREG(st.st_mode) else "special")
+            out[e.name] = (
+                "symlink"
+                if stat.S_ISLNK(st.st_mode)
+                else "directory"
+                if stat.S_ISDIR(st.st_mode)
+                else "file"
+                if stat.S_ISREG(st.st_mode)
+                else "special"
+            )
     return out
 
 
 def _open_regular(path: Path) -> int:
     """An fd on `path`, refusing symlinks and anything that is not a regular file."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(
+            path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        )
     except FileNotFoundError:
-        raise BundleError("missing_files", f"{path.name} is missing from the model bundle",
-                          "copy the whole bundle again") from None
+        raise BundleError(
+            "missing_files",
+            f"{path.name} is missing from the model bundle",
+            "copy the whole bundle again",
+        ) from None
     except OSError as exc:
-        raise BundleError("not_regular", f"cannot open {path.name} in the model bundle ({exc.strerror})",
-                          "copy the bundle again without links") from None
+        raise BundleError(
+            "not_regular",
+            f"cannot open {path.name} in the model bundle ({exc.strerror})",
+            "copy the bundle again without links",
+        ) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise BundleError("not_regular", f"{path.name} in the model bundle is not a regular file",
-                          "copy the bundle again without links")
+        raise BundleError(
+            "not_regular",
+            f"{path.name} in the model bundle is not a regular file",
+            "copy the bundle again without links",
+        )
     return fd
 
 
 def _read_small(path: Path, label: str, limit: int) -> bytes:
     if not os.path.lexists(path):
-        raise BundleError("unsigned", f"model bundle {path.parent} has no {label}",
-                          "only bundles signed with 'ecg-convert bundle --sign KEY' are installed")
+        raise BundleError(
+            "unsigned",
+            f"model bundle {path.parent} has no {label}",
+            "only bundles signed with 'ecg-convert bundle --sign KEY' are installed",
+        )
     fd = _open_regular(path)
     with os.fdopen(fd, "rb") as f:
         data = f.read(limit + 1)
@@ -451,8 +613,11 @@ def _copy_verified(src: Path, dst: Path | None, meta: dict[str, Any]) -> None:
         if out is not None:
             out.close()
     if n != meta["size"] or h.hexdigest() != meta["sha256"]:
-        raise BundleError("tampered", f"{src.name} in the model bundle does not match its signed sha256",
-                          "the bundle was altered or damaged on the stick; copy it again from the workstation")
+        raise BundleError(
+            "tampered",
+            f"{src.name} in the model bundle does not match its signed sha256",
+            "the bundle was altered or damaged on the stick; copy it again from the workstation",
+        )
     if dst is not None:
         os.chmod(dst, 0o644)
 
@@ -463,17 +628,26 @@ def _check_manifest_matches(manifest_path: Path, files: dict[str, dict[str, Any]
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         models = manifest["models"]
     except (OSError, ValueError, KeyError, TypeError):
-        raise BundleError("manifest_invalid", "the bundle's manifest.json is not a model manifest",
-                          "re-make the bundle from a models directory") from None
+        raise BundleError(
+            "manifest_invalid",
+            "the bundle's manifest.json is not a model manifest",
+            "re-make the bundle from a models directory",
+        ) from None
     for m in models:
         fname = str(m.get("file", ""))
         if fname not in files:
-            raise BundleError("missing_files", f"manifest names {fname!r}, which the bundle does not carry",
-                              "re-make the bundle with 'ecg-convert bundle'")
+            raise BundleError(
+                "missing_files",
+                f"manifest names {fname!r}, which the bundle does not carry",
+                "re-make the bundle with 'ecg-convert bundle'",
+            )
         want = str(m.get("sha256", "")).lower()
         if want and want != files[fname]["sha256"]:
-            raise BundleError("manifest_stale", f"manifest sha256 of {fname} disagrees with the bundle",
-                              "re-make the bundle with 'ecg-convert bundle'")
+            raise BundleError(
+                "manifest_stale",
+                f"manifest sha256 of {fname} disagrees with the bundle",
+                "re-make the bundle with 'ecg-convert bundle'",
+            )
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:

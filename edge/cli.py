@@ -16,7 +16,10 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("edge.commands.demo", "digitize and interpret the bundled example photo"),
     "digitize": ("edge.commands.digitize", "photo/scan of a printout -> 12-lead WFDB record"),
-    "classify": ("edge.commands.classify", "measurements, statements and classes for a WFDB record"),
+    "classify": (
+        "edge.commands.classify",
+        "measurements, statements and classes for a WFDB record",
+    ),
     "run": ("edge.commands.run", "the capture daemon: camera/inbox -> record -> screen"),
     "bench": ("edge.commands.bench", "per-stage latency and peak memory on this device"),
     "list": ("edge.commands.list_records", "list saved records and their sync state"),
@@ -27,8 +30,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def main(argv: list[str] | None = None, commands: dict[str, tuple[str, str]] | None = None,
-         prog: str = "ecg-edge") -> int:
+def main(
+    argv: list[str] | None = None,
+    commands: dict[str, tuple[str, str]] | None = None,
+    prog: str = "ecg-edge",
+) -> int:
     """Parse `argv`, import only the chosen command's module and run it; return the exit code."""
     commands = COMMANDS if commands is None else commands
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -36,8 +42,10 @@ def main(argv: list[str] | None = None, commands: dict[str, tuple[str, str]] | N
     while argv and argv[0] in ("-v", "--verbose"):
         verbose = True
         argv.pop(0)
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if argv and argv[0] == "--version":
         print(f"{prog} {__import__('edge').__version__}")
         return 0
@@ -57,8 +65,11 @@ def main(argv: list[str] | None = None, commands: dict[str, tuple[str, str]] | N
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
-            print(f"{prog} {name}: module {module_name} is missing from this installation; "
-                  "reinstall ecg-edge", file=sys.stderr)
+            print(
+                f"{prog} {name}: module {module_name} is missing from this installation; "
+                "reinstall ecg-edge",
+                file=sys.stderr,
+            )
             return 2
         print(f"{prog} {name}: missing dependency {exc.name!r}: {exc}", file=sys.stderr)
         return 2

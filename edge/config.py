@@ -44,7 +44,9 @@ class SourceConfig:
     still_height: int = 0
     autofocus: bool = True
     fps: float = 10.0
-    stable_seconds: float = 1.0  # folder inbox: a file must be unchanged this long before it is read
+    stable_seconds: float = (
+        1.0  # folder inbox: a file must be unchanged this long before it is read
+    )
     poll_seconds: float = 0.5
 
 
@@ -108,8 +110,9 @@ class Config:
 
 def _err(where: str, key: str, problem: str, hint: str = "") -> BadInputError:
     text = f"{key} {problem}" if problem else key
-    return BadInputError("config_invalid", f"{where}: {text}",
-                         hint or "fix the key or remove it to use the default")
+    return BadInputError(
+        "config_invalid", f"{where}: {text}", hint or "fix the key or remove it to use the default"
+    )
 
 
 def _coerce(value: Any, typ: Any, where: str, key: str) -> Any:
@@ -138,9 +141,13 @@ def _fill(obj: Any, table: dict[str, Any], where: str, prefix: str = "") -> None
     for key, value in table.items():
         name = f"{prefix}{key}"
         if key not in known:
-            raise _err(where, f"unknown key '{name}'", "",
-                       f"known keys{' in [' + prefix.rstrip('.') + ']' if prefix else ''}: "
-                       + ", ".join(sorted(known)))
+            raise _err(
+                where,
+                f"unknown key '{name}'",
+                "",
+                f"known keys{' in [' + prefix.rstrip('.') + ']' if prefix else ''}: "
+                + ", ".join(sorted(known)),
+            )
         typ = hints[key]
         if dataclasses.is_dataclass(typ):
             if not isinstance(value, dict):
@@ -155,11 +162,17 @@ def parse_source(spec: str) -> tuple[str, str]:
     kind, _, arg = spec.partition(":")
     kind = kind.strip().lower()
     if kind not in SOURCE_KINDS:
-        raise BadInputError("config_invalid", f"unknown source {spec!r}",
-                            "use folder:/path, replay:/path, picamera2, v4l2:/dev/video0 or gst:PIPELINE")
+        raise BadInputError(
+            "config_invalid",
+            f"unknown source {spec!r}",
+            "use folder:/path, replay:/path, picamera2, v4l2:/dev/video0 or gst:PIPELINE",
+        )
     if kind in ("folder", "replay", "gst") and not arg:
-        raise BadInputError("config_invalid", f"source {kind!r} needs an argument",
-                            f"write it as {kind}:{'PIPELINE' if kind == 'gst' else '/path'}")
+        raise BadInputError(
+            "config_invalid",
+            f"source {kind!r} needs an argument",
+            f"write it as {kind}:{'PIPELINE' if kind == 'gst' else '/path'}",
+        )
     return kind, arg
 
 
@@ -168,8 +181,11 @@ def parse_display(spec: str) -> tuple[str, str]:
     kind, _, arg = spec.partition(":")
     kind = kind.strip().lower()
     if kind not in DISPLAY_KINDS:
-        raise BadInputError("config_invalid", f"unknown display {spec!r}",
-                            "use pygame, headless:/path/screen.png or none")
+        raise BadInputError(
+            "config_invalid",
+            f"unknown display {spec!r}",
+            "use pygame, headless:/path/screen.png or none",
+        )
     return kind, arg
 
 
@@ -178,37 +194,66 @@ def validate(cfg: Config, where: str = "config") -> Config:
     parse_source(cfg.source.spec)
     parse_display(cfg.display.spec)
     if cfg.capture.trigger not in TRIGGERS:
-        raise _err(where, "'capture.trigger'", f"must be one of {', '.join(TRIGGERS)}, got {cfg.capture.trigger!r}")
+        raise _err(
+            where,
+            "'capture.trigger'",
+            f"must be one of {', '.join(TRIGGERS)}, got {cfg.capture.trigger!r}",
+        )
     if cfg.log_level.lower() not in ("debug", "info", "warning", "error"):
-        raise _err(where, "'log_level'", f"must be debug, info, warning or error, got {cfg.log_level!r}")
-    positive = {"display.width": cfg.display.width, "display.height": cfg.display.height,
-                "source.preview_width": cfg.source.preview_width,
-                "source.preview_height": cfg.source.preview_height, "source.fps": cfg.source.fps,
-                "processing.fs": cfg.processing.fs, "processing.max_image_pixels": cfg.processing.max_image_pixels}
+        raise _err(
+            where, "'log_level'", f"must be debug, info, warning or error, got {cfg.log_level!r}"
+        )
+    positive = {
+        "display.width": cfg.display.width,
+        "display.height": cfg.display.height,
+        "source.preview_width": cfg.source.preview_width,
+        "source.preview_height": cfg.source.preview_height,
+        "source.fps": cfg.source.fps,
+        "processing.fs": cfg.processing.fs,
+        "processing.max_image_pixels": cfg.processing.max_image_pixels,
+    }
     for key, v in positive.items():
         if v <= 0:
             raise _err(where, f"'{key}'", f"must be positive, got {v!r}")
-    non_negative = {"source.still_width": cfg.source.still_width, "source.still_height": cfg.source.still_height,
-                    "source.stable_seconds": cfg.source.stable_seconds,
-                    "source.poll_seconds": cfg.source.poll_seconds,
-                    "display.result_seconds": cfg.display.result_seconds,
-                    "capture.hold_still_seconds": cfg.capture.hold_still_seconds,
-                    "capture.cooldown_seconds": cfg.capture.cooldown_seconds,
-                    "capture.gpio_pin": cfg.capture.gpio_pin}
+    non_negative = {
+        "source.still_width": cfg.source.still_width,
+        "source.still_height": cfg.source.still_height,
+        "source.stable_seconds": cfg.source.stable_seconds,
+        "source.poll_seconds": cfg.source.poll_seconds,
+        "display.result_seconds": cfg.display.result_seconds,
+        "capture.hold_still_seconds": cfg.capture.hold_still_seconds,
+        "capture.cooldown_seconds": cfg.capture.cooldown_seconds,
+        "capture.gpio_pin": cfg.capture.gpio_pin,
+    }
     for key, v in non_negative.items():
         if v < 0:
             raise _err(where, f"'{key}'", f"must not be negative, got {v!r}")
     if not 0 <= cfg.capture.max_glare_fraction <= 1 or not 0 < cfg.capture.min_page_fraction <= 1:
-        raise _err(where, "'capture.max_glare_fraction' / 'capture.min_page_fraction'", "must be fractions in 0..1")
+        raise _err(
+            where,
+            "'capture.max_glare_fraction' / 'capture.min_page_fraction'",
+            "must be fractions in 0..1",
+        )
     if not 0 <= cfg.processing.min_confidence <= 1:
-        raise _err(where, "'processing.min_confidence'", f"must be in 0..1, got {cfg.processing.min_confidence!r}")
+        raise _err(
+            where,
+            "'processing.min_confidence'",
+            f"must be in 0..1, got {cfg.processing.min_confidence!r}",
+        )
     if not 1 <= cfg.processing.min_leads <= 12:
-        raise _err(where, "'processing.min_leads'", f"must be 1..12, got {cfg.processing.min_leads!r}")
+        raise _err(
+            where, "'processing.min_leads'", f"must be 1..12, got {cfg.processing.min_leads!r}"
+        )
     if cfg.processing.layout:
         from .layouts import LAYOUTS
+
         if cfg.processing.layout not in LAYOUTS:
-            raise _err(where, "'processing.layout'", f"must be empty (detect) or one of {', '.join(LAYOUTS)}, "
-                       f"got {cfg.processing.layout!r}")
+            raise _err(
+                where,
+                "'processing.layout'",
+                f"must be empty (detect) or one of {', '.join(LAYOUTS)}, "
+                f"got {cfg.processing.layout!r}",
+            )
     if not cfg.data_root:
         raise _err(where, "'data_root'", "must not be empty")
     return cfg
@@ -224,24 +269,38 @@ def load_config(path: str | os.PathLike | None = None, *, required: bool | None 
     required = True if required is None else required
     if not p.exists():
         if required:
-            raise BadInputError("config_missing", f"config file {p} does not exist",
-                                "give an existing --config file or leave the option out to use defaults")
+            raise BadInputError(
+                "config_missing",
+                f"config file {p} does not exist",
+                "give an existing --config file or leave the option out to use defaults",
+            )
         return validate(cfg)
     try:
         table = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise BadInputError("config_invalid", f"{p}: not valid TOML ({exc})",
-                            "fix the syntax (strings need quotes, tables look like [display])") from None
+        raise BadInputError(
+            "config_invalid",
+            f"{p}: not valid TOML ({exc})",
+            "fix the syntax (strings need quotes, tables look like [display])",
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise BadInputError("config_unreadable", f"cannot read config {p}: {exc}",
-                            "check the file's permissions") from None
+        raise BadInputError(
+            "config_unreadable", f"cannot read config {p}: {exc}", "check the file's permissions"
+        ) from None
     _fill(cfg, table, str(p))
     return validate(cfg, str(p))
 
 
-def apply_overrides(cfg: Config, *, source: str | None = None, display: str | None = None,
-                    data_root: str | None = None, exit_when_idle: bool | None = None,
-                    trigger: str | None = None, layout: str | None = None) -> Config:
+def apply_overrides(
+    cfg: Config,
+    *,
+    source: str | None = None,
+    display: str | None = None,
+    data_root: str | None = None,
+    exit_when_idle: bool | None = None,
+    trigger: str | None = None,
+    layout: str | None = None,
+) -> Config:
     """Apply command-line flags on top of a loaded config and validate again."""
     if source:
         cfg.source.spec = source

@@ -48,7 +48,9 @@ class Notifier:
         self.addr = ("\0" + addr[1:]) if addr.startswith("@") else addr
         usec = os.environ.get("WATCHDOG_USEC", "")
         pid = os.environ.get("WATCHDOG_PID", "")
-        self.watchdog_s = int(usec) / 1e6 if usec.isdigit() and (not pid or pid == str(os.getpid())) else 0.0
+        self.watchdog_s = (
+            int(usec) / 1e6 if usec.isdigit() and (not pid or pid == str(os.getpid())) else 0.0
+        )
         self._last_ping = 0.0
         self._sock: socket.socket | None = None
 
@@ -106,8 +108,13 @@ def _interpret(result, cfg: Config) -> dict[str, Any]:
     from .classify import interpret
 
     p = cfg.processing
-    it = interpret(result.signals, result.fs, list(result.lead_names), confidence=result.confidence,
-                   models_dir=p.models_dir or None)
+    it = interpret(
+        result.signals,
+        result.fs,
+        list(result.lead_names),
+        confidence=result.confidence,
+        models_dir=p.models_dir or None,
+    )
     return it.to_dict()
 
 
@@ -147,19 +154,27 @@ def process_image(image: np.ndarray, cfg: Config, *, on_stage=None) -> Processed
         out.result = result
         why = _usable(result, cfg)
         if why:
-            raise BadInputError("unreadable_ecg", why, "photograph the whole printout flat, in focus and evenly lit")
+            raise BadInputError(
+                "unreadable_ecg", why, "photograph the whole printout flat, in focus and evenly lit"
+            )
     except EcgEdgeError as exc:
         out.error = exc
         out.guidance = _guidance_for(image, cfg)
         return out
     except MemoryError:
-        out.error = BadInputError("out_of_memory", "the image is too large for this device",
-                                  "use the camera's normal resolution")
+        out.error = BadInputError(
+            "out_of_memory",
+            "the image is too large for this device",
+            "use the camera's normal resolution",
+        )
         return out
     except Exception as exc:  # a digitizer bug must not stop the daemon or make a record
         log.exception("digitizer failed")
-        out.error = EcgEdgeError("digitizer_failed", f"the ECG could not be read ({type(exc).__name__}: {exc})",
-                                 "try again; if it keeps failing, report it with the capture in .rejected/")
+        out.error = EcgEdgeError(
+            "digitizer_failed",
+            f"the ECG could not be read ({type(exc).__name__}: {exc})",
+            "try again; if it keeps failing, report it with the capture in .rejected/",
+        )
         out.guidance = _guidance_for(image, cfg)
         return out
     if cfg.processing.interpret:
@@ -176,19 +191,30 @@ def process_image(image: np.ndarray, cfg: Config, *, on_stage=None) -> Processed
             out.interpretation = None
         except Exception as exc:  # interpretation is an extra: the record is still kept
             log.exception("interpretation failed")
-            out.interpretation = {"refused": f"interpretation failed ({type(exc).__name__})", "measurements": {},
-                                  "statements": [], "probabilities": None, "labels": [], "summary": ""}
+            out.interpretation = {
+                "refused": f"interpretation failed ({type(exc).__name__})",
+                "measurements": {},
+                "statements": [],
+                "probabilities": None,
+                "labels": [],
+                "summary": "",
+            }
         out.timings["interpret"] = time.perf_counter() - t1
     return out
 
 
-def build_report(p: Processed, frame: Frame, source_name: str, quality: dict[str, Any] | None) -> dict[str, Any]:
+def build_report(
+    p: Processed, frame: Frame, source_name: str, quality: dict[str, Any] | None
+) -> dict[str, Any]:
     r = p.result
     try:
         digitization = r.to_dict() if hasattr(r, "to_dict") else json.loads(r.to_json())
     except Exception as exc:  # the record matters more than a complete summary
         log.warning("digitization summary unavailable: %s", exc)
-        digitization = {"layout": getattr(r, "layout", None), "confidence": getattr(r, "confidence", None)}
+        digitization = {
+            "layout": getattr(r, "layout", None),
+            "confidence": getattr(r, "confidence", None),
+        }
     for key in ("signals", "rectified", "overlay"):  # kept as files, not in the JSON
         digitization.pop(key, None)
     return {
@@ -203,10 +229,13 @@ def build_report(p: Processed, frame: Frame, source_name: str, quality: dict[str
     }
 
 
-def result_view(p: Processed, record_id: str | None, saved: bool, error: str | None = None) -> ResultView:
+def result_view(
+    p: Processed, record_id: str | None, saved: bool, error: str | None = None
+) -> ResultView:
     r, it = p.result, p.interpretation or {}
     return ResultView(
-        record_id=record_id, saved=saved,
+        record_id=record_id,
+        saved=saved,
         signals=None if r is None else np.asarray(r.signals),
         fs=500.0 if r is None else float(r.fs),
         lead_names=[] if r is None else [str(n) for n in r.lead_names],
@@ -215,9 +244,14 @@ def result_view(p: Processed, record_id: str | None, saved: bool, error: str | N
         measurements=dict(it.get("measurements") or {}),
         statements=ResultView.statement_texts(it.get("statements")),
         probabilities=dict(it.get("probabilities") or {}),
-        labels=list(it["labels"]) if it.get("probabilities") and it.get("labels") is not None else None,
-        summary=str(it.get("summary") or ""), refused=it.get("refused"),
-        warnings=list(getattr(r, "warnings", []) or []), error=error)
+        labels=list(it["labels"])
+        if it.get("probabilities") and it.get("labels") is not None
+        else None,
+        summary=str(it.get("summary") or ""),
+        refused=it.get("refused"),
+        warnings=list(getattr(r, "warnings", []) or []),
+        error=error,
+    )
 
 
 # -- the loop --------------------------------------------------------------------------------------
@@ -225,8 +259,14 @@ class Daemon:
     """Runs the capture loop until SIGTERM, the user quits, or (with `exit_when_idle`) nothing is
     left to process."""
 
-    def __init__(self, cfg: Config, source: Source, sink, store: RecordStore,
-                 notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        source: Source,
+        sink,
+        store: RecordStore,
+        notifier: Notifier | None = None,
+    ) -> None:
         self.cfg = cfg
         self.source = source
         self.sink = sink
@@ -249,11 +289,15 @@ class Daemon:
         self._headless = type(sink).__name__ == "HeadlessSink"
         self._static = None
         self._static_banner: tuple[str, str] | None = None
-        self.on_capture = None  # optional callback(record_id or None) after each capture (bench, tools)
+        self.on_capture = (
+            None  # optional callback(record_id or None) after each capture (bench, tools)
+        )
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _signal(self, signum, _frame) -> None:
-        log.info("received %s; finishing the current capture and exiting", signal.Signals(signum).name)
+        log.info(
+            "received %s; finishing the current capture and exiting", signal.Signals(signum).name
+        )
         self.stop = True
 
     def _show_static(self, draw, info: dict[str, Any]) -> None:
@@ -299,8 +343,13 @@ class Daemon:
                     self._sync_key = key
                     age = time.time() - mtime
                     if not first or age < BANNER_SECONDS:
-                        self._banner = (str(st.get("state") or "info"), str(st.get("message") or ""))
-                        self._banner_until = time.monotonic() + BANNER_SECONDS - (age if first else 0.0)
+                        self._banner = (
+                            str(st.get("state") or "info"),
+                            str(st.get("message") or ""),
+                        )
+                        self._banner_until = (
+                            time.monotonic() + BANNER_SECONDS - (age if first else 0.0)
+                        )
             except (OSError, ValueError, AttributeError) as exc:
                 log.debug("unreadable sync status: %s", exc)
         if self._banner and time.monotonic() > self._banner_until:
@@ -312,6 +361,7 @@ class Daemon:
             return
         try:
             from gpiozero import Button
+
             self._button = Button(self.cfg.capture.gpio_pin, bounce_time=0.05)
             self._button.when_pressed = lambda: setattr(self, "_button_pressed", True)
             log.info("capture button on GPIO %d", self.cfg.capture.gpio_pin)
@@ -335,7 +385,9 @@ class Daemon:
         banner = self._refresh_banner()
         self.notify.ping()
         if frame.error is not None or frame.image is None:
-            err = frame.error or BadInputError("no_image", "the camera returned no image", "try again")
+            err = frame.error or BadInputError(
+                "no_image", "the camera returned no image", "try again"
+            )
             self._reject(frame, err, [])
             return None
         data, ext = frame.encoded()
@@ -351,7 +403,9 @@ class Daemon:
 
         def on_stage(step: str) -> None:
             self.notify.ping()
-            self._show(self.screens.processing(thumb, step, banner), {"screen": "processing", "step": step})
+            self._show(
+                self.screens.processing(thumb, step, banner), {"screen": "processing", "step": step}
+            )
 
         p = process_image(frame.image, self.cfg, on_stage=on_stage)
         self.notify.ping()
@@ -360,16 +414,25 @@ class Daemon:
             return None
         if quality is None:  # inbox captures: record how the photo looked, for later review
             try:
-                quality = assess_frame(frame.image, QualityThresholds.from_config(self.cfg.capture)).to_dict()
+                quality = assess_frame(
+                    frame.image, QualityThresholds.from_config(self.cfg.capture)
+                ).to_dict()
             except Exception:
                 quality = None
         report = build_report(p, frame, getattr(self.source, "name", "source"), quality)
         r = p.result
         try:
             t = time.perf_counter()
-            rid = self.store.save(signals=r.signals, fs=r.fs, lead_names=list(r.lead_names), report=report,
-                                  capture=data, capture_ext=ext, rectified=getattr(r, "rectified", None),
-                                  overlay=getattr(r, "overlay", None))
+            rid = self.store.save(
+                signals=r.signals,
+                fs=r.fs,
+                lead_names=list(r.lead_names),
+                report=report,
+                capture=data,
+                capture_ext=ext,
+                rectified=getattr(r, "rectified", None),
+                overlay=getattr(r, "overlay", None),
+            )
             p.timings["save"] = time.perf_counter() - t
         except Exception as exc:  # disk full, read-only medium...: keep the capture for a retry
             log.error("could not save the record for %s: %s", frame.name, exc)
@@ -378,18 +441,30 @@ class Daemon:
                 self.source.defer(frame)
             msg = f"NOT SAVED: {exc}"
             view = result_view(p, None, False, msg)
-            self._show_static(lambda b: self.screens.result(view, b),
-                              {"screen": "result", "saved": False, "record_id": None, "error": msg})
+            self._show_static(
+                lambda b: self.screens.result(view, b),
+                {"screen": "result", "saved": False, "record_id": None, "error": msg},
+            )
             self._result_until = time.monotonic() + self.cfg.display.result_seconds
             return None
         self._hand_over(frame, lambda: self.source.done(frame, rid))
         self.stats["saved"] += 1
-        log.info("saved %s from %s (%s)", rid, frame.name,
-                 ", ".join(f"{k} {v:.2f}s" for k, v in p.timings.items()))
+        log.info(
+            "saved %s from %s (%s)",
+            rid,
+            frame.name,
+            ", ".join(f"{k} {v:.2f}s" for k, v in p.timings.items()),
+        )
         view = result_view(p, rid, True)
-        self._show_static(lambda b: self.screens.result(view, b),
-                          {"screen": "result", "saved": True, "record_id": rid,
-                           "summary": (p.interpretation or {}).get("summary")})
+        self._show_static(
+            lambda b: self.screens.result(view, b),
+            {
+                "screen": "result",
+                "saved": True,
+                "record_id": rid,
+                "summary": (p.interpretation or {}).get("summary"),
+            },
+        )
         self._result_until = time.monotonic() + self.cfg.display.result_seconds
         self.notify.status(f"saved {rid}; {self.stats['saved']} saved this run")
         return rid
@@ -419,8 +494,15 @@ class Daemon:
             log.exception("internal error while processing %s", frame.name)
             rid = None
             try:
-                self._reject(frame, EcgEdgeError("internal_error", f"internal error ({type(exc).__name__}: {exc})",
-                                                 "the capture was kept in .rejected/; please report it"), [])
+                self._reject(
+                    frame,
+                    EcgEdgeError(
+                        "internal_error",
+                        f"internal error ({type(exc).__name__}: {exc})",
+                        "the capture was kept in .rejected/; please report it",
+                    ),
+                    [],
+                )
             except Exception:
                 log.exception("could not set %s aside", frame.name)
         del frame
@@ -438,9 +520,16 @@ class Daemon:
         self.stats["rejected"] += 1
         self._hand_over(frame, lambda: self.source.reject(frame, reason))
         title, thumb = err.message[:1].upper() + err.message[1:], frame.image
-        self._show_static(lambda b: self.screens.message(title, detail, "guidance", b, thumb),
-                          {"screen": "guidance", "code": err.code, "message": err.message, "hint": hint,
-                           "guidance": tips})
+        self._show_static(
+            lambda b: self.screens.message(title, detail, "guidance", b, thumb),
+            {
+                "screen": "guidance",
+                "code": err.code,
+                "message": err.message,
+                "hint": hint,
+                "guidance": tips,
+            },
+        )
         self._result_until = time.monotonic() + min(self.cfg.display.result_seconds, 8.0)
 
     # -- loop steps ----------------------------------------------------------------------------------
@@ -477,20 +566,39 @@ class Daemon:
             if now - self._last_preview_show >= PREVIEW_SCREEN_INTERVAL_HEADLESS:
                 self._last_preview_show = now
                 err = frame.error
-                self._show(self.screens.message("Camera problem", str(err or "no picture from the camera"),
-                                                "error", self._refresh_banner()),
-                           {"screen": "error", "code": getattr(err, "code", None), "message": str(err or "")})
+                self._show(
+                    self.screens.message(
+                        "Camera problem",
+                        str(err or "no picture from the camera"),
+                        "error",
+                        self._refresh_banner(),
+                    ),
+                    {
+                        "screen": "error",
+                        "code": getattr(err, "code", None),
+                        "message": str(err or ""),
+                    },
+                )
                 self.notify.status(f"camera problem: {err}")
             return True
         q = self.meter.assess(frame.image, frame.timestamp)
         if not q.page_found or (q.motion or 0) > 3 * cap.max_motion:
             self._armed = True
         hold = cap.hold_still_seconds
-        auto_ready = (cap.trigger == "auto" and self._armed and q.ok and q.still_seconds >= hold
-                      and frame.timestamp - self._last_capture >= cap.cooldown_seconds)
+        auto_ready = (
+            cap.trigger == "auto"
+            and self._armed
+            and q.ok
+            and q.still_seconds >= hold
+            and frame.timestamp - self._last_capture >= cap.cooldown_seconds
+        )
         if auto_ready or user_trigger:
-            self._show(self.screens.preview(frame.image, q.outline, "Capturing...", True, 1.0,
-                                            self._refresh_banner()), {"screen": "preview", "capturing": True})
+            self._show(
+                self.screens.preview(
+                    frame.image, q.outline, "Capturing...", True, 1.0, self._refresh_banner()
+                ),
+                {"screen": "preview", "capturing": True},
+            )
             still = self.source.capture()
             self._last_capture = frame.timestamp
             self._armed = False
@@ -502,9 +610,17 @@ class Daemon:
         if self._headless and now - self._last_preview_show < PREVIEW_SCREEN_INTERVAL_HEADLESS:
             return True
         self._last_preview_show = now
-        self._show(self.screens.preview(frame.image, q.outline, msg, q.ok and q.still_seconds > 0,
-                                        q.still_seconds / hold if hold else 1.0, self._refresh_banner()),
-                   {"screen": "preview", "message": msg, "quality": q.to_dict()})
+        self._show(
+            self.screens.preview(
+                frame.image,
+                q.outline,
+                msg,
+                q.ok and q.still_seconds > 0,
+                q.still_seconds / hold if hold else 1.0,
+                self._refresh_banner(),
+            ),
+            {"screen": "preview", "message": msg, "quality": q.to_dict()},
+        )
         return True
 
     def run(self) -> int:
@@ -518,8 +634,12 @@ class Daemon:
         self.warm_up()
         idle_shown = False
         self.notify.ready(f"source {getattr(self.source, 'name', '?')}, store {self.store.root}")
-        log.info("ecg-edge %s running: source %s, data root %s", __version__,
-                 getattr(self.source, "name", "?"), self.store.root)
+        log.info(
+            "ecg-edge %s running: source %s, data root %s",
+            __version__,
+            getattr(self.source, "name", "?"),
+            self.store.root,
+        )
         poll = self.cfg.source.poll_seconds
         try:
             while not self.stop and not self.sink.poll_quit():
@@ -537,11 +657,15 @@ class Daemon:
                 if did:
                     idle_shown = False
                     continue
-                if self.cfg.exit_when_idle and (not hasattr(self.source, "idle") or self.source.idle()):
+                if self.cfg.exit_when_idle and (
+                    not hasattr(self.source, "idle") or self.source.idle()
+                ):
                     break
                 if not idle_shown and time.monotonic() >= self._result_until:
-                    self._show_static(lambda b: self.screens.idle("Waiting for a printout in the inbox.", b),
-                                      {"screen": "idle"})
+                    self._show_static(
+                        lambda b: self.screens.idle("Waiting for a printout in the inbox.", b),
+                        {"screen": "idle"},
+                    )
                     idle_shown = True
                 self._redraw_if_banner_changed()
                 time.sleep(poll)

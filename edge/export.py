@@ -63,9 +63,14 @@ def to_edf(record: EcgRecord, *, record_id: str = "X", start: datetime | None = 
     hdr_bytes = 256 + 256 * ns
     h = bytearray()
     h += _field("0", 8)
-    h += _field(f"X X X {record_id}", 80)  # patient: code sex birthdate name (EDF+ style, anonymous)
-    h += _field(f"Startdate {start:%d-%b-%Y}".upper().replace("STARTDATE", "Startdate")
-                + f" X X ecg-edge paper-ECG digitization {record_id}", 80)
+    h += _field(
+        f"X X X {record_id}", 80
+    )  # patient: code sex birthdate name (EDF+ style, anonymous)
+    h += _field(
+        f"Startdate {start:%d-%b-%Y}".upper().replace("STARTDATE", "Startdate")
+        + f" X X ecg-edge paper-ECG digitization {record_id}",
+        80,
+    )
     h += _field(f"{start:%d.%m.%y}", 8)
     h += _field(f"{start:%H.%M.%S}", 8)
     h += _field(str(hdr_bytes), 8)
@@ -90,7 +95,9 @@ def to_edf(record: EcgRecord, *, record_id: str = "X", start: datetime | None = 
     return bytes(h) + body
 
 
-def export_bytes(record: EcgRecord, fmt: str, *, record_id: str, start: datetime | None = None) -> bytes:
+def export_bytes(
+    record: EcgRecord, fmt: str, *, record_id: str, start: datetime | None = None
+) -> bytes:
     """The record in `fmt` ('csv' or 'edf')."""
     if fmt == "csv":
         return to_csv(record)

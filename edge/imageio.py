@@ -12,9 +12,9 @@ import numpy as np
 
 from .errors import BadInputError
 
-MAX_FILE_BYTES = 200 * 1024 * 1024   # bigger than any camera JPEG or 600 dpi A4 scan
-MAX_PIXELS = 120_000_000             # ~120 MP: above this a decode could exhaust a small box
-MIN_SIDE_PX = 200                    # below this no ECG detail survives
+MAX_FILE_BYTES = 200 * 1024 * 1024  # bigger than any camera JPEG or 600 dpi A4 scan
+MAX_PIXELS = 120_000_000  # ~120 MP: above this a decode could exhaust a small box
+MIN_SIDE_PX = 200  # below this no ECG detail survives
 
 
 def _png_size(head: bytes) -> tuple[int, int] | None:
@@ -35,9 +35,9 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
             i += 1 if marker == 0xFF else 2
             continue
-        seg_len = struct.unpack(">H", data[i + 2:i + 4])[0]
+        seg_len = struct.unpack(">H", data[i + 2 : i + 4])[0]
         if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
             return w, h
         i += 2 + seg_len
     return None
@@ -87,37 +87,64 @@ def to_bgr8(img: np.ndarray) -> np.ndarray:
 def decode_image(data: bytes, name: str = "image") -> np.ndarray:
     """Decode image bytes (JPEG/PNG/TIFF/BMP/WebP) to BGR uint8, validating them first."""
     if len(data) == 0:
-        raise BadInputError("empty_file", f"{name} is empty (0 bytes)",
-                            "copy the photo again; the transfer did not finish")
+        raise BadInputError(
+            "empty_file",
+            f"{name} is empty (0 bytes)",
+            "copy the photo again; the transfer did not finish",
+        )
     if len(data) > MAX_FILE_BYTES:
-        raise BadInputError("file_too_large", f"{name} is {len(data) / 1e6:.0f} MB, larger than "
-                            f"{MAX_FILE_BYTES // 1_000_000} MB", "save the scan at 300 dpi or as JPEG")
+        raise BadInputError(
+            "file_too_large",
+            f"{name} is {len(data) / 1e6:.0f} MB, larger than {MAX_FILE_BYTES // 1_000_000} MB",
+            "save the scan at 300 dpi or as JPEG",
+        )
     kind = _kind(data[:32])
-    size = _png_size(data[:32]) if kind == "png" else _jpeg_size(data[:65536]) if kind == "jpeg" else None
+    size = (
+        _png_size(data[:32])
+        if kind == "png"
+        else _jpeg_size(data[:65536])
+        if kind == "jpeg"
+        else None
+    )
     if size is not None:
         w, h = size
         if w * h > MAX_PIXELS:
-            raise BadInputError("image_too_large", f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP), "
-                                f"more than {MAX_PIXELS // 1_000_000} MP",
-                                "use a 300 dpi scan or a normal camera photo")
+            raise BadInputError(
+                "image_too_large",
+                f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP), "
+                f"more than {MAX_PIXELS // 1_000_000} MP",
+                "use a 300 dpi scan or a normal camera photo",
+            )
     if kind in ("jpeg", "png") and _truncated(kind, data):
-        raise BadInputError("truncated_file", f"{name} is truncated (the {kind.upper()} data ends early)",
-                            "copy or take the photo again")
+        raise BadInputError(
+            "truncated_file",
+            f"{name} is truncated (the {kind.upper()} data ends early)",
+            "copy or take the photo again",
+        )
     buf = np.frombuffer(data, dtype=np.uint8)
     img = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
     if img is None:
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
         what = "not an image file" if kind == "other" else f"a damaged {kind.upper()} file"
-        raise BadInputError("unreadable_image", f"{name} is {what}",
-                            "give a JPEG, PNG or TIFF photo or scan of the ECG printout")
+        raise BadInputError(
+            "unreadable_image",
+            f"{name} is {what}",
+            "give a JPEG, PNG or TIFF photo or scan of the ECG printout",
+        )
     h, w = img.shape[:2]
     if h * w > MAX_PIXELS:
-        raise BadInputError("image_too_large", f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP)",
-                            "use a 300 dpi scan or a normal camera photo")
+        raise BadInputError(
+            "image_too_large",
+            f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP)",
+            "use a 300 dpi scan or a normal camera photo",
+        )
     if min(h, w) < MIN_SIDE_PX:
-        raise BadInputError("image_too_small", f"{name} is only {w}x{h} pixels",
-                            "photograph the whole printout at the camera's full resolution")
+        raise BadInputError(
+            "image_too_small",
+            f"{name} is only {w}x{h} pixels",
+            "photograph the whole printout at the camera's full resolution",
+        )
     return to_bgr8(img)
 
 
@@ -127,17 +154,26 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     if not p.exists():
         raise BadInputError("file_missing", f"{p} does not exist", "check the file name and path")
     if p.is_dir():
-        raise BadInputError("not_a_file", f"{p} is a directory", "give the image files, e.g. dir/*.jpg")
+        raise BadInputError(
+            "not_a_file", f"{p} is a directory", "give the image files, e.g. dir/*.jpg"
+        )
     try:
         size = p.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise BadInputError("file_too_large", f"{p.name} is {size / 1e6:.0f} MB, larger than "
-                                f"{MAX_FILE_BYTES // 1_000_000} MB", "save the scan at 300 dpi or as JPEG")
+            raise BadInputError(
+                "file_too_large",
+                f"{p.name} is {size / 1e6:.0f} MB, larger than {MAX_FILE_BYTES // 1_000_000} MB",
+                "save the scan at 300 dpi or as JPEG",
+            )
         data = p.read_bytes()
     except PermissionError:
-        raise BadInputError("permission_denied", f"cannot read {p}: permission denied",
-                            "check the file permissions") from None
+        raise BadInputError(
+            "permission_denied", f"cannot read {p}: permission denied", "check the file permissions"
+        ) from None
     except OSError as exc:
-        raise BadInputError("read_error", f"cannot read {p}: {exc.strerror or exc}",
-                            "check the storage medium and copy the file again") from None
+        raise BadInputError(
+            "read_error",
+            f"cannot read {p}: {exc.strerror or exc}",
+            "check the storage medium and copy the file again",
+        ) from None
     return decode_image(data, p.name)

@@ -9,8 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LEAD_NAMES: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF",
-                               "V1", "V2", "V3", "V4", "V5", "V6")
+LEAD_NAMES: tuple[str, ...] = (
+    "I",
+    "II",
+    "III",
+    "aVR",
+    "aVL",
+    "aVF",
+    "V1",
+    "V2",
+    "V3",
+    "V4",
+    "V5",
+    "V6",
+)
 
 _ALIASES = {n.upper(): n for n in LEAD_NAMES}
 _ALIASES.update({"AVR": "aVR", "AVL": "aVL", "AVF": "aVF", "-AVR": "aVR"})
@@ -44,12 +56,23 @@ class Layout:
 
 
 LAYOUTS: dict[str, Layout] = {
-    "3x4": Layout("3x4", (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))),
-    "3x4+1": Layout("3x4+1", (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6")),
-                    ("II",)),
-    "3x4+3": Layout("3x4+3", (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6")),
-                    ("V1", "II", "V5")),
-    "6x2": Layout("6x2", (("I", "V1"), ("II", "V2"), ("III", "V3"), ("aVR", "V4"), ("aVL", "V5"), ("aVF", "V6"))),
+    "3x4": Layout(
+        "3x4", (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
+    ),
+    "3x4+1": Layout(
+        "3x4+1",
+        (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6")),
+        ("II",),
+    ),
+    "3x4+3": Layout(
+        "3x4+3",
+        (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6")),
+        ("V1", "II", "V5"),
+    ),
+    "6x2": Layout(
+        "6x2",
+        (("I", "V1"), ("II", "V2"), ("III", "V3"), ("aVR", "V4"), ("aVL", "V5"), ("aVF", "V6")),
+    ),
     "12x1": Layout("12x1", tuple((n,) for n in LEAD_NAMES)),
 }
 

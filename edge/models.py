@@ -43,16 +43,25 @@ class TensorSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TensorSpec":
         q = d.get("quantization") or {}
-        return cls(name=str(d.get("name", "")), shape=[int(s) for s in d.get("shape", [])],
-                   dtype=str(d.get("dtype", "")), layout=str(d.get("layout", "")),
-                   scale=None if q.get("scale") is None else float(q["scale"]),
-                   zero_point=None if q.get("zero_point") is None else int(q["zero_point"]))
+        return cls(
+            name=str(d.get("name", "")),
+            shape=[int(s) for s in d.get("shape", [])],
+            dtype=str(d.get("dtype", "")),
+            layout=str(d.get("layout", "")),
+            scale=None if q.get("scale") is None else float(q["scale"]),
+            zero_point=None if q.get("zero_point") is None else int(q["zero_point"]),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"name": self.name, "shape": list(self.shape), "dtype": self.dtype,
-                             "layout": self.layout}
-        d["quantization"] = ({"scale": self.scale, "zero_point": self.zero_point}
-                             if self.scale is not None else None)
+        d: dict[str, Any] = {
+            "name": self.name,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "layout": self.layout,
+        }
+        d["quantization"] = (
+            {"scale": self.scale, "zero_point": self.zero_point} if self.scale is not None else None
+        )
         return d
 
 
@@ -81,13 +90,22 @@ class ModelEntry:
     def from_dict(cls, d: dict[str, Any]) -> "ModelEntry":
         for key in ("name", "file", "sha256"):
             if not d.get(key):
-                raise ModelError("manifest_invalid", f"model manifest entry without {key!r}",
-                                 "re-install the models (ecg-edge update-models) or fix models/manifest.json")
+                raise ModelError(
+                    "manifest_invalid",
+                    f"model manifest entry without {key!r}",
+                    "re-install the models (ecg-edge update-models) or fix models/manifest.json",
+                )
         size = d.get("size_bytes")
-        return cls(name=str(d["name"]), file=str(d["file"]), sha256=str(d["sha256"]).lower(),
-                   size_bytes=None if size is None else int(size), task=str(d.get("task", "")),
-                   inputs=[TensorSpec.from_dict(t) for t in d.get("inputs", [])],
-                   outputs=[TensorSpec.from_dict(t) for t in d.get("outputs", [])], raw=dict(d))
+        return cls(
+            name=str(d["name"]),
+            file=str(d["file"]),
+            sha256=str(d["sha256"]).lower(),
+            size_bytes=None if size is None else int(size),
+            task=str(d.get("task", "")),
+            inputs=[TensorSpec.from_dict(t) for t in d.get("inputs", [])],
+            outputs=[TensorSpec.from_dict(t) for t in d.get("outputs", [])],
+            raw=dict(d),
+        )
 
 
 def default_models_dir() -> Path:
@@ -105,16 +123,25 @@ def read_manifest(models_dir: str | Path | None = None) -> list[ModelEntry]:
     mdir = Path(models_dir) if models_dir is not None else default_models_dir()
     path = mdir / MANIFEST_NAME
     if not path.is_file():
-        raise ModelError("manifest_missing", f"no model manifest at {path}",
-                         "install the models (ecg-edge update-models) or set ECG_EDGE_MODELS to the models directory")
+        raise ModelError(
+            "manifest_missing",
+            f"no model manifest at {path}",
+            "install the models (ecg-edge update-models) or set ECG_EDGE_MODELS to the models directory",
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError("manifest_invalid", f"model manifest {path} is not valid JSON ({exc})",
-                         "re-install the models (ecg-edge update-models)") from None
+        raise ModelError(
+            "manifest_invalid",
+            f"model manifest {path} is not valid JSON ({exc})",
+            "re-install the models (ecg-edge update-models)",
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("models"), list):
-        raise ModelError("manifest_invalid", f"model manifest {path} has no 'models' list",
-                         "re-install the models (ecg-edge update-models)")
+        raise ModelError(
+            "manifest_invalid",
+            f"model manifest {path} has no 'models' list",
+            "re-install the models (ecg-edge update-models)",
+        )
     return [ModelEntry.from_dict(d) for d in data["models"]]
 
 
@@ -125,26 +152,36 @@ def find_entry(name: str, models_dir: str | Path | None = None) -> ModelEntry:
         if e.name == name:
             return e
     have = ", ".join(e.name for e in entries) or "none"
-    raise ModelError("model_unknown", f"model {name!r} is not in the manifest (installed: {have})",
-                     "install it (ecg-edge update-models) or choose an installed model")
+    raise ModelError(
+        "model_unknown",
+        f"model {name!r} is not in the manifest (installed: {have})",
+        "install it (ecg-edge update-models) or choose an installed model",
+    )
 
 
 def verify_entry(entry: ModelEntry, models_dir: str | Path | None = None) -> Path:
     """Check the entry's file exists, has the recorded size and sha256; return its path."""
     mdir = Path(models_dir) if models_dir is not None else default_models_dir()
-    path = (mdir / entry.file)
+    path = mdir / entry.file
     hint = "re-install the models (ecg-edge update-models); do not edit model files by hand"
     if not path.is_file():
         raise ModelError("model_missing", f"model file {path} of {entry.name!r} is missing", hint)
     size = path.stat().st_size
     if entry.size_bytes is not None and size != entry.size_bytes:
         what = "truncated" if size < entry.size_bytes else "larger than recorded"
-        raise ModelError("model_size", f"model file {path} is {what} ({size} bytes, manifest says "
-                                       f"{entry.size_bytes})", hint)
+        raise ModelError(
+            "model_size",
+            f"model file {path} is {what} ({size} bytes, manifest says {entry.size_bytes})",
+            hint,
+        )
     digest = sha256_file(path)
     if digest != entry.sha256:
-        raise ModelError("model_sha256", f"model file {path} fails its sha256 check "
-                                         f"(got {digest[:12]}..., manifest says {entry.sha256[:12]}...)", hint)
+        raise ModelError(
+            "model_sha256",
+            f"model file {path} fails its sha256 check "
+            f"(got {digest[:12]}..., manifest says {entry.sha256[:12]}...)",
+            hint,
+        )
     return path
 
 
@@ -154,11 +191,17 @@ def read_json_model(path: str | Path) -> dict[str, Any]:
     try:
         params = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ModelError("feature_model", f"feature model {path} is unreadable ({exc})",
-                         "re-install the models (ecg-edge update-models)") from None
+        raise ModelError(
+            "feature_model",
+            f"feature model {path} is unreadable ({exc})",
+            "re-install the models (ecg-edge update-models)",
+        ) from None
     if not isinstance(params, dict):
-        raise ModelError("feature_model", f"feature model {path} is not a JSON object",
-                         "re-install the models (ecg-edge update-models)")
+        raise ModelError(
+            "feature_model",
+            f"feature model {path} is not a JSON object",
+            "re-install the models (ecg-edge update-models)",
+        )
     return params
 
 
@@ -179,8 +222,11 @@ def _interpreter_class():
 
         return Interpreter
     except ImportError:
-        raise ModelError("runtime_missing", "no TFLite interpreter is installed",
-                         "pip install ai-edge-litert (or tflite-runtime on boards without it)") from None
+        raise ModelError(
+            "runtime_missing",
+            "no TFLite interpreter is installed",
+            "pip install ai-edge-litert (or tflite-runtime on boards without it)",
+        ) from None
 
 
 def default_threads() -> int:
@@ -203,16 +249,22 @@ class _Quant:
 
 def _quant(detail: dict[str, Any]) -> _Quant:
     scale, zp = detail.get("quantization", (0.0, 0))
-    return _Quant(index=int(detail["index"]), name=str(detail["name"]),
-                  shape=tuple(int(s) for s in detail["shape"]), dtype=np.dtype(detail["dtype"]),
-                  scale=float(scale), zero_point=int(zp))
+    return _Quant(
+        index=int(detail["index"]),
+        name=str(detail["name"]),
+        shape=tuple(int(s) for s in detail["shape"]),
+        dtype=np.dtype(detail["dtype"]),
+        scale=float(scale),
+        zero_point=int(zp),
+    )
 
 
 class TFLiteModel:
     """A loaded TFLite model; `run` takes and returns float arrays whatever the model's I/O dtype."""
 
-    def __init__(self, path: str | Path, *, entry: ModelEntry | None = None,
-                 num_threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, entry: ModelEntry | None = None, num_threads: int | None = None
+    ) -> None:
         self.path = Path(path)
         self.entry = entry
         self.name = entry.name if entry else self.path.stem
@@ -221,18 +273,27 @@ class TFLiteModel:
         try:
             content = self.path.read_bytes()
         except OSError as exc:
-            raise ModelError("model_unreadable", f"cannot read model file {self.path} ({exc.strerror})",
-                             "check the file exists and is readable") from None
+            raise ModelError(
+                "model_unreadable",
+                f"cannot read model file {self.path} ({exc.strerror})",
+                "check the file exists and is readable",
+            ) from None
         if len(content) < 16 or content[4:8] != b"TFL3":
-            raise ModelError("model_corrupt", f"{self.path} is not a TFLite model (no TFL3 header)",
-                             "re-install the model or convert it again with ecg-convert quantize")
+            raise ModelError(
+                "model_corrupt",
+                f"{self.path} is not a TFLite model (no TFL3 header)",
+                "re-install the model or convert it again with ecg-convert quantize",
+            )
         try:
             self._interp = Interpreter(model_content=content, num_threads=threads)
             self._interp.allocate_tensors()
         except Exception as exc:  # the runtimes raise ValueError/RuntimeError with C++ text
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError("model_corrupt", f"cannot load {self.path} as a TFLite model ({msg[:160]})",
-                             "re-install the model or convert it again with ecg-convert quantize") from None
+            raise ModelError(
+                "model_corrupt",
+                f"cannot load {self.path} as a TFLite model ({msg[:160]})",
+                "re-install the model or convert it again with ecg-convert quantize",
+            ) from None
         self.num_threads = threads
         self._refresh()
         if entry is not None:
@@ -246,9 +307,12 @@ class TFLiteModel:
         if entry.inputs and len(entry.inputs) == len(self.inputs):
             for spec, q in zip(entry.inputs, self.inputs):
                 if spec.shape and list(spec.shape[1:]) != list(q.shape[1:]):
-                    raise ModelError("manifest_mismatch",
-                                     f"model {self.name!r} input shape {list(q.shape)} differs from the "
-                                     f"manifest's {spec.shape}", "re-install the models (ecg-edge update-models)")
+                    raise ModelError(
+                        "manifest_mismatch",
+                        f"model {self.name!r} input shape {list(q.shape)} differs from the "
+                        f"manifest's {spec.shape}",
+                        "re-install the models (ecg-edge update-models)",
+                    )
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -284,43 +348,62 @@ class TFLiteModel:
         if tuple(shape) == tuple(want):
             return
         if len(shape) != len(want) or tuple(shape[1:]) != tuple(want[1:]):
-            raise ModelError("input_shape", f"model {self.name!r} expects input shape {list(want)} "
-                                            f"(batch may vary), got {list(shape)}",
-                             "feed inputs in the layout and size recorded in the manifest")
+            raise ModelError(
+                "input_shape",
+                f"model {self.name!r} expects input shape {list(want)} "
+                f"(batch may vary), got {list(shape)}",
+                "feed inputs in the layout and size recorded in the manifest",
+            )
         try:
             self._interp.resize_tensor_input(self.inputs[0].index, list(shape), strict=False)
             self._interp.allocate_tensors()
         except Exception as exc:
-            raise ModelError("input_shape", f"model {self.name!r} cannot take batch {shape[0]} ({exc})",
-                             "run one sample at a time") from None
+            raise ModelError(
+                "input_shape",
+                f"model {self.name!r} cannot take batch {shape[0]} ({exc})",
+                "run one sample at a time",
+            ) from None
         self._refresh()
 
     def run(self, x: np.ndarray, *, all_outputs: bool = False) -> np.ndarray | list[np.ndarray]:
         """Run on float input `x` (shape as `input_shape`, any batch); return float output(s)."""
         x = np.asarray(x)
         if x.ndim != len(self.inputs[0].shape):
-            raise ModelError("input_shape", f"model {self.name!r} expects a {len(self.inputs[0].shape)}-D "
-                                            f"input {list(self.inputs[0].shape)}, got shape {list(x.shape)}",
-                             "feed inputs in the layout and size recorded in the manifest")
+            raise ModelError(
+                "input_shape",
+                f"model {self.name!r} expects a {len(self.inputs[0].shape)}-D "
+                f"input {list(self.inputs[0].shape)}, got shape {list(x.shape)}",
+                "feed inputs in the layout and size recorded in the manifest",
+            )
         self._ensure_batch(tuple(x.shape))
         self._interp.set_tensor(self.inputs[0].index, self.quantize_input(x))
         self._interp.invoke()
-        outs = [self.dequantize_output(self._interp.get_tensor(o.index), i) for i, o in enumerate(self.outputs)]
+        outs = [
+            self.dequantize_output(self._interp.get_tensor(o.index), i)
+            for i, o in enumerate(self.outputs)
+        ]
         return outs if all_outputs else outs[0]
 
 
-def load_tflite(path: str | Path, *, sha256: str | None = None, num_threads: int | None = None) -> TFLiteModel:
+def load_tflite(
+    path: str | Path, *, sha256: str | None = None, num_threads: int | None = None
+) -> TFLiteModel:
     """Load a `.tflite` file directly (workstation checks); verifies `sha256` first when given."""
     path = Path(path)
     if not path.is_file():
         raise ModelError("model_missing", f"model file {path} does not exist", "check the path")
     if sha256 is not None and sha256_file(path) != sha256.lower():
-        raise ModelError("model_sha256", f"model file {path} fails its sha256 check",
-                         "re-install or re-convert the model")
+        raise ModelError(
+            "model_sha256",
+            f"model file {path} fails its sha256 check",
+            "re-install or re-convert the model",
+        )
     return TFLiteModel(path, num_threads=num_threads)
 
 
-def load_model(name: str, models_dir: str | Path | None = None, *, num_threads: int | None = None) -> TFLiteModel:
+def load_model(
+    name: str, models_dir: str | Path | None = None, *, num_threads: int | None = None
+) -> TFLiteModel:
     """Load the manifest model `name`, refusing it unless its size and sha256 match the manifest."""
     entry = find_entry(name, models_dir)
     path = verify_entry(entry, models_dir)

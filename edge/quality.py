@@ -38,9 +38,13 @@ class QualityThresholds:
 
     @classmethod
     def from_config(cls, capture_cfg) -> "QualityThresholds":
-        return cls(min_sharpness=capture_cfg.min_sharpness, min_brightness=capture_cfg.min_brightness,
-                   max_glare_fraction=capture_cfg.max_glare_fraction,
-                   min_page_fraction=capture_cfg.min_page_fraction, max_motion=capture_cfg.max_motion)
+        return cls(
+            min_sharpness=capture_cfg.min_sharpness,
+            min_brightness=capture_cfg.min_brightness,
+            max_glare_fraction=capture_cfg.max_glare_fraction,
+            min_page_fraction=capture_cfg.min_page_fraction,
+            max_motion=capture_cfg.max_motion,
+        )
 
 
 @dataclass
@@ -69,18 +73,25 @@ class Quality:
         return self.messages[0] if self.messages else MSG_READY
 
     def to_dict(self) -> dict:
-        return {"page_found": self.page_found, "page_fraction": round(self.page_fraction, 3),
-                "sharpness": round(self.sharpness, 1), "brightness": round(self.brightness, 1),
-                "glare_fraction": round(self.glare_fraction, 4), "ecg_score": round(self.ecg_score, 3),
-                "motion": None if self.motion is None else round(self.motion, 2),
-                "outline": None if self.outline is None else self.outline.round(1).tolist(),
-                "messages": list(self.messages)}
+        return {
+            "page_found": self.page_found,
+            "page_fraction": round(self.page_fraction, 3),
+            "sharpness": round(self.sharpness, 1),
+            "brightness": round(self.brightness, 1),
+            "glare_fraction": round(self.glare_fraction, 4),
+            "ecg_score": round(self.ecg_score, 3),
+            "motion": None if self.motion is None else round(self.motion, 2),
+            "outline": None if self.outline is None else self.outline.round(1).tolist(),
+            "messages": list(self.messages),
+        }
 
 
 def _order_corners(pts: np.ndarray) -> np.ndarray:
     pts = pts.reshape(4, 2).astype(np.float32)
     s, d = pts.sum(1), np.diff(pts, axis=1).ravel()
-    return np.array([pts[np.argmin(s)], pts[np.argmin(d)], pts[np.argmax(s)], pts[np.argmax(d)]], np.float32)
+    return np.array(
+        [pts[np.argmin(s)], pts[np.argmin(d)], pts[np.argmax(s)], pts[np.argmax(d)]], np.float32
+    )
 
 
 def _quad_from_mask(mask: np.ndarray, min_area: float) -> list[np.ndarray]:
@@ -116,6 +127,7 @@ def page_candidates(bgr: np.ndarray, min_fraction: float = 0.03) -> list[np.ndar
     cands: list[np.ndarray] = []
     try:
         from .digitize.page import find_page_quad
+
         quad, _ = find_page_quad(bgr)
         if quad is not None:
             cands.append(_order_corners(np.asarray(quad, np.float32)))
@@ -129,7 +141,9 @@ def page_candidates(bgr: np.ndarray, min_fraction: float = 0.03) -> list[np.ndar
         _, m = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
         m = cv2.morphologyEx(cv2.morphologyEx(m, cv2.MORPH_CLOSE, k), cv2.MORPH_OPEN, k)
         cands += _quad_from_mask(m, min_area)
-    edges = cv2.dilate(cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), 30, 90), np.ones((3, 3), np.uint8))
+    edges = cv2.dilate(
+        cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), 30, 90), np.ones((3, 3), np.uint8)
+    )
     cands += _quad_from_mask(edges, min_area)
     return cands
 
@@ -139,8 +153,12 @@ def _plausible(quad: np.ndarray, w: int, h: int) -> bool:
     q = quad.reshape(4, 2).astype(np.float64)
     if not cv2.isContourConvex(q.astype(np.float32).reshape(-1, 1, 2)):
         return False
-    if (q[:, 0] < -0.1 * w).any() or (q[:, 0] > 1.1 * w).any() or (q[:, 1] < -0.1 * h).any() \
-            or (q[:, 1] > 1.1 * h).any():
+    if (
+        (q[:, 0] < -0.1 * w).any()
+        or (q[:, 0] > 1.1 * w).any()
+        or (q[:, 1] < -0.1 * h).any()
+        or (q[:, 1] > 1.1 * h).any()
+    ):
         return False
     for i in range(4):
         a, b = q[i - 1] - q[i], q[(i + 1) % 4] - q[i]
@@ -150,8 +168,9 @@ def _plausible(quad: np.ndarray, w: int, h: int) -> bool:
     return True
 
 
-def find_page(bgr: np.ndarray, min_fraction: float = 0.03, detail: np.ndarray | None = None
-              ) -> tuple[np.ndarray | None, float]:
+def find_page(
+    bgr: np.ndarray, min_fraction: float = 0.03, detail: np.ndarray | None = None
+) -> tuple[np.ndarray | None, float]:
     """The most ECG-like page outline in a small BGR image and its ECG score; a page filling the
     frame (a scan, a close-up) gives the frame corners. `detail` is an optional sharper grey copy
     of the same view (any size) on which the grid of a small page is still resolved."""
@@ -162,7 +181,9 @@ def find_page(bgr: np.ndarray, min_fraction: float = 0.03, detail: np.ndarray | 
     full = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
     best, best_key, best_score = None, (-1.0, 0.0), 0.0
     cands = page_candidates(bgr, min_fraction)
-    if not cands or float(np.median(gray)) > 110:  # the page may fill the frame (a scan, a close-up)
+    if (
+        not cands or float(np.median(gray)) > 110
+    ):  # the page may fill the frame (a scan, a close-up)
         cands.append(full)
     smooth = cv2.GaussianBlur(detail, (0, 0), 1.0)  # once for all candidates (see _warp)
     scored: list[tuple[np.ndarray, float]] = []
@@ -183,7 +204,9 @@ def find_page(bgr: np.ndarray, min_fraction: float = 0.03, detail: np.ndarray | 
     return best, best_score
 
 
-def _warp(gray: np.ndarray, quad: np.ndarray, size: tuple[int, int] = (512, 384), smooth: bool = True) -> np.ndarray:
+def _warp(
+    gray: np.ndarray, quad: np.ndarray, size: tuple[int, int] = (512, 384), smooth: bool = True
+) -> np.ndarray:
     """Rectify the outlined page, never enlarging it (interpolated upsampling leaves a periodic
     ripple that would read as a grid). For scoring the source is smoothed first for the same
     reason when it is reduced."""
@@ -212,7 +235,9 @@ def _periodicity(profile: np.ndarray, min_period: float = 3.0, max_period: float
     ratio = peak / (np.median(band) + 1e-12)
     if ratio <= 0:
         return 0.0
-    return float(np.clip((np.log10(ratio) - np.log10(12.0)) / (np.log10(60.0) - np.log10(12.0)), 0.0, 1.0))
+    return float(
+        np.clip((np.log10(ratio) - np.log10(12.0)) / (np.log10(60.0) - np.log10(12.0)), 0.0, 1.0)
+    )
 
 
 def glare_fraction(page_gray: np.ndarray) -> float:
@@ -221,7 +246,7 @@ def glare_fraction(page_gray: np.ndarray) -> float:
     of a printout are white without any glare)."""
     flat = cv2.erode(page_gray, np.ones((9, 9), np.uint8)) >= 245
     h, w = page_gray.shape
-    inner = flat[int(0.2 * h):int(0.92 * h), int(0.08 * w):int(0.92 * w)]
+    inner = flat[int(0.2 * h) : int(0.92 * h), int(0.08 * w) : int(0.92 * w)]
     return float(inner.mean()) if inner.size else 0.0
 
 
@@ -263,8 +288,11 @@ class QualityMeter:
         self._motions.clear()
 
     def assess(self, image: np.ndarray, timestamp: float = 0.0) -> Quality:
-        small = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image, (160, 120),
-                           interpolation=cv2.INTER_AREA).astype(np.float32)
+        small = cv2.resize(
+            cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image,
+            (160, 120),
+            interpolation=cv2.INTER_AREA,
+        ).astype(np.float32)
         motion = None if self._prev is None else float(np.abs(small - self._prev).mean())
         # a still view keeps its page: the outline search (the costly part) is not repeated
         reuse = self._page if motion is not None and motion <= self.t.max_motion / 2 else None
@@ -288,8 +316,11 @@ class QualityMeter:
         return q
 
 
-def assess_frame(image: np.ndarray, t: QualityThresholds | None = None,
-                 page: tuple[np.ndarray, float] | None = None) -> Quality:
+def assess_frame(
+    image: np.ndarray,
+    t: QualityThresholds | None = None,
+    page: tuple[np.ndarray, float] | None = None,
+) -> Quality:
     """Guidance for one frame (no stillness): page outline, size, sharpness, light, glare.
     `page` = (outline in frame pixels, ECG score) from a previous frame of the same still view
     skips the outline search."""
@@ -298,14 +329,23 @@ def assess_frame(image: np.ndarray, t: QualityThresholds | None = None,
     h, w = small.shape[:2]
     scale = WORK_WIDTH / w if w > WORK_WIDTH else 1.0
     if scale != 1.0:
-        small = cv2.resize(small, (WORK_WIDTH, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            small, (WORK_WIDTH, max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
     gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     if page is not None:
         quad, score = np.asarray(page[0], np.float32) * scale, float(page[1])
     else:
         if image.ndim == 3:
-            detail_src = image if w <= DETAIL_WIDTH else cv2.resize(
-                image, (DETAIL_WIDTH, max(1, round(h * DETAIL_WIDTH / w))), interpolation=cv2.INTER_AREA)
+            detail_src = (
+                image
+                if w <= DETAIL_WIDTH
+                else cv2.resize(
+                    image,
+                    (DETAIL_WIDTH, max(1, round(h * DETAIL_WIDTH / w))),
+                    interpolation=cv2.INTER_AREA,
+                )
+            )
             detail = cv2.cvtColor(detail_src, cv2.COLOR_BGR2GRAY)
         else:
             detail = gray
@@ -337,5 +377,13 @@ def assess_frame(image: np.ndarray, t: QualityThresholds | None = None,
         if sharpness < t.min_sharpness:
             msgs.append(MSG_BLUR)
     outline = None if quad is None else quad / scale
-    return Quality(page_found=page_found, outline=outline, page_fraction=page_fraction, sharpness=sharpness,
-                   brightness=brightness, glare_fraction=glare, ecg_score=score, messages=msgs)
+    return Quality(
+        page_found=page_found,
+        outline=outline,
+        page_fraction=page_fraction,
+        sharpness=sharpness,
+        brightness=brightness,
+        glare_fraction=glare,
+        ecg_score=score,
+        messages=msgs,
+    )

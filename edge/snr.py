@@ -8,16 +8,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAX_SNR_DB = 60.0   # a perfect copy would be +inf; cap it so means stay finite
+MAX_SNR_DB = 60.0  # a perfect copy would be +inf; cap it so means stay finite
 
 
 @dataclass
 class LeadScore:
-    snr_db: float          # scaled SNR (what the Challenge averages)
-    raw_snr_db: float      # SNR over the overlap before scaling
-    coverage: float        # fraction of printed reference samples the estimate returned
-    shift_samples: int     # estimate shifted by this many samples (positive: estimate is late)
-    offset_mv: float       # added to the estimate
+    snr_db: float  # scaled SNR (what the Challenge averages)
+    raw_snr_db: float  # SNR over the overlap before scaling
+    coverage: float  # fraction of printed reference samples the estimate returned
+    shift_samples: int  # estimate shifted by this many samples (positive: estimate is late)
+    offset_mv: float  # added to the estimate
 
 
 def _xcorr(a: np.ndarray, b: np.ndarray, nfft: int) -> np.ndarray:
@@ -25,16 +25,22 @@ def _xcorr(a: np.ndarray, b: np.ndarray, nfft: int) -> np.ndarray:
     return np.fft.irfft(np.conj(np.fft.rfft(a, nfft)) * np.fft.rfft(b, nfft), nfft)
 
 
-def lead_snr(ref: np.ndarray, est: np.ndarray, fs: float, *, max_shift_s: float = 0.5,
-             max_offset_mv: float = 1.0) -> LeadScore | None:
+def lead_snr(
+    ref: np.ndarray,
+    est: np.ndarray,
+    fs: float,
+    *,
+    max_shift_s: float = 0.5,
+    max_offset_mv: float = 1.0,
+) -> LeadScore | None:
     """Score one lead; None when the reference has no printed sample (the lead is not scored)."""
     ref = np.asarray(ref, dtype=np.float64)
     est = np.asarray(est, dtype=np.float64)
     n = max(len(ref), len(est))
     r = np.full(n, np.nan)
     e = np.full(n, np.nan)
-    r[:len(ref)] = ref
-    e[:len(est)] = est
+    r[: len(ref)] = ref
+    e[: len(est)] = est
     mr, me = np.isfinite(r), np.isfinite(e)
     n_ref = int(mr.sum())
     if n_ref == 0:
@@ -77,12 +83,15 @@ def lead_snr(ref: np.ndarray, est: np.ndarray, fs: float, *, max_shift_s: float 
     return LeadScore(raw * coverage, raw, coverage, k, float(c[best]))
 
 
-def record_snr(ref: np.ndarray, est: np.ndarray, fs: float, lead_names: list[str] | tuple[str, ...],
-               **kw) -> dict[str, LeadScore]:
+def record_snr(
+    ref: np.ndarray, est: np.ndarray, fs: float, lead_names: list[str] | tuple[str, ...], **kw
+) -> dict[str, LeadScore]:
     """Per-lead scores for (n, n_leads) arrays; leads with nothing printed are left out."""
     out: dict[str, LeadScore] = {}
     for j, name in enumerate(lead_names):
-        s = lead_snr(ref[:, j], est[:, j] if j < est.shape[1] else np.full(len(ref), np.nan), fs, **kw)
+        s = lead_snr(
+            ref[:, j], est[:, j] if j < est.shape[1] else np.full(len(ref), np.nan), fs, **kw
+        )
         if s is not None:
             out[name] = s
     return out

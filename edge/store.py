@@ -81,9 +81,16 @@ class StoredRecord:
         return json.loads((self.path / REPORT_NAME).read_text(encoding="utf-8"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "created_utc": self.created_utc, "path": str(self.path),
-                "status": self.status, "synced_at": self.synced_at, "synced_to": self.synced_to,
-                "sha256": dict(self.sha256), "capture_sha256": self.capture_sha256}
+        return {
+            "id": self.id,
+            "created_utc": self.created_utc,
+            "path": str(self.path),
+            "status": self.status,
+            "synced_at": self.synced_at,
+            "synced_to": self.synced_to,
+            "sha256": dict(self.sha256),
+            "capture_sha256": self.capture_sha256,
+        }
 
 
 def utc_now() -> datetime:
@@ -140,6 +147,7 @@ def _json_default(o: Any) -> Any:
 
 def to_json_bytes(obj: Any) -> bytes:
     """JSON with numpy scalars/arrays converted and NaN/inf written as null (strict JSON)."""
+
     def clean(o: Any) -> Any:
         if isinstance(o, float) and not np.isfinite(o):
             return None
@@ -152,24 +160,32 @@ def to_json_bytes(obj: Any) -> bytes:
         if isinstance(o, np.ndarray):
             return clean(o.tolist())
         return o
+
     return json.dumps(clean(obj), indent=2, default=_json_default, allow_nan=False).encode("utf-8")
 
 
 class RecordStore:
     """Records under `root` (created 0700 if missing unless `create=False`) with a SQLite index."""
 
-    def __init__(self, root: str | os.PathLike = DEFAULT_ROOT, *, create: bool = True,
-                 recover: bool = True) -> None:
+    def __init__(
+        self, root: str | os.PathLike = DEFAULT_ROOT, *, create: bool = True, recover: bool = True
+    ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             if not create:
-                raise BadInputError("store_missing", f"no record store at {self.root}",
-                                    "check --data-root (or data_root in the config file)")
+                raise BadInputError(
+                    "store_missing",
+                    f"no record store at {self.root}",
+                    "check --data-root (or data_root in the config file)",
+                )
             try:
                 self.root.mkdir(parents=True, mode=DIR_MODE, exist_ok=True)
             except OSError as exc:
-                raise BadInputError("store_unwritable", f"cannot create record store {self.root}: "
-                                    f"{exc.strerror}", "choose a writable --data-root") from None
+                raise BadInputError(
+                    "store_unwritable",
+                    f"cannot create record store {self.root}: {exc.strerror}",
+                    "choose a writable --data-root",
+                ) from None
         self._writable = os.access(self.root, os.W_OK)
         if self._writable:
             try:
@@ -178,13 +194,19 @@ class RecordStore:
                 pass
         self._db_path = self.root / INDEX_NAME
         if not self._writable and not self._db_path.exists():
-            raise BadInputError("store_unwritable", f"record store {self.root} is not writable "
-                                "and has no index", "run as the ecg-edge user or fix permissions")
+            raise BadInputError(
+                "store_unwritable",
+                f"record store {self.root} is not writable and has no index",
+                "run as the ecg-edge user or fix permissions",
+            )
         try:
             self._conn = self._connect()
         except sqlite3.Error as exc:
-            raise BadInputError("store_unreadable", f"cannot open the record index {self._db_path} ({exc})",
-                                "run as the ecg-edge user (sudo -u ecg-edge ...) or check the data root") from None
+            raise BadInputError(
+                "store_unreadable",
+                f"cannot open the record index {self._db_path} ({exc})",
+                "run as the ecg-edge user (sudo -u ecg-edge ...) or check the data root",
+            ) from None
         if recover and self._writable:
             self.recover()
 
@@ -194,8 +216,9 @@ class RecordStore:
         if self._writable:
             conn = sqlite3.connect(self._db_path, timeout=30.0, isolation_level=None)
         else:
-            conn = sqlite3.connect(f"file:{self._db_path}?mode=ro", uri=True, timeout=30.0,
-                                   isolation_level=None)
+            conn = sqlite3.connect(
+                f"file:{self._db_path}?mode=ro", uri=True, timeout=30.0, isolation_level=None
+            )
         conn.row_factory = sqlite3.Row
         if self._writable:
             if new:
@@ -227,10 +250,16 @@ class RecordStore:
         self.close()
 
     def _row(self, row: sqlite3.Row) -> StoredRecord:
-        return StoredRecord(id=row["id"], created_utc=row["created_utc"], path=self.root / row["path"],
-                            status=row["status"], synced_at=row["synced_at"], synced_to=row["synced_to"],
-                            sha256=json.loads(row["sha256_json"] or "{}"),
-                            capture_sha256=row["capture_sha256"])
+        return StoredRecord(
+            id=row["id"],
+            created_utc=row["created_utc"],
+            path=self.root / row["path"],
+            status=row["status"],
+            synced_at=row["synced_at"],
+            synced_to=row["synced_to"],
+            sha256=json.loads(row["sha256_json"] or "{}"),
+            capture_sha256=row["capture_sha256"],
+        )
 
     # -- recovery ------------------------------------------------------------------------------
     def recover(self) -> dict[str, list[str]]:
@@ -244,10 +273,16 @@ class RecordStore:
                     done["removed_tmp"].append(p.name)
             if done["removed_tmp"]:
                 fsync_dir(self.root)
-            indexed = {r["id"]: r["status"] for r in self._conn.execute("SELECT id, status FROM records")}
+            indexed = {
+                r["id"]: r["status"] for r in self._conn.execute("SELECT id, status FROM records")
+            }
             for p in sorted(self.root.iterdir()):
-                if p.is_dir() and not p.name.startswith(".") and p.name not in indexed \
-                        and (p / f"{p.name}.hea").exists():
+                if (
+                    p.is_dir()
+                    and not p.name.startswith(".")
+                    and p.name not in indexed
+                    and (p / f"{p.name}.hea").exists()
+                ):
                     self._index_dir(p)
                     done["reindexed"].append(p.name)
             for rid, status in indexed.items():
@@ -255,8 +290,7 @@ class RecordStore:
                     self._conn.execute("UPDATE records SET status='missing' WHERE id=?", (rid,))
                     done["missing"].append(rid)
                 elif (self.root / rid).is_dir() and status == "missing":
-                    self._conn.execute("UPDATE records SET status=? WHERE id=?",
-                                       ("saved", rid))
+                    self._conn.execute("UPDATE records SET status=? WHERE id=?", ("saved", rid))
         for kind, ids in done.items():
             if ids:
                 log.warning("record store recovery: %s %s", kind, ", ".join(ids))
@@ -274,26 +308,41 @@ class RecordStore:
             pass
         if not created:
             try:
-                created = iso(datetime.strptime(rid[:15], "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc))
+                created = iso(
+                    datetime.strptime(rid[:15], "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc)
+                )
             except ValueError:
                 created = iso(datetime.fromtimestamp(d.stat().st_mtime, timezone.utc))
         self._conn.execute(
             "INSERT OR REPLACE INTO records (id, created_utc, path, status, synced_at, synced_to, "
             "sha256_json, capture_sha256) VALUES (?, ?, ?, 'saved', NULL, NULL, ?, ?)",
-            (rid, created, rid, json.dumps(sums, sort_keys=True), capture_sha))
+            (rid, created, rid, json.dumps(sums, sort_keys=True), capture_sha),
+        )
 
     # -- writing -------------------------------------------------------------------------------
     def find_capture(self, capture_sha256: str) -> str | None:
         """Id of the record made from a capture with this sha256, if one was saved."""
-        row = self._conn.execute("SELECT id FROM records WHERE capture_sha256=? AND status!='missing' "
-                                 "ORDER BY id LIMIT 1", (capture_sha256,)).fetchone()
+        row = self._conn.execute(
+            "SELECT id FROM records WHERE capture_sha256=? AND status!='missing' "
+            "ORDER BY id LIMIT 1",
+            (capture_sha256,),
+        ).fetchone()
         return row["id"] if row else None
 
-    def save(self, *, signals: np.ndarray, fs: float, report: dict[str, Any],
-             lead_names: list[str] | tuple[str, ...] = LEAD_NAMES,
-             capture: bytes | str | os.PathLike | None = None, capture_ext: str | None = None,
-             rectified: np.ndarray | None = None, overlay: np.ndarray | None = None,
-             created: datetime | None = None, comments: list[str] | None = None) -> str:
+    def save(
+        self,
+        *,
+        signals: np.ndarray,
+        fs: float,
+        report: dict[str, Any],
+        lead_names: list[str] | tuple[str, ...] = LEAD_NAMES,
+        capture: bytes | str | os.PathLike | None = None,
+        capture_ext: str | None = None,
+        rectified: np.ndarray | None = None,
+        overlay: np.ndarray | None = None,
+        created: datetime | None = None,
+        comments: list[str] | None = None,
+    ) -> str:
         """Save one record atomically and return its id. Saving the same capture twice returns
         the first record's id (idempotent re-processing after a crash)."""
         from .wfdb_io import write_record
@@ -307,8 +356,11 @@ class RecordStore:
         capture_sha = hashlib.sha256(key).hexdigest()
         created = created or utc_now()
         if not self._writable:
-            raise BadInputError("store_unwritable", f"record store {self.root} is read-only",
-                                "run as the ecg-edge user or fix permissions")
+            raise BadInputError(
+                "store_unwritable",
+                f"record store {self.root} is read-only",
+                "run as the ecg-edge user or fix permissions",
+            )
 
         with self._lock():
             existing = self.find_capture(capture_sha)
@@ -335,8 +387,11 @@ class RecordStore:
                     _write_new(tmp / "overlay.png", _encode_png(overlay))
                 full_report = dict(report)
                 full_report.update({"record_id": rid, "created_utc": iso(created)})
-                full_report["capture"] = {**(report.get("capture") or {}), "sha256": capture_sha,
-                                          "file": f"capture{capture_ext}" if capture is not None else None}
+                full_report["capture"] = {
+                    **(report.get("capture") or {}),
+                    "sha256": capture_sha,
+                    "file": f"capture{capture_ext}" if capture is not None else None,
+                }
                 _write_new(tmp / REPORT_NAME, to_json_bytes(full_report))
                 fsync_dir(tmp)
                 sums = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
@@ -348,14 +403,17 @@ class RecordStore:
             self._conn.execute(
                 "INSERT OR REPLACE INTO records (id, created_utc, path, status, synced_at, synced_to, "
                 "sha256_json, capture_sha256) VALUES (?, ?, ?, 'saved', NULL, NULL, ?, ?)",
-                (rid, iso(created), rid, json.dumps(sums, sort_keys=True), capture_sha))
+                (rid, iso(created), rid, json.dumps(sums, sort_keys=True), capture_sha),
+            )
         log.info("saved record %s", rid)
         return rid
 
     def mark_synced(self, record_id: str, destination: str) -> None:
         """Record that `record_id` was copied to `destination` and verified there."""
-        cur = self._conn.execute("UPDATE records SET status='synced', synced_at=?, synced_to=? WHERE id=?",
-                                 (iso(utc_now()), str(destination), record_id))
+        cur = self._conn.execute(
+            "UPDATE records SET status='synced', synced_at=?, synced_to=? WHERE id=?",
+            (iso(utc_now()), str(destination), record_id),
+        )
         if cur.rowcount == 0:
             raise KeyError(record_id)
 
@@ -365,8 +423,11 @@ class RecordStore:
         mid-delete is finished by recovery), then removed, then its index row."""
         rec = self.get(record_id)
         if not rec.synced and not force:
-            raise BadInputError("record_unsynced", f"record {record_id} has not been synced yet",
-                                "sync it to a USB stick first; unsynced records are never deleted")
+            raise BadInputError(
+                "record_unsynced",
+                f"record {record_id} has not been synced yet",
+                "sync it to a USB stick first; unsynced records are never deleted",
+            )
         with self._lock():
             if rec.path.is_dir():
                 doomed = self.root / f"{TMP_PREFIX}removed-{record_id}"
@@ -390,8 +451,12 @@ class RecordStore:
 
     def unsynced(self) -> list[StoredRecord]:
         """Records saved but not yet copied anywhere, oldest first."""
-        return [self._row(r) for r in self._conn.execute(
-            "SELECT * FROM records WHERE synced_at IS NULL AND status='saved' ORDER BY id")]
+        return [
+            self._row(r)
+            for r in self._conn.execute(
+                "SELECT * FROM records WHERE synced_at IS NULL AND status='saved' ORDER BY id"
+            )
+        ]
 
     def record_dir(self, record_id: str) -> Path:
         """Directory of a saved record (KeyError if unknown)."""
@@ -413,4 +478,3 @@ class RecordStore:
 
     def count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
-

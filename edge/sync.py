@@ -108,11 +108,22 @@ class SyncResult:
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "device_id": self.device_id, "pending": self.pending,
-                "copied": self.copied, "failed": self.failed, "files_written": self.files_written,
-                "files_reused": self.files_reused, "bytes_written": self.bytes_written,
-                "removed": self.removed, "warnings": self.warnings, "state": self.state,
-                "message": self.message, "hint": self.hint, "seconds": round(self.seconds, 3)}
+        return {
+            "target": self.target,
+            "device_id": self.device_id,
+            "pending": self.pending,
+            "copied": self.copied,
+            "failed": self.failed,
+            "files_written": self.files_written,
+            "files_reused": self.files_reused,
+            "bytes_written": self.bytes_written,
+            "removed": self.removed,
+            "warnings": self.warnings,
+            "state": self.state,
+            "message": self.message,
+            "hint": self.hint,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,8 +136,11 @@ def load_settings(path: str | os.PathLike | None = None) -> SyncSettings:
     s = SyncSettings()
     if not p.exists():
         if path is not None:
-            raise BadInputError("config_missing", f"sync config {p} does not exist",
-                                "give an existing file or leave --sync-config out")
+            raise BadInputError(
+                "config_missing",
+                f"sync config {p} does not exist",
+                "give an existing file or leave --sync-config out",
+            )
         return s
     try:
         import tomllib
@@ -135,26 +149,40 @@ def load_settings(path: str | os.PathLike | None = None) -> SyncSettings:
     try:
         t = tomllib.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise BadInputError("config_invalid", f"{p}: cannot read ({exc})", "fix the TOML syntax") from None
+        raise BadInputError(
+            "config_invalid", f"{p}: cannot read ({exc})", "fix the TOML syntax"
+        ) from None
     unknown = set(t) - {"device_id", "export", "retention"}
     if unknown:
-        raise BadInputError("config_invalid", f"{p}: unknown key(s) {', '.join(sorted(unknown))}",
-                            "known keys: device_id, export, [retention]")
+        raise BadInputError(
+            "config_invalid",
+            f"{p}: unknown key(s) {', '.join(sorted(unknown))}",
+            "known keys: device_id, export, [retention]",
+        )
     s.device_id = str(t.get("device_id", ""))
     s.export = parse_export(t.get("export", []), where=str(p))
     r = t.get("retention", {})
     if not isinstance(r, dict) or set(r) - {"max_age_days", "keep_last"}:
-        raise BadInputError("config_invalid", f"{p}: [retention] takes max_age_days and keep_last only",
-                            "e.g. [retention] max_age_days = 90")
+        raise BadInputError(
+            "config_invalid",
+            f"{p}: [retention] takes max_age_days and keep_last only",
+            "e.g. [retention] max_age_days = 90",
+        )
     try:
         s.retention = RetentionRule(
             max_age_days=None if r.get("max_age_days") is None else float(r["max_age_days"]),
-            keep_last=None if r.get("keep_last") is None else int(r["keep_last"]))
+            keep_last=None if r.get("keep_last") is None else int(r["keep_last"]),
+        )
     except (TypeError, ValueError):
-        raise BadInputError("config_invalid", f"{p}: retention values must be numbers",
-                            "e.g. max_age_days = 90, keep_last = 500") from None
+        raise BadInputError(
+            "config_invalid",
+            f"{p}: retention values must be numbers",
+            "e.g. max_age_days = 90, keep_last = 500",
+        ) from None
     if (s.retention.max_age_days or 0) < 0 or (s.retention.keep_last or 0) < 0:
-        raise BadInputError("config_invalid", f"{p}: retention values must not be negative", "use 0 or more")
+        raise BadInputError(
+            "config_invalid", f"{p}: retention values must not be negative", "use 0 or more"
+        )
     return s
 
 
@@ -169,8 +197,11 @@ def parse_export(value: Any, where: str = "--export") -> tuple[str, ...]:
         if not f:
             continue
         if f not in FORMATS:
-            raise BadInputError("config_invalid", f"{where}: unknown export format {item!r}",
-                                f"use {', '.join(FORMATS)}")
+            raise BadInputError(
+                "config_invalid",
+                f"{where}: unknown export format {item!r}",
+                f"use {', '.join(FORMATS)}",
+            )
         if f not in out:
             out.append(f)
     return tuple(out)
@@ -192,7 +223,14 @@ def default_device_id() -> str:
     return safe_name(text)
 
 
-_FAT_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+_FAT_RESERVED = {
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"com{i}" for i in range(1, 10)),
+    *(f"lpt{i}" for i in range(1, 10)),
+}
 
 
 def safe_name(text: str) -> str:
@@ -208,12 +246,25 @@ def safe_name(text: str) -> str:
 # status file shown on the screen
 
 
-def write_status(path: str | os.PathLike, state: str, message: str, *, hint: str = "",
-                 kind: str = "sync", extra: dict[str, Any] | None = None) -> None:
+def write_status(
+    path: str | os.PathLike,
+    state: str,
+    message: str,
+    *,
+    hint: str = "",
+    kind: str = "sync",
+    extra: dict[str, Any] | None = None,
+) -> None:
     """Atomically write `{"time", "state", "message", ...}` for the daemon's screen."""
     p = Path(path)
-    doc = {"time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "state": state,
-           "message": message, "hint": hint, "kind": kind, **(extra or {})}
+    doc = {
+        "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "state": state,
+        "message": message,
+        "hint": hint,
+        "kind": kind,
+        **(extra or {}),
+    }
     data = json.dumps(doc, indent=2).encode()
     write_file_atomic(p, data, mode=0o644)
 
@@ -231,11 +282,19 @@ class _Item:
     data: bytes | None = None  # ... or written from these bytes (CSV/EDF exports)
 
 
-def sync_records(store: Any, target: str | os.PathLike, *, device_id: str | None = None,
-                 export: Iterable[str] = (), retention: RetentionRule | None = None,
-                 hook: Hook | None = None, status_path: str | os.PathLike | None = None,
-                 dest_label: str | None = None, include_synced: bool = False,
-                 final_status: bool = True) -> SyncResult:
+def sync_records(
+    store: Any,
+    target: str | os.PathLike,
+    *,
+    device_id: str | None = None,
+    export: Iterable[str] = (),
+    retention: RetentionRule | None = None,
+    hook: Hook | None = None,
+    status_path: str | os.PathLike | None = None,
+    dest_label: str | None = None,
+    include_synced: bool = False,
+    final_status: bool = True,
+) -> SyncResult:
     """Copy every unsynced record of `store` (an `edge.store.RecordStore`) to `target`, verify,
     mark synced, then apply `retention`. A missing, full, read-only or removed target ends the run
     with `result.state == "error"` and a message for the screen (also in the status file); only a
@@ -257,23 +316,44 @@ def sync_records(store: Any, target: str | os.PathLike, *, device_id: str | None
         try:
             base = _prepare_target(tgt, device_id)
             fat = filesystem_type(tgt) in FAT_TYPES
-            pending = store.unsynced() if not include_synced else \
-                [r for r in store.list() if r.status in ("saved", "synced")]
+            pending = (
+                store.unsynced()
+                if not include_synced
+                else [r for r in store.list() if r.status in ("saved", "synced")]
+            )
             res.pending = len(pending)
             try:
-                _set_status(status_path, "busy", f"Copying {len(pending)} records - do not remove the stick", res)
+                _set_status(
+                    status_path,
+                    "busy",
+                    f"Copying {len(pending)} records - do not remove the stick",
+                    res,
+                )
             except OSError as exc:
                 res.warnings.append(f"could not write {status_path}: {exc.strerror}")
             for i, rec in enumerate(pending):
                 if i:
                     try:
-                        _set_status(status_path, "busy", f"Copying records: {i} of {len(pending)} done - "
-                                    "do not remove the stick", res)
+                        _set_status(
+                            status_path,
+                            "busy",
+                            f"Copying records: {i} of {len(pending)} done - "
+                            "do not remove the stick",
+                            res,
+                        )
                     except OSError:
                         pass
                 try:
-                    _sync_one(store, rec, base, fat=fat, export=export, hook=hook, res=res,
-                              label=f"{dest_label}:{EXPORT_DIR}/{device_id}" if dest_label else None)
+                    _sync_one(
+                        store,
+                        rec,
+                        base,
+                        fat=fat,
+                        export=export,
+                        hook=hook,
+                        res=res,
+                        label=f"{dest_label}:{EXPORT_DIR}/{device_id}" if dest_label else None,
+                    )
                 except VerifyError as exc:
                     res.failed[rec.id] = str(exc)
                     log.debug("record %s: %s", rec.id, exc)
@@ -288,8 +368,10 @@ def sync_records(store: Any, target: str | os.PathLike, *, device_id: str | None
         else:
             if res.failed:
                 res.state = "error"
-                res.message = (f"Copied {_n(len(res.copied))}; {len(res.failed)} could not be "
-                               f"copied or verified - safe to remove")
+                res.message = (
+                    f"Copied {_n(len(res.copied))}; {len(res.failed)} could not be "
+                    f"copied or verified - safe to remove"
+                )
                 res.hint = "try again or use another stick; the records stay on the device"
             else:
                 res.message = f"Copied {_n(len(res.copied))} - safe to remove"
@@ -316,19 +398,32 @@ class _RecordSkip(Exception):
     """This record cannot go to this target (odd name, too big for FAT, missing on the device)."""
 
 
-def _sync_one(store: Any, rec: Any, base: Path, *, fat: bool, export: tuple[str, ...],
-              hook: Hook, res: SyncResult, label: str | None = None) -> None:
+def _sync_one(
+    store: Any,
+    rec: Any,
+    base: Path,
+    *,
+    fat: bool,
+    export: tuple[str, ...],
+    hook: Hook,
+    res: SyncResult,
+    label: str | None = None,
+) -> None:
     rid = rec.id
     if not _SAFE.match(rid):
         raise _RecordSkip(f"record id {rid!r} is not a portable file name")
     items = _items(rec, export, res, fat)
     lower = [i.name.lower() for i in items]
     if len(set(lower)) != len(lower) or SUMS_NAME.lower() in lower:
-        raise _RecordSkip("two files of the record differ only in case (not possible on FAT sticks)")
+        raise _RecordSkip(
+            "two files of the record differ only in case (not possible on FAT sticks)"
+        )
     for it in items:
         if fat and it.size > FAT_MAX_FILE:
-            raise _RecordSkip(f"{it.name} is {it.size / 2**30:.1f} GiB, over the 4 GiB FAT32 limit "
-                              "(use an exFAT stick)")
+            raise _RecordSkip(
+                f"{it.name} is {it.size / 2**30:.1f} GiB, over the 4 GiB FAT32 limit "
+                "(use an exFAT stick)"
+            )
     dest = base / rid
     hook("record", rid, "")
     try:
@@ -351,8 +446,10 @@ def _sync_one(store: Any, rec: Any, base: Path, *, fat: bool, export: tuple[str,
                 os.unlink(dest / it.name)
             except OSError:
                 pass
-            raise VerifyError(f"{it.name} read back from the stick does not match (sha256 "
-                              f"{(got or 'unreadable')[:12]} != {it.sha256[:12]})")
+            raise VerifyError(
+                f"{it.name} read back from the stick does not match (sha256 "
+                f"{(got or 'unreadable')[:12]} != {it.sha256[:12]})"
+            )
     hook("mark", rid, "")
     store.mark_synced(rid, f"{label}/{rid}" if label else str(dest))
     res.copied.append(rid)
@@ -371,8 +468,10 @@ def _items(rec: Any, export: tuple[str, ...], res: SyncResult, fat: bool = False
             res.warnings.append(f"{rec.id}/{e.name}: odd file name, not copied")
             continue
         if fat and e.stat(follow_symlinks=False).st_size > FAT_MAX_FILE:
-            raise _RecordSkip(f"{e.name} is {e.stat().st_size / 2**30:.1f} GiB, over the 4 GiB FAT32 "
-                              "limit (use an exFAT stick)")
+            raise _RecordSkip(
+                f"{e.name} is {e.stat().st_size / 2**30:.1f} GiB, over the 4 GiB FAT32 "
+                "limit (use an exFAT stick)"
+            )
         try:
             digest, size = sha256_and_size(Path(e.path))
         except OSError as exc:  # a device-side problem, not the stick's
@@ -397,7 +496,9 @@ def _items(rec: Any, export: tuple[str, ...], res: SyncResult, fat: bool = False
             start = _parse_time(getattr(rec, "created_utc", ""))
             for fmt in export:
                 data = export_bytes(ecg, fmt, record_id=rec.id, start=start)
-                items.append(_Item(f"{rec.id}.{fmt}", hashlib.sha256(data).hexdigest(), len(data), data=data))
+                items.append(
+                    _Item(f"{rec.id}.{fmt}", hashlib.sha256(data).hexdigest(), len(data), data=data)
+                )
     if not items:
         raise _RecordSkip("the record has no files on the device")
     return items
@@ -415,7 +516,11 @@ def _put_file(dest: Path, it: _Item, hook: Hook, rid: str, res: SyncResult) -> N
     except FileNotFoundError:
         st = None
     if st is not None:
-        if stat.S_ISREG(st.st_mode) and st.st_size == it.size and _read_back_sha256(final) == it.sha256:
+        if (
+            stat.S_ISREG(st.st_mode)
+            and st.st_size == it.size
+            and _read_back_sha256(final) == it.sha256
+        ):
             res.files_reused += 1
             hook("reused", rid, it.name)
             return
@@ -434,7 +539,9 @@ def _put_file(dest: Path, it: _Item, hook: Hook, rid: str, res: SyncResult) -> N
     try:
         with os.fdopen(fd, "wb") as f:
             if it.data is not None:
-                chunks: Iterable[bytes] = (it.data[i:i + _CHUNK] for i in range(0, len(it.data), _CHUNK))
+                chunks: Iterable[bytes] = (
+                    it.data[i : i + _CHUNK] for i in range(0, len(it.data), _CHUNK)
+                )
             else:
                 chunks = _read_chunks(it.path)  # type: ignore[arg-type]
             for chunk in chunks:
@@ -472,7 +579,9 @@ def _read_back_sha256(path: Path) -> str | None:
     Returns None for a missing file or one that is not a regular file; other read errors (a pulled
     or failing stick) raise OSError so the sync stops instead of blaming one record."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(
+            path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        )
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -498,9 +607,15 @@ def _read_back_sha256(path: Path) -> str | None:
 def _prepare_target(tgt: Path, device_id: str) -> Path:
     """Check the target and make `ECG-EXPORT/<device id>/` (refusing links and non-directories)."""
     if not tgt.exists():
-        raise SyncError("target_missing", f"{tgt} does not exist", "plug in the stick or give an existing directory")
+        raise SyncError(
+            "target_missing",
+            f"{tgt} does not exist",
+            "plug in the stick or give an existing directory",
+        )
     if tgt.is_symlink() or not tgt.is_dir():
-        raise SyncError("target_invalid", f"{tgt} is not a directory", "give the stick's mount point")
+        raise SyncError(
+            "target_invalid", f"{tgt} is not a directory", "give the stick's mount point"
+        )
     base = tgt / EXPORT_DIR
     _ensure_dir(base)
     dev = base / device_id
@@ -518,17 +633,26 @@ def _ensure_dir(path: Path) -> None:
             pass
         st = os.lstat(path)
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        raise SyncError("target_invalid", f"{path} on the stick is a link or a file, not a folder",
-                        "rename or delete it on a computer, then plug the stick in again")
+        raise SyncError(
+            "target_invalid",
+            f"{path} on the stick is a link or a file, not a folder",
+            "rename or delete it on a computer, then plug the stick in again",
+        )
 
 
 def target_error(exc: OSError, target: Path) -> SyncError:
     """Turn an OSError from the target into the message the nurse sees."""
     e = exc.errno
-    full = SyncError("target_full", "The stick is full",
-                     "use a stick with more free space; the remaining records are copied next time")
-    readonly = SyncError("target_readonly", "The stick is read-only",
-                         "slide its write-protect switch off or use another stick")
+    full = SyncError(
+        "target_full",
+        "The stick is full",
+        "use a stick with more free space; the remaining records are copied next time",
+    )
+    readonly = SyncError(
+        "target_readonly",
+        "The stick is read-only",
+        "slide its write-protect switch off or use another stick",
+    )
     if e in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return full
     if e == errno.EROFS:
@@ -543,14 +667,31 @@ def target_error(exc: OSError, target: Path) -> SyncError:
             return readonly
         if st.f_bavail * st.f_frsize < (1 << 20):
             return full
-        return SyncError("target_denied", "The stick does not allow writing (permission denied)",
-                         "use a stick formatted FAT32 or exFAT, or fix its folder permissions on a computer")
-    if e in (errno.EIO, errno.ENODEV, errno.ENXIO, errno.ENOENT, errno.ESHUTDOWN, errno.ENOTCONN,
-             errno.ENOTDIR, errno.EBADF):
-        return SyncError("target_gone", "The stick was removed or failed during the copy",
-                         "plug it in again; the copy resumes where it stopped")
-    return SyncError("target_error", f"Copy to the stick failed ({exc.strerror or exc})",
-                     "try again or use another stick")
+        return SyncError(
+            "target_denied",
+            "The stick does not allow writing (permission denied)",
+            "use a stick formatted FAT32 or exFAT, or fix its folder permissions on a computer",
+        )
+    if e in (
+        errno.EIO,
+        errno.ENODEV,
+        errno.ENXIO,
+        errno.ENOENT,
+        errno.ESHUTDOWN,
+        errno.ENOTCONN,
+        errno.ENOTDIR,
+        errno.EBADF,
+    ):
+        return SyncError(
+            "target_gone",
+            "The stick was removed or failed during the copy",
+            "plug it in again; the copy resumes where it stopped",
+        )
+    return SyncError(
+        "target_error",
+        f"Copy to the stick failed ({exc.strerror or exc})",
+        "try again or use another stick",
+    )
 
 
 def _n(count: int) -> str:
@@ -564,22 +705,38 @@ def _progress_text(message: str, res: SyncResult) -> str:
 
 
 def _set_status(path: Path, state: str, message: str, res: SyncResult) -> None:
-    write_status(path, state, message, hint=res.hint, kind="sync",
-                 extra={"copied": len(res.copied), "failed": len(res.failed), "pending": res.pending,
-                        "target": res.target, "device_id": res.device_id})
+    write_status(
+        path,
+        state,
+        message,
+        hint=res.hint,
+        kind="sync",
+        extra={
+            "copied": len(res.copied),
+            "failed": len(res.failed),
+            "pending": res.pending,
+            "target": res.target,
+            "device_id": res.device_id,
+        },
+    )
 
 
 def _lock(root: Path) -> int:
     try:
         fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise SyncError("store_unwritable", f"cannot use the record store {root} ({exc.strerror})",
-                        "run as the ecg-edge user (sudo -u ecg-edge) or check --data-root") from None
+        raise SyncError(
+            "store_unwritable",
+            f"cannot use the record store {root} ({exc.strerror})",
+            "run as the ecg-edge user (sudo -u ecg-edge) or check --data-root",
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
-        raise SyncError("sync_busy", "another sync is already running", "wait for it to finish") from None
+        raise SyncError(
+            "sync_busy", "another sync is already running", "wait for it to finish"
+        ) from None
     return fd
 
 
@@ -596,7 +753,11 @@ def apply_retention(store: Any, rule: RetentionRule, *, now: datetime | None = N
     records = store.list()  # oldest first
     keep_ids = set()
     if rule.keep_last is not None:
-        keep_ids = {r.id for r in records[len(records) - rule.keep_last:]} if rule.keep_last > 0 else set()
+        keep_ids = (
+            {r.id for r in records[len(records) - rule.keep_last :]}
+            if rule.keep_last > 0
+            else set()
+        )
     removed = []
     for r in records:
         if r.synced_at is None or r.status != "synced":
@@ -658,5 +819,3 @@ def _parse_time(text: str) -> datetime | None:
         return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
     except ValueError:
         return None
-
-

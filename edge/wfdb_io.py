@@ -33,9 +33,13 @@ class EcgRecord:
         return self.signals[:, self.lead_names.index(name)]
 
 
-def write_record(stem: str | os.PathLike, signals: np.ndarray, fs: float,
-                 lead_names: list[str] | tuple[str, ...] = LEAD_NAMES,
-                 comments: list[str] | None = None) -> Path:
+def write_record(
+    stem: str | os.PathLike,
+    signals: np.ndarray,
+    fs: float,
+    lead_names: list[str] | tuple[str, ...] = LEAD_NAMES,
+    comments: list[str] | None = None,
+) -> Path:
     """Write `stem`.hea/.dat (format 16, adc_gain 1000/mV, baseline 0) atomically; return the .hea path."""
     import wfdb  # imported here: pulls pandas/scipy, not needed by every caller
 
@@ -50,9 +54,18 @@ def write_record(stem: str | os.PathLike, signals: np.ndarray, fs: float,
     sig = np.where(np.isfinite(sig), np.clip(sig, -32.767, 32.767), np.nan)
     d = np.where(np.isfinite(sig), np.round(sig * ADC_GAIN), -32768).astype(np.int16)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{stem.name}.") as tmp:
-        wfdb.wrsamp(stem.name, fs=float(fs), units=["mV"] * n_leads, sig_name=list(lead_names),
-                    d_signal=d, fmt=["16"] * n_leads, adc_gain=[ADC_GAIN] * n_leads,
-                    baseline=[0] * n_leads, comments=list(comments or []), write_dir=tmp)
+        wfdb.wrsamp(
+            stem.name,
+            fs=float(fs),
+            units=["mV"] * n_leads,
+            sig_name=list(lead_names),
+            d_signal=d,
+            fmt=["16"] * n_leads,
+            adc_gain=[ADC_GAIN] * n_leads,
+            baseline=[0] * n_leads,
+            comments=list(comments or []),
+            write_dir=tmp,
+        )
         for ext in (".dat", ".hea"):
             src = Path(tmp) / f"{stem.name}{ext}"
             with open(src, "rb") as f:
@@ -71,13 +84,19 @@ def read_record(path: str | os.PathLike) -> EcgRecord:
     p = Path(path)
     stem = p.with_suffix("") if p.suffix in (".hea", ".dat") else p
     if not stem.with_suffix(".hea").exists():
-        raise BadInputError("record_missing", f"no WFDB header at {stem}.hea",
-                            "give the record path without extension, e.g. out/page (for out/page.hea)")
+        raise BadInputError(
+            "record_missing",
+            f"no WFDB header at {stem}.hea",
+            "give the record path without extension, e.g. out/page (for out/page.hea)",
+        )
     try:
         rec = wfdb.rdrecord(str(stem))
     except Exception as exc:  # wfdb raises many types for broken files
-        raise BadInputError("record_unreadable", f"cannot read WFDB record {stem}: {exc}",
-                            "check that the .hea and .dat files are complete") from None
+        raise BadInputError(
+            "record_unreadable",
+            f"cannot read WFDB record {stem}: {exc}",
+            "check that the .hea and .dat files are complete",
+        ) from None
     sig = rec.p_signal if rec.p_signal is not None else rec.d_signal.astype(float)
     names = [canonical_lead(n) or n for n in rec.sig_name]
     units = [u or "mV" for u in (rec.units or ["mV"] * len(names))]
@@ -85,4 +104,6 @@ def read_record(path: str | os.PathLike) -> EcgRecord:
     for i, u in enumerate(units):  # normalize uV recordings to mV
         if u.lower() in ("uv", "µv"):
             sig[:, i] /= 1000.0
-    return EcgRecord(signals=sig, fs=float(rec.fs), lead_names=names, comments=list(rec.comments or []))
+    return EcgRecord(
+        signals=sig, fs=float(rec.fs), lead_names=names, comments=list(rec.comments or [])
+    )

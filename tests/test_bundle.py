@@ -24,8 +24,20 @@ def _models_dir(tmp: Path, payload: bytes = b"TFL3-model-bytes", name: str = "cl
     d.mkdir(parents=True, exist_ok=True)
     f = d / f"{name}.tflite"
     f.write_bytes(payload)
-    man = {"schema": 1, "models": [{"name": name, "file": f.name, "sha256": hashlib.sha256(payload).hexdigest(),
-                                    "size_bytes": len(payload), "task": "classify", "inputs": [], "outputs": []}]}
+    man = {
+        "schema": 1,
+        "models": [
+            {
+                "name": name,
+                "file": f.name,
+                "sha256": hashlib.sha256(payload).hexdigest(),
+                "size_bytes": len(payload),
+                "task": "classify",
+                "inputs": [],
+                "outputs": [],
+            }
+        ],
+    }
     (d / "manifest.json").write_text(json.dumps(man))
     return d
 
@@ -129,12 +141,21 @@ def test_path_traversal_in_signed_list_rejected(tmp_path, keys):
     out = tmp_path / "b"
     out.mkdir()
     (tmp_path / "outside").write_bytes(b"x")
-    doc = {"schema": 1, "version": 1, "created_utc": "", "models": [],
-           "files": {"manifest.json": {"sha256": "0" * 64, "size": 1},
-                     "../outside": {"sha256": hashlib.sha256(b"x").hexdigest(), "size": 1}}}
+    doc = {
+        "schema": 1,
+        "version": 1,
+        "created_utc": "",
+        "models": [],
+        "files": {
+            "manifest.json": {"sha256": "0" * 64, "size": 1},
+            "../outside": {"sha256": hashlib.sha256(b"x").hexdigest(), "size": 1},
+        },
+    }
     body = bundle.canonical_json(doc)
     (out / "bundle.json").write_bytes(body)
-    (out / "bundle.sig").write_text(bundle.load_private_key(key).sign(bundle.SIG_DOMAIN + body).hex())
+    (out / "bundle.sig").write_text(
+        bundle.load_private_key(key).sign(bundle.SIG_DOMAIN + body).hex()
+    )
     with pytest.raises(BundleError) as ei:
         bundle.verify_bundle(out, pub)
     assert ei.value.code == "bad_file_name"
@@ -152,8 +173,12 @@ def test_bundle_rejects_stale_manifest(tmp_path, keys):
 def test_install_swap_and_rollback(tmp_path, keys):
     key, pub = keys
     root = tmp_path / "device-models"
-    b1 = bundle.make_bundle(_models_dir(tmp_path / "a", b"model-one"), key, tmp_path / "s1", version=1)
-    b2 = bundle.make_bundle(_models_dir(tmp_path / "b", b"model-two"), key, tmp_path / "s2", version=2)
+    b1 = bundle.make_bundle(
+        _models_dir(tmp_path / "a", b"model-one"), key, tmp_path / "s1", version=1
+    )
+    b2 = bundle.make_bundle(
+        _models_dir(tmp_path / "b", b"model-two"), key, tmp_path / "s2", version=2
+    )
     info, installed = bundle.install_bundle(tmp_path / "s1", root, pub)
     assert installed and (root / "current" / "classifier.tflite").read_bytes() == b"model-one"
     again, installed = bundle.install_bundle(tmp_path / "s1", root, pub)
@@ -190,17 +215,35 @@ def test_failed_install_leaves_current_untouched(tmp_path, keys):
 def test_cli_keygen_bundle_update_rollback(tmp_path):
     """The real commands in subprocesses, as an operator would run them."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    run = lambda *a: subprocess.run([PY, "-m", *a], capture_output=True, text=True, env=env, cwd=ROOT)  # noqa: E731
+    run = lambda *a: subprocess.run(
+        [PY, "-m", *a], capture_output=True, text=True, env=env, cwd=ROOT
+    )  # noqa: E731
     r = run("convert.cli", "keygen", "--out", str(tmp_path / "keys"))
     assert r.returncode == 0, r.stderr
     src = _models_dir(tmp_path, b"cli-model")
     stick = tmp_path / "stick"
-    r = run("convert.cli", "bundle", str(src), "--sign", str(tmp_path / "keys/model-signing.key"),
-            "--out", str(stick / "ECG-MODELS"), "--version", "5")
+    r = run(
+        "convert.cli",
+        "bundle",
+        str(src),
+        "--sign",
+        str(tmp_path / "keys/model-signing.key"),
+        "--out",
+        str(stick / "ECG-MODELS"),
+        "--version",
+        "5",
+    )
     assert r.returncode == 0, r.stderr
     status = tmp_path / "models-status.json"
-    common = ["--models-root", str(tmp_path / "dev"), "--public-key", str(tmp_path / "keys/model-signing.pub")]
-    r = run("edge.cli", "update-models", "--from", str(stick), *common, "--status-file", str(status))
+    common = [
+        "--models-root",
+        str(tmp_path / "dev"),
+        "--public-key",
+        str(tmp_path / "keys/model-signing.pub"),
+    ]
+    r = run(
+        "edge.cli", "update-models", "--from", str(stick), *common, "--status-file", str(status)
+    )
     assert r.returncode == 0, r.stderr
     assert "Installed model bundle v5-" in r.stdout
     assert json.loads(status.read_text())["state"] == "ok"
@@ -209,9 +252,13 @@ def test_cli_keygen_bundle_update_rollback(tmp_path):
     r = run("edge.cli", "update-models", "--verify", str(stick), *common)
     assert r.returncode == 0 and "is valid" in r.stdout
     (stick / "ECG-MODELS" / "classifier.tflite").write_bytes(b"cli-modeX")
-    r = run("edge.cli", "update-models", "--from", str(stick), *common, "--status-file", str(status))
+    r = run(
+        "edge.cli", "update-models", "--from", str(stick), *common, "--status-file", str(status)
+    )
     assert r.returncode == 3 and "Traceback" not in r.stderr
-    assert "does not match its signed sha256" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert (
+        "does not match its signed sha256" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    )
     assert json.loads(status.read_text())["state"] == "error"
     r = run("edge.cli", "update-models", "--rollback", *common)
     assert r.returncode == 3 and "no previous model bundle" in r.stderr
@@ -243,7 +290,9 @@ def test_real_tflite_model_bundled_installed_and_run(tmp_path, keys):
     src = tmp_path / "models"
     src.mkdir()
     (src / "affine.tflite").write_bytes(conv.convert())
-    cm.upsert_entry(src / "manifest.json", cm.make_entry("affine", src / "affine.tflite", task="test"))
+    cm.upsert_entry(
+        src / "manifest.json", cm.make_entry("affine", src / "affine.tflite", task="test")
+    )
     key, pub = keys
     bundle.make_bundle(src, key, tmp_path / "stick" / "ECG-MODELS")
     bundle.install_bundle(tmp_path / "stick" / "ECG-MODELS", tmp_path / "dev", pub)
@@ -253,7 +302,11 @@ def test_real_tflite_model_bundled_installed_and_run(tmp_path, keys):
     model = load_model("affine", models_dir=tmp_path / "dev" / "current")
     x = np.array([[0.5, -1.0, 2.0, 0.0]], np.float32)
     out = model.run(x)
-    y = out if isinstance(out, np.ndarray) else np.asarray(list(out.values())[0] if isinstance(out, dict) else out[0])
+    y = (
+        out
+        if isinstance(out, np.ndarray)
+        else np.asarray(list(out.values())[0] if isinstance(out, dict) else out[0])
+    )
     np.testing.assert_allclose(y.reshape(-1), 2 * x.reshape(-1) + 1, rtol=1e-5)
 
 
@@ -271,5 +324,7 @@ def test_benchmark_bundle_make_verify_install(tmp_path, keys):
     t2 = time.perf_counter()
     bundle.install_bundle(tmp_path / "stick", tmp_path / "dev", pub)
     t3 = time.perf_counter()
-    print(f"\nbundle 20 MB: make+sign {t1 - t0:.2f} s, verify {t2 - t1:.2f} s, "
-          f"install (verify + hashed copy + fsync + swap) {t3 - t2:.2f} s")
+    print(
+        f"\nbundle 20 MB: make+sign {t1 - t0:.2f} s, verify {t2 - t1:.2f} s, "
+        f"install (verify + hashed copy + fsync + swap) {t3 - t2:.2f} s"
+    )

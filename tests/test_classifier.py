@@ -31,14 +31,21 @@ def _ecg(seed=0, **kw):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "edge.cli", "classify", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "edge.cli", "classify", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_shipped_model_is_int8_with_manifest_entry():
     entry = find_entry("classifier")
     assert entry.labels == list(CLASSES)
-    assert set(entry.thresholds) == set(CLASSES) and all(0 < t < 1 for t in entry.thresholds.values())
+    assert set(entry.thresholds) == set(CLASSES) and all(
+        0 < t < 1 for t in entry.thresholds.values()
+    )
     m = load_model("classifier")
     assert m.is_quantized and m.input_shape[1:] == (1000, 24) and m.output_shape[-1] == 5
     assert (default_models_dir() / entry.raw["card"]).is_file()
@@ -61,7 +68,9 @@ def test_inputs_differ_so_outputs_differ():
 
 def test_partial_3x4_1_record_is_classified():
     x = _ecg(3)
-    r = interpret(np.where(layout_mask("3x4+1", len(x)), x, np.nan), 500, LEAD_NAMES, confidence=0.9)
+    r = interpret(
+        np.where(layout_mask("3x4+1", len(x)), x, np.nan), 500, LEAD_NAMES, confidence=0.9
+    )
     assert r.refused is None and r.probabilities is not None
 
 
@@ -105,19 +114,31 @@ def test_tampered_feature_model_withholds_classification(tmp_path):
     f = mdir / find_entry(ref, mdir).file
     data = bytearray(f.read_bytes())
     i = next(k for k in range(len(data) // 2, len(data)) if chr(data[k]).isdigit())
-    data[i] = ord("7") if data[i] != ord("7") else ord("3")  # still valid JSON, same size: a changed value
+    data[i] = (
+        ord("7") if data[i] != ord("7") else ord("3")
+    )  # still valid JSON, same size: a changed value
     f.write_bytes(bytes(data))
     r = interpret(_ecg(6), 500, LEAD_NAMES, models_dir=mdir)
     assert r.probabilities is None and "sha256" in r.refused and f.name in r.refused
     assert r.measurements.heart_rate_bpm is not None
-    out = subprocess.run([sys.executable, "-m", "edge.cli", "models", "--models-dir", str(mdir)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "models", "--models-dir", str(mdir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 3 and "BAD" in out.stdout and ref in out.stdout
 
 
 def test_cli_json_has_all_keys(tmp_path):
-    write_record(tmp_path / "rec", _ecg(7, hr_bpm=64), 500, LEAD_NAMES,
-                 comments=["digitized from page.jpg", "confidence 0.900"])
+    write_record(
+        tmp_path / "rec",
+        _ecg(7, hr_bpm=64),
+        500,
+        LEAD_NAMES,
+        comments=["digitized from page.jpg", "confidence 0.900"],
+    )
     p = _cli(tmp_path / "rec", "--json")
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)
@@ -193,7 +214,11 @@ def test_hybrid_reports_both_halves_and_fuses_them():
     if not entry.raw.get("feature_model"):
         pytest.skip("shipped classifier has no feature model")
     r = interpret(_ecg(12), 500, LEAD_NAMES)
-    cnn, feat, w = r.model["cnn_probabilities"], r.model["feature_probabilities"], r.model["cnn_weight"]
+    cnn, feat, w = (
+        r.model["cnn_probabilities"],
+        r.model["feature_probabilities"],
+        r.model["cnn_weight"],
+    )
     for k in CLASSES:
         assert r.probabilities[k] == pytest.approx(float(fuse(cnn[k], feat[k], w)), abs=2e-3)
 
@@ -204,7 +229,9 @@ def test_beat_features_on_partial_record():
 
     x = _ecg(13, hr_bpm=70)
     full = beat_features(measure(validate(x, 500, LEAD_NAMES)))
-    part = beat_features(measure(validate(np.where(layout_mask("3x4+1", len(x)), x, np.nan), 500, LEAD_NAMES)))
+    part = beat_features(
+        measure(validate(np.where(layout_mask("3x4+1", len(x)), x, np.nan), 500, LEAD_NAMES))
+    )
     assert full.shape == part.shape == (len(NAMES),)
     assert np.isfinite(full).mean() > 0.95 and np.isfinite(part).mean() > 0.9
     both = np.isfinite(full) & np.isfinite(part)
@@ -253,11 +280,11 @@ def test_q_wave_width_on_a_drawn_beat():
     fs, on, off, r = 500.0, 100, 150, 130
     beat = np.zeros(400)
     t = np.arange(20)
-    beat[on:on + 20] = -0.3 * np.sin(np.pi * t / 20)          # Q: 40 ms below the baseline
-    beat[on + 20:off] = 1.2 * np.sin(np.pi * np.arange(30) / 30)  # then the R wave
+    beat[on : on + 20] = -0.3 * np.sin(np.pi * t / 20)  # Q: 40 ms below the baseline
+    beat[on + 20 : off] = 1.2 * np.sin(np.pi * np.arange(30) / 30)  # then the R wave
     q_ms = dict(zip(PER_LEAD, _lead_features(beat, on, off, r, fs)))["q_ms"]
     assert 34 <= q_ms <= 46
-    beat[on:on + 20] = 0.2 * np.sin(np.pi * t / 20)
+    beat[on : on + 20] = 0.2 * np.sin(np.pi * t / 20)
     assert dict(zip(PER_LEAD, _lead_features(beat, on, off, r, fs)))["q_ms"] == 0
 
 
@@ -278,9 +305,18 @@ def test_boosted_trees_on_the_device_match_scikit_learn():
     mine = np.array([boosted_probabilities(x, model)[0] for x in X])
     Xi = np.where(np.isfinite(X), X, np.nanmean(X, axis=0))
     w = np.where(y > 0, np.clip((1 - y.mean()) / y.mean(), 1, 6), 1.0)
-    ref = GradientBoostingClassifier(n_estimators=boost.N_TREES, learning_rate=boost.LEARNING_RATE,
-                                     max_depth=boost.DEPTH, min_samples_leaf=boost.MIN_LEAF, subsample=0.8,
-                                     random_state=0).fit(Xi, y, sample_weight=w).predict_proba(Xi)[:, 1]
+    ref = (
+        GradientBoostingClassifier(
+            n_estimators=boost.N_TREES,
+            learning_rate=boost.LEARNING_RATE,
+            max_depth=boost.DEPTH,
+            min_samples_leaf=boost.MIN_LEAF,
+            subsample=0.8,
+            random_state=0,
+        )
+        .fit(Xi, y, sample_weight=w)
+        .predict_proba(Xi)[:, 1]
+    )
     assert np.abs(mine - ref).max() < 1e-5
     assert ((mine > 0.5) == (y > 0)).mean() > 0.9
 
@@ -296,14 +332,28 @@ def test_feature_model_choice_by_leave_one_fold_out():
 
     def data(n):
         X = rng.normal(size=(n, 8))
-        y = np.stack([(X[:, 0] > 0.3) & (X[:, 1] > 0.3), X[:, 2] + 0.5 * X[:, 3] > 0.5,
-                      (X[:, 4] > 0) & (X[:, 5] < 0.5), X[:, 6] > 0.8, np.abs(X[:, 7]) > 1.0], 1).astype(float)
+        y = np.stack(
+            [
+                (X[:, 0] > 0.3) & (X[:, 1] > 0.3),
+                X[:, 2] + 0.5 * X[:, 3] > 0.5,
+                (X[:, 4] > 0) & (X[:, 5] < 0.5),
+                X[:, 6] > 0.8,
+                np.abs(X[:, 7]) > 1.0,
+            ],
+            1,
+        ).astype(float)
         return X, y
 
     X, Y = data(600)
-    model, scores = cv_feature_model(X, Y, np.repeat(np.arange(4), 150), lams=(0.3, 3.0), boost_weights=(0.0, 0.5))
-    assert set(scores) == {"lambda=0.3", "lambda=3.0", f"lambda={model['lambda']},boosted_weight=0.0",
-                           f"lambda={model['lambda']},boosted_weight=0.5"}
+    model, scores = cv_feature_model(
+        X, Y, np.repeat(np.arange(4), 150), lams=(0.3, 3.0), boost_weights=(0.0, 0.5)
+    )
+    assert set(scores) == {
+        "lambda=0.3",
+        "lambda=3.0",
+        f"lambda={model['lambda']},boosted_weight=0.0",
+        f"lambda={model['lambda']},boosted_weight=0.5",
+    }
     assert model.get("boosted_weight") == 0.5 and model["boosted"]["classes"]
     Xt, Yt = data(400)
     assert multilabel_report(Yt, feature_probs(Xt, model), [0.5] * 5, CLASSES)["macro_auc"] > 0.9

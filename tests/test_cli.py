@@ -10,7 +10,9 @@ from convert.cli import COMMANDS as CONVERT_COMMANDS
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize("module", ["edge.cli", "convert.cli"])
@@ -30,8 +32,10 @@ def test_unknown_command_is_one_line_exit_2():
 
 
 def test_edge_cli_never_imports_the_workstation_stack():
-    code = ("import sys, edge.cli, edge.layouts, edge.wfdb_io, edge.errors; "
-            "bad = [m for m in ('convert', 'torch', 'tensorflow', 'onnx2tf') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, edge.cli, edge.layouts, edge.wfdb_io, edge.errors; "
+        "bad = [m for m in ('convert', 'torch', 'tensorflow', 'onnx2tf') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -27,20 +27,42 @@ pytest.importorskip("convert.synth", reason="the synthesizer (issue 3) is not in
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+    }
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra)
     return env
 
 
 def _cmd(inbox: Path, tmp: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "edge.cli", "run", "--source", f"folder:{inbox}",
-            "--display", f"headless:{tmp / 'screen.png'}", "--data-root", str(tmp / "store"), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "edge.cli",
+        "run",
+        "--source",
+        f"folder:{inbox}",
+        "--display",
+        f"headless:{tmp / 'screen.png'}",
+        "--data-root",
+        str(tmp / "store"),
+        *extra,
+    ]
 
 
 def _run(cmd: list[str], timeout: float = 240, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=kw.pop("env", _env()),
-                          cwd=REPO, **kw)
+    return subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=kw.pop("env", _env()),
+        cwd=REPO,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +73,14 @@ def photos(tmp_path_factory):
 
     out = []
     for seed in (1, 3):
-        page = render_page(synthetic_ecg(seed=seed), 500, mode="photo", seed=100 + seed, photo_size=(2400, 1800),
-                           distortion={"glare": [], "motion_len": 0.0, "defocus_sigma": 0.3})
+        page = render_page(
+            synthetic_ecg(seed=seed),
+            500,
+            mode="photo",
+            seed=100 + seed,
+            photo_size=(2400, 1800),
+            distortion={"glare": [], "motion_len": 0.0, "defocus_sigma": 0.3},
+        )
         ok, buf = cv2.imencode(".jpg", page.image, [cv2.IMWRITE_JPEG_QUALITY, 92])
         assert ok
         out.append((buf.tobytes(), page.truth))
@@ -83,8 +111,14 @@ def test_end_to_end_folder_inbox_saves_records_that_match_the_truth(tmp_path, ph
     by_capture = {data: truth for data, truth in photos}
     for rec in recs:
         files = {p.name for p in rec.path.iterdir()}
-        assert {f"{rec.id}.hea", f"{rec.id}.dat", "capture.jpg", "rectified.png", "overlay.png",
-                "report.json"} <= files
+        assert {
+            f"{rec.id}.hea",
+            f"{rec.id}.dat",
+            "capture.jpg",
+            "rectified.png",
+            "overlay.png",
+            "report.json",
+        } <= files
         assert store.verify(rec.id) == []
         capture = (rec.path / "capture.jpg").read_bytes()
         truth = by_capture[capture]  # the capture is kept byte for byte
@@ -115,11 +149,22 @@ def _bad_frames(photo: bytes, tmp: Path) -> dict[str, bytes]:
     # "a cat": a natural-looking picture with shapes, shading and fur-like texture, no ECG
     cat = np.zeros((900, 1200, 3), np.float32)
     for _ in range(40):
-        cv2.circle(cat, (int(rng.integers(0, 1200)), int(rng.integers(0, 900))), int(rng.integers(20, 300)),
-                   rng.uniform(0, 255, 3).tolist(), -1)
-    cat = cv2.GaussianBlur(cat, (0, 0), 15) + cv2.GaussianBlur(rng.normal(0, 40, (900, 1200)).astype(np.float32),
-                                                               (0, 0), 1.2)[..., None]
-    table = np.clip(rng.normal(0, 8, (1200, 1600, 3)) + (70, 110, 150), 0, 255)  # a wooden table, no page
+        cv2.circle(
+            cat,
+            (int(rng.integers(0, 1200)), int(rng.integers(0, 900))),
+            int(rng.integers(20, 300)),
+            rng.uniform(0, 255, 3).tolist(),
+            -1,
+        )
+    cat = (
+        cv2.GaussianBlur(cat, (0, 0), 15)
+        + cv2.GaussianBlur(rng.normal(0, 40, (900, 1200)).astype(np.float32), (0, 0), 1.2)[
+            ..., None
+        ]
+    )
+    table = np.clip(
+        rng.normal(0, 8, (1200, 1600, 3)) + (70, 110, 150), 0, 255
+    )  # a wooden table, no page
     big = np.zeros((10000, 10000), np.uint8)  # 100 MP
     enc = {
         "blank.png": cv2.imencode(".png", np.full((1200, 1600, 3), 255, np.uint8))[1].tobytes(),
@@ -163,7 +208,9 @@ def test_bad_frames_never_stop_the_daemon_never_make_records_and_show_guidance(t
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_loses_no_capture_and_leaves_only_complete_records(tmp_path, photos):
+def test_sigkill_at_random_moments_loses_no_capture_and_leaves_only_complete_records(
+    tmp_path, photos
+):
     """Kill -9 the daemon while it works through a stream of captures; after each restart the store
     is consistent, and at the end every capture is either saved or still in the inbox."""
     inbox = tmp_path / "inbox"
@@ -178,8 +225,13 @@ def test_sigkill_at_random_moments_loses_no_capture_and_leaves_only_complete_rec
         captures[p.name] = sha256_file(p)
     rng = np.random.default_rng(7)
     for _ in range(3):
-        proc = subprocess.Popen(_cmd(inbox, tmp_path), env=_env(), cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            _cmd(inbox, tmp_path),
+            env=_env(),
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(float(rng.uniform(1.5, 7.0)))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -220,13 +272,20 @@ def test_systemd_notify_watchdog_sigterm_and_sync_banner(tmp_path, photos):
     (tmp_path / "store").mkdir()
     sock = _notify_socket(tmp_path)
     env = _env(NOTIFY_SOCKET=str(tmp_path / "notify.sock"), WATCHDOG_USEC="400000")
-    proc = subprocess.Popen(_cmd(inbox, tmp_path), env=env, cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _cmd(inbox, tmp_path),
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         msgs: list[str] = []
         deadline = time.time() + 60
-        while time.time() < deadline and not (any("READY=1" in m for m in msgs)
-                                              and sum("WATCHDOG=1" in m for m in msgs) >= 2):
+        while time.time() < deadline and not (
+            any("READY=1" in m for m in msgs) and sum("WATCHDOG=1" in m for m in msgs) >= 2
+        ):
             msgs.append(sock.recv(4096).decode())
         assert any("READY=1" in m for m in msgs), msgs
         assert sum("WATCHDOG=1" in m for m in msgs) >= 2, msgs
@@ -286,14 +345,32 @@ def test_replay_source_captures_each_held_page_once(tmp_path, photos):
     (frames / "a.jpg").write_bytes(photos[0][0])
     (frames / "b.jpg").write_bytes(photos[1][0])
     cfg = tmp_path / "config.toml"
-    cfg.write_text('[display]\nresult_seconds = 0\n[capture]\nhold_still_seconds = 0.5\n'
-                   '[source]\npreview_width = 640\nfps = 5\n')
-    r = _run([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg), "--source", f"replay:{frames}",
-              "--display", f"headless:{tmp_path / 'screen.png'}", "--data-root", str(tmp_path / "store"),
-              "--exit-when-idle"])
+    cfg.write_text(
+        "[display]\nresult_seconds = 0\n[capture]\nhold_still_seconds = 0.5\n"
+        "[source]\npreview_width = 640\nfps = 5\n"
+    )
+    r = _run(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "run",
+            "--config",
+            str(cfg),
+            "--source",
+            f"replay:{frames}",
+            "--display",
+            f"headless:{tmp_path / 'screen.png'}",
+            "--data-root",
+            str(tmp_path / "store"),
+            "--exit-when-idle",
+        ]
+    )
     assert r.returncode == 0, r.stderr
     recs = RecordStore(tmp_path / "store").list()
-    assert sorted((rec.path / "capture.jpg").read_bytes() for rec in recs) == sorted(d for d, _ in photos)
+    assert sorted((rec.path / "capture.jpg").read_bytes() for rec in recs) == sorted(
+        d for d, _ in photos
+    )
     assert all(rec.read_report()["quality"]["page_found"] for rec in recs)
 
 
@@ -302,8 +379,23 @@ def test_bad_config_and_bad_flags_give_one_line_errors(tmp_path):
     cfg.write_text("[display]\nwidht = 800\n")
     r = _run([sys.executable, "-m", "edge.cli", "run", "--config", str(cfg)])
     assert r.returncode == 2 and "display.widht" in r.stderr and "Traceback" not in r.stderr
-    r = _run([sys.executable, "-m", "edge.cli", "run", "--source", "webcam", "--data-root", str(tmp_path / "s")])
-    assert r.returncode == 2 and "unknown source" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = _run(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "run",
+            "--source",
+            "webcam",
+            "--data-root",
+            str(tmp_path / "s"),
+        ]
+    )
+    assert (
+        r.returncode == 2
+        and "unknown source" in r.stderr
+        and len(r.stderr.strip().splitlines()) == 1
+    )
     r = _run([sys.executable, "-m", "edge.cli", "run", "--config", str(tmp_path / "absent.toml")])
     assert r.returncode == 2 and "does not exist" in r.stderr
 
@@ -340,8 +432,15 @@ def test_a_failed_save_keeps_the_capture_in_the_inbox_and_says_not_saved(tmp_pat
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
 
-    r = subprocess.run(_cmd(inbox, tmp_path, "--exit-when-idle"), capture_output=True, text=True, timeout=240,
-                       env=_env(), cwd=REPO, preexec_fn=limit)
+    r = subprocess.run(
+        _cmd(inbox, tmp_path, "--exit-when-idle"),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=_env(),
+        cwd=REPO,
+        preexec_fn=limit,
+    )
     assert r.returncode == 1, r.stderr
     assert p.exists() and p.read_bytes() == photos[0][0]
     store = RecordStore(tmp_path / "store")

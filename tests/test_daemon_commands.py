@@ -17,8 +17,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge.cli", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "edge.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture()
@@ -26,13 +31,25 @@ def store(tmp_path):
     s = RecordStore(tmp_path / "records")
     rng = np.random.default_rng(0)
     for i, hr in enumerate((72, 110)):
-        report = {"source": "folder:/inbox", "capture": {"name": f"page{i}.jpg"},
-                  "digitization": {"layout": "3x4+1", "confidence": 0.8, "lead_confidence": {"I": 0.9}},
-                  "interpretation": {"measurements": {"heart_rate_bpm": hr, "qrs_ms": 90},
-                                     "statements": ["Sinus rhythm"], "probabilities": {"NORM": 0.7},
-                                     "summary": f"Sinus rhythm {hr}/min. Automated reading."}}
-        s.save(signals=rng.normal(0, 0.1, (5000, 12)), fs=500, report=report, capture=f"img{i}".encode(),
-               capture_ext=".jpg", created=datetime(2026, 1, 1 + i, 9, 0, tzinfo=timezone.utc))
+        report = {
+            "source": "folder:/inbox",
+            "capture": {"name": f"page{i}.jpg"},
+            "digitization": {"layout": "3x4+1", "confidence": 0.8, "lead_confidence": {"I": 0.9}},
+            "interpretation": {
+                "measurements": {"heart_rate_bpm": hr, "qrs_ms": 90},
+                "statements": ["Sinus rhythm"],
+                "probabilities": {"NORM": 0.7},
+                "summary": f"Sinus rhythm {hr}/min. Automated reading.",
+            },
+        }
+        s.save(
+            signals=rng.normal(0, 0.1, (5000, 12)),
+            fs=500,
+            report=report,
+            capture=f"img{i}".encode(),
+            capture_ext=".jpg",
+            created=datetime(2026, 1, 1 + i, 9, 0, tzinfo=timezone.utc),
+        )
     return s
 
 
@@ -56,7 +73,12 @@ def test_show_by_prefix_last_and_clear_errors(store, tmp_path):
     ids = [rec.id for rec in store.list()]
     r = _cli("show", ids[0][:12], "--data-root", root)
     assert r.returncode == 0, r.stderr
-    assert ids[0] in r.stdout and "intact" in r.stdout and "72 bpm" in r.stdout and "Sinus rhythm" in r.stdout
+    assert (
+        ids[0] in r.stdout
+        and "intact" in r.stdout
+        and "72 bpm" in r.stdout
+        and "Sinus rhythm" in r.stdout
+    )
     r = _cli("show", "last", "--data-root", root, "--json")
     data = json.loads(r.stdout)
     assert data["record"]["id"] == ids[1] and data["problems"] == []

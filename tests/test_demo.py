@@ -18,8 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_digitizes_and_interprets_the_bundled_photo(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "edge.cli", "demo", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "demo", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "layout 3x4+1" in r.stdout and "clinician must confirm" in r.stdout
     rec = read_record(tmp_path / "photo")
@@ -37,8 +42,21 @@ def test_demo_digitizes_and_interprets_the_bundled_photo(tmp_path):
 
 
 def test_demo_on_a_missing_file_is_one_line_exit_2(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "edge.cli", "demo", str(tmp_path / "nope.jpg"), "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "demo",
+            str(tmp_path / "nope.jpg"),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert r.returncode == 2
     assert "does not exist" in r.stderr and "Traceback" not in r.stderr
     assert not any(tmp_path.iterdir())

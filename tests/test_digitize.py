@@ -16,7 +16,11 @@ from edge.digitize.extract import dp_paths, refine_path
 from edge.digitize.grid import measure_grid
 from edge.digitize.layout import find_pulse
 from edge.digitize.page import rectify_page
-from edge.digitize.traceprob import classical_trace_probability, get_trace_probability, pen_fainter_than_text
+from edge.digitize.traceprob import (
+    classical_trace_probability,
+    get_trace_probability,
+    pen_fainter_than_text,
+)
 from edge.errors import BadInputError
 from edge.layouts import LEAD_NAMES
 from edge.snr import mean_snr, record_snr
@@ -82,13 +86,13 @@ def test_segment_boundaries_do_not_mix_two_leads(clean_page, clean_result):
         err = np.abs(e + off - t)
         for edge, side in ((a, 1), (b, -1)):
             if edge in (0, 10 * FS):
-                continue                                    # the strip's own start and end
-            idx = edge + side * np.arange(12)                # the 24 ms beside the boundary
+                continue  # the strip's own start and end
+            idx = edge + side * np.arange(12)  # the 24 ms beside the boundary
             if side < 0:
                 idx = idx - 1
-            assert not np.isfinite(e[idx[:2]]).any()         # the connector's column: left out
+            assert not np.isfinite(e[idx[:2]]).any()  # the connector's column: left out
             near.append(np.nanmax(err[idx]))
-        inner.append(np.nanpercentile(err[a + 25:b - 25], 99))
+        inner.append(np.nanpercentile(err[a + 25 : b - 25], 99))
     assert max(near) < max(0.05, 1.5 * max(inner))
 
 
@@ -155,20 +159,31 @@ def test_blank_and_non_ecg_images_are_refused():
 
 # ---- stages alone -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("angle", [0.0, 1.5])
 def test_grid_period_and_rotation(angle):
     from convert.synth.grid import render_grid
     from convert.synth.style import GRID_STYLES
+
     k = 150 / 25.4
     w, h = int(297 * k), int(210 * k)
-    img = render_grid(w, h, k, (10 * k, 25 * k, w - 10 * k, h - 12 * k), GRID_STYLES["blue"],
-                      minor_w_mm=0.1, major_w_mm=0.25)
+    img = render_grid(
+        w,
+        h,
+        k,
+        (10 * k, 25 * k, w - 10 * k, h - 12 * k),
+        GRID_STYLES["blue"],
+        minor_w_mm=0.1,
+        major_w_mm=0.25,
+    )
     if angle:
         m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
         img = cv2.warpAffine(img, m, (w, h), borderValue=(255, 255, 255))
     g = measure_grid(img)
     assert g.source == "grid"
-    assert g.px_per_mm_x == pytest.approx(k, rel=0.003) and g.px_per_mm_y == pytest.approx(k, rel=0.003)
+    assert g.px_per_mm_x == pytest.approx(k, rel=0.003) and g.px_per_mm_y == pytest.approx(
+        k, rel=0.003
+    )
     assert g.angle_deg == pytest.approx(angle, abs=0.1)
 
 
@@ -178,20 +193,38 @@ def test_grid_period_not_taken_from_regular_beats(style):
     ink must not out-score the grid's own period (any grid colour, even black lines)."""
     from convert.synth.grid import render_grid
     from convert.synth.style import GRID_STYLES
+
     k = 5.0
     w, h = int(297 * k), int(210 * k)
-    img = render_grid(w, h, k, (10 * k, 25 * k, w - 10 * k, h - 12 * k), GRID_STYLES[style],
-                      minor_w_mm=0.1, major_w_mm=0.25)
+    img = render_grid(
+        w,
+        h,
+        k,
+        (10 * k, 25 * k, w - 10 * k, h - 12 * k),
+        GRID_STYLES[style],
+        minor_w_mm=0.1,
+        major_w_mm=0.25,
+    )
     for row in range(4):
         y0, x, pts = (45 + row * 42) * k, 15.0, []
-        while x < 285:   # flat line, a 12 mm QRS spike, a T wave: one beat every 14.6 mm
-            pts += [(x, 0), (x + 1.0, 0), (x + 1.5, -12), (x + 2.2, 3), (x + 2.8, 0), (x + 6, -2), (x + 8, 0)]
+        while x < 285:  # flat line, a 12 mm QRS spike, a T wave: one beat every 14.6 mm
+            pts += [
+                (x, 0),
+                (x + 1.0, 0),
+                (x + 1.5, -12),
+                (x + 2.2, 3),
+                (x + 2.8, 0),
+                (x + 6, -2),
+                (x + 8, 0),
+            ]
             x += 14.6
         xy = np.int32(np.round([(px * k, y0 + py * k) for px, py in pts]))
         cv2.polylines(img, [xy], False, (20, 20, 20), 2, cv2.LINE_AA)
     g = measure_grid(img)
     assert g.source == "grid"
-    assert g.px_per_mm_x == pytest.approx(k, rel=0.01) and g.px_per_mm_y == pytest.approx(k, rel=0.01)
+    assert g.px_per_mm_x == pytest.approx(k, rel=0.01) and g.px_per_mm_y == pytest.approx(
+        k, rel=0.01
+    )
 
 
 def test_grid_fundamental_yields_only_to_its_own_subharmonic():
@@ -201,11 +234,12 @@ def test_grid_fundamental_yields_only_to_its_own_subharmonic():
     faded thermal grid, read 7.0 px/mm for 6.1 and then rescaled from the trace span: 3.3 dB) is
     another pattern."""
     from edge.digitize.grid import _lowest_strong
+
     freqs = np.linspace(0.028, 0.036, 161)
     score = np.full(161, 1.0)
     best = 90
-    score[best] = 5.9                              # the 5 mm lines at 1/30.3 px
-    score[1:5] = 5.0                               # 0.85 of it, at 1/35.5 px: not a subharmonic
+    score[best] = 5.9  # the 5 mm lines at 1/30.3 px
+    score[1:5] = 5.0  # 0.85 of it, at 1/35.5 px: not a subharmonic
     assert _lowest_strong(score, freqs) == best
     # Twice the true fundamental: the true one (half the frequency) scores nearly as well.
     freqs2 = np.linspace(0.014, 0.036, 441)
@@ -227,6 +261,7 @@ def test_photocopied_scan_keeps_its_grid_scale(ecg):
     """A photocopy left only this pink grid's 5 mm lines; a scan fills the frame, so the page is
     225-340 mm wide and neither their subharmonic nor an edge of a wider search is the scale."""
     from edge.digitize.page import rectify_page
+
     page = render_page(ecg, FS, layout="3x4+1", mode="scan", seed=4831, randomize=True)
     assert page.meta["distortion"]["photocopy"] and page.meta["style"]["grid"] == "pink"
     rect = rectify_page(page.image)
@@ -237,6 +272,7 @@ def test_photocopied_scan_keeps_its_grid_scale(ecg):
 def test_jpeg_blocks_of_a_gridless_scan_are_not_taken_for_the_grid(ecg):
     """Without a grid, the 8 px blocks of a JPEG file are the strongest periodic pattern."""
     from edge.digitize.page import rectify_page
+
     page = render_page(ecg, FS, layout="3x4+1", mode="clean", seed=5, grid="none", dpi=100)
     ok, buf = cv2.imencode(".jpg", page.image, [cv2.IMWRITE_JPEG_QUALITY, 60])
     rect = rectify_page(cv2.imdecode(buf, cv2.IMREAD_COLOR))
@@ -249,13 +285,29 @@ def test_upright_page_is_not_turned_for_one_pulse_like_row_end(ecg):
     page = render_page(ecg, FS, layout="3x4+1", mode="clean", seed=7, calibration=False)
     img = page.image.copy()
     k = page.meta["px_per_mm"]
-    seg = page.meta["leads"]["II"][-1]                       # the rhythm strip
+    seg = page.meta["leads"]["II"][-1]  # the rhythm strip
     x1, y0 = seg["box"][2], seg["baseline_y"]
-    xa = x1 - 12 * k                                         # a quiet last 30 mm, the dip 7.5-12 mm from the end
-    cv2.rectangle(img, (int(x1 - 30 * k), int(y0 - 12 * k)), (int(x1 + 2 * k), int(y0 + 12 * k)), (255, 255, 255), -1)
-    pts = np.array([(x1 - 30 * k, y0), (xa, y0), (xa, y0 + 3 * k), (xa + 4.5 * k, y0 + 3 * k),
-                    (xa + 4.5 * k, y0), (x1, y0)])
-    cv2.polylines(img, [np.round(pts).astype(np.int32)], False, (0, 0, 0), max(1, int(0.3 * k)), cv2.LINE_AA)
+    xa = x1 - 12 * k  # a quiet last 30 mm, the dip 7.5-12 mm from the end
+    cv2.rectangle(
+        img,
+        (int(x1 - 30 * k), int(y0 - 12 * k)),
+        (int(x1 + 2 * k), int(y0 + 12 * k)),
+        (255, 255, 255),
+        -1,
+    )
+    pts = np.array(
+        [
+            (x1 - 30 * k, y0),
+            (xa, y0),
+            (xa, y0 + 3 * k),
+            (xa + 4.5 * k, y0 + 3 * k),
+            (xa + 4.5 * k, y0),
+            (x1, y0),
+        ]
+    )
+    cv2.polylines(
+        img, [np.round(pts).astype(np.int32)], False, (0, 0, 0), max(1, int(0.3 * k)), cv2.LINE_AA
+    )
     r = digitize(img, trace_model="classical")
     assert not any("upside down" in w for w in r.warnings)
     assert r.details["page"]["orientation"]["pulses_flipped"] >= 1
@@ -268,7 +320,7 @@ def test_dp_follows_spike_to_its_tip_and_keeps_its_row():
     prob = np.zeros((h, w), np.float32)
     x = np.arange(w)
     y0 = 100 + 5 * np.sin(x / 20)
-    y1 = 200 - 90 * np.exp(-0.5 * ((x - 200) / 3.0) ** 2)      # spike up to y=110 at x=200
+    y1 = 200 - 90 * np.exp(-0.5 * ((x - 200) / 3.0) ** 2)  # spike up to y=110 at x=200
     for yy in (y0, y1):
         pts = np.stack([x, yy], 1).round().astype(np.int32)
         canvas = np.zeros((h, w), np.uint8)
@@ -276,21 +328,22 @@ def test_dp_follows_spike_to_its_tip_and_keeps_its_row():
         prob = np.maximum(prob, canvas.astype(np.float32) / 255)
     paths = dp_paths(prob, [100.0, 200.0], half=80)
     tr = [refine_path(prob, p) for p in paths]
-    assert np.nanmax(np.abs(tr[0].y - y0)) < 2.5            # row 0 ignores the neighbour's spike
-    assert np.nanmin(tr[1].py) < 114                          # row 1 reaches the tip (110)
+    assert np.nanmax(np.abs(tr[0].y - y0)) < 2.5  # row 0 ignores the neighbour's spike
+    assert np.nanmin(tr[1].py) < 114  # row 1 reaches the tip (110)
     assert np.nanmax(np.abs(tr[1].y[:150] - 200)) < 2
 
 
 def test_find_pulse_reads_height_and_width():
     k = WORK_PX_PER_MM
     y = np.full(400, 100.0)
-    y[20:20 + int(5 * k)] = 100 - 10 * k                     # 10 mm high, 5 mm wide
+    y[20 : 20 + int(5 * k)] = 100 - 10 * k  # 10 mm high, 5 mm wide
     p = find_pulse(y, 0, k)
     assert p is not None and p.height_px / k == pytest.approx(10.0, abs=0.2)
     assert find_pulse(np.full(400, 100.0), 0, k) is None
 
 
 # ---- command line -------------------------------------------------------------------------
+
 
 def test_cli_batch_writes_outputs_and_continues_after_bad_files(tmp_path, clean_page):
     good = tmp_path / "page.png"
@@ -303,9 +356,26 @@ def test_cli_batch_writes_outputs_and_continues_after_bad_files(tmp_path, clean_
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((600, 800, 3), 255, np.uint8))
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "edge.cli", "digitize", str(empty), str(good), str(trunc),
-                           str(blank), "--out", str(out), "--trace-model", "classical"],
-                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "digitize",
+            str(empty),
+            str(good),
+            str(trunc),
+            str(blank),
+            "--out",
+            str(out),
+            "--trace-model",
+            "classical",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     err = proc.stderr.splitlines()
@@ -328,20 +398,54 @@ def test_cli_options(tmp_path, clean_page):
     good = tmp_path / "p.jpg"
     cv2.imwrite(str(good), clean_page.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
     out = tmp_path / "o"
-    proc = subprocess.run([sys.executable, "-m", "edge.cli", "digitize", str(good), "--out", str(out),
-                           "--fs", "250", "--gain", "10", "--no-overlay", "--trace-model", "classical"],
-                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "digitize",
+            str(good),
+            "--out",
+            str(out),
+            "--fs",
+            "250",
+            "--gain",
+            "10",
+            "--no-overlay",
+            "--trace-model",
+            "classical",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert not (out / "p.overlay.png").exists()
     rec = read_record(out / "p")
     assert rec.fs == 250 and rec.signals.shape == (2500, 12)
-    proc = subprocess.run([sys.executable, "-m", "edge.cli", "digitize", str(good), "--out", str(out / "x"),
-                           "--layout", "9x9"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "digitize",
+            str(good),
+            "--out",
+            str(out / "x"),
+            "--layout",
+            "9x9",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "unknown layout" in proc.stderr and not (out / "x").exists()
 
 
 def test_too_blurry_photo_is_refused_with_advice(clean_page):
-    blurred = cv2.GaussianBlur(clean_page.image, (0, 0), 8)      # ~1 mm blur: traces unreadable
+    blurred = cv2.GaussianBlur(clean_page.image, (0, 0), 8)  # ~1 mm blur: traces unreadable
     with pytest.raises(BadInputError) as ei:
         digitize(blurred, trace_model="classical")
     assert ei.value.code == "too_blurry" and "focus" in ei.value.hint
@@ -375,7 +479,7 @@ def test_auto_uses_learned_segmenter_only_when_recorded_as_no_worse(tmp_path, mo
     assert learned_preferred() is False and learned_or_none() is None
     monkeypatch.setenv("ECG_EDGE_MODELS", str(_models_with_segmenter_gain(tmp_path, 0.5)))
     assert learned_preferred() is True and learned_or_none() is not None
-    assert get_trace_probability("auto")[1] == "classical"     # the first reading of a scan
+    assert get_trace_probability("auto")[1] == "classical"  # the first reading of a scan
 
 
 @pytest.mark.slow
@@ -383,7 +487,9 @@ def test_auto_reads_camera_photos_fused_and_scans_classically(tmp_path, monkeypa
     """With the shipped segmenter, "auto" reads a photo (page found in a wider frame) with the
     fused map and a scan with the classical one; a segmenter not recorded as helping is unused."""
     ecg = synthetic_ecg(seed=21, fs=FS)
-    photo = render_page(ecg, FS, layout="3x4+1", mode="photo", seed=21, randomize=True, photo_size=(2016, 1512))
+    photo = render_page(
+        ecg, FS, layout="3x4+1", mode="photo", seed=21, randomize=True, photo_size=(2016, 1512)
+    )
     scan = render_page(ecg, FS, layout="3x4+1", mode="scan", seed=21, randomize=True)
     r = digitize(photo.image, fs=FS)
     assert r.details["page"]["found_outline"] and r.details["trace_model"] == "fused"
@@ -406,20 +512,22 @@ def test_fused_map_vetoes_handwriting_the_classical_map_takes_for_ink():
     notes = np.zeros(img.shape[:2], np.uint8)
     rng = np.random.default_rng(4)
     h, w = img.shape[:2]
-    for _ in range(6):   # looping cursive-like strokes, 0.4 mm black pen
+    for _ in range(6):  # looping cursive-like strokes, 0.4 mm black pen
         x0, y0 = rng.uniform(0.1 * w, 0.8 * w), rng.uniform(0.2 * h, 0.8 * h)
         t = np.linspace(0, 4 * np.pi, 200)
         pts = np.stack([x0 + 12 * t + 10 * np.sin(3 * t), y0 + 14 * np.cos(2 * t)], 1)
         cv2.polylines(notes, [np.round(pts).astype(np.int32)], False, 255, 2, cv2.LINE_AA)
-    note_px = (notes > 128) & ~cv2.dilate(trace_before.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
-    img = img.copy()                       # a new page: the maps are cached per image array
+    note_px = (notes > 128) & ~cv2.dilate(
+        trace_before.astype(np.uint8), np.ones((7, 7), np.uint8)
+    ).astype(bool)
+    img = img.copy()  # a new page: the maps are cached per image array
     img[notes > 128] = (45, 40, 40)
     classical, fused = classical_trace_probability(img), fused_trace_probability(img)
     assert note_px.sum() > 2000
-    assert np.mean(classical[note_px] > 0.5) > 0.8                    # the classical map is fooled
+    assert np.mean(classical[note_px] > 0.5) > 0.8  # the classical map is fooled
     assert np.mean(fused[note_px] > 0.5) < 0.5 * np.mean(classical[note_px] > 0.5)
     kept = trace_before & (notes == 0)
-    assert np.mean(fused[kept] > 0.3) > 0.8                           # the trace stays
+    assert np.mean(fused[kept] > 0.3) > 0.8  # the trace stays
 
 
 def test_steep_strokes_keep_their_timing_at_high_resolution():
@@ -435,6 +543,7 @@ def test_steep_strokes_keep_their_timing_at_high_resolution():
 def test_broken_row_is_rescued_when_a_found_gap_is_twice_the_pitch():
     """Rows at 300, 560 and 1070 found, a broken row at 815 weak: the 510 px gap is two pitches."""
     from edge.digitize.layout import _add_rows_at_pitch
+
     assert _add_rows_at_pitch([300.0, 560.0, 1070.0], [815, 420]) == [300.0, 560.0, 815.0, 1070.0]
     # Evenly spaced rows: a weak line at half the pitch (text) is not a row.
     assert _add_rows_at_pitch([300.0, 560.0, 820.0], [430]) == [300.0, 560.0, 820.0]
@@ -442,9 +551,10 @@ def test_broken_row_is_rescued_when_a_found_gap_is_twice_the_pitch():
 
 def test_rows_end_where_two_agree_not_where_glare_cut_one():
     from edge.digitize.pipeline import _common_end
+
     k = WORK_PX_PER_MM
     assert _common_end([1657, 1656, 1239, 848], k) == pytest.approx(1656.5)
-    assert _common_end([1500, 1200, 900], k) == 1200.0           # no two agree: median
+    assert _common_end([1500, 1200, 900], k) == 1200.0  # no two agree: median
 
 
 def test_faded_row_is_found_at_the_low_threshold():
@@ -458,11 +568,14 @@ def test_faded_row_is_found_at_the_low_threshold():
         cv2.polylines(canvas, [np.stack([x, y], 1).round().astype(np.int32)], False, 255, 2)
         prob = np.maximum(prob, canvas.astype(np.float32) / 255 * level)
     from edge.digitize.layout import find_rows
+
     rows = find_rows(prob, WORK_PX_PER_MM)
     assert len(rows.centres) == 4 and abs(rows.centres[-1] - 950) < 15
 
 
-def _rows_prob(rows: list[tuple[float, float, float]], h: int = 1300, w: int = 1600, pen: int = 2) -> np.ndarray:
+def _rows_prob(
+    rows: list[tuple[float, float, float]], h: int = 1300, w: int = 1600, pen: int = 2
+) -> np.ndarray:
     """A trace map: one wavy row with a spike every 160 px per (y, x_from, x_to) fraction of width."""
     prob = np.zeros((h, w), np.float32)
     x = np.arange(w)
@@ -470,9 +583,17 @@ def _rows_prob(rows: list[tuple[float, float, float]], h: int = 1300, w: int = 1
         y = yc + 8 * np.sin(x / 37.0 + r) + 40 * (np.mod(x, 160) < 3)
         keep = (x >= f0 * w) & (x < f1 * w)
         canvas = np.zeros((h, w), np.uint8)
-        for part in np.split(np.flatnonzero(keep), np.flatnonzero(np.diff(np.flatnonzero(keep)) > 1) + 1):
+        for part in np.split(
+            np.flatnonzero(keep), np.flatnonzero(np.diff(np.flatnonzero(keep)) > 1) + 1
+        ):
             if len(part) > 1:
-                cv2.polylines(canvas, [np.stack([x[part], y[part]], 1).round().astype(np.int32)], False, 255, pen)
+                cv2.polylines(
+                    canvas,
+                    [np.stack([x[part], y[part]], 1).round().astype(np.int32)],
+                    False,
+                    255,
+                    pen,
+                )
         prob = np.maximum(prob, canvas.astype(np.float32) / 255)
     return prob
 
@@ -482,8 +603,11 @@ def test_row_washed_out_over_whole_leads_is_found_where_the_spacing_predicts_it(
     the run test); the rows' spacing predicts it and it is ink like theirs, so it is a row. The
     run test alone found 3 rows: a 3x4+1 page read as 3x4 with every lead on the wrong row."""
     from edge.digitize.layout import find_rows
+
     prob = _rows_prob([(250, 0.05, 0.3), (500, 0.05, 0.95), (750, 0.05, 0.95), (1000, 0.05, 0.95)])
-    prob[:, int(0.75 * 1600):] = np.maximum(prob[:, int(0.75 * 1600):], _rows_prob([(250, 0.75, 0.95)])[:, int(0.75 * 1600):])
+    prob[:, int(0.75 * 1600) :] = np.maximum(
+        prob[:, int(0.75 * 1600) :], _rows_prob([(250, 0.75, 0.95)])[:, int(0.75 * 1600) :]
+    )
     rows = find_rows(prob, WORK_PX_PER_MM)
     assert len(rows.centres) == 4 and abs(rows.centres[0] - 250) < 15
 
@@ -498,7 +622,12 @@ def test_page_with_whole_leads_washed_out_of_the_top_row_keeps_its_layout(ecg, c
         x0, y0, x1, y1 = (int(v) for v in clean_page.meta["leads"][name][0]["box"])
         if name == "V1":
             x1 = (x0 + x1) // 2
-        ink = cv2.dilate((clean_page.mask[y0:y1, x0:x1] > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        ink = (
+            cv2.dilate(
+                (clean_page.mask[y0:y1, x0:x1] > 0).astype(np.uint8), np.ones((5, 5), np.uint8)
+            )
+            > 0
+        )
         img[y0:y1, x0:x1][ink] = paper
     r = digitize(img, trace_model="classical")
     assert r.layout == "3x4+1"
@@ -515,12 +644,17 @@ def test_top_row_with_only_its_last_leads_left_is_still_a_row(ecg, clean_page):
     for name, part in (("I", 1.0), ("aVR", 1.0), ("V1", 0.4)):
         x0, y0, x1, y1 = (int(v) for v in clean_page.meta["leads"][name][0]["box"])
         x1 = x0 + int(part * (x1 - x0))
-        ink = cv2.dilate((clean_page.mask[y0:y1, x0:x1] > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        ink = (
+            cv2.dilate(
+                (clean_page.mask[y0:y1, x0:x1] > 0).astype(np.uint8), np.ones((5, 5), np.uint8)
+            )
+            > 0
+        )
         img[y0:y1, x0:x1][ink] = paper
     r = digitize(img, trace_model="classical")
     assert r.layout == "3x4+1"
     snr = record_snr(clean_page.truth, r.signals.astype(float), FS, LEAD_NAMES)
-    for name in ("II", "aVF", "V2", "V6"):       # leads of the other rows stay on their own rows
+    for name in ("II", "aVF", "V2", "V6"):  # leads of the other rows stay on their own rows
         assert snr[name].snr_db > 12.0, name
     j = {n: i for i, n in enumerate(r.lead_names)}
     assert not np.isfinite(r.signals[:, j["aVR"]]).any() or r.lead_confidence["aVR"] < 0.3
@@ -533,7 +667,12 @@ def _erase_leads(page, names) -> np.ndarray:
     for name in names:
         for box in page.meta["leads"][name]:
             x0, y0, x1, y1 = (int(v) for v in box["box"])
-            ink = cv2.dilate((page.mask[y0:y1, x0:x1] > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+            ink = (
+                cv2.dilate(
+                    (page.mask[y0:y1, x0:x1] > 0).astype(np.uint8), np.ones((5, 5), np.uint8)
+                )
+                > 0
+            )
             img[y0:y1, x0:x1][ink] = paper
     return img
 
@@ -577,11 +716,14 @@ def test_a_straight_line_or_a_sliver_where_a_row_would_be_is_not_a_row():
     """A ruled line (grid border, fold) one pitch below the rows is long but straight; a short
     stub of ink is too little of the rows' width: neither is a row."""
     from edge.digitize.layout import find_rows
+
     prob = _rows_prob([(250, 0.05, 0.95), (500, 0.05, 0.95), (750, 0.05, 0.95)])
     cv2.line(prob, (80, 1000), (1520, 1000), 1.0, 2)
     assert len(find_rows(prob, WORK_PX_PER_MM).centres) == 3
-    prob = np.maximum(_rows_prob([(250, 0.05, 0.95), (500, 0.05, 0.95), (750, 0.05, 0.95)]),
-                      _rows_prob([(1000, 0.05, 0.2)]))
+    prob = np.maximum(
+        _rows_prob([(250, 0.05, 0.95), (500, 0.05, 0.95), (750, 0.05, 0.95)]),
+        _rows_prob([(1000, 0.05, 0.2)]),
+    )
     assert len(find_rows(prob, WORK_PX_PER_MM).centres) == 3
 
 
@@ -590,9 +732,14 @@ def test_header_text_one_pitch_above_the_rows_is_not_a_row():
     classical map keeps text): as thin as those traces and covering as many columns as a
     washed-out row, but crossing each column several times where a trace crosses it once."""
     from edge.digitize.layout import _complete_rows
-    prob = _rows_prob([(330, 0.05, 0.95), (500, 0.05, 0.95), (670, 0.05, 0.95), (840, 0.05, 0.95)], pen=8)
-    for y, text in ((150, "ID: 713827   DOB: 1952-03-16   Sex: F      QT/QTc 411/383 ms  P-R-T axes 29 56"),
-                    (180, "Recorded: 2024-12-12 17:30  Ward: CCU     Nonspecific T wave abnormality")):
+
+    prob = _rows_prob(
+        [(330, 0.05, 0.95), (500, 0.05, 0.95), (670, 0.05, 0.95), (840, 0.05, 0.95)], pen=8
+    )
+    for y, text in (
+        (150, "ID: 713827   DOB: 1952-03-16   Sex: F      QT/QTc 411/383 ms  P-R-T axes 29 56"),
+        (180, "Recorded: 2024-12-12 17:30  Ward: CCU     Nonspecific T wave abnormality"),
+    ):
         cv2.putText(prob, text, (90, y), cv2.FONT_HERSHEY_DUPLEX, 0.95, 1.0, 2)
     rows = _complete_rows(prob, [330.0, 500.0, 670.0, 840.0], WORK_PX_PER_MM)
     assert rows == [330.0, 500.0, 670.0, 840.0]
@@ -602,6 +749,7 @@ def test_rows_whose_steep_strokes_break_the_run_test_are_found_midway_and_beyond
     """Only the first and third of four large-amplitude rows pass the run test; the missing two
     sit midway and one pitch beyond, where the spacing puts them."""
     from edge.digitize.layout import _complete_rows
+
     prob = _rows_prob([(250, 0.05, 0.95), (520, 0.05, 0.95), (790, 0.05, 0.95), (1060, 0.05, 0.95)])
     rows = _complete_rows(prob, [250.0, 790.0], WORK_PX_PER_MM)
     assert len(rows) == 4 and np.all(np.abs(np.array(rows) - [250, 520, 790, 1060]) < 15)
@@ -609,30 +757,39 @@ def test_rows_whose_steep_strokes_break_the_run_test_are_found_midway_and_beyond
 
 def test_stray_line_between_rows_is_dropped():
     from edge.digitize.pipeline import _drop_stray_row
+
     assert _drop_stray_row([244.0, 447.0, 509.0, 773.0, 1036.0]) == [244.0, 509.0, 773.0, 1036.0]
     # Evenly spaced rows (a 5-row page as printed) are kept as they are.
-    assert _drop_stray_row([200.0, 400.0, 600.0, 800.0, 1000.0]) == [200.0, 400.0, 600.0, 800.0, 1000.0]
+    assert _drop_stray_row([200.0, 400.0, 600.0, 800.0, 1000.0]) == [
+        200.0,
+        400.0,
+        600.0,
+        800.0,
+        1000.0,
+    ]
 
 
 def test_qrs_timing_ignores_pixel_jitter():
     """A sharpened, noisy photo leaves 1-2 px jitter on flat stretches: only the 10 mm spikes are
     QRS complexes, so the RR read is theirs (0.8 s), not the jitter's."""
     from edge.digitize.layout import qrs_timing
+
     k = WORK_PX_PER_MM
     px_per_s = 25.0 * k
     n = int(8 * px_per_s)
     rng = np.random.default_rng(1)
     y = 300.0 + rng.integers(-2, 3, n).astype(float)
-    y[::15] += 6.0                                   # sharpening halos: 1 mm blips, 10 per second
+    y[::15] += 6.0  # sharpening halos: 1 mm blips, 10 per second
     for t in np.arange(0.4, 8.0, 0.8):
         c = int(t * px_per_s)
-        y[c - 2:c + 3] -= np.array([20, 45, 60, 45, 20])
+        y[c - 2 : c + 3] -= np.array([20, 45, 60, 45, 20])
     qrs, rr, beats = qrs_timing(y, px_per_s)
     assert beats == 10 and rr == pytest.approx(0.8, abs=0.02)
 
 
 def test_unsharp_restores_edge_contrast():
     from edge.digitize.pipeline import sharpness, unsharp
+
     img = np.full((200, 300, 3), 240, np.uint8)
     cv2.line(img, (20, 100), (280, 110), (40, 40, 40), 2, cv2.LINE_AA)
     soft = cv2.GaussianBlur(img, (0, 0), 1.2)
@@ -642,6 +799,7 @@ def test_unsharp_restores_edge_contrast():
 def test_text_lines_among_rows_are_left_out():
     """Eight 'rows': four traces 44 mm apart and four short text lines between them."""
     from edge.digitize.pipeline import _regular_subset
+
     k = WORK_PX_PER_MM
     rows = [300.0, 564.0, 828.0, 1092.0]
     text = [120.0, 420.0, 700.0, 1180.0]
@@ -655,14 +813,19 @@ def test_overlay_draws_the_extracted_qrs_heights(clean_result):
     and S troughs the samples were read from (the column centres cut steep QRS strokes in half)."""
     r = clean_result
     k, gain = r.px_per_mm["work"], r.gain_mm_mv
-    row = r.details["rows"][1]                         # II | aVL | V2 | V5; II comes from the strip
+    row = r.details["rows"][1]  # II | aVL | V2 | V5; II comes from the strip
     ta = r.details["time_axis_px"]
-    seg = np.concatenate([r.signals[int(2.6 * FS):int(9.9 * FS), LEAD_NAMES.index(n)] for n in ("aVL", "V2", "V5")])
+    seg = np.concatenate(
+        [r.signals[int(2.6 * FS) : int(9.9 * FS), LEAD_NAMES.index(n)] for n in ("aVL", "V2", "V5")]
+    )
     seg = seg[np.isfinite(seg)]
-    top_exp, bot_exp = row["baseline_y"] - seg.max() * gain * k, row["baseline_y"] - seg.min() * gain * k
+    top_exp, bot_exp = (
+        row["baseline_y"] - seg.max() * gain * k,
+        row["baseline_y"] - seg.min() * gain * k,
+    )
     ov = r.overlay.astype(int)
     b, g, rr = ov[..., 0], ov[..., 1], ov[..., 2]
-    magenta = (rr - g > 60) & (b - g > 60)             # row 1's colour; lead names are drawn blue
+    magenta = (rr - g > 60) & (b - g > 60)  # row 1's colour; lead names are drawn blue
     x0, x1 = int(ta["t0"] + 2.6 * ta["per_s"]), int(ta["t0"] + 9.9 * ta["per_s"])
     ys = np.flatnonzero(magenta[:, x0:x1].any(axis=1))
     assert abs(ys.min() - top_exp) <= 2.5 and abs(ys.max() - bot_exp) <= 2.5
@@ -672,12 +835,15 @@ def test_faint_grid_scale_is_taken_where_pulse_and_span_agree():
     """A faint grid read at a wrong period (not an octave off) makes the 10 s strip and the
     1 mV pulse come out short by the same factor; one ruler alone is not trusted."""
     from edge.digitize.pipeline import _scale_from_pulse_and_span
+
     assert _scale_from_pulse_and_span(201.6, [8.03, 7.93, 8.0]) == pytest.approx(0.80, abs=0.01)
-    assert _scale_from_pulse_and_span(187.2, [14.8, 14.82]) == pytest.approx(0.74, abs=0.01)   # 20 mm/mV
-    assert _scale_from_pulse_and_span(250.0, [10.0, 10.0]) is None       # the grid was right
-    assert _scale_from_pulse_and_span(200.0, [10.0, 10.0]) is None       # an 8 s strip, grid right
-    assert _scale_from_pulse_and_span(200.0, []) is None                 # no pulse: no second ruler
-    assert _scale_from_pulse_and_span(125.0, [5.0]) is None              # octave: handled elsewhere
+    assert _scale_from_pulse_and_span(187.2, [14.8, 14.82]) == pytest.approx(
+        0.74, abs=0.01
+    )  # 20 mm/mV
+    assert _scale_from_pulse_and_span(250.0, [10.0, 10.0]) is None  # the grid was right
+    assert _scale_from_pulse_and_span(200.0, [10.0, 10.0]) is None  # an 8 s strip, grid right
+    assert _scale_from_pulse_and_span(200.0, []) is None  # no pulse: no second ruler
+    assert _scale_from_pulse_and_span(125.0, [5.0]) is None  # octave: handled elsewhere
 
 
 def test_ruler_straight_lead_in_and_out_are_not_read_as_trace():
@@ -686,15 +852,16 @@ def test_ruler_straight_lead_in_and_out_are_not_read_as_trace():
     rows of the standard length, or flat ends that do not explain the excess, stay as read."""
     from edge.digitize.extract import RowTrace
     from edge.digitize.pipeline import _without_flat_lead
+
     k = WORK_PX_PER_MM
     x = np.arange(1900, dtype=np.float64)
 
     def row(a, sig0, sig1, b):
         y = np.full(len(x), np.nan)
-        y[a:b + 1] = 300.0
+        y[a : b + 1] = 300.0
         t = x[sig0:sig1]
-        y[sig0:sig1] = 300.0 - 40 * np.exp(-((t % 150) - 75) ** 2 / 20.0) + 3 * np.sin(t / 9.0)
-        y[a + 7:a + 10] = np.nan                        # a gap in the flat line does not end it
+        y[sig0:sig1] = 300.0 - 40 * np.exp(-(((t % 150) - 75) ** 2) / 20.0) + 3 * np.sin(t / 9.0)
+        y[a + 7 : a + 10] = np.nan  # a gap in the flat line does not end it
         return RowTrace(y, np.ones(len(x)), 2.0)
 
     traces = [row(60, 180, 1680, 1800) for _ in range(3)]
@@ -703,7 +870,10 @@ def test_ruler_straight_lead_in_and_out_are_not_read_as_trace():
     x0, x1 = _without_flat_lead(traces, ext, [0, 1, 2], 60.0, 1800.0, k, w)
     assert abs(x0 - 180) <= 2 and abs(x1 - 1680) <= 2 and len(w) == 1
     # The standard length: untouched.
-    assert _without_flat_lead(traces, [(180, 1680)] * 3, [0, 1, 2], 180.0, 1680.0, k, []) == (180.0, 1680.0)
+    assert _without_flat_lead(traces, [(180, 1680)] * 3, [0, 1, 2], 180.0, 1680.0, k, []) == (
+        180.0,
+        1680.0,
+    )
     # Flat ends that leave 200 mm: not this case, untouched.
     short = [row(60, 180, 1380, 1800) for _ in range(3)]
     assert _without_flat_lead(short, ext, [0, 1, 2], 60.0, 1800.0, k, []) == (60.0, 1800.0)
@@ -711,22 +881,24 @@ def test_ruler_straight_lead_in_and_out_are_not_read_as_trace():
 
 def _failing_first(calls: list):
     """A trace-probability plug-in that sees no ink on its first page and reads normally after."""
+
     def prob(img):
         calls.append(img.copy())
         if len(calls) == 1:
             return np.zeros(img.shape[:2], np.float32)
         return classical_trace_probability(img)
+
     return prob
 
 
 def test_soft_page_is_read_again_unsharpened_when_the_first_reading_fails():
     from edge.imageio import load_image
 
-    img = load_image(REPO / "examples" / "photo.jpg")        # a soft camera photo: sharpened first
+    img = load_image(REPO / "examples" / "photo.jpg")  # a soft camera photo: sharpened first
     calls: list = []
     r = digitize(img, trace_model=_failing_first(calls))
     assert len(calls) == 2
-    assert not np.array_equal(calls[0], calls[1])              # sharpened, then the page as rectified
+    assert not np.array_equal(calls[0], calls[1])  # sharpened, then the page as rectified
     assert r.details["reread"]["kept"] == "unsharpened"
     assert r.details["reread"]["estimated_snr_db"]["sharpened"] == "no_traces"
     assert r.details["reread"]["estimated_snr_db"]["unsharpened"] == r.details["estimated_snr_db"]
@@ -739,8 +911,10 @@ def test_consistent_or_crisp_readings_are_not_read_twice(clean_page):
     from edge.imageio import load_image
 
     calls: list = []
-    r = digitize(load_image(REPO / "examples" / "photo.jpg"),
-                 trace_model=lambda im: (calls.append(1), classical_trace_probability(im))[1])
+    r = digitize(
+        load_image(REPO / "examples" / "photo.jpg"),
+        trace_model=lambda im: (calls.append(1), classical_trace_probability(im))[1],
+    )
     assert len(calls) == 1 and "reread" not in r.details and "reread" not in r.timings
     # A crisp print is never sharpened, so a failed reading is final.
     calls2: list = []
@@ -762,7 +936,9 @@ def test_faint_pen_is_read_again_with_the_ink_level_of_its_traces():
     # The same page read with the text-set threshold only (a plug-in gets no faint-pen reading).
     plain = digitize(page.image, trace_model=lambda im: classical_trace_probability(im))
     assert "faint pen" not in plain.details["reread"]["estimated_snr_db"]
-    kept, before = (mean_snr(record_snr(page.truth, x.signals, 500, LEAD_NAMES)) for x in (r, plain))
+    kept, before = (
+        mean_snr(record_snr(page.truth, x.signals, 500, LEAD_NAMES)) for x in (r, plain)
+    )
     assert kept > before + 2.0, (kept, before)
 
 
@@ -771,12 +947,21 @@ def test_faint_pen_photo_is_read_again_with_the_fused_map():
     """A grey pen in a camera photo: "auto" reads it with the fused map, and the faint-pen
     reading (the classical half's threshold set by the traces) is fused too, and kept."""
     sig = synthetic_ecg(seed=3, fs=500)
-    page = render_page(sig, 500, mode="photo", seed=5, trace_bgr=(150, 150, 150), trace_width_mm=0.2,
-                       photo_size=(2016, 1512))
+    page = render_page(
+        sig,
+        500,
+        mode="photo",
+        seed=5,
+        trace_bgr=(150, 150, 150),
+        trace_width_mm=0.2,
+        photo_size=(2016, 1512),
+    )
     r = digitize(page.image)
     assert r.details["trace_model"] == "fused"
     tried = r.details["reread"]["estimated_snr_db"]
     assert "faint pen" in tried and r.details["reread"]["kept"] == "faint pen", tried
-    first = digitize(page.image, trace_model="fused")        # the fused map without the faint-pen reading
-    kept, before = (mean_snr(record_snr(page.truth, x.signals, 500, LEAD_NAMES)) for x in (r, first))
+    first = digitize(page.image, trace_model="fused")  # the fused map without the faint-pen reading
+    kept, before = (
+        mean_snr(record_snr(page.truth, x.signals, 500, LEAD_NAMES)) for x in (r, first)
+    )
     assert kept > before + 1.0, (kept, before)

@@ -29,20 +29,47 @@ def test_score_page_clean_and_save(tmp_path):
 
 
 def test_failed_image_counts_zero_and_summary_table():
-    res = [PageScore(1, "clean", 20.0, {n: 20.0 for n in LEAD_NAMES}, 1.0, "3x4+1", "3x4+1"),
-           PageScore(2, "clean", 0.0, {n: 0.0 for n in LEAD_NAMES}, 0.5, "3x4+1", "", "no_traces: x")]
+    res = [
+        PageScore(1, "clean", 20.0, {n: 20.0 for n in LEAD_NAMES}, 1.0, "3x4+1", "3x4+1"),
+        PageScore(2, "clean", 0.0, {n: 0.0 for n in LEAD_NAMES}, 0.5, "3x4+1", "", "no_traces: x"),
+    ]
     text = summarize(res, ["clean"])
-    assert "clean" in text and "10.00" in text          # mean of 20 and 0
+    assert "clean" in text and "10.00" in text  # mean of 20 and 0
     assert "failures:" in text and "no_traces" in text
 
 
 @pytest.mark.needs_data
-@pytest.mark.skipif(not (DATA / "ptbxl_database.csv").is_file(), reason=f"PTB-XL subset not found at {DATA}")
+@pytest.mark.skipif(
+    not (DATA / "ptbxl_database.csv").is_file(), reason=f"PTB-XL subset not found at {DATA}"
+)
 def test_command_on_real_records(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "convert.cli", "evaluate-digitizer", "--data", str(DATA),
-                           "--folds", "10", "--families", "clean", "--limit", "1", "--timing-reps", "0",
-                           "--trace-model", "classical", "--save-dir", str(tmp_path), "--quiet"],
-                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "convert.cli",
+            "evaluate-digitizer",
+            "--data",
+            str(DATA),
+            "--folds",
+            "10",
+            "--families",
+            "clean",
+            "--limit",
+            "1",
+            "--timing-reps",
+            "0",
+            "--trace-model",
+            "classical",
+            "--save-dir",
+            str(tmp_path),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "mean SNR dB" in proc.stdout and "peak RSS" in proc.stdout
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("clean "))
@@ -51,6 +78,11 @@ def test_command_on_real_records(tmp_path):
 
 
 def test_command_refuses_missing_data(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "convert.cli", "evaluate-digitizer", "--data", str(tmp_path)],
-                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "convert.cli", "evaluate-digitizer", "--data", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "no PTB-XL data" in proc.stderr

@@ -16,7 +16,9 @@ from edge.snr import record_snr
 
 def _page():
     """The flat page every photo here is made from."""
-    return render_page(synthetic_ecg(seed=11, fs=500), 500, layout="3x4+1", mode="clean", seed=3, dpi=150)
+    return render_page(
+        synthetic_ecg(seed=11, fs=500), 500, layout="3x4+1", mode="clean", seed=3, dpi=150
+    )
 
 
 def _on_desk(dst, frame=(1800, 1400), desk=(70, 95, 120)):
@@ -56,7 +58,7 @@ def _assert_rectifies(H, G, page, tol: float) -> None:
 def _photo(shadow: bool):
     # Seen at an angle on a brown desk.
     photo, H, page = _on_desk([[330, 260], [1530, 330], [1480, 1130], [270, 1060]])
-    if shadow:      # a hard shadow over the left part of the frame (desk and paper alike)
+    if shadow:  # a hard shadow over the left part of the frame (desk and paper alike)
         xx = np.arange(1800)[None, :] + 0.35 * np.arange(1400)[:, None]
         shade = np.where(xx < 900, 0.42, 1.0).astype(np.float32)
         photo = np.clip(photo * shade[..., None], 0, 255).astype(np.uint8)
@@ -115,12 +117,16 @@ def test_page_on_a_white_desk_is_cropped_to_its_grid():
     """A page on a desk as bright as paper has no outline ("fills"), yet fills only part of the
     frame: the grid's lines set the crop and the scale (the whole frame read as the page gave
     about 0 dB)."""
-    photo, H, page = _on_desk([[330, 260], [1530, 330], [1480, 1130], [270, 1060]], desk=(238, 240, 242))
+    photo, H, page = _on_desk(
+        [[330, 260], [1530, 330], [1480, 1130], [270, 1060]], desk=(238, 240, 242)
+    )
     quad, why = find_page_quad(photo)
     assert quad is None and why == "fills"
     res = digitize(photo, trace_model="classical")
     assert res.to_dict()["page"]["perspective"] == "grid_lines"
-    assert any("page outline not found: perspective taken from the grid lines" in w for w in res.warnings)
+    assert any(
+        "page outline not found: perspective taken from the grid lines" in w for w in res.warnings
+    )
     assert _mean_snr(res, page) > 15.0
 
 
@@ -135,7 +141,9 @@ def test_a_scan_filling_the_frame_keeps_its_own_crop():
 def test_a_small_page_is_searched_at_a_finer_scale():
     """A page 40% of the frame wide: shrunk to DETECT_SIDE its 1 mm lines merge and its 5 mm
     lines alone are too few, so the lines are looked for again at DETECT_SIDE_FINE."""
-    photo, H, page = _on_desk([[400, 300], [1400, 350], [1370, 1000], [380, 965]], frame=(2400, 1800))
+    photo, H, page = _on_desk(
+        [[400, 300], [1400, 350], [1370, 1000], [380, 965]], frame=(2400, 1800)
+    )
     assert _find_at(photo, None, 0, DETECT_SIDE) is None
     lines = find_grid_lines(photo)
     assert lines is not None

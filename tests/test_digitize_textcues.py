@@ -10,7 +10,15 @@ import pytest
 
 from convert.synth import render_page, synthetic_ecg
 from edge.digitize import digitize
-from edge.digitize.textcues import CLASSES, WORD_H, WORD_W, _pairs, default_classifier, find_words, normalise_word
+from edge.digitize.textcues import (
+    CLASSES,
+    WORD_H,
+    WORD_W,
+    _pairs,
+    default_classifier,
+    find_words,
+    normalise_word,
+)
 from edge.layouts import LEAD_NAMES
 from edge.snr import mean_snr, record_snr
 
@@ -42,7 +50,10 @@ def test_unsure_conflicting_or_unitless_numbers_give_nothing():
     assert _pairs(_words(("25mm/s", 0.99, 20), ("50mm/s", 0.99, 20))).speed_mm_s is None
     # A unit whose number cannot be read leaves the value unknown, whatever is read elsewhere
     # (a measurement such as "340/385" misread as "50mm/s" in the header).
-    assert _pairs(_words(("other", 0.99, 8), ("mm/s", 0.99, 40), ("50mm/s", 0.95, 8))).speed_mm_s is None
+    assert (
+        _pairs(_words(("other", 0.99, 8), ("mm/s", 0.99, 40), ("50mm/s", 0.95, 8))).speed_mm_s
+        is None
+    )
     # A gain value before a speed unit is neither.
     s = _pairs(_words(("10", 0.99, 8), ("mm/s", 0.99, 8)))
     assert (s.speed_mm_s, s.gain_mm_mv) == (None, None)
@@ -50,8 +61,12 @@ def test_unsure_conflicting_or_unitless_numbers_give_nothing():
 
 def test_words_are_found_outside_the_trace_rows():
     ink = np.zeros((300, 900), np.float32)
-    cv2.putText(ink, "25 mm/s   10 mm/mV", (20, 260), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1.0, 2, cv2.LINE_AA)
-    cv2.putText(ink, "aVR V1", (20, 120), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1.0, 2, cv2.LINE_AA)   # in a row band
+    cv2.putText(
+        ink, "25 mm/s   10 mm/mV", (20, 260), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1.0, 2, cv2.LINE_AA
+    )
+    cv2.putText(
+        ink, "aVR V1", (20, 120), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1.0, 2, cv2.LINE_AA
+    )  # in a row band
     boxes = find_words(ink, [(90, 150)], 6.0)
     assert len(boxes) == 4
     assert all(b[1] > 150 for b in boxes)
@@ -75,7 +90,11 @@ def test_a_unit_split_in_two_is_read_whole():
     whole at the wider join replaces the pieces."""
     from edge.digitize.textcues import _merge_split_units
 
-    pieces = [((10, 100, 30, 112), "20", 0.99), ((40, 100, 80, 112), "mm/s", 0.95), ((86, 100, 96, 112), "other", 0.99)]
+    pieces = [
+        ((10, 100, 30, 112), "20", 0.99),
+        ((40, 100, 80, 112), "mm/s", 0.95),
+        ((86, 100, 96, 112), "other", 0.99),
+    ]
     whole = [((40, 99, 96, 113), "mm/mV", 0.99), ((10, 99, 96, 113), "other", 0.99)]
     words = _merge_split_units(pieces, whole)
     assert sorted(n for _, n, _ in words) == ["20", "mm/mV"]
@@ -92,7 +111,9 @@ def test_normalised_word_fills_the_model_input():
     assert w.max() == pytest.approx(1.0) and w[:, -20:].max() == 0.0
 
 
-needs_model = pytest.mark.skipif(default_classifier() is None, reason="textcues model not installed")
+needs_model = pytest.mark.skipif(
+    default_classifier() is None, reason="textcues model not installed"
+)
 
 
 @needs_model
@@ -101,11 +122,20 @@ def test_shipped_word_model_reads_the_synthesizers_fonts():
     classify = default_classifier()
     X, y = [], []
     for font in (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX):
-        for text, name in (("25", "25"), ("50", "50"), ("mm/s", "mm/s"), ("mm/mV", "mm/mV"), ("20", "20"),
-                           ("Hz", "other"), ("10mm/mV", "10mm/mV")):
+        for text, name in (
+            ("25", "25"),
+            ("50", "50"),
+            ("mm/s", "mm/s"),
+            ("mm/mV", "mm/mV"),
+            ("20", "20"),
+            ("Hz", "other"),
+            ("10mm/mV", "10mm/mV"),
+        ):
             img = np.zeros((60, 260), np.float32)
             cv2.putText(img, text, (10, 40), font, 1.0, 1.0, 2, cv2.LINE_AA)
-            img = cv2.GaussianBlur(cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), (0, 0), 0.6)
+            img = cv2.GaussianBlur(
+                cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), (0, 0), 0.6
+            )
             ys, xs = np.nonzero(img > 0.5 * img.max())
             X.append(normalise_word(img, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)))
             y.append(CLASSES.index(name))
@@ -120,11 +150,21 @@ def test_page_at_50_mm_s_without_pulse_is_read_at_its_printed_speed_and_gain(mod
     """50 mm/s and 20 mm/mV, no calibration pulse: only the footer says either. Read at the
     default 25 mm/s and 10 mm/mV the page would score below 0 dB."""
     sig = synthetic_ecg(seed=7, fs=FS)
-    page = render_page(sig, FS, layout="3x4+1", mode=mode, seed=7, speed_mm_s=50.0, gain_mm_mv=20.0,
-                       calibration=False)
+    page = render_page(
+        sig,
+        FS,
+        layout="3x4+1",
+        mode=mode,
+        seed=7,
+        speed_mm_s=50.0,
+        gain_mm_mv=20.0,
+        calibration=False,
+    )
     r = digitize(page.image, fs=FS, trace_model="classical")
     assert r.speed_mm_s == 50.0 and r.gain_mm_mv == 20.0
-    assert r.details["speed_source"] == "printed text" and r.details["gain_source"] == "printed text"
+    assert (
+        r.details["speed_source"] == "printed text" and r.details["gain_source"] == "printed text"
+    )
     assert mean_snr(record_snr(page.truth, r.signals.astype(float), FS, LEAD_NAMES)) > 10.0
 
 
@@ -140,5 +180,5 @@ def test_training_words_cover_every_class_in_fonts_the_synthesizer_does_not_use(
     X, y = make_dataset(400, 3, fonts)
     assert X.shape == (400, WORD_H, WORD_W) and X.dtype == np.float32
     assert set(np.unique(y)) == set(range(len(CLASSES)))
-    assert (y == 0).mean() > 0.3                  # most words on a page are not scale words
+    assert (y == 0).mean() > 0.3  # most words on a page are not scale words
     assert 0.9 < float(np.median(X.reshape(len(X), -1).max(axis=1))) <= 1.0

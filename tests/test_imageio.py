@@ -34,11 +34,14 @@ def test_gray_and_16bit_and_alpha_are_converted(tmp_path):
         assert abs(int(img[50, 50, 0]) - 245) <= 1
 
 
-@pytest.mark.parametrize("make,code", [
-    (lambda p: p.write_bytes(b""), "empty_file"),
-    (lambda p: p.write_bytes(b"this is a text file, not a photo\n" * 20), "unreadable_image"),
-    (lambda p: None, "file_missing"),
-])
+@pytest.mark.parametrize(
+    "make,code",
+    [
+        (lambda p: p.write_bytes(b""), "empty_file"),
+        (lambda p: p.write_bytes(b"this is a text file, not a photo\n" * 20), "unreadable_image"),
+        (lambda p: None, "file_missing"),
+    ],
+)
 def test_bad_files(tmp_path, make, code):
     p = tmp_path / "x.jpg"
     make(p)
@@ -62,9 +65,15 @@ def test_huge_image_rejected_from_header_without_decoding(tmp_path):
     # A real PNG header claiming 20000x20000 pixels (400 MP) followed by a tiny body.
     import struct
     import zlib
+
     ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)
     chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
-    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
     p = tmp_path / "huge.png"
     p.write_bytes(data)
     with pytest.raises(BadInputError) as ei:

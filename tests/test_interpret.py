@@ -90,7 +90,9 @@ def test_atrial_fibrillation_is_irregular_without_p():
 def test_low_voltage():
     x = synthetic_ecg(10, FS, seed=5, hr_bpm=70) * 0.25
     assert "LVOLT" in _codes(_measure(x))
-    assert "LVOLT" not in _codes(_measure(synthetic_ecg(10, FS, seed=5, hr_bpm=70, r_amplitude_mv=1.5)))
+    assert "LVOLT" not in _codes(
+        _measure(synthetic_ecg(10, FS, seed=5, hr_bpm=70, r_amplitude_mv=1.5))
+    )
 
 
 @pytest.mark.parametrize("layout", ["3x4+1", "3x4", "6x2", "3x4+3"])
@@ -138,18 +140,21 @@ def test_lead_names_are_canonicalised_and_reordered():
     np.testing.assert_allclose(p.signals, x)
 
 
-@pytest.mark.parametrize("make, code", [
-    (lambda x: (x, 50, LEAD_NAMES), "bad_fs"),
-    (lambda x: (x, float("nan"), LEAD_NAMES), "bad_fs"),
-    (lambda x: (x, FS, ["a"] * 12), "lead_names"),
-    (lambda x: (x, FS, LEAD_NAMES[:6]), "bad_shape"),
-    (lambda x: (np.full_like(x, np.nan), FS, LEAD_NAMES), "no_signal"),
-    (lambda x: (np.full_like(x, np.inf), FS, LEAD_NAMES), "no_signal"),
-    (lambda x: (np.zeros_like(x) + 0.3, FS, LEAD_NAMES), "flat_signal"),
-    (lambda x: (x * 1000, FS, LEAD_NAMES), "bad_units"),
-    (lambda x: (x[:50], FS, LEAD_NAMES), "too_short"),
-    (lambda x: ([["a"] * 12] * 100, FS, LEAD_NAMES), "bad_signals"),
-])
+@pytest.mark.parametrize(
+    "make, code",
+    [
+        (lambda x: (x, 50, LEAD_NAMES), "bad_fs"),
+        (lambda x: (x, float("nan"), LEAD_NAMES), "bad_fs"),
+        (lambda x: (x, FS, ["a"] * 12), "lead_names"),
+        (lambda x: (x, FS, LEAD_NAMES[:6]), "bad_shape"),
+        (lambda x: (np.full_like(x, np.nan), FS, LEAD_NAMES), "no_signal"),
+        (lambda x: (np.full_like(x, np.inf), FS, LEAD_NAMES), "no_signal"),
+        (lambda x: (np.zeros_like(x) + 0.3, FS, LEAD_NAMES), "flat_signal"),
+        (lambda x: (x * 1000, FS, LEAD_NAMES), "bad_units"),
+        (lambda x: (x[:50], FS, LEAD_NAMES), "too_short"),
+        (lambda x: ([["a"] * 12] * 100, FS, LEAD_NAMES), "bad_signals"),
+    ],
+)
 def test_bad_input_gives_clear_error(make, code):
     x = synthetic_ecg(10, FS, seed=11)
     with pytest.raises(BadInputError) as ei:
@@ -159,7 +164,7 @@ def test_bad_input_gives_clear_error(make, code):
 
 def test_partly_bad_leads_are_dropped_with_warning():
     x = synthetic_ecg(10, FS, seed=12, hr_bpm=70)
-    x[:, 3] = 0.0           # flat lead
+    x[:, 3] = 0.0  # flat lead
     x[100:200, 4] = np.inf  # some infinities
     p = validate(x, FS, LEAD_NAMES)
     assert not np.isfinite(p.signals[:, 3]).any()
@@ -186,7 +191,9 @@ def test_lead_major_and_long_recordings_are_accepted():
     p = validate(x.T, FS, LEAD_NAMES)
     assert p.signals.shape == x.shape and p.warnings
     long = validate(np.tile(x, (15, 1)), FS, LEAD_NAMES)
-    assert long.duration_s == pytest.approx(120.0) and any("first 120 s" in w for w in long.warnings)
+    assert long.duration_s == pytest.approx(120.0) and any(
+        "first 120 s" in w for w in long.warnings
+    )
 
 
 @pytest.mark.needs_data
@@ -205,8 +212,15 @@ def test_real_ptbxl_rhythm_and_width_statements():
     got = {"AFIB": [], "BBB": [], "SR": []}
     for m in metas:
         codes = set(m.scp_codes)
-        key = "AFIB" if "AFIB" in codes else "BBB" if codes & {"CLBBB", "CRBBB"} else \
-            "SR" if codes == {"NORM", "SR"} else None
+        key = (
+            "AFIB"
+            if "AFIB" in codes
+            else "BBB"
+            if codes & {"CLBBB", "CRBBB"}
+            else "SR"
+            if codes == {"NORM", "SR"}
+            else None
+        )
         if key is None or (key == "SR" and len(got["SR"]) >= 25):
             continue
         rec = read_record(data / m.path_hr)

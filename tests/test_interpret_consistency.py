@@ -37,9 +37,11 @@ def test_a_baseline_offset_is_not_a_misreading():
 def test_only_simultaneous_samples_are_judged():
     sig = synthetic_ecg(seed=6)
     part = np.full_like(sig, np.nan)
-    for lead in ("I", "II"):                      # I and II in the first 2.5 s ...
+    for lead in ("I", "II"):  # I and II in the first 2.5 s ...
         part[:1250, LEAD_NAMES.index(lead)] = sig[:1250, LEAD_NAMES.index(lead)]
-    part[1250:2500, LEAD_NAMES.index("III")] = sig[1250:2500, LEAD_NAMES.index("III")]  # ... III later
+    part[1250:2500, LEAD_NAMES.index("III")] = sig[
+        1250:2500, LEAD_NAMES.index("III")
+    ]  # ... III later
     assert relation_residuals(part, FS) == {}
     assert estimated_snr_db({}) is None
 
@@ -50,7 +52,7 @@ def test_contradicting_limb_leads_withhold_the_classification_but_not_the_measur
     assert good.refused is None and good.probabilities is not None
     assert good.lead_consistency["estimated_snr_db"] > 40
     bad = sig.copy()
-    for lead in ("III", "aVF"):                   # two leads read from the wrong row, shifted in time
+    for lead in ("III", "aVF"):  # two leads read from the wrong row, shifted in time
         bad[:, LEAD_NAMES.index(lead)] = np.roll(sig[:, LEAD_NAMES.index("V2")], 137)
     out = interpret(bad, FS, list(LEAD_NAMES))
     assert out.lead_consistency["estimated_snr_db"] < MIN_ESTIMATED_SNR_DB
@@ -64,7 +66,7 @@ def test_a_digitized_clean_page_passes_the_check():
     sig = synthetic_ecg(seed=8)
     page = render_page(sig, FS, layout="3x4+1", mode="clean", seed=8)
     res = digitize(page.image)
-    assert res.to_dict()["estimated_snr_db"] > 12      # the digitizer reports the same estimate
+    assert res.to_dict()["estimated_snr_db"] > 12  # the digitizer reports the same estimate
     assert not any("limb leads disagree" in w for w in res.warnings)
     out = interpret(res.signals, res.fs, list(res.lead_names), confidence=res.confidence)
     assert out.lead_consistency, "a 3x4 page prints I, II, III (and aVR, aVL, aVF) side by side"

@@ -13,8 +13,14 @@ import numpy as np
 import pytest
 
 from edge.errors import ModelError
-from edge.models import (default_models_dir, find_entry, load_model, read_manifest, sha256_file,
-                         verify_entry)
+from edge.models import (
+    default_models_dir,
+    find_entry,
+    load_model,
+    read_manifest,
+    sha256_file,
+    verify_entry,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "models"
@@ -26,8 +32,15 @@ def _write_manifest(d: Path, entries: list[dict]) -> None:
 
 def _entry_for(d: Path, name: str, fname: str, data: bytes) -> dict:
     (d / fname).write_bytes(data)
-    return {"name": name, "file": fname, "sha256": sha256_file(d / fname), "size_bytes": len(data),
-            "task": "test", "inputs": [], "outputs": []}
+    return {
+        "name": name,
+        "file": fname,
+        "sha256": sha256_file(d / fname),
+        "size_bytes": len(data),
+        "task": "test",
+        "inputs": [],
+        "outputs": [],
+    }
 
 
 def test_missing_and_invalid_manifest_are_clear_errors(tmp_path):
@@ -52,7 +65,7 @@ def test_sha256_is_checked_before_loading(tmp_path):
     e = _entry_for(tmp_path, "alpha", "a.tflite", b"0123" * 100)
     _write_manifest(tmp_path, [e])
     assert verify_entry(find_entry("alpha", tmp_path), tmp_path) == tmp_path / "a.tflite"
-    (tmp_path / "a.tflite").write_bytes(b"0124" * 100)            # same size, other content
+    (tmp_path / "a.tflite").write_bytes(b"0124" * 100)  # same size, other content
     with pytest.raises(ModelError, match="fails its sha256 check"):
         load_model("alpha", tmp_path)
     (tmp_path / "a.tflite").write_bytes(b"0123" * 10)
@@ -85,8 +98,11 @@ def test_upsert_entry_replaces_by_name_atomically(tmp_path):
     upsert_entry(mf, {"name": "b", "file": "b2.tflite", "sha256": "3" * 64})
     data = read(mf)
     assert data["schema"] == 1
-    assert [(m["name"], m["file"]) for m in data["models"]] == [("a", "a.tflite"), ("b", "b2.tflite")]
-    assert not list(tmp_path.glob(".manifest.json.*"))           # no temp files left behind
+    assert [(m["name"], m["file"]) for m in data["models"]] == [
+        ("a", "a.tflite"),
+        ("b", "b2.tflite"),
+    ]
+    assert not list(tmp_path.glob(".manifest.json.*"))  # no temp files left behind
     remove_entry(mf, "a")
     assert [m["name"] for m in read(mf)["models"]] == ["b"]
 
@@ -103,8 +119,13 @@ def test_shipped_manifest_entries_all_verify():
 
 
 def test_models_command_lists_shipped_models():
-    out = subprocess.run([sys.executable, "-m", "edge.cli", "models"], cwd=REPO, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "models"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "segmenter " in out.stdout and "classifier " in out.stdout
 

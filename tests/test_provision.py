@@ -20,14 +20,26 @@ from edge.sync import load_settings
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware_scripts"
 SCRIPTS = {"pi": "install-raspberry-pi.sh", "jetson": "install-jetson.sh"}
-FILES = ["etc/ecg-edge/config.toml", "etc/ecg-edge/sync.toml", "etc/ecg-edge/device-id",
-         "etc/ecg-edge/model-signing.pub", "etc/default/ecg-edge", "usr/local/lib/ecg-edge/ecg-edge-usb",
-         "etc/systemd/system/ecg-edge-sync@.service", "etc/udev/rules.d/99-ecg-edge-usb.rules"]
+FILES = [
+    "etc/ecg-edge/config.toml",
+    "etc/ecg-edge/sync.toml",
+    "etc/ecg-edge/device-id",
+    "etc/ecg-edge/model-signing.pub",
+    "etc/default/ecg-edge",
+    "usr/local/lib/ecg-edge/ecg-edge-usb",
+    "etc/systemd/system/ecg-edge-sync@.service",
+    "etc/udev/rules.d/99-ecg-edge-usb.rules",
+]
 
 
 def _run(script: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(script), *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=120)
+    return subprocess.run(
+        ["bash", str(script), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+    )
 
 
 def _tree(root: Path) -> dict[str, tuple[str, int]]:
@@ -59,7 +71,15 @@ def fakeroot(tmp_path):
 
 @pytest.mark.parametrize("board", ["pi", "jetson"])
 def test_prefix_install_files_and_idempotent(board, fakeroot, pubkey):
-    r = _run(FW / SCRIPTS[board], "--prefix", str(fakeroot), "--signing-key", str(pubkey), "--device-id", "clinic 7")
+    r = _run(
+        FW / SCRIPTS[board],
+        "--prefix",
+        str(fakeroot),
+        "--signing-key",
+        str(pubkey),
+        "--device-id",
+        "clinic 7",
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     for rel in FILES:
         assert (fakeroot / rel).is_file(), rel
@@ -73,15 +93,20 @@ def test_prefix_install_files_and_idempotent(board, fakeroot, pubkey):
     assert cfg.data_root == "/var/lib/ecg-edge/records"
     assert cfg.source.spec.startswith("picamera2" if board == "pi" else "gst:nvarguscamerasrc")
     assert load_settings(fakeroot / "etc/ecg-edge/sync.toml").export == ()
-    env = dict(line.split("=", 1) for line in (fakeroot / "etc/default/ecg-edge").read_text().splitlines()
-               if line and not line.startswith("#"))
+    env = dict(
+        line.split("=", 1)
+        for line in (fakeroot / "etc/default/ecg-edge").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     assert env["ECG_EDGE_MODELS"] == "/var/lib/ecg-edge/models/current"
     assert env["ECG_EDGE_BIN"] == "/opt/ecg-edge/venv/bin/ecg-edge"
     # system changes are reported, not made, in a fake root
     assert "skip (prefix): python3 -m venv --system-site-packages /opt/ecg-edge/venv" in r.stdout
     assert "numpy<2" in r.stdout and "[device]" in r.stdout
     if board == "pi":
-        assert (fakeroot / "boot/firmware/config.txt").read_text().count("camera_auto_detect=1") == 1
+        assert (fakeroot / "boot/firmware/config.txt").read_text().count(
+            "camera_auto_detect=1"
+        ) == 1
     else:
         assert "nvargus-daemon" in r.stdout
     before = _tree(fakeroot)
@@ -102,18 +127,25 @@ def test_clinic_settings_are_kept_on_reinstall(fakeroot, pubkey):
 
 
 def test_dry_run_prints_every_action_and_changes_nothing(fakeroot, pubkey):
-    r = _run(FW / SCRIPTS["pi"], "--dry-run", "--prefix", str(fakeroot), "--signing-key", str(pubkey))
+    r = _run(
+        FW / SCRIPTS["pi"], "--dry-run", "--prefix", str(fakeroot), "--signing-key", str(pubkey)
+    )
     assert r.returncode == 0, r.stderr
     actions = [ln for ln in r.stdout.splitlines() if ln.startswith("+ ")]
     assert len(actions) >= 10
     assert any("install -d -m 0700" in a and "var/lib/ecg-edge/records" in a for a in actions)
-    assert any("ecg-edge-usb" in a for a in actions) and any("camera_auto_detect=1" in a for a in actions)
+    assert any("ecg-edge-usb" in a for a in actions) and any(
+        "camera_auto_detect=1" in a for a in actions
+    )
     assert sorted(p.name for p in fakeroot.iterdir()) == ["boot"]
     assert (fakeroot / "boot/firmware/config.txt").read_text() == "dtparam=audio=on\n"
     # on the real system (no prefix) a dry run lists the system steps too, and still changes nothing
     r = _run(FW / SCRIPTS["jetson"], "--dry-run", "--no-apt")
     assert r.returncode == 0, r.stderr
-    assert "+ install -d -m 0700 /var/lib/ecg-edge/records" in r.stdout or "ok: /var/lib/ecg-edge/records/" in r.stdout
+    assert (
+        "+ install -d -m 0700 /var/lib/ecg-edge/records" in r.stdout
+        or "ok: /var/lib/ecg-edge/records/" in r.stdout
+    )
     assert "python3 -m venv --system-site-packages /opt/ecg-edge/venv" in r.stdout
     assert "nothing was changed" in r.stdout
 
@@ -135,11 +167,32 @@ def test_factory_models_become_current(tmp_path, pubkey):
     (src / "models").mkdir()
     payload = b"factory model"
     (src / "models/classifier.tflite").write_bytes(payload)
-    (src / "models/manifest.json").write_text(json.dumps({"schema": 1, "models": [
-        {"name": "classifier", "file": "classifier.tflite", "sha256": hashlib.sha256(payload).hexdigest(),
-         "size_bytes": len(payload), "task": "classify", "inputs": [], "outputs": []}]}))
+    (src / "models/manifest.json").write_text(
+        json.dumps(
+            {
+                "schema": 1,
+                "models": [
+                    {
+                        "name": "classifier",
+                        "file": "classifier.tflite",
+                        "sha256": hashlib.sha256(payload).hexdigest(),
+                        "size_bytes": len(payload),
+                        "task": "classify",
+                        "inputs": [],
+                        "outputs": [],
+                    }
+                ],
+            }
+        )
+    )
     root = tmp_path / "root"
-    r = _run(src / "firmware_scripts" / SCRIPTS["pi"], "--prefix", str(root), "--signing-key", str(pubkey))
+    r = _run(
+        src / "firmware_scripts" / SCRIPTS["pi"],
+        "--prefix",
+        str(root),
+        "--signing-key",
+        str(pubkey),
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     current = root / "var/lib/ecg-edge/models/current"
     assert current.is_symlink() and os.readlink(current) == "versions/factory"
@@ -149,10 +202,15 @@ def test_factory_models_become_current(tmp_path, pubkey):
     # a signed bundle then installs over it, keeping the factory models for rollback
     key = pubkey.with_suffix(".key")
     b = bundle.make_bundle(src / "models", key, tmp_path / "stick/ECG-MODELS", version=2)
-    bundle.install_bundle(tmp_path / "stick/ECG-MODELS", current.parent,
-                          root / "etc/ecg-edge/model-signing.pub")
-    assert bundle.status(current.parent) == {"models_root": str(current.parent), "current": b.bundle_id,
-                                             "previous": "factory", "versions": sorted([b.bundle_id, "factory"])}
+    bundle.install_bundle(
+        tmp_path / "stick/ECG-MODELS", current.parent, root / "etc/ecg-edge/model-signing.pub"
+    )
+    assert bundle.status(current.parent) == {
+        "models_root": str(current.parent),
+        "current": b.bundle_id,
+        "previous": "factory",
+        "versions": sorted([b.bundle_id, "factory"]),
+    }
 
 
 def test_shellcheck_clean():
@@ -170,15 +228,26 @@ def test_systemd_units_verify(tmp_path):
     assert any(u.name == "ecg-edge-sync@.service" for u in units)
     checked = 0
     for unit in units:
-        text = unit.read_text().replace("/usr/local/lib/ecg-edge/ecg-edge-usb", str(FW / "ecg-edge-usb"))
-        if "ExecStart=/opt/ecg-edge/venv/bin/" in text:  # the daemon's unit: point at this checkout's venv
+        text = unit.read_text().replace(
+            "/usr/local/lib/ecg-edge/ecg-edge-usb", str(FW / "ecg-edge-usb")
+        )
+        if (
+            "ExecStart=/opt/ecg-edge/venv/bin/" in text
+        ):  # the daemon's unit: point at this checkout's venv
             text = text.replace("/opt/ecg-edge/venv/bin/", str(ROOT / ".venv/bin") + "/")
         (tmp_path / unit.name).write_text(text)
         name = unit.name.replace("@.service", "@sdb1.service")
-        r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / name)],
-                           capture_output=True, text=True, cwd=tmp_path)
-        problems = [ln for ln in (r.stdout + r.stderr).splitlines()
-                    if unit.stem.split("@")[0] in ln or "Unknown" in ln or "not executable" in ln]
+        r = subprocess.run(
+            ["systemd-analyze", "verify", "--man=no", str(tmp_path / name)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        problems = [
+            ln
+            for ln in (r.stdout + r.stderr).splitlines()
+            if unit.stem.split("@")[0] in ln or "Unknown" in ln or "not executable" in ln
+        ]
         if unit.name.startswith("ecg-edge-sync"):
             assert r.returncode == 0 and not problems, r.stdout + r.stderr
             checked += 1
@@ -187,13 +256,24 @@ def test_systemd_units_verify(tmp_path):
 
 def test_udev_rule_matches_only_usb_filesystems():
     text = (ROOT / "systemd/99-ecg-edge-usb.rules").read_text()
-    rule = " ".join(ln.rstrip("\\").strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#"))
-    for needed in ('ACTION=="add"', 'SUBSYSTEM=="block"', 'ENV{ID_BUS}=="usb"', 'ENV{ID_FS_TYPE}=="vfat|exfat|ext4"',
-                   'ENV{SYSTEMD_WANTS}+="ecg-edge-sync@%k.service"', 'TAG+="systemd"'):
+    rule = " ".join(
+        ln.rstrip("\\").strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")
+    )
+    for needed in (
+        'ACTION=="add"',
+        'SUBSYSTEM=="block"',
+        'ENV{ID_BUS}=="usb"',
+        'ENV{ID_FS_TYPE}=="vfat|exfat|ext4"',
+        'ENV{SYSTEMD_WANTS}+="ecg-edge-sync@%k.service"',
+        'TAG+="systemd"',
+    ):
         assert needed in rule, needed
     if shutil.which("udevadm"):
-        r = subprocess.run(["udevadm", "verify", str(ROOT / "systemd/99-ecg-edge-usb.rules")],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            ["udevadm", "verify", str(ROOT / "systemd/99-ecg-edge-usb.rules")],
+            capture_output=True,
+            text=True,
+        )
         if "Unknown command" not in r.stderr and "unrecognized" not in r.stderr:
             assert r.returncode == 0, r.stderr
 

@@ -33,7 +33,9 @@ class TinyImage(torch.nn.Module):
 
     def forward(self, x):
         a = torch.relu(self.c1(x))
-        b = torch.nn.functional.interpolate(torch.relu(self.c2(a)), scale_factor=2.0, mode="nearest")
+        b = torch.nn.functional.interpolate(
+            torch.relu(self.c2(a)), scale_factor=2.0, mode="nearest"
+        )
         return torch.sigmoid(self.c3(torch.cat([a, b], 1)))
 
 
@@ -54,14 +56,23 @@ class TinySignal(torch.nn.Module):
 def _export(model, shape, path: Path, in_name: str, out_name: str) -> Path:
     torch.manual_seed(0)
     model.eval()
-    torch.onnx.export(model, torch.rand(*shape), str(path), input_names=[in_name], output_names=[out_name],
-                      opset_version=17, dynamo=False)
+    torch.onnx.export(
+        model,
+        torch.rand(*shape),
+        str(path),
+        input_names=[in_name],
+        output_names=[out_name],
+        opset_version=17,
+        dynamo=False,
+    )
     return path
 
 
 def _ort(path: Path, x_cf: np.ndarray) -> np.ndarray:
     s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return np.concatenate([s.run(None, {s.get_inputs()[0].name: x_cf[i:i + 1]})[0] for i in range(len(x_cf))])
+    return np.concatenate(
+        [s.run(None, {s.get_inputs()[0].name: x_cf[i : i + 1]})[0] for i in range(len(x_cf))]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +82,31 @@ def image_model(tmp_path_factory):
     d = tmp_path_factory.mktemp("img")
     onnx_path = _export(TinyImage(), (1, 3, 32, 32), d / "img.onnx", "image", "prob")
     rng = np.random.default_rng(0)
-    calib = rng.random((24, 32, 32, 3), dtype=np.float32)      # NHWC, as onnx2tf wants
+    calib = rng.random((24, 32, 32, 3), dtype=np.float32)  # NHWC, as onnx2tf wants
     np.save(d / "calib.npy", calib)
     mdir = d / "models"
     mdir.mkdir()
-    proc = subprocess.run([sys.executable, "-m", "convert.cli", "quantize", str(onnx_path), "--calib",
-                           str(d / "calib.npy"), "--out", str(mdir / "img_int8.tflite"), "--name", "tiny_image",
-                           "--task", "trace_segmentation"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "convert.cli",
+            "quantize",
+            str(onnx_path),
+            "--calib",
+            str(d / "calib.npy"),
+            "--out",
+            str(mdir / "img_int8.tflite"),
+            "--name",
+            "tiny_image",
+            "--task",
+            "trace_segmentation",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return d, onnx_path, mdir
 
@@ -90,7 +119,7 @@ def test_image_model_int8_matches_onnxruntime(image_model):
     assert m.is_quantized
     assert m.input_shape == (1, 32, 32, 3) and m.output_shape == (1, 32, 32, 1)
     x = np.random.default_rng(5).random((4, 32, 32, 3), dtype=np.float32)
-    y = m.run(x)                                                   # batch of 4 via resize
+    y = m.run(x)  # batch of 4 via resize
     ref = _ort(onnx_path, x.transpose(0, 3, 1, 2))
     assert y.shape == (4, 32, 32, 1)
     err = np.abs(y[..., 0] - ref[:, 0])
@@ -125,17 +154,28 @@ def test_signal_model_ncw_to_nwc(tmp_path):
     onnx_path = _export(TinySignal(), (1, 12, 500), tmp_path / "sig.onnx", "ecg", "probabilities")
     from convert.synth import synthetic_ecg
 
-    calib = np.stack([synthetic_ecg(seconds=1.0, fs=500, seed=s) for s in range(20)]).astype(np.float32)  # NWC
+    calib = np.stack([synthetic_ecg(seconds=1.0, fs=500, seed=s) for s in range(20)]).astype(
+        np.float32
+    )  # NWC
     res = quantize(onnx_path, calib, tmp_path / "sig_int8.tflite", per_tensor=True)
     assert res.input_layouts == ["NWC"] and res.output_layouts == ["NC"]
-    upsert_entry(tmp_path / "manifest.json", make_entry("tiny_signal", res.tflite_path, task="classification",
-                                                         input_layouts=res.input_layouts,
-                                                         output_layouts=res.output_layouts,
-                                                         labels=["a", "b", "c", "d", "e"]))
+    upsert_entry(
+        tmp_path / "manifest.json",
+        make_entry(
+            "tiny_signal",
+            res.tflite_path,
+            task="classification",
+            input_layouts=res.input_layouts,
+            output_layouts=res.output_layouts,
+            labels=["a", "b", "c", "d", "e"],
+        ),
+    )
     m = load_model("tiny_signal", tmp_path, num_threads=1)
     assert m.input_shape == (1, 500, 12)
-    x = np.stack([synthetic_ecg(seconds=1.0, fs=500, seed=100 + s) for s in range(3)]).astype(np.float32)
-    y = np.concatenate([m.run(x[i:i + 1]) for i in range(3)])
+    x = np.stack([synthetic_ecg(seconds=1.0, fs=500, seed=100 + s) for s in range(3)]).astype(
+        np.float32
+    )
+    y = np.concatenate([m.run(x[i : i + 1]) for i in range(3)])
     ref = _ort(onnx_path, x.transpose(0, 2, 1))
     assert y.shape == ref.shape == (3, 5)
     assert np.abs(y - ref).max() < 0.03
@@ -182,15 +222,25 @@ def test_tampered_truncated_and_corrupt_files_are_refused(image_model, tmp_path)
 
 def test_models_command_exits_3_on_a_bad_model(image_model, tmp_path):
     d, onnx_path, mdir = image_model
-    good = subprocess.run([sys.executable, "-m", "edge.cli", "models", "--models-dir", str(mdir)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    good = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "models", "--models-dir", str(mdir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert good.returncode == 0, good.stderr
     assert "tiny_image" in good.stdout and "ok" in good.stdout
     bad = tmp_path / "m"
     shutil.copytree(mdir, bad)
     (bad / "img_int8.tflite").write_bytes(b"TFL3" * 10)
-    out = subprocess.run([sys.executable, "-m", "edge.cli", "models", "--models-dir", str(bad)], cwd=REPO,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "models", "--models-dir", str(bad)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 3
     assert "BAD" in out.stdout and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
@@ -198,16 +248,50 @@ def test_models_command_exits_3_on_a_bad_model(image_model, tmp_path):
 
 def test_check_command_reports_agreement(image_model, tmp_path):
     d, onnx_path, mdir = image_model
-    x = np.random.default_rng(3).random((3, 3, 32, 32), dtype=np.float32)   # channel-first, as ONNX takes it
+    x = np.random.default_rng(3).random(
+        (3, 3, 32, 32), dtype=np.float32
+    )  # channel-first, as ONNX takes it
     np.savez(tmp_path / "held.npz", x=x)
-    out = subprocess.run([sys.executable, "-m", "convert.cli", "check", str(onnx_path), str(mdir / "img_int8.tflite"),
-                          "--data", str(tmp_path / "held.npz"), "--task", "outputs"], cwd=REPO,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "convert.cli",
+            "check",
+            str(onnx_path),
+            str(mdir / "img_int8.tflite"),
+            "--data",
+            str(tmp_path / "held.npz"),
+            "--task",
+            "outputs",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "max_abs_diff" in out.stdout and "PASS" in out.stdout
-    strict = subprocess.run([sys.executable, "-m", "convert.cli", "check", str(onnx_path),
-                             str(mdir / "img_int8.tflite"), "--data", str(tmp_path / "held.npz"), "--task", "outputs",
-                             "--max-abs-diff", "0.0"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    strict = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "convert.cli",
+            "check",
+            str(onnx_path),
+            str(mdir / "img_int8.tflite"),
+            "--data",
+            str(tmp_path / "held.npz"),
+            "--task",
+            "outputs",
+            "--max-abs-diff",
+            "0.0",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert strict.returncode == 1 and "FAIL" in strict.stdout
 
 
@@ -225,11 +309,32 @@ def test_check_segmentation_end_to_end_fused_as_the_device_reads_photos(image_mo
     write_record(data / rel, synthetic_ecg(seed=10, fs=500), 500)
     (data / "ptbxl_database.csv").write_text(f"ecg_id,strat_fold,filename_hr\n10,10,{rel}\n")
     report = tmp_path / "report.json"
-    out = subprocess.run([sys.executable, "-m", "convert.cli", "check", str(onnx_path), str(mdir / "img_int8.tflite"),
-                          "--data", str(data), "--task", "segmentation", "--fused", "--modes", "clean",
-                          "--pages", "1", "--json", str(report)], cwd=REPO, capture_output=True, text=True,
-                         timeout=600)
-    assert out.returncode in (0, 1), out.stdout + out.stderr      # a random tiny model may lose
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "convert.cli",
+            "check",
+            str(onnx_path),
+            str(mdir / "img_int8.tflite"),
+            "--data",
+            str(data),
+            "--task",
+            "segmentation",
+            "--fused",
+            "--modes",
+            "clean",
+            "--pages",
+            "1",
+            "--json",
+            str(report),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode in (0, 1), out.stdout + out.stderr  # a random tiny model may lose
     rep = json.loads(report.read_text())
     assert "fused with the classical map" in rep["metric"] and rep["n_samples"] == 1
     # fused with the classical map, even a random segmenter leaves a readable clean page

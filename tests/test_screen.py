@@ -16,19 +16,33 @@ from edge.screen.render import GREEN, RED
 
 def _signals(n: int = 5000) -> np.ndarray:
     t = np.arange(n) / 500.0
-    beat = np.exp(-((t % 0.8) - 0.3) ** 2 / 0.0004)  # an R wave every 0.8 s
+    beat = np.exp(-(((t % 0.8) - 0.3) ** 2) / 0.0004)  # an R wave every 0.8 s
     sig = np.stack([beat * (0.5 + 0.1 * i) for i in range(12)], axis=1)
     sig[:, 6] = np.nan  # V1 not read
     return sig
 
 
 def _view(saved: bool = True, **kw) -> ResultView:
-    base = dict(record_id="20260101-120000-0123abcd", saved=saved, signals=_signals(), fs=500.0,
-                lead_names=list(LEAD_NAMES), lead_quality={n: 0.9 for n in LEAD_NAMES}, confidence=0.8,
-                measurements={"heart_rate_bpm": 75, "pr_ms": 160, "qrs_ms": 90, "qt_ms": 380, "qtc_ms": 424,
-                              "axis_deg": 30},
-                statements=["Sinus rhythm", "Normal ECG"], probabilities={"NORM": 0.9, "MI": 0.05},
-                summary="Sinus rhythm 75/min. No abnormality detected.")
+    base = dict(
+        record_id="20260101-120000-0123abcd",
+        saved=saved,
+        signals=_signals(),
+        fs=500.0,
+        lead_names=list(LEAD_NAMES),
+        lead_quality={n: 0.9 for n in LEAD_NAMES},
+        confidence=0.8,
+        measurements={
+            "heart_rate_bpm": 75,
+            "pr_ms": 160,
+            "qrs_ms": 90,
+            "qt_ms": 380,
+            "qtc_ms": 424,
+            "axis_deg": 30,
+        },
+        statements=["Sinus rhythm", "Normal ECG"],
+        probabilities={"NORM": 0.9, "MI": 0.05},
+        summary="Sinus rhythm 75/min. No abnormality detected.",
+    )
     base.update(kw)
     return ResultView(**base)
 
@@ -38,9 +52,15 @@ def test_every_screen_has_the_panel_size(size):
     s = Screens(*size)
     frame = np.full((720, 1280, 3), 200, np.uint8)
     outline = np.array([[100, 100], [1100, 120], [1080, 650], [120, 630]], np.float32)
-    shots = [s.preview(frame, outline, "Hold still", True, 0.5), s.preview(None), s.processing(frame),
-             s.idle(), s.message("No ECG page found", "Point the camera at the printout.", "guidance"),
-             s.result(_view()), s.result(ResultView(None, False, error="disk full"))]
+    shots = [
+        s.preview(frame, outline, "Hold still", True, 0.5),
+        s.preview(None),
+        s.processing(frame),
+        s.idle(),
+        s.message("No ECG page found", "Point the camera at the printout.", "guidance"),
+        s.result(_view()),
+        s.result(ResultView(None, False, error="disk full")),
+    ]
     for img in shots:
         assert img.shape == (size[1], size[0], 3) and img.dtype == np.uint8
 
@@ -78,7 +98,10 @@ def test_headless_sink_writes_png_and_description_atomically(tmp_path):
     assert np.array_equal(back, img)
     info = json.loads((tmp_path / "screen.json").read_text())
     assert info["screen"] == "result" and info["frame"] == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["screen.json", "screen.png"]  # no temp files left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "screen.json",
+        "screen.png",
+    ]  # no temp files left
     assert not sink.poll_trigger() and not sink.poll_quit()
 
 

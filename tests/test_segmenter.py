@@ -15,8 +15,9 @@ torch = pytest.importorskip("torch")
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data" / "ptbxl500"
-needs_data = pytest.mark.skipif(not (DATA / "ptbxl_database.csv").is_file(),
-                                reason=f"PTB-XL subset not found at {DATA}")
+needs_data = pytest.mark.skipif(
+    not (DATA / "ptbxl_database.csv").is_file(), reason=f"PTB-XL subset not found at {DATA}"
+)
 
 
 def test_unet_shapes_and_budget():
@@ -26,16 +27,17 @@ def test_unet_shapes_and_budget():
     with torch.no_grad():
         y = m(torch.rand(2, 3, 64, 96))
     assert y.shape == (2, 1, 64, 96)
-    assert count_params(m) < 250_000              # int8 weights well under 1 MB
-    assert macs_per_pixel(m) < 3000               # whole page in ~0.3 s on 2 cores
+    assert count_params(m) < 250_000  # int8 weights well under 1 MB
+    assert macs_per_pixel(m) < 3000  # whole page in ~0.3 s on 2 cores
 
 
 def test_rectified_photo_mask_sits_on_the_ink():
     from convert.segmenter.data import rectify
     from convert.synth import render_page, synthetic_ecg
 
-    page = render_page(synthetic_ecg(seed=4), 500, layout="3x4+1", mode="photo", seed=4,
-                       photo_size=(1600, 1200))
+    page = render_page(
+        synthetic_ecg(seed=4), 500, layout="3x4+1", mode="photo", seed=4, photo_size=(1600, 1200)
+    )
     img, mask = rectify(page.image, page.mask, page.meta, 6.0)
     w_mm, h_mm = page.meta["page_mm"]
     assert img.shape[:2] == (round(h_mm * 6), round(w_mm * 6))
@@ -81,8 +83,22 @@ def test_onnx_export_matches_torch(tmp_path):
 
 
 def test_train_segmenter_without_data_is_a_clear_error(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "convert.cli", "train-segmenter", "--data", str(tmp_path / "none"),
-                          "--out", str(tmp_path / "run")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "convert.cli",
+            "train-segmenter",
+            "--data",
+            str(tmp_path / "none"),
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2
     assert "no PTB-XL data" in out.stderr and "Traceback" not in out.stderr
 
@@ -92,8 +108,19 @@ def test_train_segmenter_without_data_is_a_clear_error(tmp_path):
 def test_training_runs_and_resumes(tmp_path):
     from convert.segmenter.train import TrainConfig, load_checkpoint, train
 
-    cfg = TrainConfig(data=str(DATA), out=str(tmp_path / "run"), train_pages=2, val_pages=1, steps=4, val_every=2,
-                      batch=2, crop=64, threads=1, modes=("clean",), widths=(4, 8, 8, 8, 8))
+    cfg = TrainConfig(
+        data=str(DATA),
+        out=str(tmp_path / "run"),
+        train_pages=2,
+        val_pages=1,
+        steps=4,
+        val_every=2,
+        batch=2,
+        crop=64,
+        threads=1,
+        modes=("clean",),
+        widths=(4, 8, 8, 8, 8),
+    )
     best = train(cfg, log=lambda s: None)
     model, ck = load_checkpoint(best)
     assert ck["step"] in (2, 4)
@@ -101,7 +128,7 @@ def test_training_runs_and_resumes(tmp_path):
     train(cfg, resume=True, log=lambda s: None)
     _, last = load_checkpoint(tmp_path / "run" / "last.pt")
     assert last["step"] == 6
-    assert len(last["history"]) == 3                  # validations at steps 2, 4 and 6
+    assert len(last["history"]) == 3  # validations at steps 2, 4 and 6
 
 
 @pytest.mark.slow
@@ -147,7 +174,7 @@ def test_signal_pack_holds_the_folds_signals_to_the_microvolt(tiny_ptbxl, tmp_pa
     pack = pack_records(tiny_ptbxl, tuple(range(1, 10)), tmp_path / "signals.npz")
     refs = fold_records(pack, (1, 2, 9))
     assert [(r.ecg_id, r.fold) for r in refs] == [(1, 1), (2, 2), (3, 9)]
-    assert fold_records(pack, (10,)) == []            # fold 10 is never packed: it is the test fold
+    assert fold_records(pack, (10,)) == []  # fold 10 is never packed: it is the test fold
     for ref, orig in zip(refs, fold_records(tiny_ptbxl, (1, 2, 9))):
         got, fs = load_signals(ref)
         want, fs0 = load_signals(orig)
@@ -164,7 +191,9 @@ def test_parallel_page_cache_matches_the_serial_one(tiny_ptbxl, tmp_path):
     parallel = build_cache(tiny_ptbxl, (1, 2), tmp_path / "b", 3, jobs=2, **kw)
     for a, b in zip(serial, parallel):
         with np.load(a) as za, np.load(b) as zb:
-            assert np.array_equal(za["image"], zb["image"]) and np.array_equal(za["mask"], zb["mask"])
+            assert np.array_equal(za["image"], zb["image"]) and np.array_equal(
+                za["mask"], zb["mask"]
+            )
             assert za["mask"].any()
 
 
@@ -175,9 +204,21 @@ def test_training_from_a_pack_with_batch_workers(tiny_ptbxl, tmp_path):
     from convert.segmenter.train import TrainConfig, load_checkpoint, train
 
     pack = pack_records(tiny_ptbxl, tuple(range(1, 10)), tmp_path / "signals.npz")
-    cfg = TrainConfig(data=str(pack), out=str(tmp_path / "run"), train_pages=2, val_pages=1, steps=4, val_every=2,
-                      batch=2, crop=64, threads=1, modes=("clean",), widths=(4, 8, 8, 8, 8), workers=2,
-                      device="cpu")
+    cfg = TrainConfig(
+        data=str(pack),
+        out=str(tmp_path / "run"),
+        train_pages=2,
+        val_pages=1,
+        steps=4,
+        val_every=2,
+        batch=2,
+        crop=64,
+        threads=1,
+        modes=("clean",),
+        widths=(4, 8, 8, 8, 8),
+        workers=2,
+        device="cpu",
+    )
     best = train(cfg, log=lambda s: None)
     _, ck = load_checkpoint(best)
     assert ck["config"]["workers"] == 2 and ck["step"] in (2, 4)

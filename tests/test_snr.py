@@ -29,7 +29,7 @@ def test_known_noise_level():
     x = _ecg_like()
     rng = np.random.default_rng(1)
     noise = rng.standard_normal(len(x))
-    noise *= np.sqrt(np.sum(x ** 2) / np.sum(noise ** 2) / 10 ** (12 / 10))  # exactly 12 dB
+    noise *= np.sqrt(np.sum(x**2) / np.sum(noise**2) / 10 ** (12 / 10))  # exactly 12 dB
     noise -= noise.mean()
     s = lead_snr(x, x + noise, FS)
     assert s.snr_db == pytest.approx(12.0, abs=0.3)
@@ -38,7 +38,7 @@ def test_known_noise_level():
 def test_shift_and_offset_are_compensated_within_limits():
     x = _ecg_like()
     est = np.full_like(x, np.nan)
-    est[100:] = x[:-100] + 0.7          # 0.2 s late and 0.7 mV high
+    est[100:] = x[:-100] + 0.7  # 0.2 s late and 0.7 mV high
     s = lead_snr(x, est, FS)
     assert s.shift_samples == 100
     assert s.offset_mv == pytest.approx(-0.7, abs=1e-6)
@@ -57,15 +57,15 @@ def test_offset_beyond_one_mv_is_not_fully_removed():
 def test_shift_beyond_half_second_is_not_found():
     x = _ecg_like()
     assert lead_snr(x, np.roll(x, 200), FS).raw_snr_db > 25
-    assert lead_snr(x, np.roll(x, 400), FS).raw_snr_db < 10   # 0.8 s: outside the search
+    assert lead_snr(x, np.roll(x, 400), FS).raw_snr_db < 10  # 0.8 s: outside the search
 
 
 def test_coverage_scales_and_unprinted_reference_is_skipped():
     x = _ecg_like()
     ref = x.copy()
-    ref[2500:] = np.nan                  # only the first 5 s printed
+    ref[2500:] = np.nan  # only the first 5 s printed
     est = x.copy()
-    est[:1250] = np.nan                  # estimate returned only half of them
+    est[:1250] = np.nan  # estimate returned only half of them
     s = lead_snr(ref, est, FS)
     assert s.coverage == pytest.approx(0.5, abs=0.01)
     assert s.snr_db == pytest.approx(0.5 * s.raw_snr_db, rel=0.02)

@@ -118,7 +118,10 @@ def test_replay_folder_plays_each_image_as_a_held_still_view_in_virtual_time(tmp
         frames.append(f)
         if len(frames) == 3:
             still = src.capture()
-            assert still.image.shape == (1200, 1600, 3) and still.data == (tmp_path / "0.jpg").read_bytes()
+            assert (
+                still.image.shape == (1200, 1600, 3)
+                and still.data == (tmp_path / "0.jpg").read_bytes()
+            )
     assert src.exhausted and len(frames) == 10
     assert frames[0].image.shape == (480, 640, 3)
     assert np.allclose(np.diff([f.timestamp for f in frames]), 0.1)
@@ -148,6 +151,7 @@ def test_factory_and_clear_errors_for_missing_cameras(tmp_path):
     with pytest.raises(BadInputError, match="does not exist"):
         open_source(f"replay:{tmp_path / 'nope'}", cfg)
     from edge.sources.opencv_camera import gstreamer_available
+
     if not gstreamer_available():
         with pytest.raises(BadInputError, match="GStreamer"):
             open_source("gst:videotestsrc ! appsink", cfg)
@@ -201,9 +205,24 @@ def test_daemon_under_systemd_keeps_running_without_a_camera_and_says_so(tmp_pat
     sock.bind(str(tmp_path / "n.sock"))
     sock.settimeout(30)
     env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "n.sock"), "PYTHONPATH": str(repo)}
-    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--source", "v4l2:/dev/video99",
-                             "--display", f"headless:{tmp_path / 'screen.png'}", "--data-root",
-                             str(tmp_path / "store")], env=env, cwd=repo, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "run",
+            "--source",
+            "v4l2:/dev/video99",
+            "--display",
+            f"headless:{tmp_path / 'screen.png'}",
+            "--data-root",
+            str(tmp_path / "store"),
+        ],
+        env=env,
+        cwd=repo,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert "READY=1" in sock.recv(4096).decode()
         deadline = time.time() + 20

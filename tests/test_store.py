@@ -33,9 +33,16 @@ def _signals(seed: int = 0, n: int = 5000) -> np.ndarray:
 
 def _save(store: RecordStore, seed: int = 0, **kw) -> str:
     img = np.full((60, 80, 3), seed % 255, np.uint8)
-    return store.save(signals=_signals(seed), fs=500, report={"summary": f"record {seed}"},
-                      capture=kw.pop("capture", f"capture-bytes-{seed}".encode()), capture_ext=".jpg",
-                      rectified=img, overlay=img, **kw)
+    return store.save(
+        signals=_signals(seed),
+        fs=500,
+        report={"summary": f"record {seed}"},
+        capture=kw.pop("capture", f"capture-bytes-{seed}".encode()),
+        capture_ext=".jpg",
+        rectified=img,
+        overlay=img,
+        **kw,
+    )
 
 
 def test_save_writes_complete_record_with_owner_only_permissions(tmp_path):
@@ -44,7 +51,8 @@ def test_save_writes_complete_record_with_owner_only_permissions(tmp_path):
     rid = _save(store, 1)
     d = root / rid
     assert sorted(p.name for p in d.iterdir()) == sorted(
-        [f"{rid}.hea", f"{rid}.dat", "capture.jpg", "rectified.png", "overlay.png", "report.json"])
+        [f"{rid}.hea", f"{rid}.dat", "capture.jpg", "rectified.png", "overlay.png", "report.json"]
+    )
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
     assert stat.S_IMODE(d.stat().st_mode) == 0o700
     for f in d.iterdir():
@@ -66,7 +74,9 @@ def test_index_list_unsynced_mark_synced_and_verify(tmp_path):
     assert {r.id for r in store.unsynced()} == set(ids)
     store.mark_synced(ids[1], "/media/usb/ECG-EXPORT/dev1")
     rec = store.get(ids[1])
-    assert rec.status == "synced" and rec.synced_to == "/media/usb/ECG-EXPORT/dev1" and rec.synced_at
+    assert (
+        rec.status == "synced" and rec.synced_to == "/media/usb/ECG-EXPORT/dev1" and rec.synced_at
+    )
     assert {r.id for r in store.unsynced()} == {ids[0], ids[2]}
     assert store.record_dir(ids[0]) == tmp_path / ids[0]
     assert set(rec.sha256) == {p.name for p in rec.path.iterdir()}
@@ -92,8 +102,10 @@ def test_ids_are_sortable_and_same_capture_is_idempotent(tmp_path):
     assert c != a
     rid = make_record_id("ab" * 32)
     assert len(rid) == 24 and rid.endswith("-abababab") and rid[8] == "-"
-    assert make_record_id("00" * 32) < make_record_id("00" * 32, __import__("datetime").datetime(2999, 1, 1,
-                                                      tzinfo=__import__("datetime").timezone.utc))
+    assert make_record_id("00" * 32) < make_record_id(
+        "00" * 32,
+        __import__("datetime").datetime(2999, 1, 1, tzinfo=__import__("datetime").timezone.utc),
+    )
 
 
 def test_recovery_removes_temp_dirs_and_reindexes_committed_dirs(tmp_path):
@@ -112,6 +124,7 @@ def test_recovery_removes_temp_dirs_and_reindexes_committed_dirs(tmp_path):
     (half / "capture.jpg").write_bytes(b"half")
     # a record removed from disk by someone
     import shutil
+
     shutil.rmtree(tmp_path / other)
     store = RecordStore(tmp_path)
     assert not half.exists()
@@ -165,8 +178,12 @@ def test_sigkill_during_saves_leaves_only_complete_records(tmp_path):
     rng = np.random.default_rng(0)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     for _ in range(4):
-        p = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path)], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(tmp_path)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
         assert p.stdout.readline()  # one record saved: the writer is in its stride
         time.sleep(float(rng.uniform(0, 0.8)))  # then kill it somewhere in the next saves
         p.send_signal(signal.SIGKILL)

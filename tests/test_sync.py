@@ -34,13 +34,20 @@ def _signals(seed: int) -> np.ndarray:
         return np.sin(2 * np.pi * 1.2 * t)[:, None] * np.linspace(0.2, 1.5, 12)[None] + 0.01 * seed
 
 
-def _make_store(root: Path, n: int, *, capture_bytes: int = 2000, start_seed: int = 0) -> RecordStore:
+def _make_store(
+    root: Path, n: int, *, capture_bytes: int = 2000, start_seed: int = 0
+) -> RecordStore:
     store = RecordStore(root)
     rng = np.random.default_rng(start_seed)
     for i in range(n):
-        store.save(signals=_signals(start_seed + i), fs=500, report={"summary": f"record {i}"},
-                   capture=rng.integers(0, 256, capture_bytes, dtype=np.uint8).tobytes(), capture_ext=".jpg",
-                   created=datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(days=start_seed + i))
+        store.save(
+            signals=_signals(start_seed + i),
+            fs=500,
+            report={"summary": f"record {i}"},
+            capture=rng.integers(0, 256, capture_bytes, dtype=np.uint8).tobytes(),
+            capture_ext=".jpg",
+            created=datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(days=start_seed + i),
+        )
     return store
 
 
@@ -54,8 +61,10 @@ def _check_target(target: Path, store: RecordStore, device_id: str = "box1") -> 
         if not sums.exists():
             continue
         lines = [ln.split("  ", 1) for ln in sums.read_text().splitlines()]
-        ok = all((d / name).is_file() and hashlib.sha256((d / name).read_bytes()).hexdigest() == digest
-                 for digest, name in lines)
+        ok = all(
+            (d / name).is_file() and hashlib.sha256((d / name).read_bytes()).hexdigest() == digest
+            for digest, name in lines
+        )
         ok = ok and {name for _, name in lines} >= set(rec.sha256)
         if ok:
             good.append(rec.id)
@@ -107,8 +116,12 @@ def test_sync_copies_verifies_and_marks(tmp_path, template):
         np.testing.assert_array_equal(copy.signals, orig.signals)
     if shutil.which("sha256sum"):  # the stick verifies with the standard tool on any workstation
         for rec in store.list():
-            r = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"],
-                               cwd=stick / "ECG-EXPORT" / "box1" / rec.id, capture_output=True, text=True)
+            r = subprocess.run(
+                ["sha256sum", "-c", "--quiet", "SHA256SUMS"],
+                cwd=stick / "ECG-EXPORT" / "box1" / rec.id,
+                capture_output=True,
+                text=True,
+            )
             assert r.returncode == 0, r.stdout + r.stderr
     status = json.loads((store.root / "sync-status.json").read_text())
     assert status["state"] == "ok" and status["message"].startswith("Copied 2 records")
@@ -121,9 +134,13 @@ def test_resync_copies_nothing_twice(tmp_path, template):
     sync.sync_records(store, stick, device_id="box1")
     before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in stick.rglob("*") if p.is_file()}
     res = sync.sync_records(store, stick, device_id="box1")
-    assert res.copied == [] and res.files_written == 0 and res.message.startswith("Copied 0 records")
+    assert (
+        res.copied == [] and res.files_written == 0 and res.message.startswith("Copied 0 records")
+    )
     # a new record: only its files are written, the old copies are untouched
-    new = store.save(signals=_signals(9), fs=500, report={}, capture=b"new capture", capture_ext=".jpg")
+    new = store.save(
+        signals=_signals(9), fs=500, report={}, capture=b"new capture", capture_ext=".jpg"
+    )
     res = sync.sync_records(store, stick, device_id="box1")
     assert res.copied == [new]
     assert res.files_written == len(store.get(new).sha256) + 1  # + SHA256SUMS
@@ -144,7 +161,9 @@ def test_progress_is_shown_and_final_status_can_be_left_to_the_caller(tmp_path, 
     res = sync.sync_records(store, stick, device_id="box1", hook=watch, final_status=False)
     assert res.state == "ok"
     assert [s["state"] for s in seen] == ["busy", "busy"]
-    assert seen[0]["message"].startswith("Copying 2 records") and seen[1]["message"].startswith("Copying records: 1 of 2")
+    assert seen[0]["message"].startswith("Copying 2 records") and seen[1]["message"].startswith(
+        "Copying records: 1 of 2"
+    )
     final = json.loads((store.root / "sync-status.json").read_text())
     assert final["state"] == "busy" and "do not remove" in final["message"]
 
@@ -173,7 +192,9 @@ def test_fault_at_every_step_loses_nothing_and_resumes(tmp_path, template, err):
     sync.sync_records(probe, tmp_path / "probe", device_id="box1", hook=lambda *a: calls.append(a))
     assert len(calls) > 20
     expected_msg = {errno.EIO: "removed", errno.ENOSPC: "full", errno.EROFS: "read-only"}[err]
-    steps = range(len(calls)) if err == errno.EIO else range(0, len(calls), 3)  # every step once, errnos sampled
+    steps = (
+        range(len(calls)) if err == errno.EIO else range(0, len(calls), 3)
+    )  # every step once, errnos sampled
     for k in steps:
         store = _fresh(template, tmp_path)
         stick = tmp_path / f"stick-{err}-{k}"
@@ -218,7 +239,9 @@ def test_verification_catches_corrupted_copy(tmp_path, template):
     res = sync.sync_records(store, stick, device_id="box1", hook=corrupt)
     assert res.state == "error" and victim in res.failed and "does not match" in res.failed[victim]
     assert not store.get(victim).synced and len(res.copied) == 1
-    assert not (stick / "ECG-EXPORT" / "box1" / victim / f"{victim}.dat").exists()  # bad copy removed
+    assert not (
+        stick / "ECG-EXPORT" / "box1" / victim / f"{victim}.dat"
+    ).exists()  # bad copy removed
     res = sync.sync_records(store, stick, device_id="box1")
     assert res.copied == [victim] and len(_check_target(stick, store)) == 2
 
@@ -281,15 +304,24 @@ def test_export_csv_and_edf(tmp_path, template):
 
     edf = read_edf(str(d / f"{rec.id}.edf"))  # an independent reader accepts the file
     assert edf.fs == 500 and edf.sig_name[1] == "ECG II"
-    np.testing.assert_allclose(edf.p_signal[: len(orig.signals)], np.nan_to_num(orig.signals), atol=2e-3)
+    np.testing.assert_allclose(
+        edf.p_signal[: len(orig.signals)], np.nan_to_num(orig.signals), atol=2e-3
+    )
     # decoded by the EDF specification itself: exact to the 1 uV step
     raw = (d / f"{rec.id}.edf").read_bytes()
     ns, hdr = int(raw[252:256]), int(raw[184:192])
-    field = lambda off, w: [float(raw[256 + off + i * w: 256 + off + (i + 1) * w]) for i in range(ns)]  # noqa: E731
+    field = lambda off, w: [
+        float(raw[256 + off + i * w : 256 + off + (i + 1) * w]) for i in range(ns)
+    ]  # noqa: E731
     pmin, pmax = field(ns * 104, 8), field(ns * 112, 8)
     dmin, dmax, spr = field(ns * 120, 8), field(ns * 128, 8), field(ns * 216, 8)
     n_rec = int(raw[236:244])
-    dig = np.frombuffer(raw[hdr:], "<i2").reshape(n_rec, ns, int(spr[0])).transpose(0, 2, 1).reshape(-1, ns)
+    dig = (
+        np.frombuffer(raw[hdr:], "<i2")
+        .reshape(n_rec, ns, int(spr[0]))
+        .transpose(0, 2, 1)
+        .reshape(-1, ns)
+    )
     phys = (dig - np.array(dmin)) * (np.array(pmax) - pmin) / (np.array(dmax) - dmin) + pmin
     np.testing.assert_allclose(phys[: len(orig.signals)], np.nan_to_num(orig.signals), atol=5.1e-4)
 
@@ -318,7 +350,9 @@ def test_retention_removes_only_verified_records(tmp_path):
     for rid in res.removed:  # what was removed from the device is complete on the stick
         d = stick / "ECG-EXPORT" / "box1" / rid
         lines = [ln.split("  ", 1) for ln in (d / "SHA256SUMS").read_text().splitlines()]
-        assert lines and all(hashlib.sha256((d / n).read_bytes()).hexdigest() == h for h, n in lines)
+        assert lines and all(
+            hashlib.sha256((d / n).read_bytes()).hexdigest() == h for h, n in lines
+        )
     # age rule: nothing younger than the limit goes
     assert sync.apply_retention(store, sync.RetentionRule(max_age_days=10_000)) == []
 
@@ -337,8 +371,13 @@ def test_concurrent_sync_refused(tmp_path, template):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge.cli", "sync", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return subprocess.run(
+        [sys.executable, "-m", "edge.cli", "sync", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
 
 
 def test_cli_sync_and_bad_target(tmp_path, template):
@@ -347,7 +386,16 @@ def test_cli_sync_and_bad_target(tmp_path, template):
     store.close()
     stick = tmp_path / "stick"
     stick.mkdir()
-    r = _cli("--to", str(stick), "--data-root", str(root), "--device-id", "clinic 7/box", "--export", "csv")
+    r = _cli(
+        "--to",
+        str(stick),
+        "--data-root",
+        str(root),
+        "--device-id",
+        "clinic 7/box",
+        "--export",
+        "csv",
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("Copied 2 records - safe to remove")
     assert (stick / "ECG-EXPORT" / "clinic-7-box").is_dir()  # made FAT-safe
@@ -424,7 +472,9 @@ def vfat_stick(tmp_path):
         img = tmp_path / f"stick{len(mounted)}.img"
         with open(img, "wb") as f:
             f.truncate(size_mb << 20)
-        subprocess.run(["mkfs.vfat", "-F", str(fat_bits), str(img)], check=True, capture_output=True)
+        subprocess.run(
+            ["mkfs.vfat", "-F", str(fat_bits), str(img)], check=True, capture_output=True
+        )
         mnt = tmp_path / f"mnt{len(mounted)}"
         mnt.mkdir()
         proc = None
@@ -432,8 +482,11 @@ def vfat_stick(tmp_path):
             unmount = ["umount", str(mnt)]
         elif shutil.which("fusefat") and os.path.exists("/dev/fuse") and os.geteuid() == 0:
             # foreground, so teardown can wait until every write reached the image
-            proc = subprocess.Popen(["fusefat", "-f", "-o", "rw+", str(img), str(mnt)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                ["fusefat", "-f", "-o", "rw+", str(img), str(mnt)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             for _ in range(100):
                 if os.path.ismount(mnt) or proc.poll() is not None:
                     break
@@ -441,9 +494,15 @@ def vfat_stick(tmp_path):
             if not os.path.ismount(mnt):
                 proc.kill()
                 pytest.skip("fusefat could not mount the image")
-            unmount = ["fusermount", "-u", str(mnt)] if shutil.which("fusermount") else ["umount", str(mnt)]
+            unmount = (
+                ["fusermount", "-u", str(mnt)]
+                if shutil.which("fusermount")
+                else ["umount", str(mnt)]
+            )
         else:
-            pytest.skip("cannot mount a vfat image here (no vfat in this kernel, no fusefat, or no mount rights)")
+            pytest.skip(
+                "cannot mount a vfat image here (no vfat in this kernel, no fusefat, or no mount rights)"
+            )
         mounted.append((unmount, img, proc))
         return mnt
 
@@ -463,7 +522,9 @@ def test_real_vfat_stick(tmp_path, template, vfat_stick):
     store = _fresh(template, tmp_path)
     res = sync.sync_records(store, mnt, device_id="box1", export=("csv", "edf"))
     assert res.state == "ok" and len(_check_target(mnt, store)) == 2
-    res = sync.sync_records(store, mnt, device_id="box1", export=("csv", "edf"), include_synced=True)
+    res = sync.sync_records(
+        store, mnt, device_id="box1", export=("csv", "edf"), include_synced=True
+    )
     assert res.files_written == 0 and res.files_reused == 2 * 7
 
 
@@ -514,9 +575,11 @@ def test_benchmark_sync_throughput(tmp_path):
     t1 = time.perf_counter()
     again = sync.sync_records(store, stick, device_id="box1")
     dt2 = time.perf_counter() - t1
-    print(f"\nsync: {len(res.copied)} records, {res.files_written} files, {res.bytes_written / 1e6:.1f} MB "
-          f"in {dt:.2f} s = {len(res.copied) / dt:.1f} records/s, {res.bytes_written / 1e6 / dt:.1f} MB/s "
-          f"(write + fsync + read-back verify + CSV/EDF export); re-sync with nothing new: {dt2 * 1000:.0f} ms")
+    print(
+        f"\nsync: {len(res.copied)} records, {res.files_written} files, {res.bytes_written / 1e6:.1f} MB "
+        f"in {dt:.2f} s = {len(res.copied) / dt:.1f} records/s, {res.bytes_written / 1e6 / dt:.1f} MB/s "
+        f"(write + fsync + read-back verify + CSV/EDF export); re-sync with nothing new: {dt2 * 1000:.0f} ms"
+    )
     assert res.state == "ok" and again.files_written == 0
 
 

@@ -31,10 +31,15 @@ def _have(*tools: str) -> bool:
 def loopdev(tmp_path, request):
     """A loop device over a fresh image formatted with the filesystem named by the test's param."""
     fstype = getattr(request, "param", "ext4")
-    mkfs = {"ext4": ["mkfs.ext4", "-q", "-F"], "vfat": ["mkfs.vfat", "-F", "32"],
-            "none": None}[fstype]
-    if os.geteuid() != 0 or not _have("losetup", "mount", "blkid", "runuser", "mountpoint", "findmnt"):
-        pytest.skip("needs root with losetup, mount, blkid, runuser, findmnt (a device-like machine)")
+    mkfs = {"ext4": ["mkfs.ext4", "-q", "-F"], "vfat": ["mkfs.vfat", "-F", "32"], "none": None}[
+        fstype
+    ]
+    if os.geteuid() != 0 or not _have(
+        "losetup", "mount", "blkid", "runuser", "mountpoint", "findmnt"
+    ):
+        pytest.skip(
+            "needs root with losetup, mount, blkid, runuser, findmnt (a device-like machine)"
+        )
     if mkfs and not shutil.which(mkfs[0]):
         pytest.skip(f"{mkfs[0]} not installed")
     img = tmp_path / f"stick-{fstype}.img"
@@ -49,7 +54,10 @@ def loopdev(tmp_path, request):
     if fstype == "vfat":  # the kernel must be able to mount it
         probe = tmp_path / "probe"
         probe.mkdir()
-        if subprocess.run(["mount", "-t", "vfat", dev, str(probe)], capture_output=True).returncode != 0:
+        if (
+            subprocess.run(["mount", "-t", "vfat", dev, str(probe)], capture_output=True).returncode
+            != 0
+        ):
             subprocess.run(["losetup", "-d", dev])
             pytest.skip("this kernel cannot mount vfat")
         subprocess.run(["umount", str(probe)], check=True)
@@ -65,13 +73,21 @@ def _env(tmp_path: Path, data_root: Path, keys: tuple[Path, Path]) -> dict[str, 
     wrapper.chmod(0o755)
     run_dir = tmp_path / "run"
     run_dir.mkdir(exist_ok=True)
-    return {**os.environ, "ECG_EDGE_BIN": str(wrapper), "ECG_EDGE_USER": "root",
-            "ECG_EDGE_DATA_ROOT": str(data_root), "RUNTIME_DIRECTORY": str(run_dir),
-            "ECG_EDGE_MODELS_ROOT": str(tmp_path / "models-root"), "ECG_EDGE_SIGNING_KEY": str(keys[1])}
+    return {
+        **os.environ,
+        "ECG_EDGE_BIN": str(wrapper),
+        "ECG_EDGE_USER": "root",
+        "ECG_EDGE_DATA_ROOT": str(data_root),
+        "RUNTIME_DIRECTORY": str(run_dir),
+        "ECG_EDGE_MODELS_ROOT": str(tmp_path / "models-root"),
+        "ECG_EDGE_SIGNING_KEY": str(keys[1]),
+    }
 
 
 def _helper(dev: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([str(HELPER), os.path.basename(dev)], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [str(HELPER), os.path.basename(dev)], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def _contents(img_dev: str, tmp_path: Path) -> Path:
@@ -93,7 +109,9 @@ def test_helper_syncs_installs_models_and_unmounts(tmp_path, loopdev):
     mnt.mkdir()
     subprocess.run(["mount", dev, str(mnt)], check=True)
     try:
-        info = bundle.make_bundle(_models_dir(tmp_path, b"model-from-stick"), keys[0], mnt / "ECG-MODELS", version=3)
+        info = bundle.make_bundle(
+            _models_dir(tmp_path, b"model-from-stick"), keys[0], mnt / "ECG-MODELS", version=3
+        )
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
 
@@ -101,12 +119,19 @@ def test_helper_syncs_installs_models_and_unmounts(tmp_path, loopdev):
     assert r.returncode == 0, r.stdout + r.stderr
     status = json.loads((tmp_path / "records" / "sync-status.json").read_text())
     assert status["state"] == "ok", status
-    assert status["message"] == f"Copied 2 records; Installed model bundle {info.bundle_id} - safe to remove"
+    assert (
+        status["message"]
+        == f"Copied 2 records; Installed model bundle {info.bundle_id} - safe to remove"
+    )
     assert subprocess.run(["findmnt", "-S", dev], capture_output=True).returncode != 0  # unmounted
-    assert (tmp_path / "models-root" / "current" / "classifier.tflite").read_bytes() == b"model-from-stick"
+    assert (
+        tmp_path / "models-root" / "current" / "classifier.tflite"
+    ).read_bytes() == b"model-from-stick"
     store = RecordStore(tmp_path / "records")
     assert store.unsynced() == []
-    uuid = subprocess.run(["blkid", "-p", "-o", "value", "-s", "UUID", dev], capture_output=True, text=True).stdout.strip()
+    uuid = subprocess.run(
+        ["blkid", "-p", "-o", "value", "-s", "UUID", dev], capture_output=True, text=True
+    ).stdout.strip()
     assert all(r.synced_to == f"usb:{uuid}:ECG-EXPORT/{_device_id()}/{r.id}" for r in store.list())
     inspect = _contents(dev, tmp_path)
     try:
@@ -117,7 +142,10 @@ def test_helper_syncs_installs_models_and_unmounts(tmp_path, loopdev):
     r = _helper(dev, env)
     assert r.returncode == 0, r.stderr
     status = json.loads((tmp_path / "records" / "sync-status.json").read_text())
-    assert status["message"] == f"Copied 0 records; Model bundle {info.bundle_id} is already installed - safe to remove"
+    assert (
+        status["message"]
+        == f"Copied 0 records; Model bundle {info.bundle_id} is already installed - safe to remove"
+    )
 
 
 def _device_id() -> str:
@@ -135,7 +163,9 @@ def test_helper_refuses_tampered_bundle_but_keeps_records(tmp_path, loopdev):
     mnt.mkdir()
     subprocess.run(["mount", dev, str(mnt)], check=True)
     try:
-        bundle.make_bundle(_models_dir(tmp_path, b"good-model"), keys[0], mnt / "ECG-MODELS", version=3)
+        bundle.make_bundle(
+            _models_dir(tmp_path, b"good-model"), keys[0], mnt / "ECG-MODELS", version=3
+        )
         (mnt / "ECG-MODELS" / "classifier.tflite").write_bytes(b"evil-model")
     finally:
         subprocess.run(["umount", str(mnt)], check=True)

@@ -62,14 +62,16 @@ def test_synthetic_ecg_limb_relations_and_variety():
     np.testing.assert_allclose(aVR, -(I + II) / 2, atol=1e-12)
     np.testing.assert_allclose(aVL, I - II / 2, atol=1e-12)
     np.testing.assert_allclose(aVF, II - I / 2, atol=1e-12)
-    assert 0.3 < np.ptp(II) < 4.0 and 0.5 < np.ptp(a[:, 7]) < 6.0     # mV, as on real ECGs
+    assert 0.3 < np.ptp(II) < 4.0 and 0.5 < np.ptp(a[:, 7]) < 6.0  # mV, as on real ECGs
     np.testing.assert_array_equal(a, synthetic_ecg(seed=1))
     b = synthetic_ecg(seed=2, seconds=5, fs=250)
     assert b.shape == (1250, 12) and not np.allclose(a[:1250, 1], synthetic_ecg(seed=2)[:1250, 1])
     # heart rate follows hr_bpm: count R peaks in lead II
     c = synthetic_ecg(seed=3, hr_bpm=60, axis_deg=60, noise_mv=0, wander_mv=0)
     ii = c[:, 1]
-    peaks = np.flatnonzero((ii[1:-1] > ii[:-2]) & (ii[1:-1] >= ii[2:]) & (ii[1:-1] > 0.5 * ii.max()))
+    peaks = np.flatnonzero(
+        (ii[1:-1] > ii[:-2]) & (ii[1:-1] >= ii[2:]) & (ii[1:-1] > 0.5 * ii.max())
+    )
     assert 9 <= len(peaks) <= 11
 
 
@@ -78,7 +80,9 @@ def test_synthetic_ecg_findings():
 
     def r_peaks(sig):
         s = np.abs(sig - np.median(sig))
-        return np.flatnonzero((s[1:-1] > s[:-2]) & (s[1:-1] >= s[2:]) & (s[1:-1] > 0.5 * s.max())) + 1
+        return (
+            np.flatnonzero((s[1:-1] > s[:-2]) & (s[1:-1] >= s[2:]) & (s[1:-1] > 0.5 * s.max())) + 1
+        )
 
     normal = synthetic_ecg(seed=5, kind="normal", noise_mv=0, wander_mv=0)
     for kind in KINDS:
@@ -107,7 +111,7 @@ def test_trace_in_mask_matches_signal(ecg, dpi, gain, speed):
     e = np.abs(err[np.isfinite(err)])
     assert np.mean(e) < 0.35, np.mean(e)
     assert np.percentile(e, 95) < 0.85, np.percentile(e, 95)
-    assert abs(np.mean(err[np.isfinite(err)])) < 0.1      # no systematic offset
+    assert abs(np.mean(err[np.isfinite(err)])) < 0.1  # no systematic offset
 
 
 def test_image_ink_centre_is_the_signal_to_a_tenth_of_a_pixel(ecg):
@@ -128,7 +132,7 @@ def test_image_ink_centre_is_the_signal_to_a_tenth_of_a_pixel(ecg):
                     continue
                 ye = s["baseline_y"] - v * g * k
                 lo = int(round(ye)) - 5
-                col = dark[lo:lo + 11, c]
+                col = dark[lo : lo + 11, c]
                 errs.append((col * np.arange(lo, lo + 11)).sum() / col.sum() - ye)
     e = np.abs(errs)
     assert len(e) > 1000
@@ -151,10 +155,10 @@ def test_layout_places_leads_in_their_boxes(ecg, layout):
             cols = range(int(np.ceil(x0)) + 3, int(x1) - 3)
             ys = []
             for cx in cols:
-                rows = np.flatnonzero(page.mask[int(y0):int(y1), cx])
+                rows = np.flatnonzero(page.mask[int(y0) : int(y1), cx])
                 if len(rows):
                     ys.append(np.median(rows) + int(y0))
-            assert len(ys) > 0.85 * len(cols)      # drawn across its box (tall QRS may leave it)
+            assert len(ys) > 0.85 * len(cols)  # drawn across its box (tall QRS may leave it)
             assert abs(np.median(ys) - s["baseline_y"]) < 0.25 * (y1 - y0)
             # and the samples it shows are those of its time window
             i0, i1 = int(np.ceil(s["t0_s"] * FS)), int(np.ceil(s["t1_s"] * FS))
@@ -172,7 +176,7 @@ def test_layout_places_leads_in_their_boxes(ecg, layout):
 def _ink_centre(img: np.ndarray, col: int, y_guess: float, half: int = 6) -> float:
     """Sub-pixel centre of the ink (darkness-weighted) in column `col` around `y_guess`."""
     lo = int(round(y_guess)) - half
-    dark = 255.0 - img[lo:lo + 2 * half + 1, col].astype(float).mean(axis=1)
+    dark = 255.0 - img[lo : lo + 2 * half + 1, col].astype(float).mean(axis=1)
     dark = np.clip(dark - 5, 0, None)
     return lo + float((dark * np.arange(len(dark))).sum() / dark.sum())
 
@@ -188,7 +192,7 @@ def test_calibration_pulse_height(ecg, gain):
         # measured on the anti-aliased ink: sub-pixel
         top = _ink_centre(page.image, c_top, cal["top_y"])
         base = _ink_centre(page.image, c_base, cal["baseline_y"])
-        assert (base - top) / k == pytest.approx(gain, abs=0.03)      # mm for the 1 mV pulse
+        assert (base - top) / k == pytest.approx(gain, abs=0.03)  # mm for the 1 mV pulse
         # and on the binary mask: to the pixel
         y_top = [(a + b - 1) / 2 for a, b in _runs(page.mask[:, c_top])]
         y_base = [(a + b - 1) / 2 for a, b in _runs(page.mask[:, c_base])]
@@ -200,17 +204,17 @@ def test_calibration_pulse_height(ecg, gain):
 def test_nan_where_not_printed(ecg):
     p = render_page(ecg, FS, layout="3x4", seed=0, dpi=100)
     printed = np.isfinite(p.truth)
-    assert (printed.sum(0) == 1250).all()                 # every lead shows 2.5 s of 10 s
-    assert printed[:1250, 0].all() and not printed[1250:, 0].any()      # I in column 0
+    assert (printed.sum(0) == 1250).all()  # every lead shows 2.5 s of 10 s
+    assert printed[:1250, 0].all() and not printed[1250:, 0].any()  # I in column 0
     assert printed[3750:, LEAD_NAMES.index("V4")].all()
     p = render_page(ecg, FS, layout="3x4+1", seed=0, dpi=100)
-    assert np.isfinite(p.truth[:, 1]).all()                # rhythm strip II: all 10 s
+    assert np.isfinite(p.truth[:, 1]).all()  # rhythm strip II: all 10 s
     p = render_page(ecg, FS, layout="12x1", seed=0, dpi=100, speed_mm_s=50.0)
-    assert np.isfinite(p.truth[:2500]).all() and np.isnan(p.truth[2500:]).all()   # 50 mm/s: 5 s fit
-    low = synthetic_ecg(seconds=12, fs=100, seed=2)                  # any rate, longer than the page
+    assert np.isfinite(p.truth[:2500]).all() and np.isnan(p.truth[2500:]).all()  # 50 mm/s: 5 s fit
+    low = synthetic_ecg(seconds=12, fs=100, seed=2)  # any rate, longer than the page
     p = render_page(low, 100.0, layout="3x4", seed=0, dpi=100)
     assert p.truth.shape == (1200, 12) and (np.isfinite(p.truth).sum(0) == 250).all()
-    assert np.isnan(p.truth[1000:]).all()                        # only 10 s fit at 25 mm/s
+    assert np.isnan(p.truth[1000:]).all()  # only 10 s fit at 25 mm/s
     partial = ecg.copy()
     partial[:, LEAD_NAMES.index("V3")] = np.nan
     partial[100:200, 0] = np.nan
@@ -224,8 +228,8 @@ def test_big_qrs_crosses_into_neighbouring_rows():
     page = render_page(big, FS, layout="12x1", seed=0, dpi=100)
     s = page.meta["leads"]["V3"][0]
     x0, y0, x1, y1 = (int(v) for v in s["box"])
-    outside = page.mask[:y0, x0 + 5:x1 - 5].sum() + page.mask[y1:, x0 + 5:x1 - 5].sum()
-    assert outside > 0                                    # drawn beyond its row, not clipped
+    outside = page.mask[:y0, x0 + 5 : x1 - 5].sum() + page.mask[y1:, x0 + 5 : x1 - 5].sum()
+    assert outside > 0  # drawn beyond its row, not clipped
 
 
 @pytest.mark.parametrize("grid", list(GRID_STYLES))
@@ -236,7 +240,7 @@ def test_grid_styles_render(ecg, grid):
     inside = img[gy0:gy1, gx0:gx1][page.mask[gy0:gy1, gx0:gx1] == 0]
     if grid != "none":
         packed = inside.astype(np.int32) @ np.array([1, 256, 65536])
-        assert len(np.unique(packed)) > 3                         # paper plus grid colours
+        assert len(np.unique(packed)) > 3  # paper plus grid colours
     # the ink is darker than the paper around it
     ink = img[page.mask > 0].mean()
     assert ink < inside.mean() - 40
@@ -253,8 +257,11 @@ def test_page_sizes_and_dpi(ecg):
 
 
 def test_seeds_reproduce_bit_identically(ecg):
-    for mode, extra in (("clean", {"randomize": True}), ("scan", {"randomize": True}),
-                        ("photo", {"photo_size": (1200, 900)})):
+    for mode, extra in (
+        ("clean", {"randomize": True}),
+        ("scan", {"randomize": True}),
+        ("photo", {"photo_size": (1200, 900)}),
+    ):
         a = render_page(ecg, FS, seed=5, mode=mode, **extra)
         b = render_page(ecg, FS, seed=5, mode=mode, **extra)
         c = render_page(ecg, FS, seed=6, mode=mode, **extra)
@@ -269,8 +276,8 @@ def test_page_remade_from_recorded_meta_alone(ecg, mode):
 
     extra = {"photo_size": (1000, 750)} if mode == "photo" else {}
     a = render_page(ecg, FS, seed=21, mode=mode, randomize=True, **extra)
-    meta = json.loads(json.dumps(a.meta))            # as read back from page.json
-    meta["seed"] = 12345                             # the seed is not needed: every choice is recorded
+    meta = json.loads(json.dumps(a.meta))  # as read back from page.json
+    meta["seed"] = 12345  # the seed is not needed: every choice is recorded
     b = remake_page(ecg, FS, meta)
     assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
 
@@ -286,13 +293,24 @@ def _expected_trace_points(page) -> np.ndarray:
             i = np.arange(int(np.ceil(s["t0_s"] * FS)), int(np.ceil(s["t1_s"] * FS)))
             y = page.truth[i, j]
             ok = np.isfinite(y)
-            pts.append(np.c_[s["x0_px"] + (i[ok] / FS - s["t0_s"]) * v * k, s["baseline_y"] - y[ok] * g * k])
+            pts.append(
+                np.c_[
+                    s["x0_px"] + (i[ok] / FS - s["t0_s"]) * v * k, s["baseline_y"] - y[ok] * g * k
+                ]
+            )
     return np.vstack(pts)
 
 
 @pytest.mark.parametrize("mode", ["photo", "scan"])
 def test_homography_maps_page_points_onto_the_mask(ecg, mode):
-    flat_paper = {"curl_px": 0.0, "waves": [], "folds": [], "fingers": [], "glare": [], "lens_k1": 0.0}  # exact H
+    flat_paper = {
+        "curl_px": 0.0,
+        "waves": [],
+        "folds": [],
+        "fingers": [],
+        "glare": [],
+        "lens_k1": 0.0,
+    }  # exact H
     extra = {"photo_size": (1600, 1200), "distortion": flat_paper} if mode == "photo" else {}
     for seed in (1, 2):
         page = render_page(ecg, FS, seed=seed, mode=mode, dpi=150, **extra)
@@ -319,23 +337,72 @@ def test_homography_maps_page_points_onto_the_mask(ecg, mode):
 
 
 def test_mask_follows_ink_on_bent_folded_held_paper(ecg):
-    folds = [{"pos": 0.45, "axis": "x", "skew_deg": 2.0, "width_mm": 2.0, "depth": 0.15, "light": 0.08, "kink": 0.008}]
+    folds = [
+        {
+            "pos": 0.45,
+            "axis": "x",
+            "skew_deg": 2.0,
+            "width_mm": 2.0,
+            "depth": 0.15,
+            "light": 0.08,
+            "kink": 0.008,
+        }
+    ]
     row2 = render_page(ecg, FS, dpi=150).meta["calibration"][1]["baseline_y"] / (210 * 150 / 25.4)
-    fingers = [{"edge": 3, "pos": row2, "length_mm": 60, "width_mm": 20, "angle_deg": 0, "skin_bgr": [120, 150, 200]}]
-    page = render_page(ecg, FS, seed=3, mode="photo", dpi=150, photo_size=(1600, 1200),
-                       distortion={"curl_px": 12.0, "folds": folds, "fingers": fingers, "glare": [], "lens_k1": -0.08,
-                                   "defocus_sigma": 0.0, "motion_len": 0.0, "shadow": 0.0})
+    fingers = [
+        {
+            "edge": 3,
+            "pos": row2,
+            "length_mm": 60,
+            "width_mm": 20,
+            "angle_deg": 0,
+            "skin_bgr": [120, 150, 200],
+        }
+    ]
+    page = render_page(
+        ecg,
+        FS,
+        seed=3,
+        mode="photo",
+        dpi=150,
+        photo_size=(1600, 1200),
+        distortion={
+            "curl_px": 12.0,
+            "folds": folds,
+            "fingers": fingers,
+            "glare": [],
+            "lens_k1": -0.08,
+            "defocus_sigma": 0.0,
+            "motion_len": 0.0,
+            "shadow": 0.0,
+        },
+    )
     assert page.meta["distortion"]["homography_exact"] is False
     grey = page.image.mean(axis=2)
     m = page.mask > 0
     near = cv2.dilate(page.mask, np.ones((9, 9), np.uint8)) > 0
     ring = near & ~(cv2.dilate(page.mask, np.ones((3, 3), np.uint8)) > 0)
     assert m.sum() > 5000
-    assert grey[m].mean() < grey[ring].mean() - 50          # the mask sits on the ink, not beside it
-    flat = render_page(ecg, FS, seed=3, mode="photo", dpi=150, photo_size=(1600, 1200),
-                       distortion={"curl_px": 12.0, "folds": folds, "fingers": [], "glare": [], "lens_k1": -0.08,
-                                   "defocus_sigma": 0.0, "motion_len": 0.0, "shadow": 0.0})
-    assert m.sum() < (flat.mask > 0).sum()                  # the finger hides some trace
+    assert grey[m].mean() < grey[ring].mean() - 50  # the mask sits on the ink, not beside it
+    flat = render_page(
+        ecg,
+        FS,
+        seed=3,
+        mode="photo",
+        dpi=150,
+        photo_size=(1600, 1200),
+        distortion={
+            "curl_px": 12.0,
+            "folds": folds,
+            "fingers": [],
+            "glare": [],
+            "lens_k1": -0.08,
+            "defocus_sigma": 0.0,
+            "motion_len": 0.0,
+            "shadow": 0.0,
+        },
+    )
+    assert m.sum() < (flat.mask > 0).sum()  # the finger hides some trace
 
 
 def test_every_effect_at_once_stays_consistent(ecg):
@@ -343,27 +410,88 @@ def test_every_effect_at_once_stays_consistent(ecg):
     stays on dark ink."""
     from convert.synth import remake_page
 
-    scan = render_page(ecg, FS, seed=4, mode="scan", dpi=100, distortion={
-        "notes": 4, "stains": [{"x": 300, "y": 300, "rx": 80, "ry": 60, "angle_deg": 20, "ring": True, "ring_px": 6,
-                                "soft_px": 8, "opacity": 0.4, "tint_bgr": [60, 120, 190]}],
-        "folds": [{"p": [500, 400], "angle_deg": 90, "width_px": 10, "depth": 0.3, "light": 0.1}],
-        "photocopy": {"contrast": 1.8, "threshold": 190, "specks_per_mpx": 200, "seed": 3}, "jpeg_quality": 80})
-    photo = render_page(ecg, FS, seed=4, mode="photo", dpi=120, photo_size=(1200, 900), distortion={
-        "curl_px": 10.0, "crumple": 0.2, "waves": [{"amp_px": 2.0, "fx": 1.5, "fy": 2.0, "phase": 0.3, "dir_deg": 40}],
-        "folds": [{"pos": 0.5, "axis": "y", "skew_deg": 1.0, "width_mm": 2.0, "depth": 0.2, "light": 0.1,
-                   "kink": 0.006}],
-        "fingers": [{"edge": 0, "pos": 0.5, "length_mm": 40, "width_mm": 18, "angle_deg": 0,
-                     "skin_bgr": [90, 120, 170]}],
-        "glare": [{"x": 600, "y": 450, "r": 80, "strength": 0.8}], "shadow": 0.4, "low_light": 0.6,
-        "grayscale": True, "motion_len": 2.0, "defocus_sigma": 0.5, "notes": 2, "jpeg_quality": 70, "lens_k1": -0.1})
+    scan = render_page(
+        ecg,
+        FS,
+        seed=4,
+        mode="scan",
+        dpi=100,
+        distortion={
+            "notes": 4,
+            "stains": [
+                {
+                    "x": 300,
+                    "y": 300,
+                    "rx": 80,
+                    "ry": 60,
+                    "angle_deg": 20,
+                    "ring": True,
+                    "ring_px": 6,
+                    "soft_px": 8,
+                    "opacity": 0.4,
+                    "tint_bgr": [60, 120, 190],
+                }
+            ],
+            "folds": [
+                {"p": [500, 400], "angle_deg": 90, "width_px": 10, "depth": 0.3, "light": 0.1}
+            ],
+            "photocopy": {"contrast": 1.8, "threshold": 190, "specks_per_mpx": 200, "seed": 3},
+            "jpeg_quality": 80,
+        },
+    )
+    photo = render_page(
+        ecg,
+        FS,
+        seed=4,
+        mode="photo",
+        dpi=120,
+        photo_size=(1200, 900),
+        distortion={
+            "curl_px": 10.0,
+            "crumple": 0.2,
+            "waves": [{"amp_px": 2.0, "fx": 1.5, "fy": 2.0, "phase": 0.3, "dir_deg": 40}],
+            "folds": [
+                {
+                    "pos": 0.5,
+                    "axis": "y",
+                    "skew_deg": 1.0,
+                    "width_mm": 2.0,
+                    "depth": 0.2,
+                    "light": 0.1,
+                    "kink": 0.006,
+                }
+            ],
+            "fingers": [
+                {
+                    "edge": 0,
+                    "pos": 0.5,
+                    "length_mm": 40,
+                    "width_mm": 18,
+                    "angle_deg": 0,
+                    "skin_bgr": [90, 120, 170],
+                }
+            ],
+            "glare": [{"x": 600, "y": 450, "r": 80, "strength": 0.8}],
+            "shadow": 0.4,
+            "low_light": 0.6,
+            "grayscale": True,
+            "motion_len": 2.0,
+            "defocus_sigma": 0.5,
+            "notes": 2,
+            "jpeg_quality": 70,
+            "lens_k1": -0.1,
+        },
+    )
     for page in (scan, photo):
         grey = page.image.mean(axis=2)
         m = page.mask > 0
-        ring = (cv2.dilate(page.mask, np.ones((9, 9), np.uint8)) > 0) & ~(cv2.dilate(page.mask, np.ones((3, 3), np.uint8)) > 0)
+        ring = (cv2.dilate(page.mask, np.ones((9, 9), np.uint8)) > 0) & ~(
+            cv2.dilate(page.mask, np.ones((3, 3), np.uint8)) > 0
+        )
         assert m.sum() > 2000 and grey[m].mean() < grey[ring].mean() - 12
         again = remake_page(ecg, FS, json.loads(json.dumps(page.meta)))
         assert np.array_equal(again.image, page.image) and np.array_equal(again.mask, page.mask)
-    for page in (scan, photo):                                      # grey scan / black-and-white photo
+    for page in (scan, photo):  # grey scan / black-and-white photo
         assert np.ptp(page.image.astype(int), axis=2).max() <= 3
 
 

@@ -21,13 +21,20 @@ DATA = (REPO / ".." / "shared" / "data" / "ptbxl500").resolve()
 
 
 def _render(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "convert.cli", "render", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "convert.cli", "render", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_render_synthetic_writes_page_and_truth(tmp_path):
     out = tmp_path / "pages" / "page.png"
-    r = _render("synthetic:3", "--layout", "3x4+1", "--out", str(out), "--seed", "4", "--dpi", "150")
+    r = _render(
+        "synthetic:3", "--layout", "3x4+1", "--out", str(out), "--seed", "4", "--dpi", "150"
+    )
     assert r.returncode == 0, r.stderr
     for suffix in (".png", ".hea", ".dat", ".json", ".mask.png"):
         assert (tmp_path / "pages" / f"page{suffix}").is_file(), suffix
@@ -50,8 +57,22 @@ def test_render_synthetic_writes_page_and_truth(tmp_path):
 
 def test_render_photo_jpeg_with_size(tmp_path):
     out = tmp_path / "photo.jpg"
-    r = _render("synthetic", "--photo", "--photo-size", "1200x900", "--out", str(out), "--layout", "6x2",
-                "--grid", "green", "--speed", "50", "--gain", "5")
+    r = _render(
+        "synthetic",
+        "--photo",
+        "--photo-size",
+        "1200x900",
+        "--out",
+        str(out),
+        "--layout",
+        "6x2",
+        "--grid",
+        "green",
+        "--speed",
+        "50",
+        "--gain",
+        "5",
+    )
     assert r.returncode == 0, r.stderr
     img = cv2.imread(str(out))
     assert img.shape[:2] == (900, 1200)
@@ -59,15 +80,32 @@ def test_render_photo_jpeg_with_size(tmp_path):
     assert meta["mode"] == "photo" and meta["speed_mm_s"] == 50 and meta["gain_mm_mv"] == 5
     assert meta["style"]["grid"] == "green" and len(meta["distortion"]["homography"]) == 3
     rec = read_record(tmp_path / "photo")
-    assert np.isnan(rec.signals[2500:]).all()                     # 50 mm/s: 5 s fit on the page
-    assert np.isfinite(rec.signals[:1250, 0]).all() and np.isfinite(rec.signals[1250:2500, 6]).all()  # I | V1
+    assert np.isnan(rec.signals[2500:]).all()  # 50 mm/s: 5 s fit on the page
+    assert (
+        np.isfinite(rec.signals[:1250, 0]).all() and np.isfinite(rec.signals[1250:2500, 6]).all()
+    )  # I | V1
 
 
 def test_render_style_and_distortion_options_and_remake(tmp_path):
     a = tmp_path / "a.png"
-    r = _render("synthetic:2", "--scan", "--seed", "9", "--dpi", "100", "--set", "grid_extent=page",
-                "--set", "label_position=below", "--distort", "rotation_deg=2.5", "--distort", "folds=[]",
-                "--out", str(a))
+    r = _render(
+        "synthetic:2",
+        "--scan",
+        "--seed",
+        "9",
+        "--dpi",
+        "100",
+        "--set",
+        "grid_extent=page",
+        "--set",
+        "label_position=below",
+        "--distort",
+        "rotation_deg=2.5",
+        "--distort",
+        "folds=[]",
+        "--out",
+        str(a),
+    )
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "a.json").read_text())
     assert meta["style"]["grid_extent"] == "page" and meta["style"]["label_position"] == "below"
@@ -78,19 +116,28 @@ def test_render_style_and_distortion_options_and_remake(tmp_path):
     assert np.array_equal(cv2.imread(str(a)), cv2.imread(str(b)))
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["does/not/exist", "--out", "{tmp}/x.png"], "no WFDB header"),
-    (["synthetic", "--layout", "5x5", "--out", "{tmp}/x.png"], "unknown layout"),
-    (["synthetic:abc", "--out", "{tmp}/x.png"], "not an integer"),
-    (["synthetic:1:torsades", "--out", "{tmp}/x.png"], "unknown synthetic ECG kind"),
-    (["synthetic", "--photo", "--photo-size", "big", "--out", "{tmp}/x.png"], "WxH"),
-    (["synthetic", "--out", "{tmp}/x.gif"], ".png or .jpg"),
-    (["synthetic", "--dpi", "5", "--out", "{tmp}/x.png"], "dpi"),
-    (["synthetic", "--set", "colour=red", "--out", "{tmp}/x.png"], "unknown style option"),
-    (["synthetic", "--set", "font=gothic", "--out", "{tmp}/x.png"], "unknown font"),
-    (["synthetic", "--scan", "--distort", "tilt=3", "--out", "{tmp}/x.png"], "unknown scan parameter"),
-    (["synthetic", "--from-meta", "{tmp}/none.json", "--out", "{tmp}/x.png"], "cannot use page meta"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["does/not/exist", "--out", "{tmp}/x.png"], "no WFDB header"),
+        (["synthetic", "--layout", "5x5", "--out", "{tmp}/x.png"], "unknown layout"),
+        (["synthetic:abc", "--out", "{tmp}/x.png"], "not an integer"),
+        (["synthetic:1:torsades", "--out", "{tmp}/x.png"], "unknown synthetic ECG kind"),
+        (["synthetic", "--photo", "--photo-size", "big", "--out", "{tmp}/x.png"], "WxH"),
+        (["synthetic", "--out", "{tmp}/x.gif"], ".png or .jpg"),
+        (["synthetic", "--dpi", "5", "--out", "{tmp}/x.png"], "dpi"),
+        (["synthetic", "--set", "colour=red", "--out", "{tmp}/x.png"], "unknown style option"),
+        (["synthetic", "--set", "font=gothic", "--out", "{tmp}/x.png"], "unknown font"),
+        (
+            ["synthetic", "--scan", "--distort", "tilt=3", "--out", "{tmp}/x.png"],
+            "unknown scan parameter",
+        ),
+        (
+            ["synthetic", "--from-meta", "{tmp}/none.json", "--out", "{tmp}/x.png"],
+            "cannot use page meta",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
     r = _render(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert r.returncode == 2
@@ -103,18 +150,28 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
 def test_broken_record_is_one_line_exit_2(tmp_path):
     (tmp_path / "rec.hea").write_text("rec 12 500 5000\nthis is not a header\n")
     r = _render(str(tmp_path / "rec"), "--out", str(tmp_path / "x.png"))
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert (
+        r.returncode == 2
+        and len(r.stderr.strip().splitlines()) == 1
+        and "Traceback" not in r.stderr
+    )
 
 
 @pytest.mark.needs_data
 @pytest.mark.skipif(not (DATA / "records500").is_dir(), reason=f"PTB-XL subset not found at {DATA}")
 def test_render_real_ptbxl_record(tmp_path):
     rec_path = DATA / "records500" / "00000" / "00001_hr"
-    r = _render(str(rec_path), "--layout", "3x4+1", "--out", str(tmp_path / "p.png"), "--dpi", "100")
+    r = _render(
+        str(rec_path), "--layout", "3x4+1", "--out", str(tmp_path / "p.png"), "--dpi", "100"
+    )
     assert r.returncode == 0, r.stderr
     src = read_record(rec_path)
     truth = read_record(tmp_path / "p")
     ii = LEAD_NAMES.index("II")
-    np.testing.assert_allclose(truth.signals[:, ii], src.signals[:, src.lead_names.index("II")], atol=0.0011)
-    v1 = LEAD_NAMES.index("V1")     # V1 printed in column 2: 5.0-7.5 s
-    assert np.isnan(truth.signals[:2500, v1]).all() and np.isfinite(truth.signals[2500:3750, v1]).all()
+    np.testing.assert_allclose(
+        truth.signals[:, ii], src.signals[:, src.lead_names.index("II")], atol=0.0011
+    )
+    v1 = LEAD_NAMES.index("V1")  # V1 printed in column 2: 5.0-7.5 s
+    assert (
+        np.isnan(truth.signals[:2500, v1]).all() and np.isfinite(truth.signals[2500:3750, v1]).all()
+    )

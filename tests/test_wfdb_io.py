@@ -13,8 +13,8 @@ from edge.wfdb_io import read_record, write_record
 def test_round_trip_keeps_values_and_nan(tmp_path):
     rng = np.random.default_rng(0)
     sig = rng.normal(0, 1, size=(5000, 12)).round(3)
-    sig[:1250, 0] = np.nan          # a lead printed only for part of the time
-    sig[:, 7] = np.nan              # a lead not printed at all
+    sig[:1250, 0] = np.nan  # a lead printed only for part of the time
+    sig[:, 7] = np.nan  # a lead not printed at all
     hea = write_record(tmp_path / "rec", sig, 500, LEAD_NAMES, comments=["source: test"])
     assert hea.exists() and (tmp_path / "rec.dat").exists()
     rec = read_record(tmp_path / "rec")

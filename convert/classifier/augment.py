@@ -9,11 +9,23 @@ import numpy as np
 from edge.layouts import LAYOUTS, LEAD_NAMES
 
 # how often each page layout is drawn during training ("full" = the whole 10 s of every lead)
-LAYOUT_WEIGHTS = {"3x4+1": 0.40, "3x4": 0.08, "3x4+3": 0.12, "6x2": 0.10, "12x1": 0.05, "full": 0.25}
+LAYOUT_WEIGHTS = {
+    "3x4+1": 0.40,
+    "3x4": 0.08,
+    "3x4+3": 0.12,
+    "6x2": 0.10,
+    "12x1": 0.05,
+    "full": 0.25,
+}
 
 
-def layout_mask(layout: str, n: int = 1000, shift: int = 0, rng: np.random.Generator | None = None,
-                edge_jitter: int = 0) -> np.ndarray:
+def layout_mask(
+    layout: str,
+    n: int = 1000,
+    shift: int = 0,
+    rng: np.random.Generator | None = None,
+    edge_jitter: int = 0,
+) -> np.ndarray:
     """(n, 12) bool: where each lead is printed on a page of `layout` covering `n` samples."""
     if layout in ("full", "12x1"):
         return np.ones((n, 12), bool)
@@ -27,7 +39,7 @@ def layout_mask(layout: str, n: int = 1000, shift: int = 0, rng: np.random.Gener
             if rng is not None and edge_jitter:
                 a = a + int(rng.integers(-edge_jitter, edge_jitter + 1)) if c > 0 else a
                 b = b + int(rng.integers(-edge_jitter, edge_jitter + 1)) if c < ncol - 1 else b
-            m[max(0, a + shift):max(0, min(n, b + shift)), LEAD_NAMES.index(lead)] = True
+            m[max(0, a + shift) : max(0, min(n, b + shift)), LEAD_NAMES.index(lead)] = True
     for lead in lay.rhythm:
         m[:, LEAD_NAMES.index(lead)] = True
     return m
@@ -40,12 +52,18 @@ def apply_mask(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _smooth(x: np.ndarray, width: int) -> np.ndarray:
     k = np.ones(width) / width
-    return np.stack([np.convolve(np.pad(x[:, j], (width, width), mode="edge"), k, mode="same")[width:-width]
-                     for j in range(x.shape[1])], axis=1)
+    return np.stack(
+        [
+            np.convolve(np.pad(x[:, j], (width, width), mode="edge"), k, mode="same")[width:-width]
+            for j in range(x.shape[1])
+        ],
+        axis=1,
+    )
 
 
-def augment(x: np.ndarray, rng: np.random.Generator, fs: float = 100.0,
-            layout: str | None = None) -> np.ndarray:
+def augment(
+    x: np.ndarray, rng: np.random.Generator, fs: float = 100.0, layout: str | None = None
+) -> np.ndarray:
     """(n, 12) clean mV -> a corrupted copy with NaN where the page/digitizer would not give samples."""
     n = x.shape[0]
     x = x.astype(np.float64).copy()
@@ -57,7 +75,9 @@ def augment(x: np.ndarray, rng: np.random.Generator, fs: float = 100.0,
     sh = int(rng.integers(-40, 41))  # the digitizer's time origin can be off by a few hundred ms
     x = np.roll(x, sh, axis=0)
     # amplitude: page gain error and per-lead error
-    x *= rng.uniform(0.75, 1.15) * rng.uniform(0.85, 1.15, size=12)  # digitizers tend to lose amplitude
+    x *= rng.uniform(0.75, 1.15) * rng.uniform(
+        0.85, 1.15, size=12
+    )  # digitizers tend to lose amplitude
     # smoothing (thick pen, blur) and noise (pixel quantization, grid remnants)
     if rng.random() < 0.5:
         x = _smooth(x, int(rng.integers(2, 4)))
@@ -68,7 +88,8 @@ def augment(x: np.ndarray, rng: np.random.Generator, fs: float = 100.0,
     # baseline wander and per-lead offset
     for j in range(12):
         x[:, j] += rng.uniform(-0.5, 0.5) + rng.uniform(0, 0.3) * np.sin(
-            2 * np.pi * rng.uniform(0.05, 0.5) * t + rng.uniform(0, 2 * np.pi))
+            2 * np.pi * rng.uniform(0.05, 0.5) * t + rng.uniform(0, 2 * np.pi)
+        )
     # page layout, with column edges a little off
     if layout is None:
         names = list(LAYOUT_WEIGHTS)
@@ -87,7 +108,7 @@ def augment(x: np.ndarray, rng: np.random.Generator, fs: float = 100.0,
     if rng.random() < 0.2:
         j = int(rng.integers(12))
         a = int(rng.integers(0, n))
-        mask[a:a + int(rng.integers(20, 100)), j] = False
+        mask[a : a + int(rng.integers(20, 100)), j] = False
     if not mask.any():
         mask[:, LEAD_NAMES.index("II")] = True
     return apply_mask(x, mask)

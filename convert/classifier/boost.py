@@ -25,8 +25,14 @@ def fit_boosted(X: np.ndarray, Y: np.ndarray, seed: int = 0) -> dict:
     for c in range(Y.shape[1]):
         pos = float(np.clip(Y[:, c].mean(), 1e-3, 1))
         w = np.where(Y[:, c] > 0, np.clip((1 - pos) / pos, 1.0, 6.0), 1.0)
-        m = GradientBoostingClassifier(n_estimators=N_TREES, learning_rate=LEARNING_RATE, max_depth=DEPTH,
-                                       min_samples_leaf=MIN_LEAF, subsample=0.8, random_state=seed + c)
+        m = GradientBoostingClassifier(
+            n_estimators=N_TREES,
+            learning_rate=LEARNING_RATE,
+            max_depth=DEPTH,
+            min_samples_leaf=MIN_LEAF,
+            subsample=0.8,
+            random_state=seed + c,
+        )
         m.fit(Xi, Y[:, c], sample_weight=w)
         classes.append(_export(m, Xi[:1]))
     return {"mean": mean.tolist(), "learning_rate": LEARNING_RATE, "classes": classes}
@@ -49,5 +55,12 @@ def _export(m, x0: np.ndarray) -> dict:
         value += np.where(leaf, t.value[:, 0, 0], 0.0).tolist()
     trees_sum = sum(float(e.predict(x0)[0]) for e in m.estimators_[:, 0])
     init = float(m.decision_function(x0)[0]) - m.learning_rate * trees_sum
-    return {"init": init, "roots": roots, "feature": feature, "threshold": threshold, "left": left,
-            "right": right, "value": [round(v, 6) for v in value]}
+    return {
+        "init": init,
+        "roots": roots,
+        "feature": feature,
+        "threshold": threshold,
+        "left": left,
+        "right": right,
+        "value": [round(v, 6) for v in value],
+    }

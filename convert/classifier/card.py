@@ -37,7 +37,8 @@ def render_card(entry: dict) -> str:
         "",
         "## Input",
         f"`{entry['inputs'][0]['name']}` {entry['inputs'][0]['shape']} int8, NWC: "
-        + (entry.get("input_spec") or {}).get("channels", "") + ". Made by "
+        + (entry.get("input_spec") or {}).get("channels", "")
+        + ". Made by "
         "`edge.interpret.features.model_input` (resampled to 100 Hz run by run, first 10 s).",
         "",
         "## Model and training",
@@ -55,9 +56,13 @@ def render_card(entry: dict) -> str:
     fm = entry.get("feature_model")
     if fm:
         cv = fus.get("feature_model_cv_macro_auc")
-        boosted = (f", blended in logit space with gradient-boosted trees ({fm['n_trees']} depth-3 trees per "
-                   f"class, weight {fm.get('boosted_weight')}; `convert.classifier.boost`, parameters in "
-                   f"`{fm.get('model')}`)" if fm.get("n_trees") else "")
+        boosted = (
+            f", blended in logit space with gradient-boosted trees ({fm['n_trees']} depth-3 trees per "
+            f"class, weight {fm.get('boosted_weight')}; `convert.classifier.boost`, parameters in "
+            f"`{fm.get('model')}`)"
+            if fm.get("n_trees")
+            else ""
+        )
         lines += [
             "",
             "## Hybrid with a median-beat feature model",
@@ -68,9 +73,12 @@ def render_card(entry: dict) -> str:
             f"`edge.interpret.beat_features`){boosted}, fitted on folds 1-8 (clean, 3x4+1-masked and corrupted "
             "copies). Final probability = "
             f"sigmoid({fus.get('cnn_weight', 0):.1f} x logit(CNN) + {1 - fus.get('cnn_weight', 0):.1f} x logit(features)). "
-            + (f"The L2 strength ({fm.get('lambda')}) and the tree weight were chosen by leave-one-fold-out over folds "
-               f"1-8 (pooled macro AUC: {_cv_text(cv)}), the CNN weight on fold 9 " if cv else
-               f"L2 strength {fm.get('lambda')} and the CNN weight were chosen on fold 9 ")
+            + (
+                f"The L2 strength ({fm.get('lambda')}) and the tree weight were chosen by leave-one-fold-out over folds "
+                f"1-8 (pooled macro AUC: {_cv_text(cv)}), the CNN weight on fold 9 "
+                if cv
+                else f"L2 strength {fm.get('lambda')} and the CNN weight were chosen on fold 9 "
+            )
             + f"({(entry.get('training_data') or {}).get('n_tune_digitized', 0)} of its records also digitized from "
             "synthesized photos, so thresholds suit what the device reads). Explicit "
             "QRS width, axis, Q waves and voltages are learnt far more reliably from ~350 records than by the CNN alone.",
@@ -78,23 +86,44 @@ def render_card(entry: dict) -> str:
     lines += ["", "## Measured performance"]
     test = m.get("fold10_test")
     if test:
-        lines += ["PTB-XL fold 10 (held out; never used for training or thresholds):", "",
-                  "| signals | model | n | macro AUC | macro F1 |", "|---|---|---|---|---|"]
+        lines += [
+            "PTB-XL fold 10 (held out; never used for training or thresholds):",
+            "",
+            "| signals | model | n | macro AUC | macro F1 |",
+            "|---|---|---|---|---|",
+        ]
         for view, kinds in test.items():
             for kind, r in kinds.items():
-                lines.append(f"| {view} | {kind} | {r.get('n', '-')} | {_fmt(r.get('macro_auc'))} | {_fmt(r.get('macro_f1'))} |")
-        lines += ["", "`int8`/`float` = the shipped hybrid with the int8/float CNN; `int8_cnn_only` and `features_only` "
-                  "are its two halves alone (F1 of those at the hybrid's thresholds, so only their AUC is meaningful)."]
-        lines += ["", "`digitized` = fold-10 records rendered as photos by `convert.synth` and read back by the "
-                  "digitizer (`ecg-convert evaluate-digitizer --families photo --save-dir`), then classified.", ""]
+                lines.append(
+                    f"| {view} | {kind} | {r.get('n', '-')} | {_fmt(r.get('macro_auc'))} | {_fmt(r.get('macro_f1'))} |"
+                )
+        lines += [
+            "",
+            "`int8`/`float` = the shipped hybrid with the int8/float CNN; `int8_cnn_only` and `features_only` "
+            "are its two halves alone (F1 of those at the hybrid's thresholds, so only their AUC is meaningful).",
+        ]
+        lines += [
+            "",
+            "`digitized` = fold-10 records rendered as photos by `convert.synth` and read back by the "
+            "digitizer (`ecg-convert evaluate-digitizer --families photo --save-dir`), then classified.",
+            "",
+        ]
     tune = m.get("fold9_tuning") or {}
     if tune:
-        lines += ["Fold 9 (used for thresholds and model selection, so optimistic): "
-                  + "; ".join(f"{k} AUC {_fmt(v.get('macro_auc'))}" for k, v in tune.items()) + ".", ""]
+        lines += [
+            "Fold 9 (used for thresholds and model selection, so optimistic): "
+            + "; ".join(f"{k} AUC {_fmt(v.get('macro_auc'))}" for k, v in tune.items())
+            + ".",
+            "",
+        ]
     par = m.get("int8_vs_float_max_abs_diff_fold9")
     if par:
-        lines += ["int8 vs float ensemble, max |probability difference| on fold 9: "
-                  + ", ".join(f"{k} {v:.3f}" for k, v in par.items()) + ".", ""]
+        lines += [
+            "int8 vs float ensemble, max |probability difference| on fold 9: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in par.items())
+            + ".",
+            "",
+        ]
     for note in entry.get("notes") or []:
         lines += [f"Note: {note}", ""]
     lines += [

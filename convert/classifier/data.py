@@ -44,8 +44,11 @@ def check_data(data_dir: str | Path) -> Path:
 
     d = Path(data_dir)
     if not (d / "ptbxl_database.csv").is_file() or not (d / "scp_statements.csv").is_file():
-        raise BadInputError("no_data", f"no PTB-XL data at {d} (ptbxl_database.csv/scp_statements.csv missing)",
-                            f"pass --data pointing at a PTB-XL directory (default {DEFAULT_DATA})")
+        raise BadInputError(
+            "no_data",
+            f"no PTB-XL data at {d} (ptbxl_database.csv/scp_statements.csv missing)",
+            f"pass --data pointing at a PTB-XL directory (default {DEFAULT_DATA})",
+        )
     return d
 
 
@@ -55,7 +58,11 @@ def diagnostic_map(data_dir: str | Path) -> dict[str, str]:
     with open(Path(data_dir) / "scp_statements.csv", newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             code = row.get("") or row.get("Unnamed: 0") or next(iter(row.values()))
-            if row.get("diagnostic") and float(row["diagnostic"] or 0) == 1.0 and row.get("diagnostic_class"):
+            if (
+                row.get("diagnostic")
+                and float(row["diagnostic"] or 0) == 1.0
+                and row.get("diagnostic_class")
+            ):
                 out[code] = row["diagnostic_class"]
     return out
 
@@ -76,12 +83,22 @@ def load_meta(data_dir: str | Path) -> list[PtbxlMeta]:
                 cls = dmap.get(c)
                 if cls in CLASSES:
                     lab[CLASSES.index(cls)] = 1.0
-            out.append(PtbxlMeta(int(row["ecg_id"]), int(row["strat_fold"]), row["filename_hr"], codes,
-                                 row.get("heart_axis") or "", lab))
+            out.append(
+                PtbxlMeta(
+                    int(row["ecg_id"]),
+                    int(row["strat_fold"]),
+                    row["filename_hr"],
+                    codes,
+                    row.get("heart_axis") or "",
+                    lab,
+                )
+            )
     return out
 
 
-def load_signals100(data_dir: str | Path, metas: list[PtbxlMeta], cache: str | Path | None = None) -> np.ndarray:
+def load_signals100(
+    data_dir: str | Path, metas: list[PtbxlMeta], cache: str | Path | None = None
+) -> np.ndarray:
     """(n_records, 1000, 12) mV at 100 Hz (resampled from the 500 Hz files by the device's own code)."""
     from edge.interpret.features import FS, fix_length
     from edge.interpret.signals import resample, validate

@@ -15,8 +15,9 @@ from .metrics import multilabel_report
 log = logging.getLogger(__name__)
 
 
-def digitized_inputs(digitized_dir: str | Path, ecg_ids: list[int]
-                     ) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
+def digitized_inputs(
+    digitized_dir: str | Path, ecg_ids: list[int]
+) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
     """Model inputs (N, 24, 1000) and beat features (N, F) for the records of `ecg_ids` found in
     `digitized_dir` (as `<id>.hea`, `<id:05d>.hea` or `<id>_hr.hea`), the ids found, problems met,
     and per record the signal-quality reason the device would refuse it for (or None)."""
@@ -73,12 +74,21 @@ def interpret_latency(data_dir, metas, models_dir=None) -> dict:
         t0 = time.perf_counter()
         interpret(rec.signals, rec.fs, rec.lead_names, models_dir=models_dir)
         times.append(time.perf_counter() - t0)
-    return {"n": len(times), "median": float(np.median(times)) if times else None,
-            "max": float(np.max(times)) if times else None}
+    return {
+        "n": len(times),
+        "median": float(np.median(times)) if times else None,
+        "max": float(np.max(times)) if times else None,
+    }
 
 
-def evaluate(data_dir: str | Path, run_dir: str | Path | None, *, models_dir: str | Path | None = None,
-             digitized_dir: str | Path | None = None, fold: int = 10) -> dict:
+def evaluate(
+    data_dir: str | Path,
+    run_dir: str | Path | None,
+    *,
+    models_dir: str | Path | None = None,
+    digitized_dir: str | Path | None = None,
+    fold: int = 10,
+) -> dict:
     """{view: {'float': report, 'int8': report}} on `fold`; views 'full', '3x4+1', 'digitized'."""
     from edge.classify import feature_model
     from edge.models import find_entry, load_model
@@ -89,7 +99,9 @@ def evaluate(data_dir: str | Path, run_dir: str | Path | None, *, models_dir: st
     from .augment import apply_mask
 
     metas = [m for m in load_meta(data_dir) if m.labels.sum() > 0 and m.fold == fold]
-    x = load_signals100(data_dir, metas, cache=None if run_dir is None else Path(run_dir) / f"fold{fold}_100.npz")
+    x = load_signals100(
+        data_dir, metas, cache=None if run_dir is None else Path(run_dir) / f"fold{fold}_100.npz"
+    )
     y = np.stack([m.labels for m in metas])
     from .fusion import feature_probs, features_for, fuse
 

@@ -32,21 +32,36 @@ def export_onnx(ens, path: str | Path) -> Path:
     path = Path(path)
     ens.eval()
     dummy = torch.zeros(1, 2 * N_LEADS, N_SAMPLES)
-    torch.onnx.export(ens, dummy, str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                      opset_version=17, dynamo=False)
+    torch.onnx.export(
+        ens,
+        dummy,
+        str(path),
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        opset_version=17,
+        dynamo=False,
+    )
     return path
 
 
 def tflite_predict(model, x_ncw: np.ndarray) -> np.ndarray:
     """Probabilities from a loaded TFLiteModel for NCW inputs (fed as NWC, one at a time)."""
     x = x_ncw.transpose(0, 2, 1)
-    return np.concatenate([np.asarray(model.run(x[i:i + 1]), dtype=np.float64).reshape(1, -1)
-                           for i in range(len(x))])
+    return np.concatenate(
+        [
+            np.asarray(model.run(x[i : i + 1]), dtype=np.float64).reshape(1, -1)
+            for i in range(len(x))
+        ]
+    )
 
 
-def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = None,
-                       data_dir: str | Path = "../shared/data/ptbxl500",
-                       digitized_tune: str | Path | None = None) -> dict:
+def export_and_install(
+    run_dir: str | Path,
+    *,
+    models_dir: str | Path | None = None,
+    data_dir: str | Path = "../shared/data/ptbxl500",
+    digitized_tune: str | Path | None = None,
+) -> dict:
     """ONNX + int8 TFLite in `run_dir`, fusion weight and thresholds from fold 9 with the int8
     model, then install. `digitized_tune`: fold-9 records digitized from synthesized photos
     (`<ecg_id>.hea`), added as a tuning view so thresholds suit what the device really reads."""
@@ -107,49 +122,99 @@ def export_and_install(run_dir: str | Path, *, models_dir: str | Path | None = N
     thr = [best_threshold(pooled_y[:, k], pooled[:, k]) for k in range(len(CLASSES))]
     fold9 = {f"{k}_int8": multilabel_report(y9[k], fused8[k], thr, CLASSES) for k in views}
     fold9.update({f"{k}_float": multilabel_report(y9[k], fusedf[k], thr, CLASSES) for k in views})
-    fold9.update({f"{k}_int8_cnn_only": multilabel_report(y9[k], p_int8[k], thr, CLASSES) for k in views})
+    fold9.update(
+        {f"{k}_int8_cnn_only": multilabel_report(y9[k], p_int8[k], thr, CLASSES) for k in views}
+    )
     mdir = Path(models_dir) if models_dir is not None else default_models_dir()
     mdir.mkdir(parents=True, exist_ok=True)
     dst = mdir / MODEL_FILE
     tmp = mdir / f".{MODEL_FILE}.tmp"
     shutil.copyfile(res.tflite_path, tmp)
     tmp.replace(dst)
-    metrics = {"fold9_tuning": {k: {"macro_auc": round(v["macro_auc"], 4), "macro_f1": round(v["macro_f1"], 4)}
-                                for k, v in fold9.items()},
-               "int8_vs_float_max_abs_diff_fold9": parity}
+    metrics = {
+        "fold9_tuning": {
+            k: {"macro_auc": round(v["macro_auc"], 4), "macro_f1": round(v["macro_f1"], 4)}
+            for k, v in fold9.items()
+        },
+        "int8_vs_float_max_abs_diff_fold9": parity,
+    }
     # the feature model's parameters (~300 KB of trees) in their own sha256-checked file
     from edge.atomic import write_file_atomic
 
     fpath = mdir / FEATURES_FILE
-    write_file_atomic(fpath, json.dumps({**fmodel, "names": list(NAMES)}, separators=(",", ":")).encode())
-    upsert_entry(mdir / "manifest.json", make_entry(
-        FEATURES_NAME, fpath, task="feature-model", models_dir=mdir, labels=list(CLASSES), card=CARD_FILE,
-        training_data={"train_folds": list(TRAIN_FOLDS), "n_train": info["n_train"]},
-        extra={"about": "parameters of the classifier's median-beat feature model (see the classifier entry)"}))
+    write_file_atomic(
+        fpath, json.dumps({**fmodel, "names": list(NAMES)}, separators=(",", ":")).encode()
+    )
+    upsert_entry(
+        mdir / "manifest.json",
+        make_entry(
+            FEATURES_NAME,
+            fpath,
+            task="feature-model",
+            models_dir=mdir,
+            labels=list(CLASSES),
+            card=CARD_FILE,
+            training_data={"train_folds": list(TRAIN_FOLDS), "n_train": info["n_train"]},
+            extra={
+                "about": "parameters of the classifier's median-beat feature model (see the classifier entry)"
+            },
+        ),
+    )
     entry = make_entry(
-        "classifier", dst, task="classification", models_dir=mdir, input_layouts=["NWC"], output_layouts=["NC"],
-        labels=list(CLASSES), thresholds={c: round(float(t), 4) for c, t in zip(CLASSES, thr)}, metrics=metrics,
-        training_data={"dataset": "PTB-XL 1.0.3 subset (500 records), Wagner et al., Sci Data 7, 154 (2020), CC BY 4.0",
-                       "train_folds": list(range(1, 9)), "threshold_fold": TUNE_FOLD, "test_fold": 10,
-                       "n_train": info["n_train"], "n_tune": info["n_tune"], "n_tune_digitized": n_dig,
-                       "labels": "diagnostic superclasses from scp_codes via scp_statements.diagnostic_class, "
-                                 "any likelihood (as PTB-XL's benchmark); records without a superclass excluded"},
+        "classifier",
+        dst,
+        task="classification",
+        models_dir=mdir,
+        input_layouts=["NWC"],
+        output_layouts=["NC"],
+        labels=list(CLASSES),
+        thresholds={c: round(float(t), 4) for c, t in zip(CLASSES, thr)},
+        metrics=metrics,
+        training_data={
+            "dataset": "PTB-XL 1.0.3 subset (500 records), Wagner et al., Sci Data 7, 154 (2020), CC BY 4.0",
+            "train_folds": list(range(1, 9)),
+            "threshold_fold": TUNE_FOLD,
+            "test_fold": 10,
+            "n_train": info["n_train"],
+            "n_tune": info["n_tune"],
+            "n_tune_digitized": n_dig,
+            "labels": "diagnostic superclasses from scp_codes via scp_statements.diagnostic_class, "
+            "any likelihood (as PTB-XL's benchmark); records without a superclass excluded",
+        },
         card=CARD_FILE,
-        extra={"input_spec": INPUT_SPEC, "output_spec": {"shape": [1, len(CLASSES)], "meaning":
-               "per-class probability (mean of the ensemble members' sigmoids); a class is reported when "
-               "probability >= its threshold"}, "members": info["config"]["members"],
-               "preprocessing": "edge.interpret.features.model_input(signals12, fs)",
-               "feature_model": {"model": FEATURES_NAME, "names": list(NAMES), "lambda": fmodel["lambda"],
-                                 "boosted_weight": fmodel.get("boosted_weight", 0.0),
-                                 "n_trees": len(fmodel["boosted"]["classes"][0]["roots"]) if fmodel.get("boosted") else 0,
-                                 "about": "logistic model on edge.interpret.beat_features, blended with boosted trees "
-                                          "(parameters in the model file of entry 'model'); fused with the CNN by "
-                                          "edge.interpret.beat_features.fuse"},
-               "fusion": {"cnn_weight": w, "fold9_mean_macro_auc": scores,
-                          "feature_model_cv_macro_auc": cv_scores}})
+        extra={
+            "input_spec": INPUT_SPEC,
+            "output_spec": {
+                "shape": [1, len(CLASSES)],
+                "meaning": "per-class probability (mean of the ensemble members' sigmoids); a class is reported when "
+                "probability >= its threshold",
+            },
+            "members": info["config"]["members"],
+            "preprocessing": "edge.interpret.features.model_input(signals12, fs)",
+            "feature_model": {
+                "model": FEATURES_NAME,
+                "names": list(NAMES),
+                "lambda": fmodel["lambda"],
+                "boosted_weight": fmodel.get("boosted_weight", 0.0),
+                "n_trees": len(fmodel["boosted"]["classes"][0]["roots"])
+                if fmodel.get("boosted")
+                else 0,
+                "about": "logistic model on edge.interpret.beat_features, blended with boosted trees "
+                "(parameters in the model file of entry 'model'); fused with the CNN by "
+                "edge.interpret.beat_features.fuse",
+            },
+            "fusion": {
+                "cnn_weight": w,
+                "fold9_mean_macro_auc": scores,
+                "feature_model_cv_macro_auc": cv_scores,
+            },
+        },
+    )
     upsert_entry(mdir / "manifest.json", entry)
     from .card import write_card
 
     write_card(mdir, entry)
-    (run / "export.json").write_text(json.dumps({"entry": entry, "fold9": fold9}, indent=2, default=float))
+    (run / "export.json").write_text(
+        json.dumps({"entry": entry, "fold9": fold9}, indent=2, default=float)
+    )
     return entry

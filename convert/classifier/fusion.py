@@ -32,7 +32,9 @@ def features_for(signals: list[np.ndarray] | np.ndarray, fs: float) -> np.ndarra
     return np.stack(out)
 
 
-def fit_logistic(X: np.ndarray, Y: np.ndarray, lam: float, iters: int = 3000, lr: float = 0.05) -> dict:
+def fit_logistic(
+    X: np.ndarray, Y: np.ndarray, lam: float, iters: int = 3000, lr: float = 0.05
+) -> dict:
     """Class-weighted L2 logistic regression per class by gradient descent on standardised X."""
     mean = np.nanmean(X, axis=0)
     std = np.nanstd(X, axis=0)
@@ -49,7 +51,13 @@ def fit_logistic(X: np.ndarray, Y: np.ndarray, lam: float, iters: int = 3000, lr
         G = (P - Y) * wts
         W -= lr * (G.T @ Z / len(Z) + lam * W)
         b -= lr * G.mean(axis=0)
-    return {"mean": mean.tolist(), "std": std.tolist(), "weights": W.tolist(), "bias": b.tolist(), "lambda": lam}
+    return {
+        "mean": mean.tolist(),
+        "std": std.tolist(),
+        "weights": W.tolist(),
+        "bias": b.tolist(),
+        "lambda": lam,
+    }
 
 
 def fuse(p_cnn: np.ndarray, p_feat: np.ndarray, cnn_weight: float) -> np.ndarray:
@@ -65,7 +73,9 @@ def feature_probs(F: np.ndarray, model: dict) -> np.ndarray:
     return np.stack([feature_probabilities(f, model) for f in F])
 
 
-def train_features(x_tr: np.ndarray, cache: Path | None = None, seed: int = 5) -> tuple[np.ndarray, int]:
+def train_features(
+    x_tr: np.ndarray, cache: Path | None = None, seed: int = 5
+) -> tuple[np.ndarray, int]:
     """Features of the training records: clean, 3x4+1-masked and two corrupted copies (100 Hz)."""
     from .augment import apply_mask, augment, layout_mask
 
@@ -73,20 +83,31 @@ def train_features(x_tr: np.ndarray, cache: Path | None = None, seed: int = 5) -
 
     if cache is not None and cache.is_file():
         z = np.load(cache)
-        if int(z["n"]) == len(x_tr) and z["F"].shape[1] == len(NAMES):  # else: features changed since
+        if int(z["n"]) == len(x_tr) and z["F"].shape[1] == len(
+            NAMES
+        ):  # else: features changed since
             return z["F"], 4
     rng = np.random.default_rng(seed)
     m = layout_mask("3x4+1", x_tr.shape[1])
-    views = [list(x_tr), [apply_mask(r, m) for r in x_tr],
-             [augment(r, rng) for r in x_tr], [augment(r, rng, layout="3x4+1") for r in x_tr]]
+    views = [
+        list(x_tr),
+        [apply_mask(r, m) for r in x_tr],
+        [augment(r, rng) for r in x_tr],
+        [augment(r, rng, layout="3x4+1") for r in x_tr],
+    ]
     F = np.concatenate([features_for(v, 100.0) for v in views])
     if cache is not None:
         np.savez(cache, F=F, n=len(x_tr))
     return F, len(views)
 
 
-def cv_feature_model(F_tr: np.ndarray, Y_tr: np.ndarray, groups: np.ndarray, lams=(0.3, 1.0, 3.0),
-                     boost_weights=(0.0, 0.3, 0.5, 0.7)) -> tuple[dict, dict[str, float]]:
+def cv_feature_model(
+    F_tr: np.ndarray,
+    Y_tr: np.ndarray,
+    groups: np.ndarray,
+    lams=(0.3, 1.0, 3.0),
+    boost_weights=(0.0, 0.3, 0.5, 0.7),
+) -> tuple[dict, dict[str, float]]:
     """The feature model's L2 strength and its blend weight with boosted trees, by leave-one-fold-out
     over the training folds (`groups`: each row's PTB-XL fold; pooled out-of-fold macro AUC), then
     both halves refitted on all of F_tr. ~350 records make one tuning fold's choice noisy; every
@@ -97,7 +118,9 @@ def cv_feature_model(F_tr: np.ndarray, Y_tr: np.ndarray, groups: np.ndarray, lam
     from .metrics import multilabel_report
 
     def auc(P):
-        return round(float(multilabel_report(Y_tr, P, [0.5] * len(CLASSES), CLASSES)["macro_auc"]), 4)
+        return round(
+            float(multilabel_report(Y_tr, P, [0.5] * len(CLASSES), CLASSES)["macro_auc"]), 4
+        )
 
     scores, oof = {}, {}
     for lam in lams:
@@ -106,7 +129,11 @@ def cv_feature_model(F_tr: np.ndarray, Y_tr: np.ndarray, groups: np.ndarray, lam
             te = groups == g
             P[te] = feature_probs(F_tr[te], fit_logistic(F_tr[~te], Y_tr[~te], lam))
         oof[lam], scores[f"lambda={lam}"] = P, auc(P)
-        log.info("feature model lambda %g: leave-one-fold-out macro AUC %.4f", lam, scores[f"lambda={lam}"])
+        log.info(
+            "feature model lambda %g: leave-one-fold-out macro AUC %.4f",
+            lam,
+            scores[f"lambda={lam}"],
+        )
     lam = max(lams, key=lambda v: scores[f"lambda={v}"])
     bw = 0.0
     if any(w > 0 for w in boost_weights):
@@ -117,8 +144,11 @@ def cv_feature_model(F_tr: np.ndarray, Y_tr: np.ndarray, groups: np.ndarray, lam
             PB[te] = np.stack([boosted_probabilities(f, trees) for f in F_tr[te]])
         for w in boost_weights:
             scores[f"lambda={lam},boosted_weight={w}"] = auc(_fuse(PB, oof[lam], w))
-            log.info("boosted-tree weight %.1f: leave-one-fold-out macro AUC %.4f", w,
-                     scores[f"lambda={lam},boosted_weight={w}"])
+            log.info(
+                "boosted-tree weight %.1f: leave-one-fold-out macro AUC %.4f",
+                w,
+                scores[f"lambda={lam},boosted_weight={w}"],
+            )
         bw = max(boost_weights, key=lambda w: scores[f"lambda={lam},boosted_weight={w}"])
     model = fit_logistic(F_tr, Y_tr, lam)
     if bw > 0:
@@ -126,9 +156,13 @@ def cv_feature_model(F_tr: np.ndarray, Y_tr: np.ndarray, groups: np.ndarray, lam
     return model, scores
 
 
-def choose(model: dict, F9: dict[str, np.ndarray], P9_cnn: dict[str, np.ndarray],
-           y9: np.ndarray | dict[str, np.ndarray], weights=(1.0, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2)
-           ) -> tuple[float, dict]:
+def choose(
+    model: dict,
+    F9: dict[str, np.ndarray],
+    P9_cnn: dict[str, np.ndarray],
+    y9: np.ndarray | dict[str, np.ndarray],
+    weights=(1.0, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2),
+) -> tuple[float, dict]:
     """The CNN weight of the hybrid with the best mean fold-9 macro AUC over the views, for the
     feature model from `cv_feature_model`. Returns (cnn weight, scores)."""
     from .metrics import multilabel_report
@@ -136,8 +170,15 @@ def choose(model: dict, F9: dict[str, np.ndarray], P9_cnn: dict[str, np.ndarray]
     best, scores = None, {}
     pf = {k: feature_probs(F9[k], model) for k in F9}
     for w in weights:
-        aucs = [multilabel_report(y9[k] if isinstance(y9, dict) else y9, fuse(P9_cnn[k], pf[k], w),
-                                  [0.5] * len(CLASSES), CLASSES)["macro_auc"] for k in F9]
+        aucs = [
+            multilabel_report(
+                y9[k] if isinstance(y9, dict) else y9,
+                fuse(P9_cnn[k], pf[k], w),
+                [0.5] * len(CLASSES),
+                CLASSES,
+            )["macro_auc"]
+            for k in F9
+        ]
         score = float(np.mean(aucs))
         scores[f"cnn_weight={w}"] = round(score, 4)
         log.info("cnn weight %.1f: fold-9 mean macro AUC %.4f", w, score)

@@ -30,7 +30,9 @@ def _mask_3x4_1(sig: np.ndarray) -> np.ndarray:
     return np.where(m, sig, np.nan)
 
 
-def measure_records(data_dir: str | Path, folds: tuple[int, ...], digitized_dir: str | Path | None = None) -> list[dict]:
+def measure_records(
+    data_dir: str | Path, folds: tuple[int, ...], digitized_dir: str | Path | None = None
+) -> list[dict]:
     """Per record: PTB-XL codes/axis and our measurements + statement codes, full and 3x4+1 (and
     'digitized' when `digitized_dir` holds `<ecg_id>.hea` read back from a synthesized photo)."""
     from edge.errors import EcgEdgeError
@@ -54,7 +56,10 @@ def measure_records(data_dir: str | Path, folds: tuple[int, ...], digitized_dir:
             try:
                 drec = read_record(dpath)
                 r = interpret(drec.signals, drec.fs, drec.lead_names, model=_NoModel())
-                row["digitized"] = {"m": r.measurements.to_dict(), "codes": {s.code for s in r.statements}}
+                row["digitized"] = {
+                    "m": r.measurements.to_dict(),
+                    "codes": {s.code for s in r.statements},
+                }
             except EcgEdgeError as exc:
                 row["digitized_error"] = str(exc)
         rows.append(row)
@@ -73,7 +78,15 @@ class _NoModel:
 def _binary(tp, fp, fn, tn) -> dict:
     sens = tp / (tp + fn) if tp + fn else float("nan")
     spec = tn / (tn + fp) if tn + fp else float("nan")
-    return {"n_pos": tp + fn, "tp": tp, "fp": fp, "fn": fn, "tn": tn, "sensitivity": sens, "specificity": spec}
+    return {
+        "n_pos": tp + fn,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
+        "sensitivity": sens,
+        "specificity": spec,
+    }
 
 
 def agreement(rows: list[dict], view: str) -> dict:
@@ -91,19 +104,31 @@ def agreement(rows: list[dict], view: str) -> dict:
         return _binary(tp, fp, fn, tn)
 
     for code, ours in CODE_PAIRS.items():
-        out[code] = tally(lambda r, c=code: c in r["codes"], lambda r, o=ours: bool(o & r[view]["codes"]))
-    out["wide QRS (CLBBB/CRBBB/IVCD/WPW)"] = tally(lambda r: bool(WIDE_QRS_CODES & r["codes"]),
-                                                  lambda r: "WIDEQRS" in r[view]["codes"])
-    out["left axis (ALAD)"] = tally(lambda r: r["axis"] in LEFT_AXIS, lambda r: "LAD" in r[view]["codes"])
-    out["right axis (RAD/ARAD/AXR)"] = tally(lambda r: r["axis"] in RIGHT_AXIS, lambda r: "RAD" in r[view]["codes"])
+        out[code] = tally(
+            lambda r, c=code: c in r["codes"], lambda r, o=ours: bool(o & r[view]["codes"])
+        )
+    out["wide QRS (CLBBB/CRBBB/IVCD/WPW)"] = tally(
+        lambda r: bool(WIDE_QRS_CODES & r["codes"]), lambda r: "WIDEQRS" in r[view]["codes"]
+    )
+    out["left axis (ALAD)"] = tally(
+        lambda r: r["axis"] in LEFT_AXIS, lambda r: "LAD" in r[view]["codes"]
+    )
+    out["right axis (RAD/ARAD/AXR)"] = tally(
+        lambda r: r["axis"] in RIGHT_AXIS, lambda r: "RAD" in r[view]["codes"]
+    )
     axis = {}
     for r in rows:
         a = r[view]["m"]["axis_deg"]
         if r["axis"] and a is not None:
             axis.setdefault(r["axis"], []).append(a)
-    out["axis_by_ptbxl_category"] = {k: {"n": len(v), "median_deg": float(np.median(v)),
-                                         "iqr_deg": [float(np.percentile(v, 25)), float(np.percentile(v, 75))]}
-                                     for k, v in sorted(axis.items())}
+    out["axis_by_ptbxl_category"] = {
+        k: {
+            "n": len(v),
+            "median_deg": float(np.median(v)),
+            "iqr_deg": [float(np.percentile(v, 25)), float(np.percentile(v, 75))],
+        }
+        for k, v in sorted(axis.items())
+    }
     keys = ("heart_rate_bpm", "pr_ms", "qrs_ms", "qt_ms", "qtc_ms", "axis_deg")
     out["measured"] = {k: sum(r[view]["m"][k] is not None for r in rows) for k in keys}
     return out
@@ -114,11 +139,18 @@ def consistency(rows: list[dict], other: str = "3x4+1") -> dict:
     out = {}
     rows = [r for r in rows if other in r]
     for k in ("heart_rate_bpm", "pr_ms", "qrs_ms", "qt_ms", "qtc_ms", "axis_deg"):
-        d = [abs(r["full"]["m"][k] - r[other]["m"][k]) for r in rows
-             if r["full"]["m"][k] is not None and r[other]["m"][k] is not None]
+        d = [
+            abs(r["full"]["m"][k] - r[other]["m"][k])
+            for r in rows
+            if r["full"]["m"][k] is not None and r[other]["m"][k] is not None
+        ]
         if k == "axis_deg":
             d = [min(x, 360 - x) for x in d]
         n_missing = sum(r["full"]["m"][k] is not None and r[other]["m"][k] is None for r in rows)
-        out[k] = {"n": len(d), "lost": n_missing, "median_abs_diff": float(np.median(d)) if d else None,
-                  "p90_abs_diff": float(np.percentile(d, 90)) if d else None}
+        out[k] = {
+            "n": len(d),
+            "lost": n_missing,
+            "median_abs_diff": float(np.median(d)) if d else None,
+            "p90_abs_diff": float(np.percentile(d, 90)) if d else None,
+        }
     return out

@@ -21,7 +21,7 @@ def auc(y: np.ndarray, p: np.ndarray) -> float:
         j = i
         while j + 1 < len(sp) and sp[j + 1] == sp[i]:
             j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
         i = j + 1
     return float((ranks[y].sum() - npos * (npos + 1) / 2) / (npos * nneg))
 
@@ -53,9 +53,16 @@ def multilabel_report(y: np.ndarray, p: np.ndarray, thresholds, classes) -> dict
     """{'macro_auc', 'macro_f1', 'per_class': {c: {'auc', 'f1', 'n_pos'}}} over columns of y/p."""
     per = {}
     for k, c in enumerate(classes):
-        per[c] = {"auc": auc(y[:, k], p[:, k]), "f1": f1(y[:, k], p[:, k] >= thresholds[k]),
-                  "n_pos": int(y[:, k].sum())}
+        per[c] = {
+            "auc": auc(y[:, k], p[:, k]),
+            "f1": f1(y[:, k], p[:, k] >= thresholds[k]),
+            "n_pos": int(y[:, k].sum()),
+        }
     aucs = [v["auc"] for v in per.values() if np.isfinite(v["auc"])]
     f1s = [v["f1"] for v in per.values() if np.isfinite(v["f1"])]
-    return {"macro_auc": float(np.mean(aucs)) if aucs else float("nan"),
-            "macro_f1": float(np.mean(f1s)) if f1s else float("nan"), "n": int(len(y)), "per_class": per}
+    return {
+        "macro_auc": float(np.mean(aucs)) if aucs else float("nan"),
+        "macro_f1": float(np.mean(f1s)) if f1s else float("nan"),
+        "n": int(len(y)),
+        "per_class": per,
+    }

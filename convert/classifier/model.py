@@ -11,7 +11,9 @@ def _torch():
     return torch, nn
 
 
-def build_net(n_in: int = 24, n_out: int = 5, widths: tuple[int, ...] = (32, 48, 64, 96), dropout: float = 0.3):
+def build_net(
+    n_in: int = 24, n_out: int = 5, widths: tuple[int, ...] = (32, 48, 64, 96), dropout: float = 0.3
+):
     """Stride-2 conv stages (conv-BN-ReLU x2) then global average+max pooling and a linear head.
 
     Input (N, 24, 1000): 12 signal channels + 12 presence channels at 100 Hz. ~110k parameters:
@@ -19,7 +21,11 @@ def build_net(n_in: int = 24, n_out: int = 5, widths: tuple[int, ...] = (32, 48,
     torch, nn = _torch()
 
     def block(cin, cout, k, s):
-        return [nn.Conv1d(cin, cout, k, stride=s, padding=k // 2, bias=False), nn.BatchNorm1d(cout), nn.ReLU()]
+        return [
+            nn.Conv1d(cin, cout, k, stride=s, padding=k // 2, bias=False),
+            nn.BatchNorm1d(cout),
+            nn.ReLU(),
+        ]
 
     class EcgNet(nn.Module):
         def __init__(self) -> None:

@@ -49,9 +49,11 @@ def raw_views(x: np.ndarray, seed: int = 1234) -> dict[str, np.ndarray]:
     masked, 'aug3x4+1' masked with digitization-like corruption."""
     rng = np.random.default_rng(seed)
     m = layout_mask("3x4+1", x.shape[1])
-    return {"full": np.asarray(x, dtype=np.float64),
-            "3x4+1": np.stack([apply_mask(r, m) for r in x]),
-            "aug3x4+1": np.stack([augment(r, rng, layout="3x4+1") for r in x])}
+    return {
+        "full": np.asarray(x, dtype=np.float64),
+        "3x4+1": np.stack([apply_mask(r, m) for r in x]),
+        "aug3x4+1": np.stack([augment(r, rng, layout="3x4+1") for r in x]),
+    }
 
 
 def fixed_views(x: np.ndarray, seed: int = 1234) -> dict[str, np.ndarray]:
@@ -67,7 +69,7 @@ def predict(model, x_ncw: np.ndarray, batch: int = 64) -> np.ndarray:
     out = []
     with torch.no_grad():
         for i in range(0, len(x_ncw), batch):
-            out.append(model(torch.from_numpy(x_ncw[i:i + batch])).numpy())
+            out.append(model(torch.from_numpy(x_ncw[i : i + batch])).numpy())
     return np.concatenate(out)
 
 
@@ -82,11 +84,15 @@ def train_member(x_tr, y_tr, views_tune, y_tune, cfg: TrainConfig, seed: int):
     rng = np.random.default_rng(seed)
     net = build_net(widths=cfg.widths, dropout=cfg.dropout)
     pos = y_tr.sum(0)
-    pos_weight = torch.tensor(np.clip((len(y_tr) - pos) / np.maximum(pos, 1), 1.0, 6.0), dtype=torch.float32)
+    pos_weight = torch.tensor(
+        np.clip((len(y_tr) - pos) / np.maximum(pos, 1), 1.0, 6.0), dtype=torch.float32
+    )
     lossf = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * int(np.ceil(len(x_tr) / cfg.batch))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.2)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.2
+    )
     best, best_state, history = -1.0, None, []
     yt = torch.from_numpy(y_tr)
     for ep in range(cfg.epochs):
@@ -96,7 +102,7 @@ def train_member(x_tr, y_tr, views_tune, y_tune, cfg: TrainConfig, seed: int):
         perm = rng.permutation(len(x_tr))
         tot = 0.0
         for i in range(0, len(perm), cfg.batch):
-            idx = perm[i:i + cfg.batch]
+            idx = perm[i : i + cfg.batch]
             if len(idx) < 2:
                 continue
             opt.zero_grad()
@@ -107,13 +113,21 @@ def train_member(x_tr, y_tr, views_tune, y_tune, cfg: TrainConfig, seed: int):
             tot += float(loss.detach()) * len(idx)
         if (ep + 1) % cfg.eval_every == 0 or ep == cfg.epochs - 1:
             ens = build_ensemble([net])
-            aucs = {k: multilabel_report(y_tune, predict(ens, v), [0.5] * 5, CLASSES)["macro_auc"]
-                    for k, v in views_tune.items()}
+            aucs = {
+                k: multilabel_report(y_tune, predict(ens, v), [0.5] * 5, CLASSES)["macro_auc"]
+                for k, v in views_tune.items()
+            }
             vals = [v for v in aucs.values() if np.isfinite(v)]
             score = float(np.mean(vals)) if vals else float("-inf")
             history.append({"epoch": ep + 1, "loss": tot / len(perm), **aucs})
-            log.info("seed %d epoch %d loss %.4f fold9 AUC %s (%.1fs)", seed, ep + 1, tot / len(perm),
-                     {k: round(v, 3) for k, v in aucs.items()}, time.time() - t0)
+            log.info(
+                "seed %d epoch %d loss %.4f fold9 AUC %s (%.1fs)",
+                seed,
+                ep + 1,
+                tot / len(perm),
+                {k: round(v, 3) for k, v in aucs.items()},
+                time.time() - t0,
+            )
             if score > best and ep + 1 >= cfg.epochs // 3:
                 best = score
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -131,13 +145,20 @@ def train(data_dir: str | Path, out_dir: str | Path, cfg: TrainConfig) -> dict:
     torch.set_num_threads(cfg.threads)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    metas = [m for m in load_meta(data_dir) if m.labels.sum() > 0]  # as PTB-XL's benchmark: labelled only
+    metas = [
+        m for m in load_meta(data_dir) if m.labels.sum() > 0
+    ]  # as PTB-XL's benchmark: labelled only
     x = load_signals100(data_dir, metas, cache=out / "signals100.npz")
     y = np.stack([m.labels for m in metas])
     folds = np.array([m.fold for m in metas])
     tr = np.isin(folds, TRAIN_FOLDS)
     tu = folds == TUNE_FOLD
-    log.info("train %d records, tune %d, labels %s", tr.sum(), tu.sum(), dict(zip(CLASSES, y[tr].sum(0).tolist())))
+    log.info(
+        "train %d records, tune %d, labels %s",
+        tr.sum(),
+        tu.sum(),
+        dict(zip(CLASSES, y[tr].sum(0).tolist())),
+    )
     views = fixed_views(x[tu])
     members, logs = [], []
     for k in range(cfg.members):
@@ -152,9 +173,19 @@ def train(data_dir: str | Path, out_dir: str | Path, cfg: TrainConfig) -> dict:
     pooled_y = np.concatenate([y[tu]] * len(p_tune))
     thresholds = [best_threshold(pooled_y[:, k], pooled_p[:, k]) for k in range(len(CLASSES))]
     tune_metrics = {k: multilabel_report(y[tu], p, thresholds, CLASSES) for k, p in p_tune.items()}
-    torch.save({"state_dict": ens.state_dict(), "config": asdict(cfg), "members": cfg.members}, out / "ensemble.pt")
-    result = {"classes": list(CLASSES), "thresholds": thresholds, "config": asdict(cfg),
-              "n_train": int(tr.sum()), "n_tune": int(tu.sum()), "fold9": tune_metrics, "members": logs}
+    torch.save(
+        {"state_dict": ens.state_dict(), "config": asdict(cfg), "members": cfg.members},
+        out / "ensemble.pt",
+    )
+    result = {
+        "classes": list(CLASSES),
+        "thresholds": thresholds,
+        "config": asdict(cfg),
+        "n_train": int(tr.sum()),
+        "n_tune": int(tu.sum()),
+        "fold9": tune_metrics,
+        "members": logs,
+    }
     (out / "train.json").write_text(json.dumps(result, indent=2))
     # calibration samples for int8 quantization: augmented training inputs (NWC float32)
     rng = np.random.default_rng(99)
@@ -173,7 +204,12 @@ def load_ensemble(run_dir: str | Path):
     info = json.loads((run / "train.json").read_text())
     ck = torch.load(run / "ensemble.pt", map_location="cpu", weights_only=False)
     cfg = ck["config"]
-    ens = build_ensemble([build_net(widths=tuple(cfg["widths"]), dropout=cfg["dropout"]) for _ in range(ck["members"])])
+    ens = build_ensemble(
+        [
+            build_net(widths=tuple(cfg["widths"]), dropout=cfg["dropout"])
+            for _ in range(ck["members"])
+        ]
+    )
     ens.load_state_dict(ck["state_dict"])
     ens.eval()
     return ens, info

@@ -15,17 +15,37 @@ from edge.errors import EcgEdgeError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("onnx", help="float reference model (.onnx)")
     parser.add_argument("tflite", help="converted model (.tflite, usually int8)")
-    parser.add_argument("--data", default="../shared/data/ptbxl500",
-                        help="held-out data: PTB-XL directory (fold 10 is used) or an .npz with x (channel-first) [and y]")
-    parser.add_argument("--task", choices=["auto", "segmentation", "classification", "outputs"], default="auto",
-                        help="what to measure (auto: from the manifest entry next to the .tflite, else from shapes)")
-    parser.add_argument("--pages", type=int, default=12, help="segmentation: fold-10 pages to digitize")
-    parser.add_argument("--modes", default="photo,scan,clean", help="segmentation: synthesizer modes of the pages")
-    parser.add_argument("--fused", action="store_true",
-                        help="segmentation: read with the map fused with the classical one, as the device reads photos")
-    parser.add_argument("--max-loss-db", type=float, default=0.3, help="segmentation: allowed SNR loss (dB)")
-    parser.add_argument("--max-loss-auc", type=float, default=0.01, help="classification: allowed macro AUC loss")
-    parser.add_argument("--max-abs-diff", type=float, default=0.1, help="outputs: allowed max |float - int8|")
+    parser.add_argument(
+        "--data",
+        default="../shared/data/ptbxl500",
+        help="held-out data: PTB-XL directory (fold 10 is used) or an .npz with x (channel-first) [and y]",
+    )
+    parser.add_argument(
+        "--task",
+        choices=["auto", "segmentation", "classification", "outputs"],
+        default="auto",
+        help="what to measure (auto: from the manifest entry next to the .tflite, else from shapes)",
+    )
+    parser.add_argument(
+        "--pages", type=int, default=12, help="segmentation: fold-10 pages to digitize"
+    )
+    parser.add_argument(
+        "--modes", default="photo,scan,clean", help="segmentation: synthesizer modes of the pages"
+    )
+    parser.add_argument(
+        "--fused",
+        action="store_true",
+        help="segmentation: read with the map fused with the classical one, as the device reads photos",
+    )
+    parser.add_argument(
+        "--max-loss-db", type=float, default=0.3, help="segmentation: allowed SNR loss (dB)"
+    )
+    parser.add_argument(
+        "--max-loss-auc", type=float, default=0.01, help="classification: allowed macro AUC loss"
+    )
+    parser.add_argument(
+        "--max-abs-diff", type=float, default=0.1, help="outputs: allowed max |float - int8|"
+    )
     parser.add_argument("--json", default=None, help="also write the report as JSON to this path")
 
 
@@ -66,17 +86,28 @@ def run(args: argparse.Namespace) -> int:
                     task = "outputs"
             print(f"task: {task}")
         if task in ("segmentation", "classification") and not Path(args.data).exists():
-            print(f"ecg-convert check: held-out data {args.data} not found: pass --data (a PTB-XL directory or .npz)",
-                  file=sys.stderr)
+            print(
+                f"ecg-convert check: held-out data {args.data} not found: pass --data (a PTB-XL directory or .npz)",
+                file=sys.stderr,
+            )
             return 2
         if task == "segmentation":
-            rep = parity.check_segmenter(args.onnx, tfl, args.data, n_pages=args.pages, threshold_db=args.max_loss_db,
-                                         modes=tuple(m for m in args.modes.split(",") if m), fused=args.fused)
+            rep = parity.check_segmenter(
+                args.onnx,
+                tfl,
+                args.data,
+                n_pages=args.pages,
+                threshold_db=args.max_loss_db,
+                modes=tuple(m for m in args.modes.split(",") if m),
+                fused=args.fused,
+            )
         elif task == "classification":
             thr = None
             if entry and isinstance(entry.get("thresholds"), dict) and entry.get("labels"):
                 thr = [float(entry["thresholds"].get(c, 0.5)) for c in entry["labels"]]
-            rep = parity.check_classifier(args.onnx, tfl, args.data, thresholds=thr, threshold_auc=args.max_loss_auc)
+            rep = parity.check_classifier(
+                args.onnx, tfl, args.data, thresholds=thr, threshold_auc=args.max_loss_auc
+            )
         else:
             rep = parity.check_outputs(args.onnx, tfl, args.data, max_abs_diff=args.max_abs_diff)
     except EcgEdgeError as exc:

@@ -12,8 +12,12 @@ from edge.errors import EcgEdgeError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="directory for model-signing.key / model-signing.pub")
-    parser.add_argument("--name", default="model-signing", help="file name stem (default: model-signing)")
+    parser.add_argument(
+        "--out", required=True, help="directory for model-signing.key / model-signing.pub"
+    )
+    parser.add_argument(
+        "--name", default="model-signing", help="file name stem (default: model-signing)"
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing key pair")
 
 
@@ -26,8 +30,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"ecg-convert keygen: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
-        print(f"ecg-convert keygen: cannot write keys to {args.out}: {exc.strerror}: choose a writable --out",
-              file=sys.stderr)
+        print(
+            f"ecg-convert keygen: cannot write keys to {args.out}: {exc.strerror}: choose a writable --out",
+            file=sys.stderr,
+        )
         return 2
     print(f"private key: {key} (keep it secret, mode 0600)")
     print(f"public key:  {pub} (install on devices as /etc/ecg-edge/model-signing.pub)")

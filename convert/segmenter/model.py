@@ -13,7 +13,9 @@ import torch.nn.functional as F
 
 
 def conv_bn(cin: int, cout: int, k: int = 3, s: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, k, s, k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
 
 
 class DWSep(nn.Module):
@@ -21,8 +23,11 @@ class DWSep(nn.Module):
 
     def __init__(self, cin: int, cout: int, s: int = 1, d: int = 1) -> None:
         super().__init__()
-        self.dw = nn.Sequential(nn.Conv2d(cin, cin, 3, s, d, dilation=d, groups=cin, bias=False),
-                                nn.BatchNorm2d(cin), nn.ReLU(inplace=True))
+        self.dw = nn.Sequential(
+            nn.Conv2d(cin, cin, 3, s, d, dilation=d, groups=cin, bias=False),
+            nn.BatchNorm2d(cin),
+            nn.ReLU(inplace=True),
+        )
         self.pw = conv_bn(cin, cout, k=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -32,16 +37,20 @@ class DWSep(nn.Module):
 class TraceUNet(nn.Module):
     """BGR page in [0, 1] (N, 3, H, W), H and W multiples of 16 -> trace logits or probability (N, 1, H, W)."""
 
-    def __init__(self, in_ch: int = 3, widths: tuple[int, int, int, int, int] = (8, 16, 24, 32, 48),
-                 probability: bool = False) -> None:
+    def __init__(
+        self,
+        in_ch: int = 3,
+        widths: tuple[int, int, int, int, int] = (8, 16, 24, 32, 48),
+        probability: bool = False,
+    ) -> None:
         super().__init__()
         w0, w1, w2, w3, w4 = widths
         self.widths = widths
         self.probability = probability
-        self.stem = conv_bn(in_ch, w0)                               # 1
+        self.stem = conv_bn(in_ch, w0)  # 1
         self.down1 = nn.Sequential(conv_bn(w0, w1, s=2), DWSep(w1, w1))  # 1/2
-        self.down2 = nn.Sequential(DWSep(w1, w2, s=2), DWSep(w2, w2))    # 1/4
-        self.down3 = nn.Sequential(DWSep(w2, w3, s=2), DWSep(w3, w3))    # 1/8
+        self.down2 = nn.Sequential(DWSep(w1, w2, s=2), DWSep(w2, w2))  # 1/4
+        self.down3 = nn.Sequential(DWSep(w2, w3, s=2), DWSep(w3, w3))  # 1/8
         self.down4 = nn.Sequential(DWSep(w3, w4, s=2), DWSep(w4, w4, d=2), DWSep(w4, w4))  # 1/16
         self.up3 = DWSep(w4 + w3, w3)
         self.up2 = DWSep(w3 + w2, w2)

@@ -10,7 +10,7 @@ from pathlib import Path
 from edge.atomic import write_file_atomic
 from edge.errors import ModelError
 
-MODEL_NAME = "segmenter"                 # the name edge.digitize's "learned"/"auto" stage loads
+MODEL_NAME = "segmenter"  # the name edge.digitize's "learned"/"auto" stage loads
 EXPERIMENTAL_NAME = "segmenter_experimental"  # shipped but not picked up by default
 MODEL_FILE = "segmenter_int8.tflite"
 CARD_FILE = "segmenter.md"
@@ -19,13 +19,22 @@ MAX_BYTES = 1_000_000
 TRAINING_DATA = {
     "dataset": "PTB-XL 1.0.3 subset (500 records), Wagner et al., Scientific Data 7, 154 (2020), CC BY 4.0",
     "pages": "synthetic printouts rendered by convert.synth (randomized styles; clean, scan and photo modes), "
-             "rectified to the digitizer's working resolution with the recorded homography",
-    "train_folds": list(range(1, 9)), "validation_fold": 9, "test_fold": 10,
+    "rectified to the digitizer's working resolution with the recorded homography",
+    "train_folds": list(range(1, 9)),
+    "validation_fold": 9,
+    "test_fold": 10,
 }
 
 
-def ship(run_dir: str | Path, models_dir: str | Path, *, metrics: dict | None = None,
-         per_tensor: bool = False, name: str = MODEL_NAME, status: str | None = None) -> dict:
+def ship(
+    run_dir: str | Path,
+    models_dir: str | Path,
+    *,
+    metrics: dict | None = None,
+    per_tensor: bool = False,
+    name: str = MODEL_NAME,
+    status: str | None = None,
+) -> dict:
     """Quantize and install the run's exported model as `name`; returns the manifest entry.
     Ship as EXPERIMENTAL_NAME while the model does not beat the classical stage end to end, so the
     digitizer's default ("auto") keeps using the better stage."""
@@ -37,28 +46,48 @@ def ship(run_dir: str | Path, models_dir: str | Path, *, metrics: dict | None = 
     mdir.mkdir(parents=True, exist_ok=True)
     hist = json.loads((run / "history.json").read_text()) if (run / "history.json").exists() else {}
     cfg = hist.get("config", {})
-    res = quantize(run / "segmenter.onnx", run / "calib.npy", run / MODEL_FILE, per_tensor=per_tensor,
-                   keep_float=True)
+    res = quantize(
+        run / "segmenter.onnx",
+        run / "calib.npy",
+        run / MODEL_FILE,
+        per_tensor=per_tensor,
+        keep_float=True,
+    )
     size = res.tflite_path.stat().st_size
     if size > MAX_BYTES:
-        raise ModelError("model_too_big", f"int8 segmenter is {size} bytes (limit {MAX_BYTES})",
-                         "train a smaller model (narrower widths)")
+        raise ModelError(
+            "model_too_big",
+            f"int8 segmenter is {size} bytes (limit {MAX_BYTES})",
+            "train a smaller model (narrower widths)",
+        )
     write_file_atomic(mdir / MODEL_FILE, res.tflite_path.read_bytes())
     best = max(hist.get("history", []), key=lambda h: h.get("f1", 0), default={})
     m = {"validation_fold9_crops": {k: round(float(v), 4) for k, v in best.items()}} if best else {}
     m.update({k: v for k, v in _old_metrics(mdir, name).items() if k != "validation_fold9_crops"})
     m.update(metrics or {})
     entry = make_entry(
-        name, mdir / MODEL_FILE, task="trace_segmentation", models_dir=mdir,
-        input_layouts=["NHWC"], output_layouts=["NHWC"], labels=["trace"], thresholds={"trace": 0.5},
-        metrics=m, training_data=TRAINING_DATA, card=CARD_FILE,
-        extra={"preprocessing": "rectified page at the digitizer's working resolution, BGR uint8 / 255, "
-                                "tiled (edge.digitize.traceprob_tflite)",
-               "px_per_mm": cfg.get("px_per_mm", 5.0), "tile": cfg.get("tile", 256),
-               "architecture": f"TraceUNet widths {cfg.get('widths')}",
-               "quantization": "per-tensor" if per_tensor else "per-channel",
-               "float_reference": "segmenter.onnx (workstation run directory)",
-               **({"status": status} if status else {})})
+        name,
+        mdir / MODEL_FILE,
+        task="trace_segmentation",
+        models_dir=mdir,
+        input_layouts=["NHWC"],
+        output_layouts=["NHWC"],
+        labels=["trace"],
+        thresholds={"trace": 0.5},
+        metrics=m,
+        training_data=TRAINING_DATA,
+        card=CARD_FILE,
+        extra={
+            "preprocessing": "rectified page at the digitizer's working resolution, BGR uint8 / 255, "
+            "tiled (edge.digitize.traceprob_tflite)",
+            "px_per_mm": cfg.get("px_per_mm", 5.0),
+            "tile": cfg.get("tile", 256),
+            "architecture": f"TraceUNet widths {cfg.get('widths')}",
+            "quantization": "per-tensor" if per_tensor else "per-channel",
+            "float_reference": "segmenter.onnx (workstation run directory)",
+            **({"status": status} if status else {}),
+        },
+    )
     upsert_entry(mdir / "manifest.json", entry)
     write_card(mdir / CARD_FILE, entry)
     return entry
@@ -87,7 +116,9 @@ def update_metrics(models_dir: str | Path, metrics: dict, name: str = MODEL_NAME
             upsert_entry(mdir / "manifest.json", e)
             write_card(mdir / CARD_FILE, e)
             return e
-    raise ModelError("model_unknown", f"no {name!r} entry in {mdir / 'manifest.json'}", "ship the model first")
+    raise ModelError(
+        "model_unknown", f"no {name!r} entry in {mdir / 'manifest.json'}", "ship the model first"
+    )
 
 
 def write_card(path: Path, entry: dict) -> None:
@@ -97,12 +128,12 @@ def write_card(path: Path, entry: dict) -> None:
         f"# {entry['name']} — learned ECG trace segmentation (int8 TFLite)",
         "",
         "Per-pixel probability that a pixel of a rectified ECG printout belongs to a printed trace, run over "
-        "the page in tiles (`edge.digitize.traceprob_tflite`). With `trace_model=\"auto\"` (the default) the "
+        'the page in tiles (`edge.digitize.traceprob_tflite`). With `trace_model="auto"` (the default) the '
         "digitizer reads camera photos (a page found inside a wider frame) with the geometric mean of this "
         "map and the classical colour-based estimate (`fused_trace_probability`): the segmenter vetoes dark "
         "marks that are not trace (shadow edges, stains, handwriting, grid residue) and the classical estimate "
         "keeps the ink's sharp profile. Scans and flat prints keep the classical estimate. "
-        "`trace_model=\"learned\"` reads with this map alone.",
+        '`trace_model="learned"` reads with this map alone.',
         "",
         "## Model",
         f"- File `{entry['file']}`, {entry['size_bytes']} bytes, sha256 `{entry['sha256']}`.",

@@ -25,17 +25,19 @@ class TrainConfig:
     weight_decay: float = 1e-4
     pos_weight: float = 3.0
     threads: int = 2
-    minutes: float = 40.0          # wall-clock budget for this run (training stops and saves)
+    minutes: float = 40.0  # wall-clock budget for this run (training stops and saves)
     val_every: int = 200
-    px_per_mm: float = 0.0         # 0: the digitizer's working resolution
-    tile: int = 256                # exported tile size (input (1, 3, tile, tile))
+    px_per_mm: float = 0.0  # 0: the digitizer's working resolution
+    tile: int = 256  # exported tile size (input (1, 3, tile, tile))
     widths: tuple = (8, 16, 24, 32, 48)
     seed: int = 0
     modes: tuple = ("clean", "scan", "photo")
-    target_dilate: int = 0         # grow the rectified trace masks by N px (1 gave softer maps: fold-9 photos -0.5 dB)
-    init: str = ""                 # warm start: weights from this checkpoint
-    device: str = "auto"           # "auto" (CUDA when there is one), "cpu", "cuda"
-    workers: int = 0               # processes rendering pages and preparing batches (0: in-line)
+    target_dilate: int = (
+        0  # grow the rectified trace masks by N px (1 gave softer maps: fold-9 photos -0.5 dB)
+    )
+    init: str = ""  # warm start: weights from this checkpoint
+    device: str = "auto"  # "auto" (CUDA when there is one), "cpu", "cuda"
+    workers: int = 0  # processes rendering pages and preparing batches (0: in-line)
     extra: dict = field(default_factory=dict)
 
 
@@ -43,8 +45,9 @@ def _loss(logits, target, pos_weight: float):
     import torch
     import torch.nn.functional as F
 
-    bce = F.binary_cross_entropy_with_logits(logits, target,
-                                             pos_weight=torch.tensor(pos_weight, device=logits.device))
+    bce = F.binary_cross_entropy_with_logits(
+        logits, target, pos_weight=torch.tensor(pos_weight, device=logits.device)
+    )
     p = torch.sigmoid(logits)
     inter = (p * target).sum(dim=(1, 2, 3))
     dice = 1 - (2 * inter + 1) / (p.sum(dim=(1, 2, 3)) + target.sum(dim=(1, 2, 3)) + 1)
@@ -61,8 +64,12 @@ def evaluate(model, xs: np.ndarray, ys: np.ndarray, pos_weight: float, batch: in
     losses = []
     with torch.no_grad():
         for i in range(0, len(xs), batch):
-            x = torch.from_numpy(xs[i:i + batch]).to(dev).contiguous(memory_format=torch.channels_last)
-            y = torch.from_numpy(ys[i:i + batch]).to(dev)
+            x = (
+                torch.from_numpy(xs[i : i + batch])
+                .to(dev)
+                .contiguous(memory_format=torch.channels_last)
+            )
+            y = torch.from_numpy(ys[i : i + batch]).to(dev)
             lo = model(x)
             losses.append(float(_loss(lo, y, pos_weight)))
             pr = (lo > 0).float()
@@ -72,8 +79,13 @@ def evaluate(model, xs: np.ndarray, ys: np.ndarray, pos_weight: float, batch: in
     model.train()
     prec = tp / max(tp + fp, 1)
     rec = tp / max(tp + fn, 1)
-    return {"loss": float(np.mean(losses)), "precision": prec, "recall": rec,
-            "f1": 2 * prec * rec / max(prec + rec, 1e-9), "iou": tp / max(tp + fp + fn, 1)}
+    return {
+        "loss": float(np.mean(losses)),
+        "precision": prec,
+        "recall": rec,
+        "f1": 2 * prec * rec / max(prec + rec, 1e-9),
+        "iou": tp / max(tp + fp + fn, 1),
+    }
 
 
 def _batches(pages: list, cfg: TrainConfig, seed: tuple, workers: int):
@@ -93,7 +105,9 @@ def _batches(pages: list, cfg: TrainConfig, seed: tuple, workers: int):
     if workers <= 0:
         yield from iter(Crops())
         return
-    loader = torch.utils.data.DataLoader(Crops(), batch_size=None, num_workers=workers, prefetch_factor=4)
+    loader = torch.utils.data.DataLoader(
+        Crops(), batch_size=None, num_workers=workers, prefetch_factor=4
+    )
     for x, y in loader:
         yield x.numpy(), y.numpy()
 
@@ -122,11 +136,27 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
 
     log(f"rendering training pages (folds 1-8) at {px:.2f} px/mm into {out / 'cache'} ...")
     jobs = max(1, cfg.workers)
-    tr_paths = build_cache(cfg.data, tuple(range(1, 9)), out / "cache" / "train", cfg.train_pages,
-                           px_per_mm=px, seed=cfg.seed + 1, modes=tuple(cfg.modes), jobs=jobs)
+    tr_paths = build_cache(
+        cfg.data,
+        tuple(range(1, 9)),
+        out / "cache" / "train",
+        cfg.train_pages,
+        px_per_mm=px,
+        seed=cfg.seed + 1,
+        modes=tuple(cfg.modes),
+        jobs=jobs,
+    )
     log("rendering validation pages (fold 9) ...")
-    va_paths = build_cache(cfg.data, (9,), out / "cache" / "val", cfg.val_pages, px_per_mm=px,
-                           seed=cfg.seed + 9, modes=tuple(cfg.modes), jobs=jobs)
+    va_paths = build_cache(
+        cfg.data,
+        (9,),
+        out / "cache" / "val",
+        cfg.val_pages,
+        px_per_mm=px,
+        seed=cfg.seed + 9,
+        modes=tuple(cfg.modes),
+        jobs=jobs,
+    )
     tr_pages = load_cache(tr_paths, dilate=cfg.target_dilate)
     va_pages = load_cache(va_paths, dilate=cfg.target_dilate)
     vrng = np.random.default_rng(1234)
@@ -153,8 +183,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
         for k2, v in st.items():
             if torch.is_tensor(v) and k2 != "step":
                 st[k2] = v.to(dev)
-    log(f"training on {dev}; TraceUNet widths {cfg.widths}: {count_params(model)} parameters, "
-        f"{macs_per_pixel(model):.0f} MAC/pixel; {len(tr_pages)} train / {len(va_pages)} val pages")
+    log(
+        f"training on {dev}; TraceUNet widths {cfg.widths}: {count_params(model)} parameters, "
+        f"{macs_per_pixel(model):.0f} MAC/pixel; {len(tr_pages)} train / {len(va_pages)} val pages"
+    )
 
     t0 = time.time()
 
@@ -164,14 +196,27 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
         warm = 100
         if s < warm:
             return cfg.lr * (s + 1) / warm
-        done = max((s - warm) / max(1, cfg.steps - warm), (time.time() - t0) / 60 / max(cfg.minutes, 1e-6))
+        done = max(
+            (s - warm) / max(1, cfg.steps - warm), (time.time() - t0) / 60 / max(cfg.minutes, 1e-6)
+        )
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
 
     def save(path: Path) -> None:
         tmp = path.with_suffix(".tmp")
-        weights = {k2: v.detach().cpu() for k2, v in model.state_dict().items()}   # loadable without a GPU
-        torch.save({"model": weights, "opt": opt.state_dict(), "step": step, "best_f1": best_f1,
-                    "history": history, "config": asdict(cfg)}, tmp)
+        weights = {
+            k2: v.detach().cpu() for k2, v in model.state_dict().items()
+        }  # loadable without a GPU
+        torch.save(
+            {
+                "model": weights,
+                "opt": opt.state_dict(),
+                "step": step,
+                "best_f1": best_f1,
+                "history": history,
+                "config": asdict(cfg),
+            },
+            tmp,
+        )
         tmp.replace(path)
 
     batches = _batches(tr_pages, cfg, (cfg.seed, step), cfg.workers)
@@ -179,7 +224,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
     model.train()
     while step < cfg.steps:
         if (time.time() - t0) / 60 > cfg.minutes:
-            log(f"time budget of {cfg.minutes} min reached at step {step}; saving (resume with --resume)")
+            log(
+                f"time budget of {cfg.minutes} min reached at step {step}; saving (resume with --resume)"
+            )
             if not history or history[-1]["step"] != step:
                 m = evaluate(model, vx, vy, cfg.pos_weight)
                 m["step"] = step
@@ -192,7 +239,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         x, y = next(batches)
-        xt = torch.from_numpy(x).to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        xt = (
+            torch.from_numpy(x)
+            .to(dev, non_blocking=True)
+            .contiguous(memory_format=torch.channels_last)
+        )
         loss = _loss(model(xt), torch.from_numpy(y).to(dev, non_blocking=True), cfg.pos_weight)
         opt.zero_grad()
         loss.backward()
@@ -201,8 +252,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
         run_loss.append(loss.item())
         if step % 25 == 0:
             el = time.time() - t0
-            log(f"step {step}/{cfg.steps} loss {np.mean(run_loss[-25:]):.4f} lr {lr_at(step):.2e} "
-                f"{el / 60:.1f} min", )
+            log(
+                f"step {step}/{cfg.steps} loss {np.mean(run_loss[-25:]):.4f} lr {lr_at(step):.2e} "
+                f"{el / 60:.1f} min",
+            )
         if step % cfg.val_every == 0 or step == cfg.steps:
             m = evaluate(model, vx, vy, cfg.pos_weight)
             m["step"] = step
@@ -213,13 +266,17 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
             save(last)
             if improved:
                 save(best)
-            log(f"  val step {step}: loss {m['loss']:.4f} P {m['precision']:.3f} R {m['recall']:.3f} "
-                f"F1 {m['f1']:.3f} IoU {m['iou']:.3f}{' (best)' if improved else ''}")
+            log(
+                f"  val step {step}: loss {m['loss']:.4f} P {m['precision']:.3f} R {m['recall']:.3f} "
+                f"F1 {m['f1']:.3f} IoU {m['iou']:.3f}{' (best)' if improved else ''}"
+            )
     batches.close()
     save(last)
     if not best.exists():
         save(best)
-    (out / "history.json").write_text(json.dumps({"config": asdict(cfg), "history": history}, indent=2))
+    (out / "history.json").write_text(
+        json.dumps({"config": asdict(cfg), "history": history}, indent=2)
+    )
     return best
 
 
@@ -255,8 +312,15 @@ def export_onnx(model, path: str | Path, tile=256) -> Path:
     m.probability = True
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(m, torch.rand(1, 3, th, tw), str(path), input_names=["page"],
-                      output_names=["trace_prob"], opset_version=17, dynamo=False)
+    torch.onnx.export(
+        m,
+        torch.rand(1, 3, th, tw),
+        str(path),
+        input_names=["page"],
+        output_names=["trace_prob"],
+        opset_version=17,
+        dynamo=False,
+    )
     return path
 
 
@@ -271,5 +335,7 @@ def calibration_tiles(cache_dir: str | Path, tile=256, n: int = 16, seed: int = 
     rng = np.random.default_rng(seed)
     x, _ = sample_batch(pages, rng, n // 2, size, train=False)
     xa, _ = sample_batch(pages, rng, n - n // 2, size, train=True)
-    x = np.concatenate([x, xa])[:, :, (size - th) // 2:(size - th) // 2 + th, (size - tw) // 2:(size - tw) // 2 + tw]
+    x = np.concatenate([x, xa])[
+        :, :, (size - th) // 2 : (size - th) // 2 + th, (size - tw) // 2 : (size - tw) // 2 + tw
+    ]
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1))

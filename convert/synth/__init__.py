@@ -24,5 +24,16 @@ from .render import MODES, RenderedPage, remake_page, render_flat, render_page
 from .save import save_page
 from .style import GRID_STYLES, PAGE_SIZES_MM, PageStyle, random_style
 
-__all__ = ["render_page", "remake_page", "render_flat", "RenderedPage", "synthetic_ecg", "save_page", "PageStyle",
-           "random_style", "GRID_STYLES", "PAGE_SIZES_MM", "MODES"]
+__all__ = [
+    "render_page",
+    "remake_page",
+    "render_flat",
+    "RenderedPage",
+    "synthetic_ecg",
+    "save_page",
+    "PageStyle",
+    "random_style",
+    "GRID_STYLES",
+    "PAGE_SIZES_MM",
+    "MODES",
+]

@@ -32,14 +32,28 @@ def main(argv: list[str] | None = None) -> int:
     sigs = [synthetic_ecg(seed=s) for s in range(8)]
     cases = [
         ("clean 3x4+1 200 DPI red", args.n, lambda i: render_page(sigs[i % 8], 500.0, seed=i)),
-        ("clean 200 DPI, style varies", args.n,
-         lambda i: render_page(sigs[i % 8], 500.0, seed=i, randomize=True, dpi=200)),
-        ("scan, random style", max(2, args.n // 2), lambda i: render_page(sigs[i % 8], 500.0, seed=i, mode="scan",
-                                                                          randomize=True)),
-        ("photo 8 MP (3264x2448)", max(2, args.n // 4),
-         lambda i: render_page(sigs[i % 8], 500.0, seed=i, mode="photo", randomize=True)),
-        ("photo 12 MP (4000x3000)", max(2, args.n // 4),
-         lambda i: render_page(sigs[i % 8], 500.0, seed=i, mode="photo", randomize=True, photo_size=(4000, 3000))),
+        (
+            "clean 200 DPI, style varies",
+            args.n,
+            lambda i: render_page(sigs[i % 8], 500.0, seed=i, randomize=True, dpi=200),
+        ),
+        (
+            "scan, random style",
+            max(2, args.n // 2),
+            lambda i: render_page(sigs[i % 8], 500.0, seed=i, mode="scan", randomize=True),
+        ),
+        (
+            "photo 8 MP (3264x2448)",
+            max(2, args.n // 4),
+            lambda i: render_page(sigs[i % 8], 500.0, seed=i, mode="photo", randomize=True),
+        ),
+        (
+            "photo 12 MP (4000x3000)",
+            max(2, args.n // 4),
+            lambda i: render_page(
+                sigs[i % 8], 500.0, seed=i, mode="photo", randomize=True, photo_size=(4000, 3000)
+            ),
+        ),
     ]
     print(f"cv2 threads {cv2.getNumThreads()}, numpy {np.__version__}")
     for name, n, fn in cases:

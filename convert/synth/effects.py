@@ -36,10 +36,14 @@ def fold_shading(w: int, h: int, folds: list[dict], scale: int = 4) -> np.ndarra
     g = np.ones((sh, sw), np.float32)
     for f in folds:
         a = np.deg2rad(f["angle_deg"])
-        d = (xx - f["p"][0]) * -np.sin(a) + (yy - f["p"][1]) * np.cos(a)   # signed distance to the fold line
+        d = (xx - f["p"][0]) * -np.sin(a) + (yy - f["p"][1]) * np.cos(
+            a
+        )  # signed distance to the fold line
         wpx = f["width_px"]
-        g *= 1 - f["depth"] * np.exp(-0.5 * (d / (0.15 * wpx)) ** 2)      # the crease itself
-        g *= 1 + f["light"] * np.tanh(d / wpx) * np.exp(-np.abs(d) / (4 * wpx))  # lit / shaded sides
+        g *= 1 - f["depth"] * np.exp(-0.5 * (d / (0.15 * wpx)) ** 2)  # the crease itself
+        g *= 1 + f["light"] * np.tanh(d / wpx) * np.exp(
+            -np.abs(d) / (4 * wpx)
+        )  # lit / shaded sides
     return cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
@@ -77,11 +81,20 @@ def sample_stains(rng: np.random.Generator, n: int, w: int, h: int, px_per_mm: f
     for _ in range(n):
         r = float(rng.uniform(8, 40) * px_per_mm)
         brown = rng.random() < 0.7
-        out.append({"x": float(rng.uniform(0, w)), "y": float(rng.uniform(0, h)), "rx": r,
-                    "ry": float(r * rng.uniform(0.7, 1.0)), "angle_deg": float(rng.uniform(0, 180)),
-                    "ring": bool(rng.random() < 0.5), "ring_px": float(rng.uniform(1, 4) * px_per_mm),
-                    "soft_px": float(rng.uniform(1, 6) * px_per_mm), "opacity": float(rng.uniform(0.15, 0.5)),
-                    "tint_bgr": [60, 120, 190] if brown else [200, 200, 200]})
+        out.append(
+            {
+                "x": float(rng.uniform(0, w)),
+                "y": float(rng.uniform(0, h)),
+                "rx": r,
+                "ry": float(r * rng.uniform(0.7, 1.0)),
+                "angle_deg": float(rng.uniform(0, 180)),
+                "ring": bool(rng.random() < 0.5),
+                "ring_px": float(rng.uniform(1, 4) * px_per_mm),
+                "soft_px": float(rng.uniform(1, 6) * px_per_mm),
+                "opacity": float(rng.uniform(0.15, 0.5)),
+                "tint_bgr": [60, 120, 190] if brown else [200, 200, 200],
+            }
+        )
     return out
 
 
@@ -91,12 +104,21 @@ def motion_kernel(length: float, angle_deg: float) -> np.ndarray:
     k = np.zeros((n, n), np.float32)
     c = (n - 1) / 2
     dx, dy = np.cos(np.deg2rad(angle_deg)) * length / 2, np.sin(np.deg2rad(angle_deg)) * length / 2
-    cv2.line(k, (int(round((c - dx) * 16)), int(round((c - dy) * 16))),
-             (int(round((c + dx) * 16)), int(round((c + dy) * 16))), 1.0, 1, cv2.LINE_AA, 4)
+    cv2.line(
+        k,
+        (int(round((c - dx) * 16)), int(round((c - dy) * 16))),
+        (int(round((c + dx) * 16)), int(round((c + dy) * 16))),
+        1.0,
+        1,
+        cv2.LINE_AA,
+        4,
+    )
     return k / max(k.sum(), 1e-6)
 
 
-def blur(img: np.ndarray, defocus_sigma: float, motion_len: float, motion_angle: float) -> np.ndarray:
+def blur(
+    img: np.ndarray, defocus_sigma: float, motion_len: float, motion_angle: float
+) -> np.ndarray:
     """Defocus (Gaussian) then motion blur."""
     if defocus_sigma > 0.05:
         img = cv2.GaussianBlur(img, (0, 0), defocus_sigma)
@@ -124,7 +146,7 @@ def sensor_noise(img: np.ndarray, seed: int, sigma: float, shot: float) -> np.nd
     base = np.roll(tile, (oy, ox), axis=(0, 1))
     base = base[::-1] if flip & 1 else base
     base = base[:, ::-1] if flip & 2 else base
-    n = cv2.repeat(np.ascontiguousarray(base[..., :img.shape[2]]), -(-h // t), -(-w // t))[:h, :w]
+    n = cv2.repeat(np.ascontiguousarray(base[..., : img.shape[2]]), -(-h // t), -(-w // t))[:h, :w]
     f = img.astype(np.float32)
     if shot > 0:
         s = np.sqrt(f)

@@ -18,27 +18,47 @@ from .save import encode_image
 TILE = (480, 360)
 
 
-def contact_sheet(n: int = 12, modes: tuple[str, ...] = MODES, seed: int = 0, cols: int = 4) -> np.ndarray:
+def contact_sheet(
+    n: int = 12, modes: tuple[str, ...] = MODES, seed: int = 0, cols: int = 4
+) -> np.ndarray:
     """BGR image of `n` randomized pages (modes and layouts cycle), tiles labelled."""
     tiles = []
     layouts = list(LAYOUTS)
     for i in range(n):
         s = seed + i
         mode, layout = modes[i % len(modes)], layouts[(i // len(modes)) % len(layouts)]
-        page = render_page(synthetic_ecg(seed=s, kind="random"), 500.0, layout=layout, mode=mode, seed=s,
-                           randomize=True, photo_size=(1600, 1200))
+        page = render_page(
+            synthetic_ecg(seed=s, kind="random"),
+            500.0,
+            layout=layout,
+            mode=mode,
+            seed=s,
+            randomize=True,
+            photo_size=(1600, 1200),
+        )
         h, w = page.image.shape[:2]
         k = min(TILE[0] / w, TILE[1] / h)
         small = cv2.resize(page.image, (int(w * k), int(h * k)), interpolation=cv2.INTER_AREA)
         tile = np.full((TILE[1], TILE[0], 3), 40, np.uint8)
-        tile[:small.shape[0], :small.shape[1]] = small
+        tile[: small.shape[0], : small.shape[1]] = small
         label = f"seed {s} {mode} {layout} {page.meta['style']['grid']}"
-        cv2.putText(tile, label, (6, TILE[1] - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(tile, label, (6, TILE[1] - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(
+            tile, label, (6, TILE[1] - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA
+        )
+        cv2.putText(
+            tile,
+            label,
+            (6, TILE[1] - 8),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (0, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
         tiles.append(tile)
     while len(tiles) % cols:
         tiles.append(np.full_like(tiles[0], 40))
-    return np.vstack([np.hstack(tiles[r:r + cols]) for r in range(0, len(tiles), cols)])
+    return np.vstack([np.hstack(tiles[r : r + cols]) for r in range(0, len(tiles), cols)])
 
 
 def main(argv: list[str] | None = None) -> int:

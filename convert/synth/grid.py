@@ -25,15 +25,26 @@ def _line_profile(n: int, start: float, stop: float, pitch: float, width: float)
 
 
 @lru_cache(maxsize=12)
-def grid_index(width: int, height: int, px_per_mm: float, rect: tuple[float, float, float, float],
-               minor_w_px: float, major_w_px: float, dotted: bool, dot_px: float) -> np.ndarray:
+def grid_index(
+    width: int,
+    height: int,
+    px_per_mm: float,
+    rect: tuple[float, float, float, float],
+    minor_w_px: float,
+    major_w_px: float,
+    dotted: bool,
+    dot_px: float,
+) -> np.ndarray:
     """uint8 index image: high nibble = minor coverage level, low nibble = major coverage level."""
     x0, y0, x1, y1 = rect
 
     def q(profile: np.ndarray) -> np.ndarray:
         return np.round(profile * 15).astype(np.uint8)
 
-    mx, my = q(_line_profile(width, x0, x1, px_per_mm, minor_w_px)), q(_line_profile(height, y0, y1, px_per_mm, minor_w_px))
+    mx, my = (
+        q(_line_profile(width, x0, x1, px_per_mm, minor_w_px)),
+        q(_line_profile(height, y0, y1, px_per_mm, minor_w_px)),
+    )
     Mx = q(_line_profile(width, x0, x1, 5 * px_per_mm, major_w_px))
     My = q(_line_profile(height, y0, y1, 5 * px_per_mm, major_w_px))
     if dotted:
@@ -63,13 +74,31 @@ def grid_lut(paper, minor, major) -> np.ndarray:
     return np.clip(np.round(c), 0, 255).astype(np.uint8).reshape(256, 1, 3)
 
 
-def render_grid(width: int, height: int, px_per_mm: float, rect, colours: dict, *, minor_w_mm: float,
-                major_w_mm: float, dotted: bool = False, dot_mm: float = 0.3, draw_grid: bool = True) -> np.ndarray:
+def render_grid(
+    width: int,
+    height: int,
+    px_per_mm: float,
+    rect,
+    colours: dict,
+    *,
+    minor_w_mm: float,
+    major_w_mm: float,
+    dotted: bool = False,
+    dot_mm: float = 0.3,
+    draw_grid: bool = True,
+) -> np.ndarray:
     """BGR page of `width` x `height` with the paper colour and grid lines inside `rect` (px)."""
     if not draw_grid:
         return np.full((height, width, 3), colours["paper"], np.uint8)
-    idx = grid_index(width, height, round(px_per_mm, 6), tuple(round(v, 4) for v in rect),
-                     round(minor_w_mm * px_per_mm, 4), round(major_w_mm * px_per_mm, 4), dotted,
-                     round(dot_mm * px_per_mm, 4))
+    idx = grid_index(
+        width,
+        height,
+        round(px_per_mm, 6),
+        tuple(round(v, 4) for v in rect),
+        round(minor_w_mm * px_per_mm, 4),
+        round(major_w_mm * px_per_mm, 4),
+        dotted,
+        round(dot_mm * px_per_mm, 4),
+    )
     lut = grid_lut(colours["paper"], colours["minor"], colours["major"])
     return cv2.LUT(cv2.merge([idx, idx, idx]), lut)

@@ -28,7 +28,9 @@ def thickness_for_width(width_px: float) -> int:
     return max(1, int(round(width_px - 1.0)))
 
 
-def draw_mask(shape: tuple[int, int], lines: list[np.ndarray], thickness: int | list[int]) -> np.ndarray:
+def draw_mask(
+    shape: tuple[int, int], lines: list[np.ndarray], thickness: int | list[int]
+) -> np.ndarray:
     """uint8 mask (255 on ink) of polylines `lines` (float px). Thin lines use 8-connected drawing
     so the mask never breaks; thicker ones are anti-aliased and cut at half coverage."""
     mask = np.zeros(shape, np.uint8)
@@ -54,12 +56,17 @@ def local_scale(H: np.ndarray, pt) -> float:
     p = np.array([pt, [pt[0] + 1, pt[1]], [pt[0], pt[1] + 1]], np.float64)
     q = apply_homography(H, p)
     a, b = q[1] - q[0], q[2] - q[0]
-    return float(np.sqrt(abs(a[0] * b[1] - a[1] * b[0])))      # 2-D cross product (numpy 2 has none)
+    return float(np.sqrt(abs(a[0] * b[1] - a[1] * b[0])))  # 2-D cross product (numpy 2 has none)
 
 
-def warp_lines_mask(shape: tuple[int, int], lines: list[np.ndarray], flat_thickness: int, H: np.ndarray,
-                    pre: Callable[[np.ndarray], np.ndarray] | None = None,
-                    post: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+def warp_lines_mask(
+    shape: tuple[int, int],
+    lines: list[np.ndarray],
+    flat_thickness: int,
+    H: np.ndarray,
+    pre: Callable[[np.ndarray], np.ndarray] | None = None,
+    post: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
     """Mask in image coordinates: each polyline mapped by `pre` (e.g. paper curl, flat -> flat), `H`
     and `post` (e.g. lens distortion, image -> image), drawn as wide as the ink appears there."""
     out, ths = [], []

@@ -30,18 +30,37 @@ def encode_image(image, suffix: str, jpeg_quality: int = 92) -> bytes:
     return buf.tobytes()
 
 
-def save_page(page: RenderedPage, out: str | os.PathLike, jpeg_quality: int = 92) -> dict[str, Path]:
+def save_page(
+    page: RenderedPage, out: str | os.PathLike, jpeg_quality: int = 92
+) -> dict[str, Path]:
     """Write `out` (.png/.jpg) and its ground truth files with the same stem; return their paths."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stem = out.with_suffix("")
-    paths = {"image": out, "mask": stem.with_suffix(".mask.png"), "meta": stem.with_suffix(".json"),
-             "header": stem.with_suffix(".hea"), "signal": stem.with_suffix(".dat")}
-    write_record(stem, page.truth, page.meta["fs"], LEAD_NAMES,
-                 comments=[f"rendered page {out.name}: layout {page.meta['layout']}, mode {page.meta['mode']}, "
-                           f"seed {page.meta['seed']}", "NaN = not printed"])
+    paths = {
+        "image": out,
+        "mask": stem.with_suffix(".mask.png"),
+        "meta": stem.with_suffix(".json"),
+        "header": stem.with_suffix(".hea"),
+        "signal": stem.with_suffix(".dat"),
+    }
+    write_record(
+        stem,
+        page.truth,
+        page.meta["fs"],
+        LEAD_NAMES,
+        comments=[
+            f"rendered page {out.name}: layout {page.meta['layout']}, mode {page.meta['mode']}, "
+            f"seed {page.meta['seed']}",
+            "NaN = not printed",
+        ],
+    )
     write_file_atomic(paths["mask"], encode_image(page.mask, ".png"))
-    meta = dict(page.meta, image_file=out.name, mask_file=paths["mask"].name, truth_record=stem.name)
+    meta = dict(
+        page.meta, image_file=out.name, mask_file=paths["mask"].name, truth_record=stem.name
+    )
     write_file_atomic(paths["meta"], (json.dumps(meta, indent=1) + "\n").encode())
-    write_file_atomic(out, encode_image(page.image, out.suffix, jpeg_quality))  # image last: it marks a complete page
+    write_file_atomic(
+        out, encode_image(page.image, out.suffix, jpeg_quality)
+    )  # image last: it marks a complete page
     return paths

@@ -31,8 +31,12 @@ GRID_STYLES: dict[str, dict[str, tuple[int, int, int]]] = {
 FONTS = ("simplex", "duplex", "plain", "complex", "triplex")
 
 TRACE_COLOURS: dict[str, tuple[int, int, int]] = {
-    "black": (25, 25, 25), "navy": (90, 30, 20), "darkblue": (120, 50, 20), "darkgreen": (40, 80, 20),
-    "grey": (70, 70, 70), "brown": (40, 60, 90),
+    "black": (25, 25, 25),
+    "navy": (90, 30, 20),
+    "darkblue": (120, 50, 20),
+    "darkgreen": (40, 80, 20),
+    "grey": (70, 70, 70),
+    "brown": (40, 60, 90),
 }
 
 
@@ -49,37 +53,40 @@ class PageStyle:
     minor_width_mm: float = 0.1
     major_width_mm: float = 0.25
     dot_size_mm: float = 0.3
-    paper_bgr: tuple[int, int, int] | None = None   # None: the grid style's palette
+    paper_bgr: tuple[int, int, int] | None = None  # None: the grid style's palette
     minor_bgr: tuple[int, int, int] | None = None
     major_bgr: tuple[int, int, int] | None = None
-    faded: float = 0.0                               # 0..1 blotchy fading (thermal paper)
+    faded: float = 0.0  # 0..1 blotchy fading (thermal paper)
     trace_colour: str = "black"
     trace_bgr: tuple[int, int, int] | None = None
     trace_width_mm: float = 0.3
     text_bgr: tuple[int, int, int] = (30, 30, 30)
     labels: bool = True
     label_height_mm: float = 2.6
-    separators: str = "tick"                         # tick | line | none
+    separators: str = "tick"  # tick | line | none
     calibration: bool = True
     header: bool = True
     footer: bool = True
-    trace_width_total_mm: float = 250.0              # printed time axis length (10 s at 25 mm/s)
-    grid_margin_x_mm: float = 0.0                    # shift of the grid block from centred
+    trace_width_total_mm: float = 250.0  # printed time axis length (10 s at 25 mm/s)
+    grid_margin_x_mm: float = 0.0  # shift of the grid block from centred
     header_mm: float = 26.0
     footer_mm: float = 12.0
-    baseline_frac: float = 0.55                      # baseline position inside a row (0 top, 1 bottom)
-    text_seed: int = 0                               # patient fields and notes
-    font: str = "simplex"                            # simplex | duplex | plain | complex | triplex
-    label_position: str = "above"                    # above | below the baseline at the segment start
-    grid_extent: str = "block"                       # block: around the traces; page: pre-printed sheet
+    baseline_frac: float = 0.55  # baseline position inside a row (0 top, 1 bottom)
+    text_seed: int = 0  # patient fields and notes
+    font: str = "simplex"  # simplex | duplex | plain | complex | triplex
+    label_position: str = "above"  # above | below the baseline at the segment start
+    grid_extent: str = "block"  # block: around the traces; page: pre-printed sheet
     grid_offset_mm: tuple[float, float] = (0.0, 0.0)  # page grid: its origin vs the page margin
-    interpretation: bool = False                     # machine statements in the header
+    interpretation: bool = False  # machine statements in the header
 
     def colours(self) -> dict[str, tuple[int, int, int]]:
         pal = GRID_STYLES[self.grid]
-        return {"paper": tuple(self.paper_bgr or pal["paper"]), "minor": tuple(self.minor_bgr or pal["minor"]),
-                "major": tuple(self.major_bgr or pal["major"]),
-                "trace": tuple(self.trace_bgr or TRACE_COLOURS[self.trace_colour])}
+        return {
+            "paper": tuple(self.paper_bgr or pal["paper"]),
+            "minor": tuple(self.minor_bgr or pal["minor"]),
+            "major": tuple(self.major_bgr or pal["major"]),
+            "trace": tuple(self.trace_bgr or TRACE_COLOURS[self.trace_colour]),
+        }
 
     @property
     def px_per_mm(self) -> float:
@@ -103,11 +110,17 @@ class PageStyle:
 def validate_style(style: PageStyle) -> None:
     """Raise ValueError naming the first unsupported choice (unknown page, grid, speed...)."""
     if style.page not in PAGE_SIZES_MM:
-        raise ValueError(f"unknown page size {style.page!r}; choose one of {', '.join(PAGE_SIZES_MM)}")
+        raise ValueError(
+            f"unknown page size {style.page!r}; choose one of {', '.join(PAGE_SIZES_MM)}"
+        )
     if style.grid not in GRID_STYLES:
-        raise ValueError(f"unknown grid style {style.grid!r}; choose one of {', '.join(GRID_STYLES)}")
+        raise ValueError(
+            f"unknown grid style {style.grid!r}; choose one of {', '.join(GRID_STYLES)}"
+        )
     if style.trace_bgr is None and style.trace_colour not in TRACE_COLOURS:
-        raise ValueError(f"unknown trace colour {style.trace_colour!r}; choose one of {', '.join(TRACE_COLOURS)}")
+        raise ValueError(
+            f"unknown trace colour {style.trace_colour!r}; choose one of {', '.join(TRACE_COLOURS)}"
+        )
     if not 50 <= style.dpi <= 600:
         raise ValueError(f"dpi {style.dpi} out of range 50-600")
     if not 5 <= style.speed_mm_s <= 100:
@@ -130,7 +143,11 @@ def _jitter(rng: np.random.Generator, bgr, amount: int) -> tuple[int, int, int]:
 
 def random_style(rng: np.random.Generator, **fixed) -> PageStyle:
     """Draw a plausible printout style from `rng`; keyword arguments pin individual fields."""
-    grid = str(rng.choice(["red", "red", "red", "pink", "orange", "green", "blue", "grey", "bw", "thermal"]))
+    grid = str(
+        rng.choice(
+            ["red", "red", "red", "pink", "orange", "green", "blue", "grey", "bw", "thermal"]
+        )
+    )
     pal = GRID_STYLES[grid]
     speed = float(rng.choice(SPEEDS_MM_S, p=[0.85, 0.15]))
     gain = float(rng.choice(GAINS_MM_MV, p=[0.15, 0.75, 0.10]))
@@ -138,19 +155,31 @@ def random_style(rng: np.random.Generator, **fixed) -> PageStyle:
     s = PageStyle(
         page=str(rng.choice(["a4", "letter"])),
         dpi=float(rng.choice([100, 150, 200, 200, 250, 300])),
-        speed_mm_s=speed, gain_mm_mv=gain, grid=grid,
+        speed_mm_s=speed,
+        gain_mm_mv=gain,
+        grid=grid,
         dotted_minor=bool(rng.random() < 0.2),
-        minor_width_mm=float(rng.uniform(0.05, 0.15)), major_width_mm=float(rng.uniform(0.15, 0.35)),
+        minor_width_mm=float(rng.uniform(0.05, 0.15)),
+        major_width_mm=float(rng.uniform(0.15, 0.35)),
         dot_size_mm=float(rng.uniform(0.2, 0.4)),
-        paper_bgr=_jitter(rng, pal["paper"], 4), minor_bgr=_jitter(rng, pal["minor"], 12),
+        paper_bgr=_jitter(rng, pal["paper"], 4),
+        minor_bgr=_jitter(rng, pal["minor"], 12),
         major_bgr=_jitter(rng, pal["major"], 15),
-        faded=float(rng.uniform(0.3, 0.8)) if grid == "thermal" else (float(rng.uniform(0, 0.3)) if rng.random() < 0.1 else 0.0),
-        trace_colour=trace_colour, trace_width_mm=float(rng.uniform(0.15, 0.5)),
-        labels=bool(rng.random() < 0.95), label_height_mm=float(rng.uniform(2.0, 3.5)),
+        faded=float(rng.uniform(0.3, 0.8))
+        if grid == "thermal"
+        else (float(rng.uniform(0, 0.3)) if rng.random() < 0.1 else 0.0),
+        trace_colour=trace_colour,
+        trace_width_mm=float(rng.uniform(0.15, 0.5)),
+        labels=bool(rng.random() < 0.95),
+        label_height_mm=float(rng.uniform(2.0, 3.5)),
         separators=str(rng.choice(["tick", "tick", "line", "none"])),
-        calibration=bool(rng.random() < 0.9), header=bool(rng.random() < 0.9), footer=bool(rng.random() < 0.9),
-        grid_margin_x_mm=float(rng.uniform(-3, 3)), header_mm=float(rng.uniform(18, 32)),
-        footer_mm=float(rng.uniform(8, 14)), baseline_frac=float(rng.uniform(0.45, 0.65)),
+        calibration=bool(rng.random() < 0.9),
+        header=bool(rng.random() < 0.9),
+        footer=bool(rng.random() < 0.9),
+        grid_margin_x_mm=float(rng.uniform(-3, 3)),
+        header_mm=float(rng.uniform(18, 32)),
+        footer_mm=float(rng.uniform(8, 14)),
+        baseline_frac=float(rng.uniform(0.45, 0.65)),
         text_seed=int(rng.integers(0, 2**31 - 1)),
         font=str(rng.choice(list(FONTS), p=[0.5, 0.2, 0.1, 0.1, 0.1])),
         label_position="below" if rng.random() < 0.15 else "above",

@@ -32,19 +32,23 @@ def _int8_vs_float(run: Path, tflite: Path) -> dict:
     net.eval()
     m = load_tflite(tflite)
     out = {}
-    for name, (X, y) in {"truetype_held_out": make_dataset(1000, 12345, find_fonts()),
-                         "hershey_held_out": hershey_words(1000, 54321)}.items():
+    for name, (X, y) in {
+        "truetype_held_out": make_dataset(1000, 12345, find_fonts()),
+        "hershey_held_out": hershey_words(1000, 54321),
+    }.items():
         with torch.no_grad():
             pf = torch.softmax(net(torch.from_numpy(X[:, None])), dim=1).numpy()
-        pq = np.concatenate([m.run(X[i:i + 50, :, :, None]) for i in range(0, len(X), 50)])
+        pq = np.concatenate([m.run(X[i : i + 50, :, :, None]) for i in range(0, len(X), 50)])
         kq = pq.argmax(1)
         conf = pq.max(1) >= MIN_PROB
         scale = y != 0
-        out[name] = {"float_accuracy": round(float((pf.argmax(1) == y).mean()), 4),
-                     "int8_accuracy": round(float((kq == y).mean()), 4),
-                     "int8_float_agreement": round(float((kq == pf.argmax(1)).mean()), 4),
-                     "int8_scale_words_read": round(float(((kq == y) & conf)[scale].mean()), 4),
-                     "int8_confident_wrong_value": round(float(((kq != y) & (kq != 0) & conf).mean()), 5)}
+        out[name] = {
+            "float_accuracy": round(float((pf.argmax(1) == y).mean()), 4),
+            "int8_accuracy": round(float((kq == y).mean()), 4),
+            "int8_float_agreement": round(float((kq == pf.argmax(1)).mean()), 4),
+            "int8_scale_words_read": round(float(((kq == y) & conf)[scale].mean()), 4),
+            "int8_confident_wrong_value": round(float(((kq != y) & (kq != 0) & conf).mean()), 5),
+        }
     return out
 
 
@@ -62,22 +66,44 @@ def ship(run_dir: str | Path, models_dir: str | Path, *, metrics: dict | None = 
     res = quantize(onnx_path, run / "calib.npy", run / MODEL_FILE)
     size = res.tflite_path.stat().st_size
     if size > MAX_BYTES:
-        raise ModelError("model_too_big", f"int8 word model is {size} bytes (limit {MAX_BYTES})", "train a smaller net")
-    m = {"training_last_epoch": hist["history"][-1], **_int8_vs_float(run, res.tflite_path), **(metrics or {})}
+        raise ModelError(
+            "model_too_big",
+            f"int8 word model is {size} bytes (limit {MAX_BYTES})",
+            "train a smaller net",
+        )
+    m = {
+        "training_last_epoch": hist["history"][-1],
+        **_int8_vs_float(run, res.tflite_path),
+        **(metrics or {}),
+    }
     write_file_atomic(mdir / MODEL_FILE, res.tflite_path.read_bytes())
     entry = make_entry(
-        MODEL_NAME, mdir / MODEL_FILE, task="word_classification", models_dir=mdir,
-        input_layouts=["NHWC"], output_layouts=["NC"], labels=CLASSES, thresholds={"min_probability": MIN_PROB},
-        metrics=m, card=CARD_FILE,
-        training_data={"words": "rendered on the workstation in its TrueType fonts: " + ", ".join(hist["fonts"]),
-                       "held_out": "OpenCV Hershey fonts (the synthesizer's); PTB-XL pages synthesized by "
-                                   "convert.synth for the end-to-end check",
-                       "n_train": hist["config"]["n_train"], "seed": hist["config"]["seed"]},
-        extra={"preprocessing": f"ink darkness (0 paper .. 1 ink) of a word box, scaled to {WORD_H} rows, "
-                                f"left-aligned on {WORD_H}x{WORD_W} (edge.digitize.textcues.normalise_word)",
-               "architecture": "WordNet: 4 conv stages (16-64 channels), global average+max pooling, linear, "
-                               "softmax",
-               "quantization": "per-channel"})
+        MODEL_NAME,
+        mdir / MODEL_FILE,
+        task="word_classification",
+        models_dir=mdir,
+        input_layouts=["NHWC"],
+        output_layouts=["NC"],
+        labels=CLASSES,
+        thresholds={"min_probability": MIN_PROB},
+        metrics=m,
+        card=CARD_FILE,
+        training_data={
+            "words": "rendered on the workstation in its TrueType fonts: "
+            + ", ".join(hist["fonts"]),
+            "held_out": "OpenCV Hershey fonts (the synthesizer's); PTB-XL pages synthesized by "
+            "convert.synth for the end-to-end check",
+            "n_train": hist["config"]["n_train"],
+            "seed": hist["config"]["seed"],
+        },
+        extra={
+            "preprocessing": f"ink darkness (0 paper .. 1 ink) of a word box, scaled to {WORD_H} rows, "
+            f"left-aligned on {WORD_H}x{WORD_W} (edge.digitize.textcues.normalise_word)",
+            "architecture": "WordNet: 4 conv stages (16-64 channels), global average+max pooling, linear, "
+            "softmax",
+            "quantization": "per-channel",
+        },
+    )
     upsert_entry(mdir / "manifest.json", entry)
     write_card(mdir / CARD_FILE, entry)
     return entry

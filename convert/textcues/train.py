@@ -42,8 +42,16 @@ def build_net(n_out: int = len(CLASSES)):
     class WordNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.features = nn.Sequential(*block(1, 16), nn.MaxPool2d(2), *block(16, 32), nn.MaxPool2d(2),
-                                          *block(32, 48), *block(48, 48), nn.MaxPool2d(2), *block(48, 64))
+            self.features = nn.Sequential(
+                *block(1, 16),
+                nn.MaxPool2d(2),
+                *block(16, 32),
+                nn.MaxPool2d(2),
+                *block(32, 48),
+                *block(48, 48),
+                nn.MaxPool2d(2),
+                *block(48, 64),
+            )
             self.head = nn.Linear(128, n_out)
 
         def forward(self, x):
@@ -57,8 +65,13 @@ def build_net(n_out: int = len(CLASSES)):
 def hershey_words(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Words drawn with OpenCV's Hershey fonts (held out), blurred and down-scaled like a page."""
     rng = np.random.default_rng(seed)
-    fonts = [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_PLAIN,
-             cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX]
+    fonts = [
+        cv2.FONT_HERSHEY_SIMPLEX,
+        cv2.FONT_HERSHEY_DUPLEX,
+        cv2.FONT_HERSHEY_PLAIN,
+        cv2.FONT_HERSHEY_COMPLEX,
+        cv2.FONT_HERSHEY_TRIPLEX,
+    ]
     X = np.zeros((n, WORD_H, WORD_W), np.float32)
     y = np.zeros(n, np.int64)
     for i in range(n):
@@ -71,7 +84,9 @@ def hershey_words(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         s = float(rng.uniform(9, 20)) / th
         img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
         img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.3, 1.0)))
-        img = np.clip(img * rng.uniform(0.4, 1.0) + rng.normal(0, 0.03, img.shape), 0, 1).astype(np.float32)
+        img = np.clip(img * rng.uniform(0.4, 1.0) + rng.normal(0, 0.03, img.shape), 0, 1).astype(
+            np.float32
+        )
         ys, xs = np.nonzero(img > 0.5 * img.max())
         X[i] = normalise_word(img, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
         y[i] = w.label
@@ -90,9 +105,11 @@ def _accuracy(net, X: np.ndarray, y: np.ndarray) -> dict:
     # What matters on the device: a scale word read as another scale value (a wrong speed or
     # gain) must be rare; a scale word read as "other" only loses the cue.
     wrong_value = (k != y) & (k != 0) & conf
-    return {"accuracy": round(float((k == y).mean()), 4),
-            "scale_words_read": round(float(((k == y) & conf)[scale].mean()), 4),
-            "confident_wrong_value": round(float(wrong_value.mean()), 5)}
+    return {
+        "accuracy": round(float((k == y).mean()), 4),
+        "scale_words_read": round(float(((k == y) & conf)[scale].mean()), 4),
+        "confident_wrong_value": round(float(wrong_value.mean()), 5),
+    }
 
 
 def train(cfg: TrainConfig, log=print) -> dict:
@@ -123,7 +140,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         order = rng.permutation(len(Xtr))
         tl = 0.0
         for b in range(len(Xtr) // cfg.batch):
-            idx = order[b * cfg.batch:(b + 1) * cfg.batch]
+            idx = order[b * cfg.batch : (b + 1) * cfg.batch]
             x = torch.from_numpy(Xtr[idx, None])
             loss = lossf(net(x), torch.from_numpy(ytr[idx]))
             opt.zero_grad()
@@ -131,8 +148,12 @@ def train(cfg: TrainConfig, log=print) -> dict:
             opt.step()
             sched.step()
             tl += float(loss)
-        h = {"epoch": ep + 1, "loss": round(tl / (len(Xtr) // cfg.batch), 4),
-             "val": _accuracy(net, Xva, yva), "hershey_held_out": _accuracy(net, Xhe, yhe)}
+        h = {
+            "epoch": ep + 1,
+            "loss": round(tl / (len(Xtr) // cfg.batch), 4),
+            "val": _accuracy(net, Xva, yva),
+            "hershey_held_out": _accuracy(net, Xhe, yhe),
+        }
         hist.append(h)
         log(json.dumps(h))
     torch.save(net.state_dict(), out / "textcues.pt")
@@ -160,6 +181,13 @@ def export_onnx(run_dir: str | Path) -> Path:
             return torch.softmax(self.m(x), dim=1)
 
     path = run / "textcues.onnx"
-    torch.onnx.export(WithSoftmax(net), torch.zeros(1, 1, WORD_H, WORD_W), str(path), input_names=[INPUT_NAME],
-                      output_names=[OUTPUT_NAME], opset_version=17, dynamo=False)
+    torch.onnx.export(
+        WithSoftmax(net),
+        torch.zeros(1, 1, WORD_H, WORD_W),
+        str(path),
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        opset_version=17,
+        dynamo=False,
+    )
     return path

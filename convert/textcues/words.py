@@ -16,20 +16,107 @@ import numpy as np
 from edge.digitize.textcues import CLASSES, WORD_H, WORD_W, normalise_word
 
 FONT_GLOBS = ("/usr/share/fonts/**/*.ttf", "/usr/share/fonts/**/*.otf")
-HERSHEY_FREE = True   # the synthesizer's fonts stay out of training (they are the test)
+HERSHEY_FREE = True  # the synthesizer's fonts stay out of training (they are the test)
 
-_NUM_TEXT = {"25": ["25", "25.0"], "50": ["50", "50.0"], "5": ["5", "5.0"], "10": ["10", "10.0"],
-             "20": ["20", "20.0"]}
+_NUM_TEXT = {
+    "25": ["25", "25.0"],
+    "50": ["50", "50.0"],
+    "5": ["5", "5.0"],
+    "10": ["10", "10.0"],
+    "20": ["20", "20.0"],
+}
 _SPEED_UNITS = ["mm/s", "mm/s", "mm/sec", "mm/S"]
 _GAIN_UNITS = ["mm/mV", "mm/mV", "mm/mv", "mm/MV"]
-_OTHER_WORDS = ["Hz", "50Hz", "60Hz", "0.05-150", "0.5-40", "0.15-100", "150Hz", "40Hz", "bpm", "ms", "Page", "1", "of",
-                "Name:", "ID:", "DOB:", "Sex:", "F", "M", "Ward:", "OPD", "CCU", "Vent.", "rate", "PR", "QRS", "QT/QTc",
-                "axes", "P-R-T", "Normal", "ECG", "Sinus", "rhythm", "Unconfirmed", "**", "MAC", "1600", "Cardiofax",
-                "Speed:", "Gain:", "Limb:", "Chest:", "Filter:", "AC", "HP", "LP", "I", "II", "III", "aVR", "aVL", "aVF",
-                "V1", "V2", "V3", "V4", "V5", "V6", "mm", "mV", "s", "sec", "12", "15", "30", "35", "40", "60", "100",
-                "150", "250", "2.5", "0.5", "mm/s/mV", "x1", "x2", "10s", "5s", "25mm", "50mm",
-                # pieces of a unit split by a dark grid line are not that unit
-                "mm/m", "mm/", "/mV", "/s", "m/s", "mm/M", "m/mV"]
+_OTHER_WORDS = [
+    "Hz",
+    "50Hz",
+    "60Hz",
+    "0.05-150",
+    "0.5-40",
+    "0.15-100",
+    "150Hz",
+    "40Hz",
+    "bpm",
+    "ms",
+    "Page",
+    "1",
+    "of",
+    "Name:",
+    "ID:",
+    "DOB:",
+    "Sex:",
+    "F",
+    "M",
+    "Ward:",
+    "OPD",
+    "CCU",
+    "Vent.",
+    "rate",
+    "PR",
+    "QRS",
+    "QT/QTc",
+    "axes",
+    "P-R-T",
+    "Normal",
+    "ECG",
+    "Sinus",
+    "rhythm",
+    "Unconfirmed",
+    "**",
+    "MAC",
+    "1600",
+    "Cardiofax",
+    "Speed:",
+    "Gain:",
+    "Limb:",
+    "Chest:",
+    "Filter:",
+    "AC",
+    "HP",
+    "LP",
+    "I",
+    "II",
+    "III",
+    "aVR",
+    "aVL",
+    "aVF",
+    "V1",
+    "V2",
+    "V3",
+    "V4",
+    "V5",
+    "V6",
+    "mm",
+    "mV",
+    "s",
+    "sec",
+    "12",
+    "15",
+    "30",
+    "35",
+    "40",
+    "60",
+    "100",
+    "150",
+    "250",
+    "2.5",
+    "0.5",
+    "mm/s/mV",
+    "x1",
+    "x2",
+    "10s",
+    "5s",
+    "25mm",
+    "50mm",
+    # pieces of a unit split by a dark grid line are not that unit
+    "mm/m",
+    "mm/",
+    "/mV",
+    "/s",
+    "m/s",
+    "mm/M",
+    "m/mV",
+]
 
 
 @dataclass
@@ -40,7 +127,14 @@ class WordSample:
 
 # Text faces that matplotlib ships (Times-like STIX, Computer Modern roman, sans, typewriter):
 # printers use serif, sans and monospaced faces, and the system may only have DejaVu.
-_MPL_TEXT_FONTS = ("STIXGeneral*.ttf", "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf", "cmb10.ttf", "cmti10.ttf")
+_MPL_TEXT_FONTS = (
+    "STIXGeneral*.ttf",
+    "cmr10.ttf",
+    "cmss10.ttf",
+    "cmtt10.ttf",
+    "cmb10.ttf",
+    "cmti10.ttf",
+)
 
 
 def find_fonts() -> list[str]:
@@ -74,19 +168,39 @@ def sample_word(rng: np.random.Generator) -> WordSample:
         r = rng.random()
         if r < 0.35:
             text = str(rng.choice(_OTHER_WORDS))
-        elif r < 0.55:   # measurements that look like a value and a unit: "340/385", "25 ms", "50Hz"
+        elif r < 0.55:  # measurements that look like a value and a unit: "340/385", "25 ms", "50Hz"
             a, b = int(rng.integers(0, 500)), int(rng.integers(0, 500))
-            text = str(rng.choice([f"{a}/{b}", f"{a}/{b}ms", f"{a % 100}/{b % 100}", f"{a}{sp}ms",
-                                   f"{rng.choice(['5', '10', '20', '25', '50'])}{sp}{rng.choice(['ms', 'Hz', 'mm', 'mV', 'cm/s', 'm/s', 's', 'bpm', 'mm/min'])}",
-                                   f"{int(rng.integers(1, 29)):02d}/{int(rng.integers(1, 13)):02d}/{int(rng.integers(1990, 2030))}"]))
-        elif r < 0.75:   # other numbers, some close in shape to the scale values
-            text = str(rng.choice([int(rng.integers(0, 400)), round(float(rng.uniform(0, 30)), 1),
-                                   f"{int(rng.integers(0, 24)):02d}:{int(rng.integers(0, 60)):02d}"]))
+            text = str(
+                rng.choice(
+                    [
+                        f"{a}/{b}",
+                        f"{a}/{b}ms",
+                        f"{a % 100}/{b % 100}",
+                        f"{a}{sp}ms",
+                        f"{rng.choice(['5', '10', '20', '25', '50'])}{sp}{rng.choice(['ms', 'Hz', 'mm', 'mV', 'cm/s', 'm/s', 's', 'bpm', 'mm/min'])}",
+                        f"{int(rng.integers(1, 29)):02d}/{int(rng.integers(1, 13)):02d}/{int(rng.integers(1990, 2030))}",
+                    ]
+                )
+            )
+        elif r < 0.75:  # other numbers, some close in shape to the scale values
+            text = str(
+                rng.choice(
+                    [
+                        int(rng.integers(0, 400)),
+                        round(float(rng.uniform(0, 30)), 1),
+                        f"{int(rng.integers(0, 24)):02d}:{int(rng.integers(0, 60)):02d}",
+                    ]
+                )
+            )
             if text in ("25", "50", "5", "10", "20", "25.0", "50.0", "5.0", "10.0", "20.0"):
                 text = "125"
-        else:            # random letters
+        else:  # random letters
             n = int(rng.integers(1, 9))
-            text = "".join(rng.choice(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-/.:"), n))
+            text = "".join(
+                rng.choice(
+                    list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-/.:"), n
+                )
+            )
     elif name in _NUM_TEXT:
         text = str(rng.choice(_NUM_TEXT[name]))
     elif name == "mm/s":
@@ -137,7 +251,9 @@ def render_word(text: str, font_path: str, rng: np.random.Generator) -> np.ndarr
     ink = cv2.resize(ink, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
     if rng.random() < 0.7:
         ink = cv2.GaussianBlur(ink, (0, 0), float(rng.uniform(0.3, 1.5)))
-    ink = ink * float(rng.uniform(0.35, 1.0)) + rng.normal(0, rng.uniform(0, 0.06), ink.shape).astype(np.float32)
+    ink = ink * float(rng.uniform(0.35, 1.0)) + rng.normal(
+        0, rng.uniform(0, 0.06), ink.shape
+    ).astype(np.float32)
     ink = np.clip(ink, 0, 1)
     # The box a detector would draw: ink bounds, jittered.
     ys, xs = np.nonzero(ink > 0.5 * ink.max())
@@ -146,7 +262,12 @@ def render_word(text: str, font_path: str, rng: np.random.Generator) -> np.ndarr
     bx0, bx1, by0, by1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
     bh = by1 - by0
     j = lambda: int(round(rng.normal(0, 0.12 * bh)))
-    box = (max(0, bx0 + j()), max(0, by0 + j()), min(ink.shape[1], bx1 + j()), min(ink.shape[0], by1 + j()))
+    box = (
+        max(0, bx0 + j()),
+        max(0, by0 + j()),
+        min(ink.shape[1], bx1 + j()),
+        min(ink.shape[0], by1 + j()),
+    )
     return normalise_word(ink, box)
 
 

@@ -25,13 +25,22 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "photo.jpg"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("image", nargs="?", default=str(EXAMPLE), help="photo or scan (default: bundled example)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per stage (default 3; the first warms up)")
+    parser.add_argument(
+        "image", nargs="?", default=str(EXAMPLE), help="photo or scan (default: bundled example)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per stage (default 3; the first warms up)"
+    )
     parser.add_argument("--layout", default="", help="page layout if known (default: detect)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--soak", type=int, default=0, metavar="N",
-                        help="instead: run N captures through the daemon (folder inbox, headless screen, "
-                             "temporary store) and print RSS along the way (memory must stay flat)")
+    parser.add_argument(
+        "--soak",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: run N captures through the daemon (folder inbox, headless screen, "
+        "temporary store) and print RSS along the way (memory must stay flat)",
+    )
 
 
 def rss_mb() -> float:
@@ -55,16 +64,21 @@ def run(args: argparse.Namespace) -> int:
 
     if not getattr(args, "verbose", False):
         import logging
+
         logging.getLogger().setLevel(logging.WARNING)
     cfg = Config()
     cfg.processing.layout = args.layout
     path = Path(args.image)
     if not path.exists():
-        print(f"ecg-edge bench: {path} does not exist: give a photo of a printout "
-              "(the bundled examples/photo.jpg comes with the repository)", file=sys.stderr)
+        print(
+            f"ecg-edge bench: {path} does not exist: give a photo of a printout "
+            "(the bundled examples/photo.jpg comes with the repository)",
+            file=sys.stderr,
+        )
         return 2
     if args.soak:
         from edge.memory import limit_malloc_arenas
+
         limit_malloc_arenas()  # as `ecg-edge run` does
         return soak(path, args.soak, cfg, as_json=args.json)
     times: dict[str, list[float]] = {}
@@ -96,12 +110,22 @@ def run(args: argparse.Namespace) -> int:
                 except ImportError:
                     interp = None
                 from edge.daemon import Processed
+
                 proc = Processed(result=result, interpretation=interp)
                 frame = Frame(image=image, name=path.name, data=data + bytes([i]), ext=path.suffix)
                 report = build_report(proc, frame, "bench", q.to_dict())
-                rid = timed("save_record", store.save, signals=result.signals, fs=result.fs,
-                            lead_names=list(result.lead_names), report=report, capture=frame.data,
-                            capture_ext=path.suffix, rectified=result.rectified, overlay=result.overlay)
+                rid = timed(
+                    "save_record",
+                    store.save,
+                    signals=result.signals,
+                    fs=result.fs,
+                    lead_names=list(result.lead_names),
+                    report=report,
+                    capture=frame.data,
+                    capture_ext=path.suffix,
+                    rectified=result.rectified,
+                    overlay=result.overlay,
+                )
                 img = timed("draw_result", screens.result, result_view(proc, rid, True))
                 timed("write_screen", sink.show, img)
             store.close()
@@ -111,31 +135,45 @@ def run(args: argparse.Namespace) -> int:
 
     def stat(v: list[float]) -> dict[str, float]:
         warm = v[1:] if len(v) > 1 else v
-        return {"median_s": round(statistics.median(warm), 4), "max_s": round(max(v), 4),
-                "first_s": round(v[0], 4)}
+        return {
+            "median_s": round(statistics.median(warm), 4),
+            "max_s": round(max(v), 4),
+            "first_s": round(v[0], 4),
+        }
 
     stages = {k: stat(v) for k, v in times.items()}
-    capture_to_result = sum(s["median_s"] for k, s in stages.items() if k not in ("preview_guidance",))
+    capture_to_result = sum(
+        s["median_s"] for k, s in stages.items() if k not in ("preview_guidance",)
+    )
     out = {
-        "image": str(path), "image_size": list(image.shape[1::-1]), "repeat": n,
+        "image": str(path),
+        "image_size": list(image.shape[1::-1]),
+        "repeat": n,
         "machine": f"{platform.machine()} {platform.system()} {platform.release()}, python {platform.python_version()}",
-        "stages": stages, "digitize_stages": {k: stat(v) for k, v in digitize_stages.items()},
+        "stages": stages,
+        "digitize_stages": {k: stat(v) for k, v in digitize_stages.items()},
         "capture_to_result_s": round(capture_to_result, 3),
-        "rss_start_mb": round(rss0, 1), "rss_end_mb": round(rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1),
+        "rss_start_mb": round(rss0, 1),
+        "rss_end_mb": round(rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
     }
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    print(f"ecg-edge bench: {path.name} ({out['image_size'][0]}x{out['image_size'][1]}), {n} run(s), "
-          f"{out['machine']}")
+    print(
+        f"ecg-edge bench: {path.name} ({out['image_size'][0]}x{out['image_size'][1]}), {n} run(s), "
+        f"{out['machine']}"
+    )
     print(f"{'stage':<24}{'median s':>10}{'max s':>10}{'first s':>10}")
     for k, s in stages.items():
         print(f"{k:<24}{s['median_s']:>10.3f}{s['max_s']:>10.3f}{s['first_s']:>10.3f}")
     for k, s in out["digitize_stages"].items():
         print(f"  digitize.{k:<14}{s['median_s']:>10.3f}{s['max_s']:>10.3f}{s['first_s']:>10.3f}")
     print(f"capture -> result on screen: {out['capture_to_result_s']:.2f} s (median)")
-    print(f"memory: RSS {out['rss_start_mb']:.0f} MB at start, {out['rss_end_mb']:.0f} MB at end, "
-          f"peak {out['peak_rss_mb']:.0f} MB")
+    print(
+        f"memory: RSS {out['rss_start_mb']:.0f} MB at start, {out['rss_end_mb']:.0f} MB at end, "
+        f"peak {out['peak_rss_mb']:.0f} MB"
+    )
     return 0
 
 
@@ -171,7 +209,7 @@ def soak(path: Path, n: int, cfg, as_json: bool = False) -> int:
         def feed(k: int) -> None:
             img = base.copy()  # k written in binary as 8x8 blocks in the corner: distinct bytes
             for b in range(16):
-                img[:8, 8 * b:8 * b + 8] = 255 if (k >> b) & 1 else 0
+                img[:8, 8 * b : 8 * b + 8] = 255 if (k >> b) & 1 else 0
             data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
             tmpf = inbox / f".cap{k:05d}.jpg.part"
             tmpf.write_bytes(data)
@@ -183,6 +221,7 @@ def soak(path: Path, n: int, cfg, as_json: bool = False) -> int:
             samples.append((done, rss_mb()))
             if rid:  # keep the temporary disk use bounded: only memory is measured here
                 import shutil
+
                 shutil.rmtree(store.record_dir(rid), ignore_errors=True)
                 for p in (inbox / ".done").glob("*"):
                     p.unlink()
@@ -203,27 +242,39 @@ def soak(path: Path, n: int, cfg, as_json: bool = False) -> int:
         print("ecg-edge bench: no capture was processed", file=sys.stderr)
         return 1
     step = max(1, len(samples) // 12)
-    marks = sorted(({1, 5, 10} | set(range(step, len(samples) + 1, step)) | {len(samples)})
-                   & set(range(1, len(samples) + 1)))
-    half = samples[len(samples) // 2:]
+    marks = sorted(
+        ({1, 5, 10} | set(range(step, len(samples) + 1, step)) | {len(samples)})
+        & set(range(1, len(samples) + 1))
+    )
+    half = samples[len(samples) // 2 :]
     slope = 0.0
     if len(half) >= 2:
         xs = np.array([s[0] for s in half], float)
         ys = np.array([s[1] for s in half], float)
         slope = float(np.polyfit(xs, ys, 1)[0] * 100) if xs.ptp() > 0 else 0.0
     rss_half = [r for _, r in half]
-    out = {"image": str(path), "captures": len(samples), "stats": stats, "seconds": round(elapsed, 1),
-           "rss_mb": {str(m): round(samples[m - 1][1], 1) for m in marks},
-           "second_half_rss_range_mb": [round(min(rss_half), 1), round(max(rss_half), 1)],
-           "second_half_growth_mb_per_100": round(slope, 2), "peak_rss_mb": round(peak_rss_mb(), 1)}
+    out = {
+        "image": str(path),
+        "captures": len(samples),
+        "stats": stats,
+        "seconds": round(elapsed, 1),
+        "rss_mb": {str(m): round(samples[m - 1][1], 1) for m in marks},
+        "second_half_rss_range_mb": [round(min(rss_half), 1), round(max(rss_half), 1)],
+        "second_half_growth_mb_per_100": round(slope, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
     if as_json:
         print(json.dumps(out, indent=2))
         return 0
-    print(f"ecg-edge bench --soak: {len(samples)} captures of {path.name} in {elapsed:.0f} s "
-          f"({', '.join(f'{k} {v}' for k, v in stats.items())})")
+    print(
+        f"ecg-edge bench --soak: {len(samples)} captures of {path.name} in {elapsed:.0f} s "
+        f"({', '.join(f'{k} {v}' for k, v in stats.items())})"
+    )
     print("after capture  RSS MB")
     for m in marks:
         print(f"{m:>13}  {samples[m - 1][1]:7.1f}")
-    print(f"second half: RSS {min(rss_half):.1f}..{max(rss_half):.1f} MB, trend {slope:+.2f} MB per 100 captures; "
-          f"peak RSS {peak_rss_mb():.0f} MB")
+    print(
+        f"second half: RSS {min(rss_half):.1f}..{max(rss_half):.1f} MB, trend {slope:+.2f} MB per 100 captures; "
+        f"peak RSS {peak_rss_mb():.0f} MB"
+    )
     return 0

@@ -10,10 +10,18 @@ import sys
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("record", help="WFDB record path, with or without .hea")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
-    parser.add_argument("--confidence", type=float, default=None,
-                        help="digitization confidence 0..1 (default: read from the record's comments if present)")
-    parser.add_argument("--models-dir", default=None, help="models directory (default: installed models/)")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of a report"
+    )
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        default=None,
+        help="digitization confidence 0..1 (default: read from the record's comments if present)",
+    )
+    parser.add_argument(
+        "--models-dir", default=None, help="models directory (default: installed models/)"
+    )
 
 
 def _confidence_from_comments(comments: list[str]) -> float | None:
@@ -22,7 +30,9 @@ def _confidence_from_comments(comments: list[str]) -> float | None:
     import re
 
     for c in comments:
-        m = re.match(r"\s*(?:digitization\s+)?confidence\s*[:=]?\s*([0-9]*\.?[0-9]+)", c, re.IGNORECASE)
+        m = re.match(
+            r"\s*(?:digitization\s+)?confidence\s*[:=]?\s*([0-9]*\.?[0-9]+)", c, re.IGNORECASE
+        )
         if m:
             return float(m.group(1))
     return None
@@ -33,7 +43,15 @@ def format_report(d: dict, record: str) -> str:
     m = d["measurements"]
     unit = {"heart_rate_bpm": "/min", "axis_deg": " deg"}
     lines = [f"ECG {record}", d["summary"], "", "Measurements:"]
-    for k in ("heart_rate_bpm", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms", "axis_deg"):
+    for k in (
+        "heart_rate_bpm",
+        "pr_ms",
+        "qrs_ms",
+        "qt_ms",
+        "qtc_bazett_ms",
+        "qtc_fridericia_ms",
+        "axis_deg",
+    ):
         v = m.get(k)
         label = k.replace("_bpm", "").replace("_ms", "").replace("_deg", "").replace("_", " ")
         lines.append(f"  {label:18s} {'-' if v is None else str(v) + unit.get(k, ' ms')}")
@@ -57,8 +75,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         rec = read_record(args.record)
-        conf = args.confidence if args.confidence is not None else _confidence_from_comments(rec.comments)
-        res = interpret(rec.signals, rec.fs, rec.lead_names, confidence=conf, models_dir=args.models_dir)
+        conf = (
+            args.confidence
+            if args.confidence is not None
+            else _confidence_from_comments(rec.comments)
+        )
+        res = interpret(
+            rec.signals, rec.fs, rec.lead_names, confidence=conf, models_dir=args.models_dir
+        )
     except EcgEdgeError as exc:
         print(f"ecg-edge classify: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -14,7 +14,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "photo.jpg"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("image", nargs="?", default=str(EXAMPLE), help="photo or scan (default: bundled example)")
+    parser.add_argument(
+        "image", nargs="?", default=str(EXAMPLE), help="photo or scan (default: bundled example)"
+    )
     parser.add_argument("--out", default="out/demo", help="output directory (default: out/demo)")
 
 
@@ -31,12 +33,18 @@ def run(args: argparse.Namespace) -> int:
     except EcgEdgeError as exc:
         print(f"ecg-edge demo: {exc}", file=sys.stderr)
         return exc.exit_code
-    print(f"digitized {args.image}: layout {result.layout}, {result.speed_mm_s:g} mm/s, "
-          f"{result.gain_mm_mv:g} mm/mV, confidence {result.confidence:.2f}")
+    print(
+        f"digitized {args.image}: layout {result.layout}, {result.speed_mm_s:g} mm/s, "
+        f"{result.gain_mm_mv:g} mm/mV, confidence {result.confidence:.2f}"
+    )
     print(f"  record  {stem}.hea/.dat\n  report  {stem}.json\n  overlay {stem}.overlay.png")
-    reading = interpret(result.signals, result.fs, list(result.lead_names), confidence=result.confidence)
+    reading = interpret(
+        result.signals, result.fs, list(result.lead_names), confidence=result.confidence
+    )
     report = reading.to_dict()
-    write_file_atomic(out / f"{stem.name}.interpretation.json", json.dumps(report, indent=2).encode())
+    write_file_atomic(
+        out / f"{stem.name}.interpretation.json", json.dumps(report, indent=2).encode()
+    )
     print(report.get("summary", ""))
     probs = report.get("probabilities") or {}
     if probs:

@@ -1,6 +1,6 @@
 """`ecg-edge list`: the saved records and their sync state, newest last.
 
-    ecg-edge list [--data-root DIR] [--unsynced] [--json]
+ecg-edge list [--data-root DIR] [--unsynced] [--json]
 """
 
 from __future__ import annotations
@@ -11,9 +11,13 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="config file (for data_root; default /etc/ecg-edge/config.toml)")
+    parser.add_argument(
+        "--config", help="config file (for data_root; default /etc/ecg-edge/config.toml)"
+    )
     parser.add_argument("--data-root", help="record store directory (default: from the config)")
-    parser.add_argument("--unsynced", action="store_true", help="only records not yet copied to a stick")
+    parser.add_argument(
+        "--unsynced", action="store_true", help="only records not yet copied to a stick"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
@@ -55,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
     for rec in recs:
         hr, summary = _summary(rec)
         state = "synced" if rec.synced else rec.status
-        print(f"{rec.id:<26}{rec.created_utc[:19].replace('T', ' '):<21}{state:<9}{hr:>4}  {summary[:60]}")
+        print(
+            f"{rec.id:<26}{rec.created_utc[:19].replace('T', ' '):<21}{state:<9}{hr:>4}  {summary[:60]}"
+        )
     n_uns = sum(1 for r in recs if not r.synced and r.status == "saved")
     print(f"{len(recs)} record(s), {n_uns} not yet synced")
     return 0

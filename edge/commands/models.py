@@ -11,14 +11,27 @@ from edge.errors import ModelError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models-dir", default=None,
-                        help="models directory (default: $ECG_EDGE_MODELS or the packaged models/)")
-    parser.add_argument("--no-load", action="store_true", help="only check sha256, do not load the interpreter")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument(
+        "--models-dir",
+        default=None,
+        help="models directory (default: $ECG_EDGE_MODELS or the packaged models/)",
+    )
+    parser.add_argument(
+        "--no-load", action="store_true", help="only check sha256, do not load the interpreter"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of a table"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.models import TFLiteModel, default_models_dir, read_json_model, read_manifest, verify_entry
+    from edge.models import (
+        TFLiteModel,
+        default_models_dir,
+        read_json_model,
+        read_manifest,
+        verify_entry,
+    )
 
     mdir = args.models_dir or default_models_dir()
     try:
@@ -29,9 +42,17 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     bad = 0
     for e in entries:
-        row = {"name": e.name, "file": e.file, "task": e.task, "size_bytes": e.size_bytes,
-               "sha256": e.sha256, "status": "ok", "error": None,
-               "inputs": [t.to_dict() for t in e.inputs], "outputs": [t.to_dict() for t in e.outputs]}
+        row = {
+            "name": e.name,
+            "file": e.file,
+            "task": e.task,
+            "size_bytes": e.size_bytes,
+            "sha256": e.sha256,
+            "status": "ok",
+            "error": None,
+            "inputs": [t.to_dict() for t in e.inputs],
+            "outputs": [t.to_dict() for t in e.outputs],
+        }
         try:
             path = verify_entry(e, mdir)
             if not args.no_load and e.task == "feature-model":
@@ -51,11 +72,15 @@ def run(args: argparse.Namespace) -> int:
         for r in rows:
             ins = " ".join(f"{t['name']}{t['shape']}:{t['dtype']}" for t in r["inputs"])
             size = f"{r['size_bytes'] / 1024:.0f} KiB" if r["size_bytes"] is not None else "? KiB"
-            print(f"  {r['status']:<3} {r['name']:<20} {r['task']:<18} {size:>9}  {r['sha256'][:12]}  {ins}")
+            print(
+                f"  {r['status']:<3} {r['name']:<20} {r['task']:<18} {size:>9}  {r['sha256'][:12]}  {ins}"
+            )
             if r["error"]:
                 print(f"      {r['error']}")
     if bad:
-        print(f"ecg-edge models: {bad} model(s) failed verification: re-install them (ecg-edge update-models)",
-              file=sys.stderr)
+        print(
+            f"ecg-edge models: {bad} model(s) failed verification: re-install them (ecg-edge update-models)",
+            file=sys.stderr,
+        )
         return 3
     return 0

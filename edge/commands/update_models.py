@@ -30,30 +30,52 @@ def default_models_root() -> Path:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_mutually_exclusive_group(required=True)
-    g.add_argument("--from", dest="source", metavar="DIR",
-                   help="bundle directory (STICK/ECG-MODELS) or a stick mount point holding ECG-MODELS/")
+    g.add_argument(
+        "--from",
+        dest="source",
+        metavar="DIR",
+        help="bundle directory (STICK/ECG-MODELS) or a stick mount point holding ECG-MODELS/",
+    )
     g.add_argument("--rollback", action="store_true", help="go back to the previous bundle")
     g.add_argument("--status", action="store_true", help="show the current and previous bundles")
     g.add_argument("--verify", metavar="DIR", help="only verify a bundle, install nothing")
-    parser.add_argument("--models-root", type=Path, default=None,
-                        help="device models root (default: $ECG_EDGE_MODELS_ROOT or /var/lib/ecg-edge/models)")
-    parser.add_argument("--public-key", type=Path, default=None,
-                        help="model-signing public key (default: $ECG_EDGE_SIGNING_KEY or /etc/ecg-edge/model-signing.pub)")
-    parser.add_argument("--allow-downgrade", action="store_true", help="install a bundle older than the current one")
-    parser.add_argument("--status-file", type=Path, default=None,
-                        help="also write the outcome as JSON here (for the device screen)")
+    parser.add_argument(
+        "--models-root",
+        type=Path,
+        default=None,
+        help="device models root (default: $ECG_EDGE_MODELS_ROOT or /var/lib/ecg-edge/models)",
+    )
+    parser.add_argument(
+        "--public-key",
+        type=Path,
+        default=None,
+        help="model-signing public key (default: $ECG_EDGE_SIGNING_KEY or /etc/ecg-edge/model-signing.pub)",
+    )
+    parser.add_argument(
+        "--allow-downgrade", action="store_true", help="install a bundle older than the current one"
+    )
+    parser.add_argument(
+        "--status-file",
+        type=Path,
+        default=None,
+        help="also write the outcome as JSON here (for the device screen)",
+    )
 
 
 def _bundle_dir(source: str) -> Path:
     p = Path(source)
-    return p / "ECG-MODELS" if (p / "ECG-MODELS").is_dir() and not (p / "bundle.json").exists() else p
+    return (
+        p / "ECG-MODELS" if (p / "ECG-MODELS").is_dir() and not (p / "bundle.json").exists() else p
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from edge import bundle
 
     root = args.models_root or default_models_root()
-    pub = args.public_key or Path(os.environ.get("ECG_EDGE_SIGNING_KEY") or bundle.DEFAULT_PUBLIC_KEY)
+    pub = args.public_key or Path(
+        os.environ.get("ECG_EDGE_SIGNING_KEY") or bundle.DEFAULT_PUBLIC_KEY
+    )
     try:
         if args.status:
             print(json.dumps(bundle.status(root), indent=2))
@@ -66,19 +88,27 @@ def run(args: argparse.Namespace) -> int:
             print(f"bundle {info.bundle_id} is valid: models {', '.join(info.models)}")
             return 0
         else:
-            info, installed = bundle.install_bundle(_bundle_dir(args.source), root, pub,
-                                                    allow_downgrade=args.allow_downgrade)
-            msg = (f"Installed model bundle {info.bundle_id} ({', '.join(info.models)})" if installed
-                   else f"Model bundle {info.bundle_id} is already installed")
+            info, installed = bundle.install_bundle(
+                _bundle_dir(args.source), root, pub, allow_downgrade=args.allow_downgrade
+            )
+            msg = (
+                f"Installed model bundle {info.bundle_id} ({', '.join(info.models)})"
+                if installed
+                else f"Model bundle {info.bundle_id} is already installed"
+            )
     except EcgEdgeError as exc:
         _status(args.status_file, "error", f"Model update refused: {exc.message}", exc.hint)
         print(f"ecg-edge update-models: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
         text = f"cannot update models: {exc.strerror} ({exc.filename or root})"
-        _status(args.status_file, "error", text, "check the models directory permissions and free space")
-        print(f"ecg-edge update-models: {text}: check the models directory permissions and free space",
-              file=sys.stderr)
+        _status(
+            args.status_file, "error", text, "check the models directory permissions and free space"
+        )
+        print(
+            f"ecg-edge update-models: {text}: check the models directory permissions and free space",
+            file=sys.stderr,
+        )
         return 1
     _status(args.status_file, "ok", msg, "")
     print(msg)

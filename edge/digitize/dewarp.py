@@ -13,25 +13,28 @@ import numpy as np
 
 from .grid import grid_darkness
 
-MIN_COVERAGE = 0.6       # fraction of a row's span where the grid pattern must be readable
-MAX_STRETCH = 0.25       # local scale may differ from the page scale by at most this fraction
-SLIP_MM = 3.0            # rows' rulers part by more than this within SLIP_WINDOW_MM: a slipped 5 mm period
+MIN_COVERAGE = 0.6  # fraction of a row's span where the grid pattern must be readable
+MAX_STRETCH = 0.25  # local scale may differ from the page scale by at most this fraction
+SLIP_MM = 3.0  # rows' rulers part by more than this within SLIP_WINDOW_MM: a slipped 5 mm period
 SLIP_WINDOW_MM = 25.0
-FLAT_BEND_MM = 0.05      # a ruler or level whose smooth bend stays this close to a straight line is read as one
-BEND_FIT_DEG = 3         # lens and perspective residue along a row: a cubic
-BEND_FIT_TOL_MM = 0.1    # columns within this of the robust cubic agree with it
-BEND_FIT_INLIERS = 0.6   # ...and when this fraction does, the cubic is the ruler (glitches outvoted)
-BEND_BROAD_MM = 40.0     # what the cubic leaves, wider than a glitch, is bend too
-BEND_MEDIAN_MM = 12.0    # otherwise (crumpled paper) the reading itself, median- then
-BEND_SMOOTH_MM = 4.0     # Gaussian-smoothed
+FLAT_BEND_MM = (
+    0.05  # a ruler or level whose smooth bend stays this close to a straight line is read as one
+)
+BEND_FIT_DEG = 3  # lens and perspective residue along a row: a cubic
+BEND_FIT_TOL_MM = 0.1  # columns within this of the robust cubic agree with it
+BEND_FIT_INLIERS = 0.6  # ...and when this fraction does, the cubic is the ruler (glitches outvoted)
+BEND_BROAD_MM = 40.0  # what the cubic leaves, wider than a glitch, is bend too
+BEND_MEDIAN_MM = 12.0  # otherwise (crumpled paper) the reading itself, median- then
+BEND_SMOOTH_MM = 4.0  # Gaussian-smoothed
 
 
 @dataclass
 class RowRuler:
     """Millimetres along one row: mm[x] for every rectified column x (monotonic)."""
+
     mm: np.ndarray
-    period_mm: float          # the grid period that was followed (5 or 1)
-    coverage: float           # fraction of the span read from the grid (the rest interpolated)
+    period_mm: float  # the grid period that was followed (5 or 1)
+    coverage: float  # fraction of the span read from the grid (the rest interpolated)
 
 
 def _band_profile(dark: np.ndarray, ink: np.ndarray, y0: int, y1: int) -> np.ndarray:
@@ -45,7 +48,9 @@ def _band_profile(dark: np.ndarray, ink: np.ndarray, y0: int, y1: int) -> np.nda
 
 def _high_pass(p: np.ndarray, f0: float) -> np.ndarray:
     """Profile minus its smooth level (paper shading, ink), keeping the grid period 1/f0."""
-    return p - cv2.GaussianBlur(p.reshape(1, -1).astype(np.float64), (0, 0), sigmaX=2.0 / f0).ravel()
+    return (
+        p - cv2.GaussianBlur(p.reshape(1, -1).astype(np.float64), (0, 0), sigmaX=2.0 / f0).ravel()
+    )
 
 
 def _demodulate(hp: np.ndarray, f0: float, sigma: float) -> np.ndarray:
@@ -80,7 +85,7 @@ def _unwrap_segments(z: np.ndarray, good: np.ndarray, f0: float) -> np.ndarray |
     bridged linearly."""
     n = len(z)
     ph = np.angle(z)
-    dph = np.angle(np.exp(1j * np.diff(ph)))            # wrapped phase step per pixel
+    dph = np.angle(np.exp(1j * np.diff(ph)))  # wrapped phase step per pixel
     # Local rate in periods/px must stay near f0: |d(u)/dx / f0 - 1| <= MAX_STRETCH.
     rate_ok = np.abs((f0 + dph / (2 * np.pi)) / f0 - 1.0) <= MAX_STRETCH
     ok = good.copy()
@@ -91,7 +96,7 @@ def _unwrap_segments(z: np.ndarray, good: np.ndarray, f0: float) -> np.ndarray |
     br = np.flatnonzero(np.diff(idx) > 1)
     starts = np.concatenate([[idx[0]], idx[br + 1]])
     ends = np.concatenate([idx[br], [idx[-1]]])
-    min_len = max(2, int(round(1.0 / f0)))              # a stretch must hold at least one period
+    min_len = max(2, int(round(1.0 / f0)))  # a stretch must hold at least one period
     keep = (ends - starts + 1) >= min_len
     starts, ends = starts[keep], ends[keep]
     if len(starts) == 0:
@@ -100,8 +105,8 @@ def _unwrap_segments(z: np.ndarray, good: np.ndarray, f0: float) -> np.ndarray |
     u = np.full(n, np.nan)
     prev = None
     for s0, e0 in zip(starts, ends):
-        seg = f0 * x[s0:e0 + 1] + np.unwrap(ph[s0:e0 + 1]) / (2 * np.pi)
-        rate = _segment_rate(x[s0:e0 + 1], seg, f0)
+        seg = f0 * x[s0 : e0 + 1] + np.unwrap(ph[s0 : e0 + 1]) / (2 * np.pi)
+        rate = _segment_rate(x[s0 : e0 + 1], seg, f0)
         if prev is not None:
             # Meet half-way across the gap, each side carried at its own measured scale (the
             # page scale can be off by a percent, a full period over a long glare gap).
@@ -109,20 +114,28 @@ def _unwrap_segments(z: np.ndarray, good: np.ndarray, f0: float) -> np.ndarray |
             r_before = p_rate or rate or f0
             r_after = rate or p_rate or f0
             mid = 0.5 * (p_end + s0)
-            seg = seg + np.round((u[p_end] + r_before * (mid - p_end)) - (seg[0] - r_after * (s0 - mid)))
-        u[s0:e0 + 1] = seg
+            seg = seg + np.round(
+                (u[p_end] + r_before * (mid - p_end)) - (seg[0] - r_after * (s0 - mid))
+            )
+        u[s0 : e0 + 1] = seg
         prev = (e0, rate)
     have = np.flatnonzero(np.isfinite(u))
     lo, hi = have[0], have[-1]
     u = np.interp(x, have, u[have])
     u[:lo] = u[lo] - f0 * (lo - x[:lo])
-    u[hi + 1:] = u[hi] + f0 * (x[hi + 1:] - hi)
+    u[hi + 1 :] = u[hi] + f0 * (x[hi + 1 :] - hi)
     return u
 
 
-def row_rulers(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pitch: float,
-               px_per_mm: float, spans: list[tuple[int, int] | None],
-               dark: np.ndarray | None = None) -> list[RowRuler | None]:
+def row_rulers(
+    page_bgr: np.ndarray,
+    prob: np.ndarray,
+    centres: list[float],
+    pitch: float,
+    px_per_mm: float,
+    spans: list[tuple[int, int] | None],
+    dark: np.ndarray | None = None,
+) -> list[RowRuler | None]:
     """A RowRuler for each row whose grid is readable along most of its span (else None).
 
     The band between a row's centre and half-way to its neighbours carries the vertical grid
@@ -176,8 +189,9 @@ def row_rulers(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
     return out
 
 
-def slipped_rulers(rulers: list[RowRuler | None], rows: list[int], a: int, b: int,
-                   px_per_mm: float) -> set[int]:
+def slipped_rulers(
+    rulers: list[RowRuler | None], rows: list[int], a: int, b: int, px_per_mm: float
+) -> set[int]:
     """Rows (of `rows`, whose rulers are set) whose ruler slipped a whole 5 mm period somewhere
     over columns a..b. The rows of one page bend together: against the median of the others a
     ruler may drift slowly (perspective residue, a curl) or by a millimetre or two (crumples),
@@ -187,7 +201,7 @@ def slipped_rulers(rulers: list[RowRuler | None], rows: list[int], a: int, b: in
         return set()
     xs = np.arange(a, b, max(1, int(round(px_per_mm))))
     mm = {i: rulers[i].mm[xs] - rulers[i].mm[a] for i in rows}
-    lag = max(1, int(round(SLIP_WINDOW_MM)))       # samples are ~1 mm apart
+    lag = max(1, int(round(SLIP_WINDOW_MM)))  # samples are ~1 mm apart
     out = set()
     for i in rows:
         ref = np.median([mm[j] for j in rows if j != i], axis=0)
@@ -218,16 +232,20 @@ def _smooth_grid_reading(mm: np.ndarray, a: int, b: int, px_per_mm: float) -> np
     r = mm[a:b] - line[a:b]
     t = (x[a:b] - 0.5 * (a + b)) / (0.5 * (b - a))
     wt = np.ones_like(r)
-    for _ in range(5):            # Tukey-biweighted least squares
+    for _ in range(5):  # Tukey-biweighted least squares
         coef = np.polyfit(t, r, BEND_FIT_DEG, w=wt)
         e = np.abs(r - np.polyval(coef, t)) / BEND_FIT_TOL_MM
-        wt = np.where(e < 1.0, (1.0 - e ** 2) ** 2, 0.0) + 1e-6
+        wt = np.where(e < 1.0, (1.0 - e**2) ** 2, 0.0) + 1e-6
     q = np.polyval(coef, t)
 
     def smooth(v: np.ndarray, median_mm: float) -> np.ndarray:
         v = _running_median(v, int(round(median_mm * px_per_mm)) | 1)
-        return cv2.GaussianBlur(v.reshape(1, -1), (0, 0), sigmaX=BEND_SMOOTH_MM * px_per_mm,
-                                borderType=cv2.BORDER_REPLICATE).ravel()
+        return cv2.GaussianBlur(
+            v.reshape(1, -1),
+            (0, 0),
+            sigmaX=BEND_SMOOTH_MM * px_per_mm,
+            borderType=cv2.BORDER_REPLICATE,
+        ).ravel()
 
     if float(np.mean(np.abs(r - q) < BEND_FIT_TOL_MM)) >= BEND_FIT_INLIERS:
         broad = smooth(r - q, BEND_BROAD_MM)
@@ -244,16 +262,22 @@ def _smooth_grid_reading(mm: np.ndarray, a: int, b: int, px_per_mm: float) -> np
     return line + full
 
 
-MAX_TILT = 0.15          # px/px: a steeper step between neighbouring columns is a slipped period
-MAX_LEVEL_MM = 15.0       # a row's grid lines may rise or fall by at most this along the row
-LEVEL_SMOOTH_MM = 5.0     # paper bends and waves over centimetres; finer phase wiggles are noise
-LEVEL_MIN_REL_MAG = 0.5   # a column's grid must show at least this strongly against the row's median
+MAX_TILT = 0.15  # px/px: a steeper step between neighbouring columns is a slipped period
+MAX_LEVEL_MM = 15.0  # a row's grid lines may rise or fall by at most this along the row
+LEVEL_SMOOTH_MM = 5.0  # paper bends and waves over centimetres; finer phase wiggles are noise
+LEVEL_MIN_REL_MAG = 0.5  # a column's grid must show at least this strongly against the row's median
 MAX_LEVEL_RESID_MM = 1.0  # the readable columns must follow the row's smooth bend this closely
 
 
-def row_levels(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pitch: float,
-               px_per_mm: float, spans: list[tuple[int, int] | None],
-               dark: np.ndarray | None = None) -> list[np.ndarray | None]:
+def row_levels(
+    page_bgr: np.ndarray,
+    prob: np.ndarray,
+    centres: list[float],
+    pitch: float,
+    px_per_mm: float,
+    spans: list[tuple[int, int] | None],
+    dark: np.ndarray | None = None,
+) -> list[np.ndarray | None]:
     """For each row, how far (px, + = down) the horizontal grid lines beside it sit below where
     they sit at the row's start, at every column (else None): a residual tilt, a curl or a
     bend of the paper moves the trace's baseline with them, and the printed mV are measured
@@ -282,7 +306,11 @@ def row_levels(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
             f0 = 1.0 / (period_mm * px_per_mm)
             z = _blur_complex((np.exp(-2j * np.pi * f0 * ys) * taper) @ hp, 4.0 * px_per_mm)
             mag = np.abs(z)
-            noise = float(np.median((np.abs(hp[:, a:b]) * taper[:, None]).sum(axis=0))) / np.sqrt(max(1, y1 - y0)) + 1e-9
+            noise = (
+                float(np.median((np.abs(hp[:, a:b]) * taper[:, None]).sum(axis=0)))
+                / np.sqrt(max(1, y1 - y0))
+                + 1e-9
+            )
             good = mag >= 0.5 * noise
             cov = float(good[a:b].mean())
             if best is None or cov > best[0]:
@@ -317,7 +345,9 @@ def row_levels(page_bgr: np.ndarray, prob: np.ndarray, centres: list[float], pit
     return out
 
 
-def _smooth_level(idx: np.ndarray, dy: np.ndarray, wt: np.ndarray, w: int, sigma: float) -> np.ndarray:
+def _smooth_level(
+    idx: np.ndarray, dy: np.ndarray, wt: np.ndarray, w: int, sigma: float
+) -> np.ndarray:
     """Level at every column: the readable columns' levels averaged with a Gaussian of `sigma`
     px (weighted by how clearly the grid shows), held flat beyond the first and last of them."""
     num = np.zeros(w)
@@ -334,7 +364,9 @@ def _smooth_level(idx: np.ndarray, dy: np.ndarray, wt: np.ndarray, w: int, sigma
     return np.interp(x, have, lv[have])
 
 
-def _level_from_phase(z: np.ndarray, idx: np.ndarray, f0: float) -> tuple[np.ndarray, np.ndarray] | None:
+def _level_from_phase(
+    z: np.ndarray, idx: np.ndarray, f0: float
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Vertical grid displacement (px) from the complex envelope z at readable columns `idx`,
     as (columns kept, displacement there). The phase is unwrapped within stretches where it moves
     no faster than paper can tilt; a steeper step (a slipped period under glare or a fold, or
@@ -344,7 +376,7 @@ def _level_from_phase(z: np.ndarray, idx: np.ndarray, f0: float) -> tuple[np.nda
     if len(idx) < 2:
         return None
     ph = np.angle(z)
-    step = np.angle(np.exp(1j * np.diff(ph))) / (2 * np.pi * f0)      # wrapped step, px
+    step = np.angle(np.exp(1j * np.diff(ph))) / (2 * np.pi * f0)  # wrapped step, px
     cut = np.abs(step) / np.maximum(np.diff(idx), 1) > MAX_TILT
     bounds = np.concatenate([[0], np.flatnonzero(cut) + 1, [len(idx)]])
     period = 1.0 / f0
@@ -354,7 +386,7 @@ def _level_from_phase(z: np.ndarray, idx: np.ndarray, f0: float) -> tuple[np.nda
     for s0, e0 in zip(bounds[:-1], bounds[1:]):
         if idx[e0 - 1] - idx[s0] < period:
             continue
-        seg = -ph[s0] / (2 * np.pi * f0) - np.concatenate([[0.0], np.cumsum(step[s0:e0 - 1])])
+        seg = -ph[s0] / (2 * np.pi * f0) - np.concatenate([[0.0], np.cumsum(step[s0 : e0 - 1])])
         if prev is not None:
             seg = seg + period * np.round((prev - seg[0]) / period)
         dy[s0:e0] = seg

@@ -10,20 +10,20 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-INK = 0.5           # probability above which a pixel counts as ink for runs
-BRIDGE = 2          # pixels of any value a run may cross to reach firm ink again: a stroke
-                    # crossing a dark grid line can vanish there after grid suppression
-STEP_COST = 0.003   # cost per pixel of vertical travel even through ink (keeps paths tight)
-TRAVEL_INK = 0.4    # probability from which vertical travel is free: faint, blurred QRS strokes count
+INK = 0.5  # probability above which a pixel counts as ink for runs
+BRIDGE = 2  # pixels of any value a run may cross to reach firm ink again: a stroke
+# crossing a dark grid line can vanish there after grid suppression
+STEP_COST = 0.003  # cost per pixel of vertical travel even through ink (keeps paths tight)
+TRAVEL_INK = 0.4  # probability from which vertical travel is free: faint, blurred QRS strokes count
 
 
 @dataclass
 class RowTrace:
-    y: np.ndarray          # float, per column x: trace centre (rectified px), NaN where no ink
-    ink: np.ndarray        # float, per column: probability at the path (0..1)
-    line_width: float      # px
-    px: np.ndarray | None = None   # polyline x (sub-column points: strokes, apexes), sorted
-    py: np.ndarray | None = None   # polyline y, NaN marks a gap
+    y: np.ndarray  # float, per column x: trace centre (rectified px), NaN where no ink
+    ink: np.ndarray  # float, per column: probability at the path (0..1)
+    line_width: float  # px
+    px: np.ndarray | None = None  # polyline x (sub-column points: strokes, apexes), sorted
+    py: np.ndarray | None = None  # polyline y, NaN marks a gap
 
 
 def _cummin_arg(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -34,8 +34,14 @@ def _cummin_arg(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cm, arg
 
 
-def dp_paths(prob: np.ndarray, centres: list[float], half: float, *, prior: float = 0.3,
-             x_range: tuple[int, int] | None = None) -> list[np.ndarray]:
+def dp_paths(
+    prob: np.ndarray,
+    centres: list[float],
+    half: float,
+    *,
+    prior: float = 0.3,
+    x_range: tuple[int, int] | None = None,
+) -> list[np.ndarray]:
     """Best path (one integer y per column) for each row centre, all rows solved together.
 
     Node cost is 1 - p; moving vertically within a column costs STEP_COST per pixel plus
@@ -54,8 +60,8 @@ def dp_paths(prob: np.ndarray, centres: list[float], half: float, *, prior: floa
     for r, t in enumerate(tops):
         a, b = max(0, t), min(h, t + hb)
         if b > a:
-            node[r, :, a - t:b - t] = 1.0 - prob[a:b, x0:x1].T
-            trav[r, :, a - t:b - t] = (1.0 - np.minimum(1.0, pd[a:b, x0:x1].T / TRAVEL_INK)) ** 2
+            node[r, :, a - t : b - t] = 1.0 - prob[a:b, x0:x1].T
+            trav[r, :, a - t : b - t] = (1.0 - np.minimum(1.0, pd[a:b, x0:x1].T / TRAVEL_INK)) ** 2
     trav += STEP_COST
     yy = (np.arange(hb) - half) / max(half, 1.0)
     pri = (prior * yy * yy).astype(np.float32)[None, :]
@@ -83,7 +89,9 @@ def dp_paths(prob: np.ndarray, centres: list[float], half: float, *, prior: floa
     return paths
 
 
-def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarray | None = None) -> RowTrace:
+def refine_path(
+    prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarray | None = None
+) -> RowTrace:
     """Sub-pixel trace from the DP path. Each column's ink run around the path gives the span
     the signal covers in that column: flat parts get the darkness-weighted centroid, stroke
     columns contribute their entry and exit levels, an apex (run reaching above both
@@ -121,8 +129,8 @@ def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarra
     near = np.maximum(ink_at, prob[ys, xs[None, :]].max(axis=0))
     valid = near >= 0.25
     half = 0.5 * (lw - 1)
-    a = np.where(has_ink, top + half, cen)        # upper end of the signal span in this column
-    b = np.where(has_ink, bot - half, cen)        # lower end
+    a = np.where(has_ink, top + half, cen)  # upper end of the signal span in this column
+    b = np.where(has_ink, bot - half, cen)  # lower end
     tall = (b - a) > 1.0
     a = np.where(tall, a, cen)
     b = np.where(tall, b, cen)
@@ -139,7 +147,7 @@ def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarra
     peak &= ~both | ((prev_mid + next_mid) / 2 > mid)
     trough &= ~peak
     peak, trough = _plateau_apexes(a, b, cen, tall, lw, peak, trough)
-    rising = prev_mid > next_mid                   # y decreasing: the signal goes up
+    rising = prev_mid > next_mid  # y decreasing: the signal goes up
     px = np.empty(2 * n)
     py = np.empty(2 * n)
     px[0::2] = xs - 0.25
@@ -158,7 +166,9 @@ def refine_path(prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarra
     steep = np.repeat(tall, 2)
     if dark is not None:
         sloped = has_ink & ((bot - top + 1) > lw + 1)
-        ex, ey, drop = _stroke_points(prob, wmap, xs, top, bot, sloped & valid, lw, rising, valid & ~peak & ~trough)
+        ex, ey, drop = _stroke_points(
+            prob, wmap, xs, top, bot, sloped & valid, lw, rising, valid & ~peak & ~trough
+        )
         if len(ex):
             keep = ~np.repeat(drop, 2)
             px, py = np.concatenate([px[keep], ex]), np.concatenate([py[keep], ey])
@@ -181,11 +191,16 @@ def _monotone_strokes(px, py, kind, steep, lw) -> None:
     for p, q in zip(ends[:-1], ends[1:]):
         if kind[p] == kind[q] or q - p < 2 or px[q] - px[p] > longest:
             continue
-        seg = py[p + 1:q]
-        if not (np.isfinite(seg).all() and steep[p + 1:q].all() and np.isfinite(py[p]) and np.isfinite(py[q])):
+        seg = py[p + 1 : q]
+        if not (
+            np.isfinite(seg).all()
+            and steep[p + 1 : q].all()
+            and np.isfinite(py[p])
+            and np.isfinite(py[q])
+        ):
             continue
         v = np.sort(np.clip(seg, min(py[p], py[q]), max(py[p], py[q])))
-        py[p + 1:q] = v if kind[p] == 1 else v[::-1]       # apex -> trough: y grows (signal falls)
+        py[p + 1 : q] = v if kind[p] == 1 else v[::-1]  # apex -> trough: y grows (signal falls)
 
 
 def _grow(prob: np.ndarray, xs: np.ndarray, end: np.ndarray, alive: np.ndarray, step: int):
@@ -251,9 +266,9 @@ def _stroke_points(prob, dark, xs, top, bot, stroke, lw, rising, takes):
         ys = np.arange(int(np.ceil(top[i] + lw / 2)), int(np.floor(bot[i] - lw / 2)) + 1)
         if len(ys) < 2:
             continue
-        m = prob[ys[0]:ys[-1] + 1, x - R:x + R + 1] >= 0.3
+        m = prob[ys[0] : ys[-1] + 1, x - R : x + R + 1] >= 0.3
         run = _nearest_run(m, R)
-        win = np.where(run, dark[ys[0]:ys[-1] + 1, x - R:x + R + 1].astype(np.float64), 0.0)
+        win = np.where(run, dark[ys[0] : ys[-1] + 1, x - R : x + R + 1].astype(np.float64), 0.0)
         sw = win.sum(axis=1)
         f = (win * offs).sum(axis=1) / np.maximum(sw, 1e-9)
         keep = (sw > 0) & (run.sum(axis=1) <= max(2.0, np.ceil(lw)))
@@ -295,7 +310,9 @@ def _nearest_run(m: np.ndarray, c: int) -> np.ndarray:
     return m & (lab == pick[:, None])
 
 
-def polyline_to_samples(px: np.ndarray, py: np.ndarray, x_of_sample: np.ndarray, max_gap: float = 1.5) -> np.ndarray:
+def polyline_to_samples(
+    px: np.ndarray, py: np.ndarray, x_of_sample: np.ndarray, max_gap: float = 1.5
+) -> np.ndarray:
     """Interpolate the trace polyline at fractional x positions; NaN where the trace has a gap."""
     ok = np.isfinite(py)
     xv, yv = px[ok], py[ok]
@@ -332,8 +349,10 @@ def smooth_samples(v: np.ndarray, sigma: float) -> np.ndarray:
     ok = np.isfinite(v)
     if not ok.any():
         return v
-    num = cv2.GaussianBlur(np.where(ok, v, 0.0).reshape(1, -1), (0, 0), sigmaX=sigma,
-                           borderType=cv2.BORDER_REPLICATE).ravel()
-    den = cv2.GaussianBlur(ok.astype(np.float64).reshape(1, -1), (0, 0), sigmaX=sigma,
-                           borderType=cv2.BORDER_REPLICATE).ravel()
+    num = cv2.GaussianBlur(
+        np.where(ok, v, 0.0).reshape(1, -1), (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE
+    ).ravel()
+    den = cv2.GaussianBlur(
+        ok.astype(np.float64).reshape(1, -1), (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE
+    ).ravel()
     return np.where(ok, num / np.maximum(den, 1e-9), np.nan)

@@ -9,21 +9,25 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-PLAUSIBLE_WIDTH_MM = (150.0, 460.0)   # what a printed page or gridded area can span
+PLAUSIBLE_WIDTH_MM = (150.0, 460.0)  # what a printed page or gridded area can span
 
 
 @dataclass
 class GridCalibration:
     px_per_mm_x: float
     px_per_mm_y: float
-    angle_deg: float          # rotation of the grid lines (positive: counter-clockwise in the image)
-    confidence: float         # 0..1: how clearly periodic the grid is
-    source: str               # "grid" or "page_size"
+    angle_deg: float  # rotation of the grid lines (positive: counter-clockwise in the image)
+    confidence: float  # 0..1: how clearly periodic the grid is
+    source: str  # "grid" or "page_size"
 
     def to_dict(self) -> dict:
-        return {"px_per_mm_x": round(self.px_per_mm_x, 4), "px_per_mm_y": round(self.px_per_mm_y, 4),
-                "angle_deg": round(self.angle_deg, 3), "confidence": round(self.confidence, 3),
-                "source": self.source}
+        return {
+            "px_per_mm_x": round(self.px_per_mm_x, 4),
+            "px_per_mm_y": round(self.px_per_mm_y, 4),
+            "angle_deg": round(self.angle_deg, 3),
+            "confidence": round(self.confidence, 3),
+            "source": self.source,
+        }
 
 
 def _paper_level(channel: np.ndarray) -> np.ndarray:
@@ -51,9 +55,9 @@ def without_ink(d: np.ndarray, img_bgr: np.ndarray) -> np.ndarray:
     if img_bgr.ndim != 3:
         return d
     b, g, r = cv2.split(img_bgr)
-    mx = cv2.max(cv2.max(b, g), r)                 # uint8 throughout: the page may have 12 MP
+    mx = cv2.max(cv2.max(b, g), r)  # uint8 throughout: the page may have 12 MP
     bg = _paper_level(mx)
-    sub = (slice(None, None, 3), slice(None, None, 3))   # the page's darkness level from a sample
+    sub = (slice(None, None, 3), slice(None, None, 3))  # the page's darkness level from a sample
     dk = 1.0 - mx[sub].astype(np.float32) / np.maximum(bg[sub].astype(np.float32), 1.0)
     thr = max(0.5, 2.5 * float(np.percentile(dk, 90)))
     ink = (mx.astype(np.float32) < bg.astype(np.float32) * np.float32(1.0 - thr)).astype(np.uint8)
@@ -99,7 +103,9 @@ def _lowest_strong(score: np.ndarray, freqs: np.ndarray, frac: float = 0.8) -> i
     best = float(score[best_i])
     if best <= 0:
         return best_i
-    loc = np.flatnonzero((score >= np.roll(score, 1)) & (score >= np.roll(score, -1)) & (score >= frac * best))
+    loc = np.flatnonzero(
+        (score >= np.roll(score, 1)) & (score >= np.roll(score, -1)) & (score >= frac * best)
+    )
     # The ends of the search band are not peaks: a strong pattern just outside it leaks in there.
     loc = loc[(loc > 0) & (loc < len(score) - 1) & (loc < best_i)]
     ratio = freqs[best_i] / np.maximum(freqs[loc], 1e-12)
@@ -108,7 +114,9 @@ def _lowest_strong(score: np.ndarray, freqs: np.ndarray, frac: float = 0.8) -> i
     return int(loc[0]) if len(loc) else best_i
 
 
-def _period_along(d: np.ndarray, f_lo: float, f_hi: float, strip: int) -> tuple[float, float, float]:
+def _period_along(
+    d: np.ndarray, f_lo: float, f_hi: float, strip: int
+) -> tuple[float, float, float]:
     """The 1 mm grid frequency along x (axis 1), searched in [f_lo, f_hi] cycles/px: found as the
     fundamental of the 5 mm pattern (harmonic comb), so blurred or missing 1 mm lines and
     strong 5 mm-line harmonics do not fool it. Returns (1 mm frequency, peak-to-median
@@ -156,7 +164,7 @@ def _period_along(d: np.ndarray, f_lo: float, f_hi: float, strip: int) -> tuple[
     lo_i, hi_i = max(1, i0 - 3), min(len(spec) - 1, i0 + 4)
     i_pk = lo_i + int(np.argmax(spec[lo_i:hi_i]))
     f_est = fr[i_pk]
-    ratio = float(np.exp(comb))            # weakest harmonic's height over the median
+    ratio = float(np.exp(comb))  # weakest harmonic's height over the median
     fine = f_est + np.linspace(-1.5 * df, 1.5 * df, 61)
     a = _dft_at(prof, fine)
     p = (np.abs(a) ** 2).sum(axis=0)
@@ -176,14 +184,18 @@ def _period_along(d: np.ndarray, f_lo: float, f_hi: float, strip: int) -> tuple[
     # f is the m_best-th harmonic of base; the 1 mm frequency is base * mult.
     f1mm = f / m_best * mult
     if not f_lo <= f1mm <= f_hi:
-        ratio = 0.0                  # the refinement walked out of the band: not this grid
+        ratio = 0.0  # the refinement walked out of the band: not this grid
     # Phase slope was measured at frequency f: convert to the 1 mm frequency's scale.
     slope = slope * (f1mm / f)
     return float(f1mm), ratio, slope
 
 
-def measure_grid(img_bgr: np.ndarray, *, width_mm_range: tuple[float, float] = PLAUSIBLE_WIDTH_MM,
-                 fallback_width_mm: float = 297.0) -> GridCalibration:
+def measure_grid(
+    img_bgr: np.ndarray,
+    *,
+    width_mm_range: tuple[float, float] = PLAUSIBLE_WIDTH_MM,
+    fallback_width_mm: float = 297.0,
+) -> GridCalibration:
     """Measure px/mm from the 1 mm (or 5 mm harmonic) grid period in both axes of a roughly
     fronto-parallel page image. The search assumes the image spans `width_mm_range` mm."""
     d = without_ink(grid_darkness(img_bgr), img_bgr)
@@ -191,7 +203,7 @@ def measure_grid(img_bgr: np.ndarray, *, width_mm_range: tuple[float, float] = P
     # 1 mm period in px must make the page span a plausible width.
     f_lo, f_hi = width_mm_range[0] / w, width_mm_range[1] / w
     f_hi = min(f_hi, 0.45)
-    strip = max(4, int(round(w / width_mm_range[1] * 3)))   # ~3 mm strips at the coarsest scale
+    strip = max(4, int(round(w / width_mm_range[1] * 3)))  # ~3 mm strips at the coarsest scale
     fx, rx, sx = _period_along(d, f_lo, f_hi, strip)
     ok_x = rx > 40.0
     if ok_x:
@@ -208,8 +220,8 @@ def measure_grid(img_bgr: np.ndarray, *, width_mm_range: tuple[float, float] = P
     if not ok_y:
         fy = fx
     # Vertical lines tilt: x shift per row = -slope/(2 pi f); same for horizontal lines per column.
-    tilt_v = -sx / (2 * np.pi * fx) if ok_x else None      # dx/dy of vertical lines
-    tilt_h = -sy / (2 * np.pi * fy) if ok_y else None      # dy/dx of horizontal lines
+    tilt_v = -sx / (2 * np.pi * fx) if ok_x else None  # dx/dy of vertical lines
+    tilt_h = -sy / (2 * np.pi * fy) if ok_y else None  # dy/dx of horizontal lines
     angles = []
     if tilt_v is not None:
         angles.append(np.degrees(np.arctan(tilt_v)))

@@ -12,28 +12,33 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-DETECT_SIDE = 1600          # line segments are found on an image this big (1 mm lines ~ 4 px apart)
-DETECT_SIDE_FINE = 2400     # and again this big when that shows too few: a small or faint page's
-                            # 1 mm lines merge at DETECT_SIDE, and its 5 mm lines alone are too few
-MIN_SEG_PX = 12             # shorter segments are text, dots or trace wiggles
-FAMILY_SPREAD_DEG = 20.0    # lines of one family differ this much at most under perspective
-MIN_FAMILY = 300            # segments a family needs: a printed grid gives thousands, stray
-                            # lines (stripes on another sheet, trace baselines, page edges) tens
-CELL_PX = 24                # occupancy cells for the grid region (at DETECT_SIDE)
+DETECT_SIDE = 1600  # line segments are found on an image this big (1 mm lines ~ 4 px apart)
+DETECT_SIDE_FINE = 2400  # and again this big when that shows too few: a small or faint page's
+# 1 mm lines merge at DETECT_SIDE, and its 5 mm lines alone are too few
+MIN_SEG_PX = 12  # shorter segments are text, dots or trace wiggles
+FAMILY_SPREAD_DEG = 20.0  # lines of one family differ this much at most under perspective
+MIN_FAMILY = 300  # segments a family needs: a printed grid gives thousands, stray
+# lines (stripes on another sheet, trace baselines, page edges) tens
+CELL_PX = 24  # occupancy cells for the grid region (at DETECT_SIDE)
 
 
 @dataclass
 class GridLines:
     """Line segments (N x 4, x1 y1 x2 y2, in the image given) split into the grid's two families."""
+
     horizontal: np.ndarray
     vertical: np.ndarray
-    v_h: np.ndarray          # homogeneous vanishing point of the horizontal family
-    v_v: np.ndarray          # ... of the vertical family
+    v_h: np.ndarray  # homogeneous vanishing point of the horizontal family
+    v_v: np.ndarray  # ... of the vertical family
 
     def transformed(self, H: np.ndarray) -> "GridLines":
         """The same lines and vanishing points seen through the homography H."""
+
         def segs(s: np.ndarray) -> np.ndarray:
-            return cv2.perspectiveTransform(s.reshape(1, -1, 2).astype(np.float64), H)[0].reshape(-1, 4)
+            return cv2.perspectiveTransform(s.reshape(1, -1, 2).astype(np.float64), H)[0].reshape(
+                -1, 4
+            )
+
         return GridLines(segs(self.horizontal), segs(self.vertical), H @ self.v_h, H @ self.v_v)
 
 
@@ -69,7 +74,9 @@ def _cos_to(m: np.ndarray, d: np.ndarray, V: np.ndarray) -> np.ndarray:
     return np.abs(t[..., 0] * d[None, :, 0] + t[..., 1] * d[None, :, 1])
 
 
-def _vanishing_point(segs: np.ndarray, rng: np.random.Generator, iters: int = 200) -> tuple[np.ndarray, np.ndarray]:
+def _vanishing_point(
+    segs: np.ndarray, rng: np.random.Generator, iters: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
     """RANSAC over pairs of segments, scored by the length of the segments pointing at the point
     (within about a pixel over their length), then a least-squares refinement on those."""
     p1 = np.c_[segs[:, :2], np.ones(len(segs))]
@@ -83,8 +90,12 @@ def _vanishing_point(segs: np.ndarray, rng: np.random.Generator, iters: int = 20
     V = np.cross(lines[pairs[:, 0]], lines[pairs[:, 1]])
     V = V[np.linalg.norm(V, axis=1) > 1e-12]
     V /= np.linalg.norm(V, axis=1, keepdims=True)
-    scores = np.concatenate([((_cos_to(m, d, V[i:i + 50]) > cos_tol) * length).sum(axis=1)
-                             for i in range(0, len(V), 50)])
+    scores = np.concatenate(
+        [
+            ((_cos_to(m, d, V[i : i + 50]) > cos_tol) * length).sum(axis=1)
+            for i in range(0, len(V), 50)
+        ]
+    )
     best = V[int(np.argmax(scores))]
     inl = _cos_to(m, d, best[None])[0] > cos_tol
     L = lines[inl] * np.sqrt(length[inl])[:, None]
@@ -96,8 +107,9 @@ def _vanishing_point(segs: np.ndarray, rng: np.random.Generator, iters: int = 20
     return best, inl
 
 
-def find_grid_lines(img_bgr: np.ndarray, roi: tuple[int, int, int, int] | None = None,
-                    seed: int = 0) -> GridLines | None:
+def find_grid_lines(
+    img_bgr: np.ndarray, roi: tuple[int, int, int, int] | None = None, seed: int = 0
+) -> GridLines | None:
     """The grid's two line families and their vanishing points in `img_bgr` (any size; found on a
     copy shrunk to DETECT_SIDE, or DETECT_SIDE_FINE when that shows too few lines; returned in the
     given image's pixels), looking only inside `roi` (x0, y0, x1, y1) when given. None when there
@@ -109,8 +121,9 @@ def find_grid_lines(img_bgr: np.ndarray, roi: tuple[int, int, int, int] | None =
     return None
 
 
-def _find_at(img_bgr: np.ndarray, roi: tuple[int, int, int, int] | None, seed: int, side: int
-             ) -> GridLines | None:
+def _find_at(
+    img_bgr: np.ndarray, roi: tuple[int, int, int, int] | None, seed: int, side: int
+) -> GridLines | None:
     """find_grid_lines on a copy shrunk to `side`."""
     h, w = img_bgr.shape[:2]
     s = min(1.0, side / max(h, w))
@@ -119,8 +132,10 @@ def _find_at(img_bgr: np.ndarray, roi: tuple[int, int, int, int] | None, seed: i
     if x1 - x0 < 16 or y1 - y0 < 16:
         return None
     crop = img_bgr[y0:y1, x0:x1]
-    small = cv2.resize(crop, (max(1, int((x1 - x0) * s)), max(1, int((y1 - y0) * s))), interpolation=cv2.INTER_AREA)
-    gray = small.min(axis=2) if small.ndim == 3 else small     # grid lines of any colour are dark here
+    small = cv2.resize(
+        crop, (max(1, int((x1 - x0) * s)), max(1, int((y1 - y0) * s))), interpolation=cv2.INTER_AREA
+    )
+    gray = small.min(axis=2) if small.ndim == 3 else small  # grid lines of any colour are dark here
     segs = _segments(np.ascontiguousarray(gray))
     if len(segs) < 2 * MIN_FAMILY:
         return None
@@ -175,26 +190,30 @@ def rectifying_homography(lines: GridLines, centre: tuple[float, float]) -> np.n
     if dv[1] < 0:
         dv = -dv
     B = np.array([dh, dv]).T
-    if np.linalg.det(B) < 0.3:                      # families nearly parallel, or mirrored
+    if np.linalg.det(B) < 0.3:  # families nearly parallel, or mirrored
         return None
     Af = np.eye(3)
     Af[:2, :2] = np.linalg.inv(B)
     G = Af @ Hp
     # Unit scale along each axis at the centre.
-    J = G[:2, :2] - np.outer(G[:2, 2], G[2, :2])     # Jacobian at the origin (G[2,2] = 1)
+    J = G[:2, :2] - np.outer(G[:2, 2], G[2, :2])  # Jacobian at the origin (G[2,2] = 1)
     sx = 1.0 / (np.linalg.norm(np.linalg.inv(J)[:, 0]) + 1e-12)
     sy = 1.0 / (np.linalg.norm(np.linalg.inv(J)[:, 1]) + 1e-12)
     G = np.diag([1 / sx, 1 / sy, 1.0]) @ G
     return np.linalg.inv(N) @ G @ N
 
 
-def grid_region(lines: GridLines, H: np.ndarray, cell: float) -> tuple[float, float, float, float] | None:
+def grid_region(
+    lines: GridLines, H: np.ndarray, cell: float
+) -> tuple[float, float, float, float] | None:
     """Bounding box (x0, y0, x1, y1), after H, of the largest patch where both line families are
     found: a printed grid, not a striped sheet or wood grain beside it."""
+
     def pts(segs):
         t = np.linspace(0, 1, 5)[None, :, None]
         p = segs[:, None, :2] * (1 - t) + segs[:, None, 2:] * t
         return cv2.perspectiveTransform(p.reshape(1, -1, 2), H)[0]
+
     ph, pv = pts(lines.horizontal), pts(lines.vertical)
     allp = np.vstack([ph, pv])
     lo = np.percentile(allp, 0.5, axis=0) - 2 * cell
@@ -202,12 +221,14 @@ def grid_region(lines: GridLines, H: np.ndarray, cell: float) -> tuple[float, fl
     shape = tuple(int(np.ceil(v)) + 1 for v in ((hi - lo)[::-1] / cell))
     if shape[0] * shape[1] > 40000:
         return None
+
     def occ(p):
         m = np.zeros(shape, np.uint8)
         ij = ((p - lo) / cell).astype(int)
         ok = (ij[:, 0] >= 0) & (ij[:, 1] >= 0) & (ij[:, 0] < shape[1]) & (ij[:, 1] < shape[0])
         m[ij[ok, 1], ij[ok, 0]] = 1
         return cv2.dilate(m, np.ones((3, 3), np.uint8))
+
     both = occ(ph) & occ(pv)
     both = cv2.morphologyEx(both, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     n, lab, stats, _ = cv2.connectedComponentsWithStats(both)
@@ -220,5 +241,9 @@ def grid_region(lines: GridLines, H: np.ndarray, cell: float) -> tuple[float, fl
     y0 = stats[big, 1].min()
     x1 = (stats[big, 0] + stats[big, 2]).max()
     y1 = (stats[big, 1] + stats[big, 3]).max()
-    return (float(lo[0] + x0 * cell), float(lo[1] + y0 * cell),
-            float(lo[0] + x1 * cell), float(lo[1] + y1 * cell))
+    return (
+        float(lo[0] + x0 * cell),
+        float(lo[1] + y0 * cell),
+        float(lo[0] + x1 * cell),
+        float(lo[1] + y1 * cell),
+    )

@@ -11,16 +11,16 @@ import numpy as np
 
 from ..layouts import LAYOUTS, Layout
 
-STANDARD_GAINS = (5.0, 10.0, 20.0)                 # mm/mV (2.5 and 40 exist but are rare: use --gain)
-STANDARD_SPEEDS = (12.5, 25.0, 50.0, 100.0)          # mm/s
-TOP_ROW_MISFIT = 0.3     # limb-lead laws residual of a 3x4 reading that says the page is not one (0: they hold, ~1: unrelated)
+STANDARD_GAINS = (5.0, 10.0, 20.0)  # mm/mV (2.5 and 40 exist but are rare: use --gain)
+STANDARD_SPEEDS = (12.5, 25.0, 50.0, 100.0)  # mm/s
+TOP_ROW_MISFIT = 0.3  # limb-lead laws residual of a 3x4 reading that says the page is not one (0: they hold, ~1: unrelated)
 
 
 @dataclass
 class Rows:
-    centres: list[float]        # y of each row's main ink line (rectified px)
-    pitch: float                # typical distance between rows (px)
-    upside_down_score: float    # > 0: more ink below the baselines than above (page upside down)
+    centres: list[float]  # y of each row's main ink line (rectified px)
+    pitch: float  # typical distance between rows (px)
+    upside_down_score: float  # > 0: more ink below the baselines than above (page upside down)
 
 
 def _longest_run(flags: np.ndarray, max_gap: int) -> int:
@@ -41,12 +41,16 @@ def _add_rows_at_pitch(centres: list[float], weak: list[int]) -> list[float]:
     if len(centres) < 2 or not weak:
         return centres
     d = np.diff(sorted(centres))
-    pitch = float(np.median(d[d >= 0.6 * d.max()]))       # a stray line between rows is not the pitch
+    pitch = float(np.median(d[d >= 0.6 * d.max()]))  # a stray line between rows is not the pitch
     # A row missing between two found ones makes one gap twice the pitch: the pitch is the
     # smallest gap of which the others are whole multiples.
     for p in sorted(d[d >= 0.4 * d.max()]):
         m = d / p
-        if p < pitch and np.all(np.abs(m - np.round(m)) <= 0.1 * np.round(m)) and np.all(np.round(m) >= 1):
+        if (
+            p < pitch
+            and np.all(np.abs(m - np.round(m)) <= 0.1 * np.round(m))
+            and np.all(np.round(m) >= 1)
+        ):
             pitch = float(p)
             break
     out = sorted(centres)
@@ -69,7 +73,7 @@ def _inked_columns(low: np.ndarray, centres: list[float], band: int) -> np.ndarr
     h, w = low.shape
     span = np.zeros(w, bool)
     for r in centres:
-        span |= low[max(0, int(r) - band):min(h, int(r) + band + 1)].any(axis=0)
+        span |= low[max(0, int(r) - band) : min(h, int(r) + band + 1)].any(axis=0)
     return span
 
 
@@ -90,10 +94,14 @@ def _trace_like(prob: np.ndarray, c: float, centres: list[float], px_per_mm: flo
         a, b = max(0, int(y) - band), min(h, int(y) + band + 1)
         n = low[a:b, x0:x1].sum(axis=0)
         return float(np.median(n[n > 0])) if (n > 0).any() else 0.0
+
     thin = float(np.median([thickness(r) for r in centres]))
     a, b = max(0, int(c) - band), min(h, int(c) + band + 1)
     has = low[a:b, x0:x1].any(axis=0)
-    return min(float(q.mean()) for q in np.array_split(has, 4)) >= 0.35 and thickness(c) <= 1.5 * thin + 1
+    return (
+        min(float(q.mean()) for q in np.array_split(has, 4)) >= 0.35
+        and thickness(c) <= 1.5 * thin + 1
+    )
 
 
 def find_rows(prob: np.ndarray, px_per_mm: float) -> Rows:
@@ -109,9 +117,13 @@ def find_rows(prob: np.ndarray, px_per_mm: float) -> Rows:
     else:
         # A row faded by glare or an exposure gradient may only show at the low threshold: add
         # it where it continues the rows' spacing and looks like a trace.
-        extra = [c for c in again.centres if all(abs(c - r) > 0.3 * rows.pitch for r in rows.centres)]
+        extra = [
+            c for c in again.centres if all(abs(c - r) > 0.3 * rows.pitch for r in rows.centres)
+        ]
         if extra:
-            more = _add_rows_at_pitch(rows.centres, [c for c in extra if _trace_like(prob, c, rows.centres, px_per_mm)])
+            more = _add_rows_at_pitch(
+                rows.centres, [c for c in extra if _trace_like(prob, c, rows.centres, px_per_mm)]
+            )
             if len(more) > len(rows.centres):
                 rows = Rows(more, float(np.median(np.diff(more))), rows.upside_down_score)
     more = _complete_rows(prob, rows.centres, px_per_mm)
@@ -145,6 +157,7 @@ def _complete_rows(prob: np.ndarray, centres: list[float], px_per_mm: float) -> 
     def counts(y: float) -> np.ndarray:
         a, b = rows_of(y)
         return cs[b] - cs[a]
+
     cols = np.flatnonzero(_inked_columns(low, out, band))
     if len(cols) < 20 * px_per_mm:
         return out
@@ -165,13 +178,16 @@ def _complete_rows(prob: np.ndarray, centres: list[float], px_per_mm: float) -> 
         starts = (has[1:] & ~has[:-1]).sum(axis=0) + has[0]
         inked = has.any(axis=0)
         return float((starts[inked] == 1).mean()) if inked.any() else 0.0
+
     ref_cover = float(np.median([cover(c) for c in out]))
     thin = float(np.median([thickness(c) for c in out]))
     single = float(np.median([one_curve(c) for c in out]))
     step = max(1, int(round(0.5 * px_per_mm)))
 
     def row_at(pred: float, reach: float) -> float | None:
-        ys = [y for y in range(int(pred - reach), int(pred + reach) + 1, step) if band <= y < h - band]
+        ys = [
+            y for y in range(int(pred - reach), int(pred + reach) + 1, step) if band <= y < h - band
+        ]
         if not ys:
             return None
         covs = [cover(y) for y in ys]
@@ -180,8 +196,12 @@ def _complete_rows(prob: np.ndarray, centres: list[float], px_per_mm: float) -> 
         has = low[a:b, x0:x1]
         inked = has.any(axis=0)
         quarters = [float(q.mean()) for q in np.array_split(inked, 4)]
-        if (max(covs) < max(0.3, 0.4 * ref_cover) or sorted(quarters)[-2] < 0.3
-                or thickness(best) > 1.5 * thin + 1 or one_curve(best) < 0.75 * single):
+        if (
+            max(covs) < max(0.3, 0.4 * ref_cover)
+            or sorted(quarters)[-2] < 0.3
+            or thickness(best) > 1.5 * thin + 1
+            or one_curve(best) < 0.75 * single
+        ):
             return None
         # Not one straight line: a trace has waves and spikes, columns inked over 2 mm or more.
         top = np.argmax(has, axis=0)
@@ -192,14 +212,15 @@ def _complete_rows(prob: np.ndarray, centres: list[float], px_per_mm: float) -> 
         # The row's level: the image row with the most ink near the best-covered band.
         prof = has.sum(axis=1)
         return float(a + int(np.argmax(prof)))
+
     for _ in range(3):
         d = np.diff(out)
         pitch = float(np.min(d))
         m = d / pitch
         if np.any(np.abs(m - np.round(m)) > 0.12) or np.any(np.round(m) > 2):
-            break                           # uneven rows (a stray line among them): no spacing to go by
+            break  # uneven rows (a stray line among them): no spacing to go by
         cand: list[float] = []
-        for i, g in enumerate(d):          # a gap of two pitches: a row missing midway
+        for i, g in enumerate(d):  # a gap of two pitches: a row missing midway
             if g >= 1.7 * pitch or (len(out) == 2 and g >= 30 * px_per_mm):
                 r = row_at(out[i] + g / 2, 0.12 * g / 2)
                 if r is not None and min(abs(r - out[i]), abs(out[i + 1] - r)) >= 0.35 * g:
@@ -226,8 +247,10 @@ def _find_rows(prob: np.ndarray, px_per_mm: float, ink_thr: float, join_mm: floa
     joined = cv2.morphologyEx(ink8, cv2.MORPH_CLOSE, np.ones((3, kx), np.uint8))
     n, lab, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     wide = np.zeros(n, bool)
-    wide[1:] = (stats[1:, cv2.CC_STAT_WIDTH] >= 12 * px_per_mm) & (stats[1:, cv2.CC_STAT_HEIGHT] >= 1 * px_per_mm)
-    ink = (wide[lab] & (ink8 > 0)).astype(np.float32)     # real ink only, not the bridges
+    wide[1:] = (stats[1:, cv2.CC_STAT_WIDTH] >= 12 * px_per_mm) & (
+        stats[1:, cv2.CC_STAT_HEIGHT] >= 1 * px_per_mm
+    )
+    ink = (wide[lab] & (ink8 > 0)).astype(np.float32)  # real ink only, not the bridges
     proj = ink.sum(axis=1)
     sm = cv2.GaussianBlur(proj.reshape(-1, 1), (1, 0), sigmaX=0, sigmaY=1.2 * px_per_mm).ravel()
     min_dist = int(7 * px_per_mm)
@@ -259,14 +282,16 @@ def _find_rows(prob: np.ndarray, px_per_mm: float, ink_thr: float, join_mm: floa
     longest = max(r for _, r in keep)
     centres = [float(c) for c, r in keep if r >= 0.45 * longest]
     if len(centres) >= 2 and weak:
-        centres = _add_rows_at_pitch(centres, [c for c in weak if _trace_like(prob, c, centres, px_per_mm)])
+        centres = _add_rows_at_pitch(
+            centres, [c for c in weak if _trace_like(prob, c, centres, px_per_mm)]
+        )
     # Refine each centre to the most common ink row nearby (the isoelectric line).
     pitch = float(np.median(np.diff(centres))) if len(centres) > 1 else 0.4 * h
     refined = []
     for c in centres:
         a, b = int(max(0, c - 0.3 * pitch)), int(min(h, c + 0.3 * pitch))
         r = float(a + np.argmax(proj[a:b])) if b > a else c
-        if not refined or r - refined[-1] >= 2 * px_per_mm:   # two peaks of one row: keep one
+        if not refined or r - refined[-1] >= 2 * px_per_mm:  # two peaks of one row: keep one
             refined.append(r)
     # Upside-down cue: ECG deflections (R, P, T waves) point up in most leads.
     above = below = 0.0
@@ -274,16 +299,25 @@ def _find_rows(prob: np.ndarray, px_per_mm: float, ink_thr: float, join_mm: floa
     skip = max(2, int(0.8 * px_per_mm))
     for c in refined:
         ci = int(c)
-        above += float(ink[max(0, ci - half):max(0, ci - skip)].sum())
-        below += float(ink[min(h, ci + skip):min(h, ci + half)].sum())
+        above += float(ink[max(0, ci - half) : max(0, ci - skip)].sum())
+        below += float(ink[min(h, ci + skip) : min(h, ci + half)].sum())
     score = (below - above) / max(above + below, 1.0)
     return Rows(refined, pitch, score)
 
 
 def layout_for_rows(n_rows: int) -> list[str]:
     """Candidate layouts for a row count, most likely first."""
-    return {3: ["3x4"], 4: ["3x4+1"], 6: ["3x4+3", "6x2"], 12: ["12x1"], 5: ["3x4+1", "6x2"],
-            2: ["3x4"], 7: ["6x2", "3x4+3"], 11: ["12x1"], 13: ["12x1"]}.get(n_rows, [])
+    return {
+        3: ["3x4"],
+        4: ["3x4+1"],
+        6: ["3x4+3", "6x2"],
+        12: ["12x1"],
+        5: ["3x4+1", "6x2"],
+        2: ["3x4"],
+        7: ["6x2", "3x4+3"],
+        11: ["12x1"],
+        13: ["12x1"],
+    }.get(n_rows, [])
 
 
 @dataclass
@@ -310,7 +344,7 @@ def find_pulse(y: np.ndarray, x_start: int, px_per_mm: float) -> Pulse | None:
     foot = float(np.percentile(seg, 90))
     top = float(np.percentile(seg, 5))
     hgt = foot - top
-    if hgt < 2 * px_per_mm:             # less than 2 mm: no pulse (2.5 mm/mV at the least)
+    if hgt < 2 * px_per_mm:  # less than 2 mm: no pulse (2.5 mm/mV at the least)
         return None
     tol = max(1.0, 0.08 * hgt)
     on_top = np.abs(seg - top) <= tol
@@ -327,18 +361,18 @@ def find_pulse(y: np.ndarray, x_start: int, px_per_mm: float) -> Pulse | None:
     if not 1.5 <= width_mm <= 14:
         return None
     # Foot on both sides of the plateau at the same level.
-    left = seg[max(0, a - int(2 * px_per_mm)):a]
-    right = seg[b + 1:b + 1 + int(2 * px_per_mm)]
+    left = seg[max(0, a - int(2 * px_per_mm)) : a]
+    right = seg[b + 1 : b + 1 + int(2 * px_per_mm)]
     # The foot after the fall must be there; before the rise it may be cut short by the page.
     if len(right) == 0 or abs(np.max(right) - foot) > 2 * tol:
         return None
     if len(left) >= px_per_mm and abs(np.max(left) - foot) > 2 * tol:
         return None
     # Re-estimate levels from the flat parts.
-    top_y = float(np.median(seg[a:b + 1]))
+    top_y = float(np.median(seg[a : b + 1]))
     pre = seg[:a]
     pre = pre[np.abs(pre - foot) <= 2 * tol]
-    post = seg[b + 1:b + 1 + int(3 * px_per_mm)]
+    post = seg[b + 1 : b + 1 + int(3 * px_per_mm)]
     post = post[np.abs(post - foot) <= 2 * tol]
     feet = np.concatenate([pre, post])
     foot_y = float(np.median(feet)) if len(feet) else foot
@@ -440,9 +474,9 @@ def top_row_missing(row_signals: list[np.ndarray], fs: float) -> bool:
     r0, r1, r2 = (np.asarray(s[:n], np.float64) for s in row_signals)
     if not _same_signal(r0[:q], r2[:q]):
         return False
-    as_3x4 = np.full((2 * q, 6), np.nan)       # the first two columns, named as a 3x4 page names them
+    as_3x4 = np.full((2 * q, 6), np.nan)  # the first two columns, named as a 3x4 page names them
     as_3x4[:q, :3] = np.stack([r0[:q], r1[:q], r2[:q]], axis=1)
-    as_3x4[q:, 3:] = np.stack([r0[q:2 * q], r1[q:2 * q], r2[q:2 * q]], axis=1)
+    as_3x4[q:, 3:] = np.stack([r0[q : 2 * q], r1[q : 2 * q], r2[q : 2 * q]], axis=1)
     residuals = relation_residuals(as_3x4, fs, ("I", "II", "III", "aVR", "aVL", "aVF"))
     return bool(residuals) and float(np.mean(list(residuals.values()))) > TOP_ROW_MISFIT
 
@@ -482,7 +516,7 @@ def qrs_timing(y: np.ndarray, px_per_s: float) -> tuple[float, float, int]:
     widths = (ends - starts + 1) / px_per_s
     # A QRS complex spans millimetres; noise and jitter (a soft or sharpened photo) only pixels.
     px_per_mm = px_per_s / 25.0
-    height = np.array([np.ptp(v[a:b + 2]) for a, b in zip(starts, ends)])
+    height = np.array([np.ptp(v[a : b + 2]) for a, b in zip(starts, ends)])
     keep = (widths > 0.01) & (height >= 2.0 * px_per_mm)
     if keep.sum() < 2:
         return float("nan"), float("nan"), int(keep.sum())
@@ -490,7 +524,9 @@ def qrs_timing(y: np.ndarray, px_per_s: float) -> tuple[float, float, int]:
     return float(np.median(widths[keep])), float(np.median(np.diff(centres))), int(keep.sum())
 
 
-def guess_speed(traces_y: list[np.ndarray], px_per_mm: float, pulse_widths_mm: list[float]) -> tuple[float, str]:
+def guess_speed(
+    traces_y: list[np.ndarray], px_per_mm: float, pulse_widths_mm: list[float]
+) -> tuple[float, str]:
     """25 or 50 mm/s. Read at 25 mm/s, a 50 mm/s page shows QRS complexes twice as wide and the
     heart rate halved; a 0.2 s calibration pulse 10 mm wide says the same. Defaults to 25."""
     if pulse_widths_mm and np.median(pulse_widths_mm) >= 8.5:

@@ -13,30 +13,32 @@ from ..errors import BadInputError
 from .grid import GridCalibration, measure_grid
 from .gridlines import find_grid_lines, grid_region, rectifying_homography
 
-WORK_PX_PER_MM = 6.0        # rectified page resolution used by traceprob/layout/extract
-DETECT_MAX_SIDE = 900       # page-outline search runs on an image this big
-FILLS_WIDTH_MM = (225.0, 340.0)   # a page filling the frame: A4/Letter, maybe cropped to its grid
-APPROX_MAX_SIDE = 1800      # first warp, on which the grid is measured
-SOURCE_MAX_SIDE = 2800      # bigger frames are shrunk once (area average) before any warp
-GRID_SEARCH_MARGIN = 0.25   # grid lines are looked for this far (of the outline's size) around it
-GRID_REGION_WIDTH_MM = (225.0, 400.0)   # the grid region found from its lines, with its margin
-GRID_FIX_FRACTION = 0.08    # grid lines this far (of the page size) from the outline's warp replace it
-GRID_FILLS_FRACTION = 0.5   # with no outline, a grid covering less of the frame sets the crop
-STEP_CLIP = 40.0            # brightness steps across an outline's side are clipped to this (0-255 scale)
-STEP_GAIN = 8.0             # another outline's weakest side must be this much stronger to replace it
+WORK_PX_PER_MM = 6.0  # rectified page resolution used by traceprob/layout/extract
+DETECT_MAX_SIDE = 900  # page-outline search runs on an image this big
+FILLS_WIDTH_MM = (225.0, 340.0)  # a page filling the frame: A4/Letter, maybe cropped to its grid
+APPROX_MAX_SIDE = 1800  # first warp, on which the grid is measured
+SOURCE_MAX_SIDE = 2800  # bigger frames are shrunk once (area average) before any warp
+GRID_SEARCH_MARGIN = 0.25  # grid lines are looked for this far (of the outline's size) around it
+GRID_REGION_WIDTH_MM = (225.0, 400.0)  # the grid region found from its lines, with its margin
+GRID_FIX_FRACTION = (
+    0.08  # grid lines this far (of the page size) from the outline's warp replace it
+)
+GRID_FILLS_FRACTION = 0.5  # with no outline, a grid covering less of the frame sets the crop
+STEP_CLIP = 40.0  # brightness steps across an outline's side are clipped to this (0-255 scale)
+STEP_GAIN = 8.0  # another outline's weakest side must be this much stronger to replace it
 
 
 @dataclass
 class RectifiedPage:
-    image: np.ndarray                 # BGR uint8 at WORK_PX_PER_MM
-    homography: np.ndarray            # 3x3: source image pixels -> rectified pixels
+    image: np.ndarray  # BGR uint8 at WORK_PX_PER_MM
+    homography: np.ndarray  # 3x3: source image pixels -> rectified pixels
     grid: GridCalibration
-    page_found: bool                  # a page outline was found (photo) rather than the whole image
-    quad: list[list[float]] | None    # page corners in the source image
-    rotated_deg: float = 0.0          # quarter turns applied (90, 180, 270)
+    page_found: bool  # a page outline was found (photo) rather than the whole image
+    quad: list[list[float]] | None  # page corners in the source image
+    rotated_deg: float = 0.0  # quarter turns applied (90, 180, 270)
     warnings: list[str] = field(default_factory=list)
-    source_px_per_mm: tuple[float, float] = (0.0, 0.0)   # about, in the input photo/scan (x, y)
-    perspective: str = "none"         # what set the page plane: "outline", "grid_lines" or "none" (frame)
+    source_px_per_mm: tuple[float, float] = (0.0, 0.0)  # about, in the input photo/scan (x, y)
+    perspective: str = "none"  # what set the page plane: "outline", "grid_lines" or "none" (frame)
 
 
 def _order_quad(pts: np.ndarray) -> np.ndarray:
@@ -44,7 +46,7 @@ def _order_quad(pts: np.ndarray) -> np.ndarray:
     pts = np.asarray(pts, np.float64).reshape(4, 2)
     c = pts.mean(axis=0)
     ang = np.arctan2(pts[:, 1] - c[1], pts[:, 0] - c[0])
-    pts = pts[np.argsort(ang)]                       # clockwise in image coords starting at ~-180 deg
+    pts = pts[np.argsort(ang)]  # clockwise in image coords starting at ~-180 deg
     tl = int(np.argmin(pts.sum(axis=1)))
     return np.roll(pts, -tl, axis=0)
 
@@ -55,7 +57,9 @@ def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
     frame (scans), which is fine."""
     h, w = img_bgr.shape[:2]
     s = min(1.0, DETECT_MAX_SIDE / max(h, w))
-    small = cv2.resize(img_bgr, (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        img_bgr, (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA
+    )
     hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
     v = hsv[:, :, 2].astype(np.float32)
     sat = hsv[:, :, 1].astype(np.float32)
@@ -79,7 +83,7 @@ def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
 
     w0 = weakest_side(quad)
     for part, wider in ((score8[score8 <= t], True), (score8[score8 > t], False)):
-        if not part.size or w0 > STEP_CLIP - STEP_GAIN:     # no outline can be clearly stronger
+        if not part.size or w0 > STEP_CLIP - STEP_GAIN:  # no outline can be clearly stronger
             continue
         t_next, _ = cv2.threshold(part.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
         other, _ = _quad_from_mask(score, score8 > 0.5 * (t + t_next), snap=False)
@@ -98,7 +102,9 @@ def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
     return quad / s, "found"
 
 
-def _quad_from_mask(score: np.ndarray, paper: np.ndarray, snap: bool = True) -> tuple[np.ndarray | None, str]:
+def _quad_from_mask(
+    score: np.ndarray, paper: np.ndarray, snap: bool = True
+) -> tuple[np.ndarray | None, str]:
     """The four corners of the largest region of `paper` (a bool mask of paper-bright pixels), in
     the mask's pixels, or None and why ("no_paper", or "fills" for a page filling the frame).
     `snap` moves the sides onto the brightness steps of `score` near them."""
@@ -107,7 +113,9 @@ def _quad_from_mask(score: np.ndarray, paper: np.ndarray, snap: bool = True) -> 
     # Generous closing: shadows and glare leave holes and ragged edges in the paper mask; grid
     # lines, traces and text are filled.
     kc = max(3, int(round(min(mask.shape[:2]) / 20)))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kc, kc)))
+    mask = cv2.morphologyEx(
+        mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kc, kc))
+    )
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     n, lab, stats, _ = cv2.connectedComponentsWithStats(mask)
     if n <= 1:
@@ -155,19 +163,30 @@ def _plausible_quad(q: np.ndarray, ref: np.ndarray, w: int, h: int) -> bool:
     return a0 > 0 and 0.75 < a / a0 < 1.33
 
 
-def _side_support(img: np.ndarray, p0: np.ndarray, p1: np.ndarray, d: float, n: int = 96) -> np.ndarray:
+def _side_support(
+    img: np.ndarray, p0: np.ndarray, p1: np.ndarray, d: float, n: int = 96
+) -> np.ndarray:
     """Brightness step across lines p0->p1 (arrays of endpoints, shape (k, 2)): mean over points
     along each line of |I(+d normal) - I(-d normal)|, clipped so a finger or glare on a short
     stretch of the edge cannot dominate."""
     t = np.linspace(0.05, 0.95, n)[None, :, None]
-    pts = p0[:, None, :] * (1 - t) + p1[:, None, :] * t              # k x n x 2
+    pts = p0[:, None, :] * (1 - t) + p1[:, None, :] * t  # k x n x 2
     dv = p1 - p0
-    nrm = np.stack([-dv[:, 1], dv[:, 0]], axis=1) / (np.linalg.norm(dv, axis=1, keepdims=True) + 1e-9)
+    nrm = np.stack([-dv[:, 1], dv[:, 0]], axis=1) / (
+        np.linalg.norm(dv, axis=1, keepdims=True) + 1e-9
+    )
     a = pts + d * nrm[:, None, :]
     b = pts - d * nrm[:, None, :]
+
     def samp(q):
-        return cv2.remap(img, q[..., 0].astype(np.float32), q[..., 1].astype(np.float32),
-                         cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.remap(
+            img,
+            q[..., 0].astype(np.float32),
+            q[..., 1].astype(np.float32),
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+
     step = np.abs(samp(a) - samp(b))
     return np.minimum(step, STEP_CLIP).mean(axis=1)
 
@@ -228,7 +247,12 @@ def _snap_sides_to_edges(score: np.ndarray, quad: np.ndarray) -> np.ndarray:
     if not cv2.isContourConvex(new.astype(np.float32).reshape(-1, 1, 2)):
         return quad
     m = 0.05 * max(w, h)
-    if new[:, 0].min() < -m or new[:, 1].min() < -m or new[:, 0].max() > w + m or new[:, 1].max() > h + m:
+    if (
+        new[:, 0].min() < -m
+        or new[:, 1].min() < -m
+        or new[:, 0].max() > w + m
+        or new[:, 1].max() > h + m
+    ):
         return quad
     if _quad_area(new) < 0.15 * w * h:
         return quad
@@ -248,6 +272,7 @@ def _max_area_quad(hull: np.ndarray) -> np.ndarray | None:
     if pts is None:
         return None
     from itertools import combinations
+
     best, best_a = None, -1.0
     for c in combinations(range(len(pts)), 4):
         q = pts[list(c)]
@@ -268,7 +293,7 @@ def _refine_quad(quad: np.ndarray, contour: np.ndarray) -> np.ndarray:
         L = np.linalg.norm(ab) + 1e-9
         nrm = np.array([-ab[1], ab[0]]) / L
         rel = contour - a
-        along = rel @ ab / L ** 2
+        along = rel @ ab / L**2
         dist = np.abs(rel @ nrm)
         sel = contour[(along > 0.1) & (along < 0.9) & (dist < 0.02 * L + 3)]
         if len(sel) < 10:
@@ -295,11 +320,15 @@ def _warp(src: np.ndarray, H: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     scale = float(np.sqrt(abs(np.linalg.det(J))))
     if scale < 0.7:
         f = min(1.0, scale * 1.3)
-        small = cv2.resize(src, (max(1, int(src.shape[1] * f)), max(1, int(src.shape[0] * f))),
-                           interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            src,
+            (max(1, int(src.shape[1] * f)), max(1, int(src.shape[0] * f))),
+            interpolation=cv2.INTER_AREA,
+        )
         S = np.diag([1.0 / f, 1.0 / f, 1.0])
-        return cv2.warpPerspective(small, H @ S, size, flags=cv2.INTER_CUBIC,
-                                   borderMode=cv2.BORDER_REPLICATE)
+        return cv2.warpPerspective(
+            small, H @ S, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+        )
     return cv2.warpPerspective(src, H, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -309,9 +338,14 @@ def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM)
     # One shrink of big camera frames (12 MP -> ~5 MP) serves every later warp.
     h0, w0 = img_bgr.shape[:2]
     pre = min(1.0, SOURCE_MAX_SIDE / max(h0, w0))
-    src = img_bgr if pre >= 1.0 else cv2.resize(img_bgr, (int(round(w0 * pre)), int(round(h0 * pre))),
-                                                 interpolation=cv2.INTER_AREA)
-    P = np.diag([pre, pre, 1.0])                       # original -> src pixels
+    src = (
+        img_bgr
+        if pre >= 1.0
+        else cv2.resize(
+            img_bgr, (int(round(w0 * pre)), int(round(h0 * pre))), interpolation=cv2.INTER_AREA
+        )
+    )
+    P = np.diag([pre, pre, 1.0])  # original -> src pixels
     h, w = src.shape[:2]
     quad, why = find_page_quad(src)
     if quad is not None:
@@ -330,7 +364,7 @@ def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM)
     # Landscape is the normal print orientation; turn portrait pages a quarter turn.
     rotated = 0.0
     if H0h > W0 * 1.05:
-        R = np.array([[0, -1, H0h], [1, 0, 0], [0, 0, 1]], np.float64)    # 90 deg clockwise
+        R = np.array([[0, -1, H0h], [1, 0, 0], [0, 0, 1]], np.float64)  # 90 deg clockwise
         H0 = R @ H0
         W0, H0h = H0h, W0
         rotated = 90.0
@@ -344,8 +378,11 @@ def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM)
     fixed = _warp_from_grid_lines(src, A, size_a, region, outline_found=quad is not None)
     if fixed is not None:
         A, size_a, rotated = fixed
-        warnings.append("page outline disagreed with the grid lines: perspective taken from the grid"
-                        if why == "found" else "page outline not found: perspective taken from the grid lines")
+        warnings.append(
+            "page outline disagreed with the grid lines: perspective taken from the grid"
+            if why == "found"
+            else "page outline not found: perspective taken from the grid lines"
+        )
         why = "grid_lines"
     approx = _warp(src, A, size_a)
     # A whole page in view is A4 or Letter (landscape), and so is a page that fills the frame (a
@@ -364,23 +401,32 @@ def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM)
         warnings.append("no ECG grid found: scale taken from the page size (assumed 297 mm wide)")
     # Final map: undo the residual rotation about the centre, then scale each axis to work px/mm.
     cx, cy = size_a[0] / 2, size_a[1] / 2
-    Rm = np.linalg.inv(np.vstack([cv2.getRotationMatrix2D((cx, cy), grid.angle_deg, 1.0), [0, 0, 1]]))
+    Rm = np.linalg.inv(
+        np.vstack([cv2.getRotationMatrix2D((cx, cy), grid.angle_deg, 1.0), [0, 0, 1]])
+    )
     sx, sy = work_px_per_mm / grid.px_per_mm_x, work_px_per_mm / grid.px_per_mm_y
     S = np.diag([sx, sy, 1.0])
     Hf = S @ Rm @ A
     out_w, out_h = int(round(size_a[0] * sx)), int(round(size_a[1] * sy))
     if out_w * out_h > 12_000_000 or out_w < 200 or out_h < 100:
-        raise BadInputError("scale_implausible", f"the grid suggests a page of {out_w / work_px_per_mm:.0f} x "
-                            f"{out_h / work_px_per_mm:.0f} mm", "photograph the whole printout, flat and in focus")
+        raise BadInputError(
+            "scale_implausible",
+            f"the grid suggests a page of {out_w / work_px_per_mm:.0f} x "
+            f"{out_h / work_px_per_mm:.0f} mm",
+            "photograph the whole printout, flat and in focus",
+        )
     image = _warp(src, Hf, (out_w, out_h))
     quad_orig = (quad / pre).tolist() if quad is not None else None
     src_k = (grid.px_per_mm_x / (a * pre), grid.px_per_mm_y / (a * pre))
     perspective = {"found": "outline", "grid_lines": "grid_lines"}.get(why, "none")
-    return RectifiedPage(image, Hf @ P, grid, quad is not None, quad_orig, rotated, warnings, src_k, perspective)
+    return RectifiedPage(
+        image, Hf @ P, grid, quad is not None, quad_orig, rotated, warnings, src_k, perspective
+    )
 
 
-def _warp_from_grid_lines(src: np.ndarray, A: np.ndarray, size_a: tuple[int, int], quad: np.ndarray,
-                          outline_found: bool) -> tuple[np.ndarray, tuple[int, int], float] | None:
+def _warp_from_grid_lines(
+    src: np.ndarray, A: np.ndarray, size_a: tuple[int, int], quad: np.ndarray, outline_found: bool
+) -> tuple[np.ndarray, tuple[int, int], float] | None:
     """(new src -> approx map, its size, quarter turn applied) when the grid lines, seen through
     the warp A, still converge or shear by more than GRID_FIX_FRACTION of the page, or when no
     outline was found (`quad` is then the frame) and the grid covers less than GRID_FILLS_FRACTION
@@ -442,6 +488,14 @@ def rotate_half_turn(page: RectifiedPage) -> RectifiedPage:
     """The same page turned by 180 degrees (for upside-down photos)."""
     h, w = page.image.shape[:2]
     R = np.array([[-1, 0, w - 1], [0, -1, h - 1], [0, 0, 1]], np.float64)
-    return RectifiedPage(np.ascontiguousarray(page.image[::-1, ::-1]), R @ page.homography, page.grid,
-                         page.page_found, page.quad, (page.rotated_deg + 180.0) % 360, page.warnings,
-                         page.source_px_per_mm, page.perspective)
+    return RectifiedPage(
+        np.ascontiguousarray(page.image[::-1, ::-1]),
+        R @ page.homography,
+        page.grid,
+        page.page_found,
+        page.quad,
+        (page.rotated_deg + 180.0) % 360,
+        page.warnings,
+        page.source_px_per_mm,
+        page.perspective,
+    )

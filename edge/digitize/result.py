@@ -10,11 +10,11 @@ import numpy as np
 
 @dataclass
 class DigitizeResult:
-    signals: np.ndarray                 # (n, 12) float32 mV, NaN where the page does not show the lead
+    signals: np.ndarray  # (n, 12) float32 mV, NaN where the page does not show the lead
     fs: float
     lead_names: list[str]
     layout: str
-    px_per_mm: dict                     # {"x", "y"}: about, in the input image (grid); "work": rectified page
+    px_per_mm: dict  # {"x", "y"}: about, in the input image (grid); "work": rectified page
     speed_mm_s: float
     gain_mm_mv: float
     lead_confidence: dict[str, float]
@@ -31,7 +31,9 @@ class DigitizeResult:
 
     def to_dict(self) -> dict:
         """JSON-serialisable summary (no arrays): what was found, how sure, how long it took."""
-        shown = {n: float(np.isfinite(self.signals[:, j]).mean()) for j, n in enumerate(self.lead_names)}
+        shown = {
+            n: float(np.isfinite(self.signals[:, j]).mean()) for j, n in enumerate(self.lead_names)
+        }
         return {
             "layout": self.layout,
             "fs": self.fs,

@@ -17,13 +17,26 @@ from ..errors import ModelError
 
 log = logging.getLogger(__name__)
 
-CLASSES = ["other", "25", "50", "5", "10", "20", "mm/s", "mm/mV",
-           "25mm/s", "50mm/s", "5mm/mV", "10mm/mV", "20mm/mV"]
+CLASSES = [
+    "other",
+    "25",
+    "50",
+    "5",
+    "10",
+    "20",
+    "mm/s",
+    "mm/mV",
+    "25mm/s",
+    "50mm/s",
+    "5mm/mV",
+    "10mm/mV",
+    "20mm/mV",
+]
 WORD_H, WORD_W = 24, 144
 MODEL_NAME = "textcues"
-JOIN_MM = 0.5             # letters of a word are closer than this to each other (x 2)
-WIDE_JOIN_MM = 1.0        # ... also tried, for units split by a grid line or a wide letter gap
-MIN_PROB = 0.9            # a word counts only when the classifier is this sure of it
+JOIN_MM = 0.5  # letters of a word are closer than this to each other (x 2)
+WIDE_JOIN_MM = 1.0  # ... also tried, for units split by a grid line or a wide letter gap
+MIN_PROB = 0.9  # a word counts only when the classifier is this sure of it
 SPEEDS = {"25": 25.0, "50": 50.0}
 GAINS = {"5": 5.0, "10": 10.0, "20": 20.0}
 
@@ -36,7 +49,7 @@ def normalise_word(ink: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarra
     h = max(1, y1 - y0)
     m = max(1, int(round(0.2 * h)))
     H, W = ink.shape[:2]
-    crop = ink[max(0, y0 - m):min(H, y1 + m), max(0, x0 - m):min(W, x1 + m)].astype(np.float32)
+    crop = ink[max(0, y0 - m) : min(H, y1 + m), max(0, x0 - m) : min(W, x1 + m)].astype(np.float32)
     out = np.zeros((WORD_H, WORD_W), np.float32)
     if crop.size == 0:
         return out
@@ -51,13 +64,19 @@ def normalise_word(ink: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarra
 @dataclass
 class PrintedScale:
     """Speed and gain stated on the page (None where not read with confidence)."""
+
     speed_mm_s: float | None = None
     gain_mm_mv: float | None = None
-    words: list[dict] = field(default_factory=list)    # what was read, for the JSON details
+    words: list[dict] = field(default_factory=list)  # what was read, for the JSON details
 
 
-def find_words(ink: np.ndarray, keep_out: list[tuple[float, float]], px_per_mm: float,
-               thr: float = 0.35, join_mm: float = JOIN_MM) -> list[tuple[int, int, int, int]]:
+def find_words(
+    ink: np.ndarray,
+    keep_out: list[tuple[float, float]],
+    px_per_mm: float,
+    thr: float = 0.35,
+    join_mm: float = JOIN_MM,
+) -> list[tuple[int, int, int, int]]:
     """Boxes (x0, y0, x1, y1) of text words in an ink-darkness image (0 paper .. 1 ink): blobs
     0.8-6 mm tall joined along a line across gaps up to 2 x `join_mm`, centred outside the
     `keep_out` y-bands (the trace rows; text printed close to a row is not cut by them)."""
@@ -65,7 +84,9 @@ def find_words(ink: np.ndarray, keep_out: list[tuple[float, float]], px_per_mm: 
     n, lab, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     hs, ws = st[1:, cv2.CC_STAT_HEIGHT], st[1:, cv2.CC_STAT_WIDTH]
     glyph = (hs >= 0.8 * px_per_mm) & (hs <= 6 * px_per_mm) & (ws <= 8 * px_per_mm)
-    small = (hs < 0.8 * px_per_mm) & (ws < 0.8 * px_per_mm) & (st[1:, cv2.CC_STAT_AREA] >= 2)   # dots, "."
+    small = (
+        (hs < 0.8 * px_per_mm) & (ws < 0.8 * px_per_mm) & (st[1:, cv2.CC_STAT_AREA] >= 2)
+    )  # dots, "."
     keep = np.zeros(n, bool)
     keep[1:] = glyph | small
     chars = (keep[lab]).astype(np.uint8)
@@ -88,7 +109,9 @@ def find_words(ink: np.ndarray, keep_out: list[tuple[float, float]], px_per_mm: 
     return boxes
 
 
-def _right_neighbour(words: list[tuple[tuple[int, int, int, int], str, float]], i: int) -> int | None:
+def _right_neighbour(
+    words: list[tuple[tuple[int, int, int, int], str, float]], i: int
+) -> int | None:
     """Index of the word that follows word i on its line (starts within four letter heights to
     its right, centred within half a letter height), or None."""
     box = words[i][0]
@@ -131,9 +154,15 @@ def _pairs(words: list[tuple[tuple[int, int, int, int], str, float]]) -> Printed
     return out
 
 
-def _inside(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int], tol: int = 2) -> bool:
-    return (inner[0] >= outer[0] - tol and inner[1] >= outer[1] - tol and inner[2] <= outer[2] + tol
-            and inner[3] <= outer[3] + tol)
+def _inside(
+    inner: tuple[int, int, int, int], outer: tuple[int, int, int, int], tol: int = 2
+) -> bool:
+    return (
+        inner[0] >= outer[0] - tol
+        and inner[1] >= outer[1] - tol
+        and inner[2] <= outer[2] + tol
+        and inner[3] <= outer[3] + tol
+    )
 
 
 def _merge_split_units(words: list, wide: list) -> list:
@@ -149,8 +178,9 @@ def _merge_split_units(words: list, wide: list) -> list:
     return out
 
 
-def read_printed_scale(ink: np.ndarray, row_centres: list[float], pitch: float, px_per_mm: float,
-                       classify) -> PrintedScale:
+def read_printed_scale(
+    ink: np.ndarray, row_centres: list[float], pitch: float, px_per_mm: float, classify
+) -> PrintedScale:
     """Speed and gain printed on a rectified page. `ink`: ink darkness (0..1); `classify`: maps
     (N, WORD_H, WORD_W) float32 words to (N, len(CLASSES)) probabilities."""
     half = 0.2 * pitch if pitch > 0 else 4 * px_per_mm
@@ -160,16 +190,23 @@ def read_printed_scale(ink: np.ndarray, row_centres: list[float], pitch: float, 
         return PrintedScale()
     # Also the words found with wider joins: a unit that a dark grid line or a wide letter gap
     # split ("mm/m" + "V") is whole there.
-    wide = [b for b in find_words(ink, keep_out, px_per_mm, join_mm=WIDE_JOIN_MM)
-            if sum(_inside(s, b) for s in boxes) >= 2]
+    wide = [
+        b
+        for b in find_words(ink, keep_out, px_per_mm, join_mm=WIDE_JOIN_MM)
+        if sum(_inside(s, b) for s in boxes) >= 2
+    ]
     allb = boxes + wide
     X = np.stack([normalise_word(ink, b) for b in allb])
     P = classify(X)
     k = np.argmax(P, axis=1)
     read = [(b, CLASSES[int(j)], float(P[i, j])) for i, (b, j) in enumerate(zip(allb, k))]
-    words = _merge_split_units(read[:len(boxes)], read[len(boxes):])
+    words = _merge_split_units(read[: len(boxes)], read[len(boxes) :])
     out = _pairs(words)
-    out.words = [{"box": list(b), "read": n, "p": round(p, 3)} for b, n, p in words if n != "other" and p >= MIN_PROB]
+    out.words = [
+        {"box": list(b), "read": n, "p": round(p, 3)}
+        for b, n, p in words
+        if n != "other" and p >= MIN_PROB
+    ]
     return out
 
 
@@ -188,5 +225,7 @@ def default_classifier():
             log.warning("printed speed/gain not read: %s", exc)
             _loaded["fn"] = None
         else:
-            _loaded["fn"] = lambda X: np.asarray(model.run(np.asarray(X, np.float32)[..., None]), np.float64)
+            _loaded["fn"] = lambda X: np.asarray(
+                model.run(np.asarray(X, np.float32)[..., None]), np.float64
+            )
     return _loaded["fn"]

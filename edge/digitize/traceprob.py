@@ -17,7 +17,7 @@ from .page import WORK_PX_PER_MM
 log = logging.getLogger(__name__)
 
 TraceProbFn = Callable[[np.ndarray], np.ndarray]
-FAINT_PEN_RATIO = 0.6     # middle-band ink level below this fraction of the page's: a faint pen
+FAINT_PEN_RATIO = 0.6  # middle-band ink level below this fraction of the page's: a faint pen
 
 
 _cache: dict = {}
@@ -34,8 +34,9 @@ def ink_darkness(rectified_bgr: np.ndarray, px_per_mm: float = WORK_PX_PER_MM) -
 def ink_without_grid(rectified_bgr: np.ndarray, px_per_mm: float = WORK_PX_PER_MM) -> np.ndarray:
     """ink_darkness with grid-line residue removed (suppress_grid_lines): what the classical map,
     the faint-pen check and the printed-text reader all start from, computed once per page."""
-    return _cached("ink", rectified_bgr, px_per_mm,
-                   lambda img, k: suppress_grid_lines(ink_darkness(img, k), k))
+    return _cached(
+        "ink", rectified_bgr, px_per_mm, lambda img, k: suppress_grid_lines(ink_darkness(img, k), k)
+    )
 
 
 def _cached(name: str, rectified_bgr: np.ndarray, px_per_mm: float, compute) -> np.ndarray:
@@ -59,8 +60,10 @@ def forget_page_maps() -> None:
 def _ink_darkness(rectified_bgr: np.ndarray, px_per_mm: float) -> np.ndarray:
     h, w = rectified_bgr.shape[:2]
     f = 4
-    small = cv2.resize(rectified_bgr, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
-    k = int(round(3 * px_per_mm / f)) | 1                   # wider than any trace line
+    small = cv2.resize(
+        rectified_bgr, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA
+    )
+    k = int(round(3 * px_per_mm / f)) | 1  # wider than any trace line
     bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     bg = cv2.GaussianBlur(bg, (0, 0), 2 * px_per_mm / f)
     bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -71,8 +74,9 @@ def _ink_darkness(rectified_bgr: np.ndarray, px_per_mm: float) -> np.ndarray:
     return np.clip(1.0 - v, 0.0, 1.0)
 
 
-def suppress_grid_lines(d: np.ndarray, px_per_mm: float = WORK_PX_PER_MM, tile_mm: float = 40.0,
-                        q: float = 25.0) -> np.ndarray:
+def suppress_grid_lines(
+    d: np.ndarray, px_per_mm: float = WORK_PX_PER_MM, tile_mm: float = 40.0, q: float = 25.0
+) -> np.ndarray:
     """Remove what remains of straight horizontal/vertical grid lines (grey or black-and-white
     copies) by subtracting, tile by tile, a low percentile along each pixel row and column: grid
     lines fill their whole row/column, a trace only a small part of it."""
@@ -103,7 +107,7 @@ def _ink_level(d: np.ndarray, middle_band: bool = False) -> float:
     of the whole page or of its middle band (20-85 % of the height), which leaves out the header
     and footer text; where the band's is much lower, the pen is fainter than the printed text."""
     h = d.shape[0]
-    rows = d[int(0.2 * h):int(0.85 * h)] if middle_band else d
+    rows = d[int(0.2 * h) : int(0.85 * h)] if middle_band else d
     return float(np.median(rows.max(axis=0)))
 
 
@@ -113,7 +117,9 @@ def pen_fainter_than_text(rectified_bgr: np.ndarray) -> bool:
     return _ink_level(d, middle_band=True) < FAINT_PEN_RATIO * _ink_level(d)
 
 
-def classical_trace_probability(rectified_bgr: np.ndarray, *, level_from_traces: bool = False) -> np.ndarray:
+def classical_trace_probability(
+    rectified_bgr: np.ndarray, *, level_from_traces: bool = False
+) -> np.ndarray:
     """Classical estimate: brightest-channel darkness, grid-line suppression, then a soft threshold
     between the paper/grid level and the ink level found on this page (with `level_from_traces`,
     the level of the middle band where the traces are: for a pen much fainter than the text)."""
@@ -141,18 +147,22 @@ def _learned() -> TraceProbFn:
     process; a failure is not cached, so installing the model later takes effect."""
     from .traceprob_tflite import make_tflite_trace_probability  # toolchain engineer's module
     from ..models import load_model
+
     return make_tflite_trace_probability(load_model("segmenter"))
 
 
-def fused_trace_probability(rectified_bgr: np.ndarray, learned_map: np.ndarray | None = None,
-                            faint: bool = False) -> np.ndarray:
+def fused_trace_probability(
+    rectified_bgr: np.ndarray, learned_map: np.ndarray | None = None, faint: bool = False
+) -> np.ndarray:
     """Geometric mean of the classical estimate and the learned segmenter: a pixel is trace only
     where both agree. The segmenter vetoes what merely looks dark (handwriting, shadow edges,
     stains, grid residue); the classical estimate keeps the ink's own sharp profile, which the
     segmenter's smoother map lacks (on clean prints the segmenter alone reads worse).
     `learned_map`: the segmenter's map of this page when already computed (one per page);
     `faint`: the classical half with its ink level set by the traces (a pen fainter than the text)."""
-    c = classical_trace_probability(rectified_bgr, level_from_traces=faint)   # a new array: combined in place
+    c = classical_trace_probability(
+        rectified_bgr, level_from_traces=faint
+    )  # a new array: combined in place
     c *= _learned()(rectified_bgr) if learned_map is None else learned_map
     return np.sqrt(c, out=c)
 
@@ -170,12 +180,13 @@ def learned_or_none() -> TraceProbFn | None:
 
 
 def learned_preferred() -> bool:
-    """"auto" takes the installed segmenter only when its manifest entry records that it digitizes
+    """ "auto" takes the installed segmenter only when its manifest entry records that it digitizes
     at least as well as the classical stage (metrics.digitizer_snr_gain_db >= 0, measured with
     `ecg-convert evaluate-digitizer --trace-model learned` vs `classical`): a segmenter that is
     merely installed must not silently make every record worse."""
     try:
         from ..models import find_entry
+
         metrics = find_entry("segmenter").raw.get("metrics") or {}
     except Exception:
         return False

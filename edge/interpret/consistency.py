@@ -16,14 +16,15 @@ RELATIONS: dict[str, tuple[tuple[str, float], ...]] = {
     "einthoven": (("II", 1.0), ("I", -1.0), ("III", -1.0)),
     "goldberger": (("aVR", 1.0), ("aVL", 1.0), ("aVF", 1.0)),
 }
-MIN_OVERLAP_S = 0.5   # shortest stretch of simultaneous samples worth judging
+MIN_OVERLAP_S = 0.5  # shortest stretch of simultaneous samples worth judging
 # Below this estimated SNR a reading is mostly error: on 104 fold-9/10 photo readings the estimate
 # tracked the true SNR (r = 0.80) and readings estimated under 3 dB averaged 0.2 dB true SNR.
 MIN_READING_SNR_DB = 3.0
 
 
-def relation_residuals(signals: np.ndarray, fs: float,
-                       lead_names: tuple[str, ...] | list[str] = LEAD_NAMES) -> dict[str, float]:
+def relation_residuals(
+    signals: np.ndarray, fs: float, lead_names: tuple[str, ...] | list[str] = LEAD_NAMES
+) -> dict[str, float]:
     """Relative RMS residual of each lead relation measurable in `signals` (n, leads) mV.
 
     Each lead's mean over the shared samples is removed first (a baseline offset is not a
@@ -39,11 +40,11 @@ def relation_residuals(signals: np.ndarray, fs: float,
         if shared.sum() < MIN_OVERLAP_S * fs:
             continue
         x = x[shared] - x[shared].mean(axis=0)
-        scale = float(np.sqrt(np.sum(np.mean(x ** 2, axis=0))))
+        scale = float(np.sqrt(np.sum(np.mean(x**2, axis=0))))
         if scale < 1e-3:  # flat leads: nothing to judge
             continue
         resid = x @ np.array([c for _, c in terms])
-        out[name] = float(np.sqrt(np.mean(resid ** 2)) / scale)
+        out[name] = float(np.sqrt(np.mean(resid**2)) / scale)
     return out
 
 

@@ -12,7 +12,7 @@ from edge.layouts import LEAD_NAMES
 
 PRE_S = 0.40
 POST_S = 0.70
-QRS_FRACTION = 0.07   # QRS edges: slope activity below this fraction of its peak for 12 ms
+QRS_FRACTION = 0.07  # QRS edges: slope activity below this fraction of its peak for 12 ms
 
 
 @dataclass
@@ -22,7 +22,7 @@ class MedianBeats:
     beats: np.ndarray
     fs: float
     r: int
-    n_beats: np.ndarray        # (12,) beats used per lead
+    n_beats: np.ndarray  # (12,) beats used per lead
 
 
 @dataclass
@@ -41,7 +41,9 @@ class Delineation:
     baseline: np.ndarray | None = None  # (12,) isoelectric level of each lead
 
 
-def median_beats(sig: np.ndarray, fs: float, peaks: np.ndarray, min_cover: float = 0.5) -> MedianBeats:
+def median_beats(
+    sig: np.ndarray, fs: float, peaks: np.ndarray, min_cover: float = 0.5
+) -> MedianBeats:
     """Median over beats of each lead, window [R - 0.4 s, R + 0.7 s]; NaN where under half the
     beats covering that lead have a sample."""
     pre, post = int(PRE_S * fs), int(POST_S * fs)
@@ -55,9 +57,9 @@ def median_beats(sig: np.ndarray, fs: float, peaks: np.ndarray, min_cover: float
             a, b = p - pre, p + post
             w = np.full(m, np.nan)
             lo, hi = max(a, 0), min(b, n)
-            w[lo - a:hi - a] = sig[lo:hi, k]
+            w[lo - a : hi - a] = sig[lo:hi, k]
             # a beat counts for this lead only if the lead shows its QRS
-            core = w[pre - int(0.05 * fs):pre + int(0.05 * fs)]
+            core = w[pre - int(0.05 * fs) : pre + int(0.05 * fs)]
             if np.isfinite(core).all():
                 wins.append(w)
         if not wins:
@@ -104,9 +106,9 @@ def delineate(mb: MedianBeats, rr_s: float | None) -> Delineation:
     # a slurred terminal wave in a small lead (RBBB's R' in V1) still counts, then averaged
     X = B[:, cols]
     dv = np.abs(np.gradient(X, axis=0))
-    peak_slope = dv[r - ms(80):r + ms(80)].max(axis=0)
+    peak_slope = dv[r - ms(80) : r + ms(80)].max(axis=0)
     sv = (dv / np.sqrt(np.maximum(peak_slope, 1e-6))).mean(axis=1)
-    pk = r - ms(80) + int(np.nanargmax(sv[r - ms(80):r + ms(80)]))
+    pk = r - ms(80) + int(np.nanargmax(sv[r - ms(80) : r + ms(80)]))
     peak = sv[pk]
     quiet = np.nanpercentile(sv[lo:hi], 10)
     thr = quiet + QRS_FRACTION * (peak - quiet)
@@ -126,7 +128,7 @@ def delineate(mb: MedianBeats, rr_s: float | None) -> Delineation:
             base[k] = float(np.median(seg))
     d.baseline = base
     for k in range(B.shape[1]):
-        q = B[d.qrs_on:d.qrs_off + 1, k] - base[k]
+        q = B[d.qrs_on : d.qrs_off + 1, k] - base[k]
         if np.isfinite(q).all() and len(q):
             name = LEAD_NAMES[k]
             d.qrs_net_mv[name] = float(q.max() + q.min())
@@ -137,11 +139,13 @@ def delineate(mb: MedianBeats, rr_s: float | None) -> Delineation:
     return d
 
 
-def tangent_edge(x: np.ndarray, ip: int, direction: int, max_len: int | None = None) -> float | None:
+def tangent_edge(
+    x: np.ndarray, ip: int, direction: int, max_len: int | None = None
+) -> float | None:
     """Where a wave peaking at `ip` ends (direction +1) or starts (-1): the tangent at its steepest
     flank (within `max_len` samples of the peak) meets the level where the flank flattens out
     (robust to a shifted baseline)."""
-    seg = x[ip:] if direction > 0 else x[:ip + 1][::-1]
+    seg = x[ip:] if direction > 0 else x[: ip + 1][::-1]
     if max_len is not None:
         seg = seg[:max_len]
     if len(seg) < 4:
@@ -158,7 +162,9 @@ def tangent_edge(x: np.ndarray, ip: int, direction: int, max_len: int | None = N
     return ip + t if direction > 0 else ip - t
 
 
-def _t_end(B: np.ndarray, base: np.ndarray, qrs_off: int, r: int, fs: float, rr_s: float | None) -> int | None:
+def _t_end(
+    B: np.ndarray, base: np.ndarray, qrs_off: int, r: int, fs: float, rr_s: float | None
+) -> int | None:
     """Median over leads with a clear T wave of the tangent-method T end."""
     ms = lambda s: int(round(s * fs / 1000.0))  # noqa: E731
     limit = 650.0 if rr_s is None else float(np.clip(rr_s * 1000.0 - 80.0, 280.0, 650.0))
@@ -172,7 +178,7 @@ def _t_end(B: np.ndarray, base: np.ndarray, qrs_off: int, r: int, fs: float, rr_
         x = B[a:b, k] - base[k]
         if not np.isfinite(x).all() or not np.isfinite(base[k]):
             continue
-        ip = int(np.argmax(np.abs(x[:pe - a])))
+        ip = int(np.argmax(np.abs(x[: pe - a])))
         amp = abs(float(x[ip]))
         if amp < 0.08 or ip >= len(x) - 3:
             continue

@@ -19,7 +19,7 @@ INPUT_SPEC = {
     "fs_hz": FS,
     "seconds": N_SAMPLES / FS,
     "channels": "0-11: I, II, III, aVR, aVL, aVF, V1-V6 in mV (0.5 Hz high-pass per segment, clipped to "
-                "+-4 mV, 0 where absent); 12-23: presence mask of the same leads (1 present, 0 absent)",
+    "+-4 mV, 0 where absent); 12-23: presence mask of the same leads (1 present, 0 absent)",
 }
 
 

@@ -15,7 +15,7 @@ from .rpeaks import detect_rpeaks
 from .signals import Prepared, highpass, lowpass, resample
 
 WORK_FS = 500.0
-P_CONSISTENT = 0.65   # median beat-to-template correlation of the P region for 'P waves present'
+P_CONSISTENT = 0.65  # median beat-to-template correlation of the P region for 'P waves present'
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Measurements:
     precordial_qrs_max_mv: float | None = None
     r_peaks_s: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    beats: MedianBeats | None = field(default=None, repr=False)      # for beat features
+    beats: MedianBeats | None = field(default=None, repr=False)  # for beat features
     delineation: Delineation | None = field(default=None, repr=False)
 
     @property
@@ -53,12 +53,22 @@ class Measurements:
             return None if v is None else round(float(v), nd) if nd else int(round(float(v)))
 
         return {
-            "heart_rate_bpm": r(self.heart_rate_bpm), "pr_ms": r(self.pr_ms), "qrs_ms": r(self.qrs_ms),
-            "qt_ms": r(self.qt_ms), "qtc_ms": r(self.qtc_bazett_ms), "qtc_bazett_ms": r(self.qtc_bazett_ms),
-            "qtc_fridericia_ms": r(self.qtc_fridericia_ms), "axis_deg": r(self.axis_deg),
-            "rr_ms": r(self.rr_ms), "rr_cv": r(self.rr_cv, 3), "n_beats": int(self.n_beats),
-            "p_wave_present": self.p_present, "p_consistency": r(self.p_consistency, 2),
-            "rr_successive": r(self.rr_successive, 3), "qrs_consistency": r(self.qrs_consistency, 2), "limb_qrs_max_mv": r(self.limb_qrs_max_mv, 2),
+            "heart_rate_bpm": r(self.heart_rate_bpm),
+            "pr_ms": r(self.pr_ms),
+            "qrs_ms": r(self.qrs_ms),
+            "qt_ms": r(self.qt_ms),
+            "qtc_ms": r(self.qtc_bazett_ms),
+            "qtc_bazett_ms": r(self.qtc_bazett_ms),
+            "qtc_fridericia_ms": r(self.qtc_fridericia_ms),
+            "axis_deg": r(self.axis_deg),
+            "rr_ms": r(self.rr_ms),
+            "rr_cv": r(self.rr_cv, 3),
+            "n_beats": int(self.n_beats),
+            "p_wave_present": self.p_present,
+            "p_consistency": r(self.p_consistency, 2),
+            "rr_successive": r(self.rr_successive, 3),
+            "qrs_consistency": r(self.qrs_consistency, 2),
+            "limb_qrs_max_mv": r(self.limb_qrs_max_mv, 2),
             "precordial_qrs_max_mv": r(self.precordial_qrs_max_mv, 2),
         }
 
@@ -85,8 +95,11 @@ def qrs_consistency(sig: np.ndarray, fs: float, peaks: np.ndarray) -> float | No
     h = int(0.1 * fs)
     per_lead = []
     for k in range(sig.shape[1]):
-        wins = [sig[p - h:p + h, k] for p in peaks if p - h >= 0 and p + h <= sig.shape[0]
-                and np.isfinite(sig[p - h:p + h, k]).all()]
+        wins = [
+            sig[p - h : p + h, k]
+            for p in peaks
+            if p - h >= 0 and p + h <= sig.shape[0] and np.isfinite(sig[p - h : p + h, k]).all()
+        ]
         if len(wins) < 2:
             continue
         W = np.stack(wins)
@@ -95,7 +108,9 @@ def qrs_consistency(sig: np.ndarray, fs: float, peaks: np.ndarray) -> float | No
         tn = np.linalg.norm(t)
         if tn < 1e-9:
             continue
-        c = [float(w @ t / (np.linalg.norm(w) * tn)) if np.linalg.norm(w) > 1e-9 else 0.0 for w in W]
+        c = [
+            float(w @ t / (np.linalg.norm(w) * tn)) if np.linalg.norm(w) > 1e-9 else 0.0 for w in W
+        ]
         per_lead.append(float(np.median(c)))
     return float(np.median(per_lead)) if per_lead else None
 

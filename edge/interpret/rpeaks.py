@@ -15,15 +15,15 @@ from .signals import _butter, _runs_by_span
 class Beats:
     """R-peak sample indices, the detection signal and where it is defined."""
 
-    peaks: np.ndarray          # int sample indices, sorted
-    energy: np.ndarray         # combined normalised QRS energy (n,)
-    covered: np.ndarray        # (n,) bool: at least one lead present
+    peaks: np.ndarray  # int sample indices, sorted
+    energy: np.ndarray  # combined normalised QRS energy (n,)
+    covered: np.ndarray  # (n,) bool: at least one lead present
 
     def rr_intervals(self, fs: float) -> np.ndarray:
         """RR intervals (s) between consecutive peaks with continuous signal in between."""
         out = []
         for a, b in zip(self.peaks[:-1], self.peaks[1:]):
-            if self.covered[a:b + 1].all():
+            if self.covered[a : b + 1].all():
                 out.append((b - a) / fs)
         return np.array(out)
 
@@ -56,7 +56,9 @@ def qrs_energy(sig: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
     covered = np.isfinite(e).any(axis=1)
     with np.errstate(invalid="ignore"):
         cnt = np.isfinite(e).sum(axis=1)
-        comb = np.where(cnt > 0, np.nansum(np.nan_to_num(e, nan=0.0), axis=1) / np.maximum(cnt, 1), 0.0)
+        comb = np.where(
+            cnt > 0, np.nansum(np.nan_to_num(e, nan=0.0), axis=1) / np.maximum(cnt, 1), 0.0
+        )
     w = max(1, int(0.08 * fs))
     comb = np.convolve(comb, np.ones(w) / w, mode="same")
     return comb, covered

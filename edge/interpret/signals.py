@@ -15,9 +15,9 @@ from edge.layouts import LEAD_NAMES, canonical_lead
 
 MIN_FS = 100.0
 MAX_FS = 2000.0
-FLAT_MV = 0.01       # a lead whose finite part spans less than this (mV) carries no ECG
-MAX_SECONDS = 120.0   # longer recordings are cut (a resting ECG is 10 s)
-MIN_RUN_S = 0.4      # finite stretches shorter than this are dropped (too short to filter or measure)
+FLAT_MV = 0.01  # a lead whose finite part spans less than this (mV) carries no ECG
+MAX_SECONDS = 120.0  # longer recordings are cut (a resting ECG is 10 s)
+MIN_RUN_S = 0.4  # finite stretches shorter than this are dropped (too short to filter or measure)
 
 
 @dataclass
@@ -53,15 +53,23 @@ def validate(signals, fs, lead_names) -> Prepared:
     try:
         fs = float(fs)
     except (TypeError, ValueError):
-        raise BadInputError("bad_fs", f"sampling rate {fs!r} is not a number", "give fs in Hz, e.g. 500") from None
+        raise BadInputError(
+            "bad_fs", f"sampling rate {fs!r} is not a number", "give fs in Hz, e.g. 500"
+        ) from None
     if not np.isfinite(fs) or not MIN_FS <= fs <= MAX_FS:
-        raise BadInputError("bad_fs", f"sampling rate {fs:g} Hz is outside the supported {MIN_FS:g}-{MAX_FS:g} Hz",
-                            "record or resample the ECG at 100-1000 Hz (500 Hz is standard)")
+        raise BadInputError(
+            "bad_fs",
+            f"sampling rate {fs:g} Hz is outside the supported {MIN_FS:g}-{MAX_FS:g} Hz",
+            "record or resample the ECG at 100-1000 Hz (500 Hz is standard)",
+        )
     try:
         sig = np.array(signals, dtype=np.float64)
     except (TypeError, ValueError):
-        raise BadInputError("bad_signals", "signals are not a numeric array",
-                            "pass an (n_samples, n_leads) array in mV") from None
+        raise BadInputError(
+            "bad_signals",
+            "signals are not a numeric array",
+            "pass an (n_samples, n_leads) array in mV",
+        ) from None
     if sig.ndim == 1:
         sig = sig[:, None]
     names = [str(n) for n in (lead_names or [])]
@@ -70,13 +78,21 @@ def validate(signals, fs, lead_names) -> Prepared:
         sig = sig.T  # (n_leads, n_samples) given: accept it
         warnings.append("signals were given lead-major (n_leads, n_samples); transposed")
     if sig.ndim != 2 or sig.shape[1] != len(names):
-        raise BadInputError("bad_shape", f"signals have shape {list(sig.shape)} but {len(names)} lead names were given",
-                            "pass an (n_samples, n_leads) array with one name per column")
+        raise BadInputError(
+            "bad_shape",
+            f"signals have shape {list(sig.shape)} but {len(names)} lead names were given",
+            "pass an (n_samples, n_leads) array with one name per column",
+        )
     if sig.shape[0] < int(MIN_RUN_S * fs):
-        raise BadInputError("too_short", f"recording is {sig.shape[0] / fs:.2f} s long",
-                            "at least a few seconds of ECG are needed")
+        raise BadInputError(
+            "too_short",
+            f"recording is {sig.shape[0] / fs:.2f} s long",
+            "at least a few seconds of ECG are needed",
+        )
     if sig.shape[0] > MAX_SECONDS * fs:
-        warnings.append(f"recording is {sig.shape[0] / fs:.0f} s long; the first {MAX_SECONDS:.0f} s are used")
+        warnings.append(
+            f"recording is {sig.shape[0] / fs:.0f} s long; the first {MAX_SECONDS:.0f} s are used"
+        )
         sig = sig[: int(MAX_SECONDS * fs)]
     out = np.full((sig.shape[0], len(LEAD_NAMES)), np.nan)
     unknown = []
@@ -91,8 +107,11 @@ def validate(signals, fs, lead_names) -> Prepared:
             continue
         out[:, k] = sig[:, j]
     if not any(canonical_lead(n) for n in names):
-        raise BadInputError("lead_names", f"none of the lead names {names[:12]} is a standard ECG lead",
-                            f"name the columns {', '.join(LEAD_NAMES)}")
+        raise BadInputError(
+            "lead_names",
+            f"none of the lead names {names[:12]} is a standard ECG lead",
+            f"name the columns {', '.join(LEAD_NAMES)}",
+        )
     if unknown:
         warnings.append(f"ignored channels with unknown names: {', '.join(unknown[:6])}")
     inf = ~np.isfinite(out) & ~np.isnan(out)
@@ -100,8 +119,11 @@ def validate(signals, fs, lead_names) -> Prepared:
         warnings.append(f"{int(inf.sum())} infinite samples treated as missing")
         out[inf] = np.nan
     if not np.isfinite(out).any():
-        raise BadInputError("no_signal", "the recording has no finite samples in any lead",
-                            "the digitization found no trace; retake the photo")
+        raise BadInputError(
+            "no_signal",
+            "the recording has no finite samples in any lead",
+            "the digitization found no trace; retake the photo",
+        )
     absent = []
     for k, name in enumerate(LEAD_NAMES):
         col = out[:, k]
@@ -119,12 +141,18 @@ def validate(signals, fs, lead_names) -> Prepared:
     if absent:
         warnings.append(f"flat leads treated as missing: {', '.join(absent)}")
     if not np.isfinite(out).any():
-        raise BadInputError("flat_signal", "every lead is flat (no ECG activity)",
-                            "check the electrodes/printout; a flat line cannot be interpreted")
+        raise BadInputError(
+            "flat_signal",
+            "every lead is flat (no ECG activity)",
+            "check the electrodes/printout; a flat line cannot be interpreted",
+        )
     fin = out[np.isfinite(out)]
     if np.percentile(np.abs(fin), 50) > 20.0:
-        raise BadInputError("bad_units", f"median amplitude {np.median(np.abs(fin)):.0f} is implausible for mV",
-                            "the signals look like microvolts or ADC units; convert them to mV")
+        raise BadInputError(
+            "bad_units",
+            f"median amplitude {np.median(np.abs(fin)):.0f} is implausible for mV",
+            "the signals look like microvolts or ADC units; convert them to mV",
+        )
     return Prepared(out, fs, warnings)
 
 
@@ -177,7 +205,9 @@ def highpass(sig: np.ndarray, fs: float, cutoff: float = 0.5) -> np.ndarray:
         seg = out[a:b, cols]
         seg = seg - np.median(seg, axis=0)
         pad = min(b - a - 1, int(3 * fs))
-        out[a:b, cols] = sosfiltfilt(sos, seg, axis=0, padtype="odd", padlen=pad) if pad > 6 else seg
+        out[a:b, cols] = (
+            sosfiltfilt(sos, seg, axis=0, padtype="odd", padlen=pad) if pad > 6 else seg
+        )
     return out
 
 

@@ -7,15 +7,17 @@ from dataclasses import dataclass
 
 from .measure import Measurements
 
-BRADY_BPM = 50.0        # AHA/ACC/HRS 2018 bradycardia guideline (<50/min); PTB-XL labels agree better than with 60
+BRADY_BPM = 50.0  # AHA/ACC/HRS 2018 bradycardia guideline (<50/min); PTB-XL labels agree better than with 60
 TACHY_BPM = 100.0
-IRREGULAR_CV = 0.12      # RR coefficient of variation above which the rhythm is called irregular
-IRREGULAR_SUCC = 0.10    # median |successive RR difference| / median RR, ditto
-AF_CV = 0.09             # looser irregularity that, without time-locked P waves, suggests AF
+IRREGULAR_CV = 0.12  # RR coefficient of variation above which the rhythm is called irregular
+IRREGULAR_SUCC = 0.10  # median |successive RR difference| / median RR, ditto
+AF_CV = 0.09  # looser irregularity that, without time-locked P waves, suggests AF
 AF_SUCC = 0.08
 WIDE_QRS_MS = 120.0
-LONG_QTC_MS = 460.0      # Bazett; the upper limit for women (men: 450)
-LONG_QTCF_MS = 450.0     # Fridericia must agree, so Bazett's over-correction at high rates does not flag
+LONG_QTC_MS = 460.0  # Bazett; the upper limit for women (men: 450)
+LONG_QTCF_MS = (
+    450.0  # Fridericia must agree, so Bazett's over-correction at high rates does not flag
+)
 SHORT_PR_MS = 120.0
 LONG_PR_MS = 200.0
 LOW_LIMB_MV = 0.5
@@ -43,7 +45,11 @@ def rhythm_statements(m: Measurements) -> list[Statement]:
     p = m.p_present
     if (cv > AF_CV or succ > AF_SUCC) and p is False:
         irregular = True
-        out.append(Statement("IRREG_AF", "Irregular rhythm without clear P waves - possible atrial fibrillation"))
+        out.append(
+            Statement(
+                "IRREG_AF", "Irregular rhythm without clear P waves - possible atrial fibrillation"
+            )
+        )
     elif irregular:
         out.append(Statement("IRREG", "Irregular rhythm (sinus arrhythmia or ectopic beats)"))
     elif p:
@@ -68,9 +74,15 @@ def form_statements(m: Measurements) -> list[Statement]:
     """Wide QRS, long QTc, PR, low voltage and axis deviation."""
     out: list[Statement] = []
     if m.qrs_ms is not None and m.qrs_ms >= WIDE_QRS_MS:
-        out.append(Statement("WIDEQRS", f"Wide QRS ({m.qrs_ms:.0f} ms) - possible bundle branch block"))
-    if (m.qtc_bazett_ms is not None and m.qtc_bazett_ms > LONG_QTC_MS
-            and m.qtc_fridericia_ms is not None and m.qtc_fridericia_ms > LONG_QTCF_MS):
+        out.append(
+            Statement("WIDEQRS", f"Wide QRS ({m.qrs_ms:.0f} ms) - possible bundle branch block")
+        )
+    if (
+        m.qtc_bazett_ms is not None
+        and m.qtc_bazett_ms > LONG_QTC_MS
+        and m.qtc_fridericia_ms is not None
+        and m.qtc_fridericia_ms > LONG_QTCF_MS
+    ):
         out.append(Statement("LNGQT", f"Long QTc ({m.qtc_bazett_ms:.0f} ms)"))
     if m.pr_ms is not None and m.pr_ms > LONG_PR_MS:
         out.append(Statement("LPR", f"Prolonged PR ({m.pr_ms:.0f} ms) - first-degree AV block"))
@@ -79,7 +91,9 @@ def form_statements(m: Measurements) -> list[Statement]:
     low_limb = m.limb_qrs_max_mv is not None and m.limb_qrs_max_mv < LOW_LIMB_MV
     low_prec = m.precordial_qrs_max_mv is not None and m.precordial_qrs_max_mv < LOW_PRECORDIAL_MV
     if low_limb or low_prec:
-        where = "limb and precordial" if low_limb and low_prec else "limb" if low_limb else "precordial"
+        where = (
+            "limb and precordial" if low_limb and low_prec else "limb" if low_limb else "precordial"
+        )
         out.append(Statement("LVOLT", f"Low QRS voltage in {where} leads"))
     if m.axis_deg is not None:
         a = m.axis_deg

@@ -19,7 +19,12 @@ BOLD = cv2.FONT_HERSHEY_DUPLEX
 WHITE, BLACK = (255, 255, 255), (0, 0, 0)
 GREEN, AMBER, RED = (60, 170, 40), (0, 160, 235), (40, 40, 210)
 BG, PANEL, MUTED = (32, 30, 28), (52, 48, 45), (170, 170, 170)
-PAPER, GRID_MINOR, GRID_MAJOR, TRACE = (248, 248, 255), (215, 215, 245), (170, 170, 230), (20, 20, 20)
+PAPER, GRID_MINOR, GRID_MAJOR, TRACE = (
+    (248, 248, 255),
+    (215, 215, 245),
+    (170, 170, 230),
+    (20, 20, 20),
+)
 
 # the re-plot uses the standard 3x4 page plus a lead II rhythm strip
 GRID_ROWS = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
@@ -60,8 +65,15 @@ class ResultView:
         return out
 
 
-def _text(img: np.ndarray, s: str, org: tuple[int, int], scale: float = 0.6, color=WHITE, thick: int = 1,
-          font: int = FONT) -> int:
+def _text(
+    img: np.ndarray,
+    s: str,
+    org: tuple[int, int],
+    scale: float = 0.6,
+    color=WHITE,
+    thick: int = 1,
+    font: int = FONT,
+) -> int:
     """Draw text (anti-aliased); return its width in pixels."""
     cv2.putText(img, s, (int(org[0]), int(org[1])), font, scale, color, thick, cv2.LINE_AA)
     return cv2.getTextSize(s, font, scale, thick)[0][0]
@@ -69,6 +81,7 @@ def _text(img: np.ndarray, s: str, org: tuple[int, int], scale: float = 0.6, col
 
 def _fit(s: str, max_w: int, scale: float, thick: int = 1, font: int = FONT) -> str:
     """`s`, cut with "..." to fit `max_w` pixels."""
+
     def width(t: str) -> int:
         return cv2.getTextSize(t, font, scale, thick)[0][0]
 
@@ -97,8 +110,15 @@ def _ecg_grid(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, px_per_mm: fl
         cv2.line(img, (x0, int(y)), (x1 - 1, int(y)), GRID_MAJOR, 1)
 
 
-def _trace(img: np.ndarray, sig: np.ndarray, x0: int, x1: int, y_base: int, px_per_mv: float,
-           y_clip: tuple[int, int]) -> None:
+def _trace(
+    img: np.ndarray,
+    sig: np.ndarray,
+    x0: int,
+    x1: int,
+    y_base: int,
+    px_per_mv: float,
+    y_clip: tuple[int, int],
+) -> None:
     n = len(sig)
     if n < 2:
         return
@@ -154,8 +174,15 @@ class Screens:
         return img
 
     # -- preview -------------------------------------------------------------------------------
-    def preview(self, frame: np.ndarray | None, outline: np.ndarray | None = None, message: str = "",
-                ready: bool = False, progress: float = 0.0, banner: tuple[str, str] | None = None) -> np.ndarray:
+    def preview(
+        self,
+        frame: np.ndarray | None,
+        outline: np.ndarray | None = None,
+        message: str = "",
+        ready: bool = False,
+        progress: float = 0.0,
+        banner: tuple[str, str] | None = None,
+    ) -> np.ndarray:
         """Live camera view, page outline (green when ready), one big instruction."""
         img = self._blank()
         if frame is not None:
@@ -163,37 +190,69 @@ class Screens:
             s = min(self.w / fw, self.h / fh)
             nw, nh = max(1, int(fw * s)), max(1, int(fh * s))
             ox, oy = (self.w - nw) // 2, (self.h - nh) // 2
-            img[oy:oy + nh, ox:ox + nw] = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
+            img[oy : oy + nh, ox : ox + nw] = cv2.resize(
+                frame, (nw, nh), interpolation=cv2.INTER_AREA
+            )
             if outline is not None:
                 pts = (np.asarray(outline, np.float32) * s + (ox, oy)).round().astype(np.int32)
-                cv2.polylines(img, [pts], True, GREEN if ready else AMBER, max(2, int(4 * self.k)), cv2.LINE_AA)
+                cv2.polylines(
+                    img,
+                    [pts],
+                    True,
+                    GREEN if ready else AMBER,
+                    max(2, int(4 * self.k)),
+                    cv2.LINE_AA,
+                )
         if message:
             sc = 1.0 * self.k
             tw, th = cv2.getTextSize(message, BOLD, sc, 2)[0]
             bw = tw + int(40 * self.k)
             y0 = int(14 * self.k)
-            cv2.rectangle(img, ((self.w - bw) // 2, y0), ((self.w + bw) // 2, y0 + th + int(24 * self.k)),
-                          GREEN if ready else (0, 0, 0), -1)
-            _text(img, message, ((self.w - tw) // 2, y0 + th + int(12 * self.k)), sc, WHITE, 2, BOLD)
+            cv2.rectangle(
+                img,
+                ((self.w - bw) // 2, y0),
+                ((self.w + bw) // 2, y0 + th + int(24 * self.k)),
+                GREEN if ready else (0, 0, 0),
+                -1,
+            )
+            _text(
+                img, message, ((self.w - tw) // 2, y0 + th + int(12 * self.k)), sc, WHITE, 2, BOLD
+            )
         if ready and progress > 0:
-            cv2.rectangle(img, (0, self.h - int(8 * self.k)), (int(self.w * min(progress, 1.0)), self.h), GREEN, -1)
+            cv2.rectangle(
+                img,
+                (0, self.h - int(8 * self.k)),
+                (int(self.w * min(progress, 1.0)), self.h),
+                GREEN,
+                -1,
+            )
         return self._banner(img, banner)
 
     # -- messages ------------------------------------------------------------------------------
-    def message(self, title: str, detail: str = "", kind: str = "info",
-                banner: tuple[str, str] | None = None, thumbnail: np.ndarray | None = None) -> np.ndarray:
+    def message(
+        self,
+        title: str,
+        detail: str = "",
+        kind: str = "info",
+        banner: tuple[str, str] | None = None,
+        thumbnail: np.ndarray | None = None,
+    ) -> np.ndarray:
         """A full-screen message: info (waiting, processing), guidance or error."""
         img = self._blank()
         color = {"info": WHITE, "guidance": AMBER, "error": RED, "ok": GREEN}.get(kind, WHITE)
         x = int(30 * self.k)
-        if thumbnail is not None and (thumbnail.dtype != np.uint8 or thumbnail.ndim != 3 or thumbnail.shape[2] != 3):
+        if thumbnail is not None and (
+            thumbnail.dtype != np.uint8 or thumbnail.ndim != 3 or thumbnail.shape[2] != 3
+        ):
             thumbnail = None  # only a normal picture is shown
         if thumbnail is not None:
             th, tw = thumbnail.shape[:2]
             s = min(0.38 * self.w / tw, 0.6 * self.h / th)
-            t = cv2.resize(thumbnail, (max(1, int(tw * s)), max(1, int(th * s))), interpolation=cv2.INTER_AREA)
+            t = cv2.resize(
+                thumbnail, (max(1, int(tw * s)), max(1, int(th * s))), interpolation=cv2.INTER_AREA
+            )
             y = (self.h - t.shape[0]) // 2
-            img[y:y + t.shape[0], self.w - t.shape[1] - x:self.w - x] = t
+            img[y : y + t.shape[0], self.w - t.shape[1] - x : self.w - x] = t
             text_w = self.w - t.shape[1] - 3 * x
         else:
             text_w = self.w - 2 * x
@@ -209,11 +268,17 @@ class Screens:
             y += int(32 * self.k)
         return self._banner(img, banner)
 
-    def processing(self, thumbnail: np.ndarray | None = None, step: str = "Reading the ECG",
-                   banner: tuple[str, str] | None = None) -> np.ndarray:
+    def processing(
+        self,
+        thumbnail: np.ndarray | None = None,
+        step: str = "Reading the ECG",
+        banner: tuple[str, str] | None = None,
+    ) -> np.ndarray:
         return self.message("Processing...", f"{step}. Please wait.", "info", banner, thumbnail)
 
-    def idle(self, detail: str = "Waiting for a printout.", banner: tuple[str, str] | None = None) -> np.ndarray:
+    def idle(
+        self, detail: str = "Waiting for a printout.", banner: tuple[str, str] | None = None
+    ) -> np.ndarray:
         return self.message("Ready", detail, "info", banner)
 
     # -- result --------------------------------------------------------------------------------
@@ -229,27 +294,49 @@ class Screens:
         cv2.rectangle(img, (0, 0), (lw, top), state_col, -1)
         _text(img, label, (int(10 * k), int(30 * k)), sc, WHITE, 2, BOLD)
         rid = v.record_id or "-"
-        _text(img, _fit(f"Record {rid}", int(self.w * 0.55), 0.6 * k), (lw + int(12 * k), int(29 * k)),
-              0.6 * k, WHITE)
+        _text(
+            img,
+            _fit(f"Record {rid}", int(self.w * 0.55), 0.6 * k),
+            (lw + int(12 * k), int(29 * k)),
+            0.6 * k,
+            WHITE,
+        )
         if v.confidence is not None:
             s = f"reading confidence {v.confidence:.0%}"
             tw = cv2.getTextSize(s, FONT, 0.55 * k, 1)[0][0]
-            _text(img, s, (self.w - tw - int(10 * k), int(29 * k)), 0.55 * k, _quality_color(v.confidence))
+            _text(
+                img,
+                s,
+                (self.w - tw - int(10 * k), int(29 * k)),
+                0.55 * k,
+                _quality_color(v.confidence),
+            )
 
         panel_w = int(self.w * 0.31)
-        plot = (int(6 * k), top + int(4 * k), self.w - panel_w - int(6 * k),
-                self.h - int((40 if banner else 8) * k) - int(28 * k))
+        plot = (
+            int(6 * k),
+            top + int(4 * k),
+            self.w - panel_w - int(6 * k),
+            self.h - int((40 if banner else 8) * k) - int(28 * k),
+        )
         self._plot_leads(img, v, *plot)
         self._panel(img, v, self.w - panel_w, top, self.w, plot[3])
         # footer: summary / why not saved / warnings
         foot = v.error or v.summary or v.refused or ("; ".join(v.warnings) if v.warnings else "")
         if foot:
             col = RED if v.error else WHITE
-            _text(img, _fit(foot, self.w - int(16 * k), 0.55 * k), (int(8 * k), plot[3] + int(21 * k)),
-                  0.55 * k, col)
+            _text(
+                img,
+                _fit(foot, self.w - int(16 * k), 0.55 * k),
+                (int(8 * k), plot[3] + int(21 * k)),
+                0.55 * k,
+                col,
+            )
         return self._banner(img, banner)
 
-    def _plot_leads(self, img: np.ndarray, v: ResultView, x0: int, y0: int, x1: int, y1: int) -> None:
+    def _plot_leads(
+        self, img: np.ndarray, v: ResultView, x0: int, y0: int, x1: int, y1: int
+    ) -> None:
         n_rows = len(GRID_ROWS) + 1
         w = x1 - x0
         px_per_mm = w / 250.0  # 10 s at 25 mm/s across the plot
@@ -270,17 +357,31 @@ class Screens:
                 part = None
                 if sig is not None and lead in names and n:
                     s = sig[:, names.index(lead)]
-                    part = s if cols == 1 else s[c * seg:(c + 1) * seg]
+                    part = s if cols == 1 else s[c * seg : (c + 1) * seg]
                     _trace(img, part, cx0, cx1, base, px_per_mv, clip)
                 if sig is not None and (part is None or not np.isfinite(part).any()):
-                    _text(img, "not read", (cx0 + int(40 * self.k), base), 0.45 * self.k, (120, 120, 120))
+                    _text(
+                        img,
+                        "not read",
+                        (cx0 + int(40 * self.k), base),
+                        0.45 * self.k,
+                        (120, 120, 120),
+                    )
                 q = v.lead_quality.get(lead)
                 ty = clip[0] + int(16 * self.k)
-                cv2.circle(img, (cx0 + int(8 * self.k), ty - int(5 * self.k)), max(3, int(5 * self.k)),
-                           _quality_color(q), -1, cv2.LINE_AA)
+                cv2.circle(
+                    img,
+                    (cx0 + int(8 * self.k), ty - int(5 * self.k)),
+                    max(3, int(5 * self.k)),
+                    _quality_color(q),
+                    -1,
+                    cv2.LINE_AA,
+                )
                 _text(img, lead, (cx0 + int(16 * self.k), ty), 0.5 * self.k, (60, 20, 20), 1)
                 if c:
-                    cv2.line(img, (cx0, base - int(6 * self.k)), (cx0, base + int(6 * self.k)), TRACE, 1)
+                    cv2.line(
+                        img, (cx0, base - int(6 * self.k)), (cx0, base + int(6 * self.k)), TRACE, 1
+                    )
 
     def _panel(self, img: np.ndarray, v: ResultView, x0: int, y0: int, x1: int, y1: int) -> None:
         k = self.k
@@ -298,9 +399,11 @@ class Screens:
             val = m.get(key)
             return "-" if val is None else f"{val:.0f}{unit}"
 
-        for a, b in (("PR " + fmt("pr_ms"), "QRS " + fmt("qrs_ms")),
-                     ("QT " + fmt("qt_ms"), "QTc " + fmt("qtc_ms")),
-                     ("Axis " + fmt("axis_deg", " deg"), "")):
+        for a, b in (
+            ("PR " + fmt("pr_ms"), "QRS " + fmt("qrs_ms")),
+            ("QT " + fmt("qt_ms"), "QTc " + fmt("qtc_ms")),
+            ("Axis " + fmt("axis_deg", " deg"), ""),
+        ):
             _text(img, a, (x, y), 0.5 * k, WHITE)
             _text(img, b, (x + wmax // 2, y), 0.5 * k, WHITE)
             y += int(22 * k)
@@ -317,16 +420,22 @@ class Screens:
             if y > y1 - int(110 * k):
                 break
         # class probabilities, highest first, as bars
-        probs = sorted(((str(a), float(b)) for a, b in (v.probabilities or {}).items()),
-                       key=lambda t: -t[1])[:4]
+        probs = sorted(
+            ((str(a), float(b)) for a, b in (v.probabilities or {}).items()), key=lambda t: -t[1]
+        )[:4]
         if probs:
             y = max(y + int(6 * k), y1 - int(len(probs) * 24 * k) - int(4 * k))
             for name, p in probs:
                 bar_w = int((wmax - int(70 * k)) * max(0.0, min(1.0, p)))
                 bx = x + int(70 * k)
                 positive = name in v.labels if v.labels is not None else p >= 0.5
-                cv2.rectangle(img, (bx, y - int(13 * k)), (bx + bar_w, y + int(3 * k)),
-                              AMBER if positive else (110, 110, 110), -1)
+                cv2.rectangle(
+                    img,
+                    (bx, y - int(13 * k)),
+                    (bx + bar_w, y + int(3 * k)),
+                    AMBER if positive else (110, 110, 110),
+                    -1,
+                )
                 _text(img, _fit(name, int(66 * k), 0.45 * k), (x, y), 0.45 * k, WHITE)
                 _text(img, f"{p:.0%}", (bx + 4, y), 0.45 * k, WHITE)
                 y += int(24 * k)

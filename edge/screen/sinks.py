@@ -69,18 +69,22 @@ class PygameSink(NullSink):
         try:
             import pygame
         except ImportError:
-            raise BadInputError("no_pygame", "pygame is not installed",
-                                "install it (pip install pygame) or use --display headless:/path/screen.png") \
-                from None
+            raise BadInputError(
+                "no_pygame",
+                "pygame is not installed",
+                "install it (pip install pygame) or use --display headless:/path/screen.png",
+            ) from None
         self.pg = pygame
         try:
             pygame.display.init()
             flags = pygame.FULLSCREEN if fullscreen else 0
             self.surface = pygame.display.set_mode((0, 0) if fullscreen else (width, height), flags)
         except pygame.error as exc:
-            raise BadInputError("no_display", f"cannot open the screen ({exc})",
-                                "check the display cable, or run with --display headless:/path/screen.png") \
-                from None
+            raise BadInputError(
+                "no_display",
+                f"cannot open the screen ({exc})",
+                "check the display cable, or run with --display headless:/path/screen.png",
+            ) from None
         pygame.mouse.set_visible(False)
         self.size = self.surface.get_size()
         self._trigger = False
@@ -121,15 +125,24 @@ class PygameSink(NullSink):
         self.pg.display.quit()
 
 
-def open_sink(spec: str, width: int = 800, height: int = 480, fullscreen: bool = True,
-              default_png: str | os.PathLike = "/run/ecg-edge/screen.png", fallback: bool = False):
+def open_sink(
+    spec: str,
+    width: int = 800,
+    height: int = 480,
+    fullscreen: bool = True,
+    default_png: str | os.PathLike = "/run/ecg-edge/screen.png",
+    fallback: bool = False,
+):
     """Build the sink for a display spec; `auto` = pygame when a screen is attached, else headless.
     With `fallback` (under systemd) a screen that cannot be opened degrades to the headless PNG
     instead of failing, so captures keep being saved."""
     kind, arg = parse_display(spec)
     if kind == "auto":
-        has_screen = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) \
-            or os.path.exists("/dev/dri/card0") or os.path.exists("/dev/dri/card1")
+        has_screen = (
+            bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+            or os.path.exists("/dev/dri/card0")
+            or os.path.exists("/dev/dri/card1")
+        )
         if has_screen:
             try:
                 return PygameSink(width, height, fullscreen)

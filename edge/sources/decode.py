@@ -25,21 +25,34 @@ def header_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def decode_frame(data: bytes, name: str, *, ext: str, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 timestamp: float | None = None, path=None) -> Frame:
+def decode_frame(
+    data: bytes,
+    name: str,
+    *,
+    ext: str,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    timestamp: float | None = None,
+    path=None,
+) -> Frame:
     """A Frame from encoded bytes; on bad input the frame carries `error` instead of an image."""
     kw = {} if timestamp is None else {"timestamp": timestamp}
     try:
         size = header_size(data)
         if size and size[0] * size[1] > max_pixels:
             w, h = size
-            raise BadInputError("image_too_large", f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP)",
-                                f"use a photo or scan of at most {max_pixels / 1e6:.0f} MP")
+            raise BadInputError(
+                "image_too_large",
+                f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP)",
+                f"use a photo or scan of at most {max_pixels / 1e6:.0f} MP",
+            )
         image: np.ndarray | None = decode_image(data, name)
         if image.shape[0] * image.shape[1] > max_pixels:
             h, w = image.shape[:2]
-            raise BadInputError("image_too_large", f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP)",
-                                f"use a photo or scan of at most {max_pixels / 1e6:.0f} MP")
+            raise BadInputError(
+                "image_too_large",
+                f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP)",
+                f"use a photo or scan of at most {max_pixels / 1e6:.0f} MP",
+            )
         return Frame(image=image, name=name, data=data, ext=ext, path=path, **kw)
     except EcgEdgeError as exc:
         return Frame(image=None, name=name, data=data, ext=ext, path=path, error=exc, **kw)

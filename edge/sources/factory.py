@@ -46,16 +46,40 @@ def _open(kind: str, arg: str, cfg: Config) -> Source:
     s, p = cfg.source, cfg.processing
     if kind == "folder":
         from .folder import FolderSource
-        return FolderSource(arg, done_dir=cfg.inbox_done, rejected_dir=cfg.inbox_rejected,
-                            stable_seconds=s.stable_seconds, max_pixels=p.max_image_pixels)
+
+        return FolderSource(
+            arg,
+            done_dir=cfg.inbox_done,
+            rejected_dir=cfg.inbox_rejected,
+            stable_seconds=s.stable_seconds,
+            max_pixels=p.max_image_pixels,
+        )
     if kind == "replay":
         from .replay import ReplaySource
-        return ReplaySource(arg, fps=s.fps, preview_width=s.preview_width, max_pixels=p.max_image_pixels,
-                            seconds_per_image=max(3.0, cfg.capture.hold_still_seconds + 2.0))
+
+        return ReplaySource(
+            arg,
+            fps=s.fps,
+            preview_width=s.preview_width,
+            max_pixels=p.max_image_pixels,
+            seconds_per_image=max(3.0, cfg.capture.hold_still_seconds + 2.0),
+        )
     if kind in ("v4l2", "gst"):
         from .opencv_camera import OpenCVCamera
-        return OpenCVCamera(kind, arg, preview_width=s.preview_width, still_width=s.still_width,
-                            still_height=s.still_height)
+
+        return OpenCVCamera(
+            kind,
+            arg,
+            preview_width=s.preview_width,
+            still_width=s.still_width,
+            still_height=s.still_height,
+        )
     from .picamera2_camera import Picamera2Camera
-    return Picamera2Camera(preview_width=s.preview_width, preview_height=s.preview_height,
-                           still_width=s.still_width, still_height=s.still_height, autofocus=s.autofocus)
+
+    return Picamera2Camera(
+        preview_width=s.preview_width,
+        preview_height=s.preview_height,
+        still_width=s.still_width,
+        still_height=s.still_height,
+        autofocus=s.autofocus,
+    )

@@ -26,18 +26,28 @@ PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", "~", ".swp")
 class FolderSource(Source):
     live = False
 
-    def __init__(self, inbox: str | os.PathLike, *, done_dir: str = ".done", rejected_dir: str = ".rejected",
-                 stable_seconds: float = 1.0, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 retry_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        inbox: str | os.PathLike,
+        *,
+        done_dir: str = ".done",
+        rejected_dir: str = ".rejected",
+        stable_seconds: float = 1.0,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        retry_seconds: float = 60.0,
+    ) -> None:
         self.inbox = Path(inbox)
         self.name = f"folder:{self.inbox}"
         if not self.inbox.is_dir():
             try:
                 self.inbox.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise BadInputError("inbox_missing", f"inbox folder {self.inbox} does not exist and cannot be "
-                                    f"created ({exc.strerror})", "create it or give another --source folder:PATH") \
-                    from None
+                raise BadInputError(
+                    "inbox_missing",
+                    f"inbox folder {self.inbox} does not exist and cannot be "
+                    f"created ({exc.strerror})",
+                    "create it or give another --source folder:PATH",
+                ) from None
         self.done_dir = self.inbox / done_dir
         self.rejected_dir = self.inbox / rejected_dir
         self.stable_seconds = stable_seconds
@@ -86,17 +96,31 @@ class FolderSource(Source):
             try:
                 size = p.stat().st_size
                 if size > MAX_FILE_BYTES:  # refuse without reading it into memory
-                    return Frame(image=None, name=p.name, data=None, ext=p.suffix.lower(), path=p,
-                                 error=BadInputError("file_too_large", f"{p.name} is {size / 1e6:.0f} MB",
-                                                     "use a photo or scan under "
-                                                     f"{MAX_FILE_BYTES // 1_000_000} MB"))
+                    return Frame(
+                        image=None,
+                        name=p.name,
+                        data=None,
+                        ext=p.suffix.lower(),
+                        path=p,
+                        error=BadInputError(
+                            "file_too_large",
+                            f"{p.name} is {size / 1e6:.0f} MB",
+                            f"use a photo or scan under {MAX_FILE_BYTES // 1_000_000} MB",
+                        ),
+                    )
                 data = p.read_bytes()
             except OSError as exc:
                 log.warning("cannot read %s: %s", p, exc)
                 self.defer(p)
                 continue
-            return decode_frame(data, p.name, ext=p.suffix.lower() or ".jpg", max_pixels=self.max_pixels,
-                                timestamp=p.stat().st_mtime if p.exists() else None, path=p)
+            return decode_frame(
+                data,
+                p.name,
+                ext=p.suffix.lower() or ".jpg",
+                max_pixels=self.max_pixels,
+                timestamp=p.stat().st_mtime if p.exists() else None,
+                path=p,
+            )
         return None
 
     def waiting(self) -> int:
@@ -137,5 +161,7 @@ class FolderSource(Source):
         if frame.path is None or not frame.path.exists():
             return
         dest = self._move(frame.path, self.rejected_dir)
-        write_file_atomic(dest.with_name(dest.name + ".reason.txt"), (reason.strip() + "\n").encode())
+        write_file_atomic(
+            dest.with_name(dest.name + ".reason.txt"), (reason.strip() + "\n").encode()
+        )
         log.warning("%s rejected (%s); moved to %s", frame.name, reason, dest)

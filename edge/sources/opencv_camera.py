@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 JETSON_CSI_PIPELINE = (
     "nvarguscamerasrc ! video/x-raw(memory:NVMM),width=3264,height=2464,framerate=21/1 ! "
     "nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! "
-    "appsink drop=true max-buffers=1")
+    "appsink drop=true max-buffers=1"
+)
 
 
 def gstreamer_available() -> bool:
@@ -41,8 +42,16 @@ def _sharpness(img: np.ndarray) -> float:
 class OpenCVCamera(Source):
     live = True
 
-    def __init__(self, kind: str, target: str, *, preview_width: int = 1280, still_width: int = 0,
-                 still_height: int = 0, still_frames: int = 3) -> None:
+    def __init__(
+        self,
+        kind: str,
+        target: str,
+        *,
+        preview_width: int = 1280,
+        still_width: int = 0,
+        still_height: int = 0,
+        still_frames: int = 3,
+    ) -> None:
         self.kind = kind
         self.name = f"{kind}:{target}"
         self.preview_width = preview_width
@@ -50,15 +59,21 @@ class OpenCVCamera(Source):
         self._last: np.ndarray | None = None
         if kind == "gst":
             if not gstreamer_available():
-                raise BadInputError("no_gstreamer", "this OpenCV build has no GStreamer support",
-                                    "install the system OpenCV (python3-opencv) or use --source v4l2:/dev/video0")
+                raise BadInputError(
+                    "no_gstreamer",
+                    "this OpenCV build has no GStreamer support",
+                    "install the system OpenCV (python3-opencv) or use --source v4l2:/dev/video0",
+                )
             self.cap = cv2.VideoCapture(target or JETSON_CSI_PIPELINE, cv2.CAP_GSTREAMER)
         else:
             dev: int | str = int(target) if target.isdigit() else (target or "/dev/video0")
             self.cap = cv2.VideoCapture(dev, cv2.CAP_V4L2)
         if not self.cap.isOpened():
-            raise BadInputError("camera_unavailable", f"cannot open camera {self.name}",
-                                "check the cable and that no other program uses the camera")
+            raise BadInputError(
+                "camera_unavailable",
+                f"cannot open camera {self.name}",
+                "check the cable and that no other program uses the camera",
+            )
         if kind == "v4l2":
             self.cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
             # ask for a large size; the driver picks the closest it supports
@@ -66,8 +81,12 @@ class OpenCVCamera(Source):
             self.cap.set(cv2.CAP_PROP_FRAME_HEIGHT, still_height or 3072)
             self.cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
             self.cap.set(cv2.CAP_PROP_AUTOFOCUS, 1)
-        log.info("camera %s open at %dx%d", self.name, int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                 int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        log.info(
+            "camera %s open at %dx%d",
+            self.name,
+            int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        )
 
     def _read(self) -> np.ndarray | None:
         ok, img = self.cap.read()
@@ -80,7 +99,9 @@ class OpenCVCamera(Source):
         img = self._read()
         if img is None:
             return None
-        return Frame(image=_resize_to_width(img, self.preview_width), timestamp=time.time(), name=self.name)
+        return Frame(
+            image=_resize_to_width(img, self.preview_width), timestamp=time.time(), name=self.name
+        )
 
     def capture(self) -> Frame | None:
         frames = [f for f in (self._read() for _ in range(self.still_frames)) if f is not None]
@@ -89,7 +110,9 @@ class OpenCVCamera(Source):
                 return None
             frames = [self._last]
         best = max(frames, key=_sharpness)
-        return Frame(image=best, timestamp=time.time(), name=f"{self.kind}-{time.strftime('%Y%m%d-%H%M%S')}")
+        return Frame(
+            image=best, timestamp=time.time(), name=f"{self.kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
 
     def close(self) -> None:
         self.cap.release()

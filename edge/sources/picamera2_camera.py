@@ -16,23 +16,37 @@ log = logging.getLogger(__name__)
 class Picamera2Camera(Source):
     live = True
 
-    def __init__(self, *, preview_width: int = 1280, preview_height: int = 720, still_width: int = 0,
-                 still_height: int = 0, autofocus: bool = True, camera_num: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        preview_width: int = 1280,
+        preview_height: int = 720,
+        still_width: int = 0,
+        still_height: int = 0,
+        autofocus: bool = True,
+        camera_num: int = 0,
+    ) -> None:
         try:
             from picamera2 import Picamera2
         except ImportError:
-            raise BadInputError("no_picamera2", "picamera2 is not installed",
-                                "install it (sudo apt install python3-picamera2) or use --source v4l2:/dev/video0") \
-                from None
+            raise BadInputError(
+                "no_picamera2",
+                "picamera2 is not installed",
+                "install it (sudo apt install python3-picamera2) or use --source v4l2:/dev/video0",
+            ) from None
         self.name = "picamera2"
         try:
             self.cam = Picamera2(camera_num)
         except (IndexError, RuntimeError) as exc:
-            raise BadInputError("camera_unavailable", f"no Raspberry Pi camera found ({exc})",
-                                "check the ribbon cable and that the camera is enabled") from None
+            raise BadInputError(
+                "camera_unavailable",
+                f"no Raspberry Pi camera found ({exc})",
+                "check the ribbon cable and that the camera is enabled",
+            ) from None
         # "RGB888" arrays are in B, G, R order: what OpenCV expects
         self.preview_cfg = self.cam.create_preview_configuration(
-            main={"size": (preview_width, preview_height), "format": "RGB888"})
+            main={"size": (preview_width, preview_height), "format": "RGB888"}
+        )
         still_main = {"format": "RGB888"}
         if still_width and still_height:
             still_main["size"] = (still_width, still_height)
@@ -42,6 +56,7 @@ class Picamera2Camera(Source):
         self.cam.start()
         if self.has_af:
             from libcamera import controls
+
             self.cam.set_controls({"AfMode": controls.AfModeEnum.Continuous})
         log.info("picamera2 started (autofocus: %s)", self.has_af)
 
@@ -53,6 +68,7 @@ class Picamera2Camera(Source):
         if self.has_af:
             try:
                 from libcamera import controls
+
                 self.cam.set_controls({"AfMode": controls.AfModeEnum.Auto})
                 if not self.cam.autofocus_cycle():
                     log.warning("autofocus did not converge; capturing anyway")
@@ -61,9 +77,13 @@ class Picamera2Camera(Source):
         img = self.cam.switch_mode_and_capture_array(self.still_cfg, "main")
         if self.has_af:
             from libcamera import controls
+
             self.cam.set_controls({"AfMode": controls.AfModeEnum.Continuous})
-        return Frame(image=img[:, :, :3].copy(), timestamp=time.time(),
-                     name=f"picamera2-{time.strftime('%Y%m%d-%H%M%S')}")
+        return Frame(
+            image=img[:, :, :3].copy(),
+            timestamp=time.time(),
+            name=f"picamera2-{time.strftime('%Y%m%d-%H%M%S')}",
+        )
 
     def close(self) -> None:
         try:

@@ -30,9 +30,16 @@ def _resize_to_width(img: np.ndarray, width: int) -> np.ndarray:
 class ReplaySource(Source):
     live = True
 
-    def __init__(self, path: str | os.PathLike, *, fps: float = 10.0, preview_width: int = 1280,
-                 seconds_per_image: float = 3.0, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 start_time: float = 0.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        fps: float = 10.0,
+        preview_width: int = 1280,
+        seconds_per_image: float = 3.0,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        start_time: float = 0.0,
+    ) -> None:
         self.path = Path(path)
         self.name = f"replay:{self.path}"
         self.fps = fps
@@ -44,19 +51,26 @@ class ReplaySource(Source):
         self._files: list[Path] = []
         self._end = False
         if self.path.is_dir():
-            self._files = sorted(p for p in self.path.iterdir()
-                                 if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            self._files = sorted(
+                p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
             self._per_image = max(1, round(seconds_per_image * fps))
             self._i = -1
             self._left = 0
         elif self.path.is_file():
             self._video = cv2.VideoCapture(str(self.path))
             if not self._video.isOpened():
-                raise BadInputError("replay_unreadable", f"cannot open {self.path} as a video",
-                                    "give a folder of images or a video file OpenCV can read")
+                raise BadInputError(
+                    "replay_unreadable",
+                    f"cannot open {self.path} as a video",
+                    "give a folder of images or a video file OpenCV can read",
+                )
         else:
-            raise BadInputError("replay_missing", f"replay source {self.path} does not exist",
-                                "give a folder of images or a video file")
+            raise BadInputError(
+                "replay_missing",
+                f"replay source {self.path} does not exist",
+                "give a folder of images or a video file",
+            )
 
     def _next_full(self) -> Frame | None:
         ts = self._t
@@ -68,13 +82,17 @@ class ReplaySource(Source):
         if self._left > 0 and self._current is not None:
             self._left -= 1
             f = self._current
-            return Frame(image=f.image, timestamp=ts, name=f.name, data=f.data, ext=f.ext, error=f.error)
+            return Frame(
+                image=f.image, timestamp=ts, name=f.name, data=f.data, ext=f.ext, error=f.error
+            )
         self._i += 1
         if self._i >= len(self._files):
             return None
         p = self._files[self._i]
         self._left = self._per_image - 1
-        f = decode_frame(p.read_bytes(), p.name, ext=p.suffix.lower(), max_pixels=self.max_pixels, timestamp=ts)
+        f = decode_frame(
+            p.read_bytes(), p.name, ext=p.suffix.lower(), max_pixels=self.max_pixels, timestamp=ts
+        )
         self._current = f
         return f
 

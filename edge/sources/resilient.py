@@ -17,9 +17,16 @@ log = logging.getLogger(__name__)
 class ResilientCamera(Source):
     live = True
 
-    def __init__(self, opener: Callable[[], Source], name: str, *, retry_seconds: float = 5.0,
-                 stall_seconds: float = 5.0, first: Source | None = None,
-                 first_error: EcgEdgeError | None = None) -> None:
+    def __init__(
+        self,
+        opener: Callable[[], Source],
+        name: str,
+        *,
+        retry_seconds: float = 5.0,
+        stall_seconds: float = 5.0,
+        first: Source | None = None,
+        first_error: EcgEdgeError | None = None,
+    ) -> None:
         self.opener = opener
         self.name = name
         self.retry_seconds = retry_seconds
@@ -41,8 +48,11 @@ class ResilientCamera(Source):
         except EcgEdgeError as exc:
             self.error = exc
         except Exception as exc:  # driver errors of any kind
-            self.error = BadInputError("camera_unavailable", f"cannot open camera {self.name} ({exc})",
-                                       "check the camera cable")
+            self.error = BadInputError(
+                "camera_unavailable",
+                f"cannot open camera {self.name} ({exc})",
+                "check the camera cable",
+            )
         if self.inner is None:
             self._next_try = now + self.retry_seconds
 
@@ -65,13 +75,22 @@ class ResilientCamera(Source):
         try:
             f = self.inner.preview()
         except Exception as exc:
-            self._drop(BadInputError("camera_failed", f"the camera failed ({exc})", "check the camera cable"))
+            self._drop(
+                BadInputError(
+                    "camera_failed", f"the camera failed ({exc})", "check the camera cable"
+                )
+            )
             return Frame(image=None, name=self.name, error=self.error)
         now = time.monotonic()
         if f is None or f.image is None:
             if now - self._last_ok > self.stall_seconds:
-                self._drop(BadInputError("camera_stalled", "the camera stopped sending pictures",
-                                         "check the camera cable; reconnecting"))
+                self._drop(
+                    BadInputError(
+                        "camera_stalled",
+                        "the camera stopped sending pictures",
+                        "check the camera cable; reconnecting",
+                    )
+                )
                 return Frame(image=None, name=self.name, error=self.error)
             return None
         self._last_ok = now
