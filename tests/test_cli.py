@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from edge.cli import COMMANDS as EDGE_COMMANDS
 from convert.cli import COMMANDS as CONVERT_COMMANDS
+from edge.cli import COMMANDS as EDGE_COMMANDS
 
 
 def _run(*args):

@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from convert.synth import remake_page, synthetic_ecg
 from convert.synth.make_examples import PHOTO
 from edge.layouts import LEAD_NAMES

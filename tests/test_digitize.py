@@ -502,9 +502,8 @@ def test_auto_reads_camera_photos_fused_and_scans_classically(tmp_path, monkeypa
 def test_fused_map_vetoes_handwriting_the_classical_map_takes_for_ink():
     """Pen notes written across the rows look like ink to the classical estimate; the segmenter
     in the fused map must reject most of them while keeping the trace."""
-    from edge.digitize.traceprob import fused_trace_probability
-
     from convert.segmenter.data import rectify
+    from edge.digitize.traceprob import fused_trace_probability
 
     page = render_page(synthetic_ecg(seed=4, fs=FS), FS, layout="3x4+1", mode="clean", seed=4)
     img, trace_mask = rectify(page.image, page.mask, page.meta, WORK_PX_PER_MM)

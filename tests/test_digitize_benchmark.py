@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from convert.evaluate_digitizer import PageScore, score_page, summarize

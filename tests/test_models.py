@@ -150,10 +150,9 @@ def test_shipped_segmenter_separates_trace_from_grid():
     import cv2
 
     from convert.segmenter.data import rectify, work_px_per_mm
+    from convert.segmenter.ship import MODEL_NAME
     from convert.synth import render_page, synthetic_ecg
     from edge.digitize.traceprob_tflite import make_tflite_trace_probability
-
-    from convert.segmenter.ship import MODEL_NAME
 
     m = load_model(MODEL_NAME, num_threads=2)
     assert m.is_quantized

@@ -21,10 +21,10 @@ def digitized_inputs(
     """Model inputs (N, 24, 1000) and beat features (N, F) for the records of `ecg_ids` found in
     `digitized_dir` (as `<id>.hea`, `<id:05d>.hea` or `<id>_hr.hea`), the ids found, problems met,
     and per record the signal-quality reason the device would refuse it for (or None)."""
+    from edge.classify import quality_reason
     from edge.errors import EcgEdgeError
     from edge.interpret import measure
     from edge.interpret.beat_features import beat_features
-    from edge.classify import quality_reason
     from edge.interpret.features import model_input
     from edge.interpret.signals import validate
     from edge.wfdb_io import read_record
@@ -93,10 +93,10 @@ def evaluate(
     from edge.classify import feature_model
     from edge.models import find_entry, load_model
 
+    from .augment import apply_mask
     from .data import load_meta, load_signals100
     from .export import tflite_predict
     from .train import encode_batch, layout_mask, load_ensemble, predict
-    from .augment import apply_mask
 
     metas = [m for m in load_meta(data_dir) if m.labels.sum() > 0 and m.fold == fold]
     x = load_signals100(

@@ -77,9 +77,9 @@ def train_features(
     x_tr: np.ndarray, cache: Path | None = None, seed: int = 5
 ) -> tuple[np.ndarray, int]:
     """Features of the training records: clean, 3x4+1-masked and two corrupted copies (100 Hz)."""
-    from .augment import apply_mask, augment, layout_mask
-
     from edge.interpret.beat_features import NAMES
+
+    from .augment import apply_mask, augment, layout_mask
 
     if cache is not None and cache.is_file():
         z = np.load(cache)
@@ -112,7 +112,8 @@ def cv_feature_model(
     over the training folds (`groups`: each row's PTB-XL fold; pooled out-of-fold macro AUC), then
     both halves refitted on all of F_tr. ~350 records make one tuning fold's choice noisy; every
     training record held out once is steadier. Returns (model dict, scores)."""
-    from edge.interpret.beat_features import boosted_probabilities, fuse as _fuse
+    from edge.interpret.beat_features import boosted_probabilities
+    from edge.interpret.beat_features import fuse as _fuse
 
     from .boost import fit_boosted
     from .metrics import multilabel_report

@@ -35,12 +35,11 @@ def measure_records(
 ) -> list[dict]:
     """Per record: PTB-XL codes/axis and our measurements + statement codes, full and 3x4+1 (and
     'digitized' when `digitized_dir` holds `<ecg_id>.hea` read back from a synthesized photo)."""
-    from edge.errors import EcgEdgeError
-
     from edge.classify import interpret
+    from edge.errors import EcgEdgeError
+    from edge.wfdb_io import read_record
 
     from .data import load_meta
-    from edge.wfdb_io import read_record
 
     rows = []
     for m in load_meta(data_dir):

@@ -35,10 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from convert.classifier.data import digitized_records_dir
     from convert.classifier.evaluate import evaluate
     from edge.errors import EcgEdgeError
-
-    from convert.classifier.data import digitized_records_dir
 
     dig = digitized_records_dir(args.digitized)
     if dig and not Path(dig).is_dir():

@@ -111,7 +111,6 @@ def load_signals(
     """(signals (n, 12) mV in LEAD_NAMES order, fs, description) for a record path or synthetic[:SEED]."""
     if spec == "synthetic" or spec.startswith("synthetic:"):
         from convert.synth import synthetic_ecg
-
         from convert.synth.ecg import KINDS
 
         parts = spec.split(":")

@@ -92,9 +92,8 @@ def _widths(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.errors import EcgEdgeError
-
     from convert.segmenter.data import is_signal_pack
+    from edge.errors import EcgEdgeError
 
     data = Path(args.data)
     if not is_signal_pack(data) and not (data / "ptbxl_database.csv").is_file():

@@ -31,9 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.errors import EcgEdgeError
-
     from convert.textcues.train import TrainConfig, train
+    from edge.errors import EcgEdgeError
 
     if not args.ship_only:
         try:

@@ -8,8 +8,8 @@ receptive field (~100 px) is wide enough to tell a trace from grid lines, text a
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 def conv_bn(cin: int, cout: int, k: int = 3, s: int = 1) -> nn.Sequential:

@@ -16,13 +16,13 @@ import numpy as np
 
 from .backgrounds import KINDS, make_background
 from .effects import (
-    marked_copy,
-    sample_stains,
     blur,
     crumple_shading,
     fold_shading,
     jpeg,
+    marked_copy,
     multiply,
+    sample_stains,
     sensor_noise,
     smooth_field,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .effects import marked_copy, blur, fold_shading, jpeg, multiply, sample_stains, sensor_noise
+from .effects import blur, fold_shading, jpeg, marked_copy, multiply, sample_stains, sensor_noise
 from .mask import warp_lines_mask
 
 

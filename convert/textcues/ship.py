@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.digitize.textcues import CLASSES, MIN_PROB, MODEL_NAME, WORD_H, WORD_W
 from edge.atomic import write_file_atomic
+from edge.digitize.textcues import CLASSES, MIN_PROB, MODEL_NAME, WORD_H, WORD_W
 from edge.errors import ModelError
 
 MODEL_FILE = "textcues_int8.tflite"

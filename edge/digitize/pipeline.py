@@ -14,9 +14,10 @@ import numpy as np
 from ..errors import BadInputError
 from ..interpret.consistency import MIN_READING_SNR_DB, estimated_snr_db, relation_residuals
 from ..layouts import LAYOUTS, LEAD_NAMES, get_layout
+from . import textcues
 from .dewarp import RowRuler, row_levels, row_rulers, slipped_rulers
-from .grid import grid_darkness
 from .extract import RowTrace, dp_paths, polyline_to_samples, refine_path, smooth_samples
+from .grid import grid_darkness
 from .layout import (
     STANDARD_GAINS,
     Pulse,
@@ -31,7 +32,6 @@ from .layout import (
 )
 from .page import WORK_PX_PER_MM, RectifiedPage, rectify_page, rotate_half_turn
 from .result import DigitizeResult
-from . import textcues
 from .textcues import PrintedScale
 from .traceprob import (
     faint_pen_trace_probability,

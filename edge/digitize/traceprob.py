@@ -145,8 +145,8 @@ def faint_pen_trace_probability(rectified_bgr: np.ndarray) -> np.ndarray:
 def _learned() -> TraceProbFn:
     """The int8 segmenter as a trace-probability function, loaded (and sha256-checked) once per
     process; a failure is not cached, so installing the model later takes effect."""
-    from .traceprob_tflite import make_tflite_trace_probability  # toolchain engineer's module
     from ..models import load_model
+    from .traceprob_tflite import make_tflite_trace_probability  # toolchain engineer's module
 
     return make_tflite_trace_probability(load_model("segmenter"))
 
