@@ -14,7 +14,7 @@ from convert.synth import render_page, synthetic_ecg
 from edge.digitize import WORK_PX_PER_MM, digitize
 from edge.digitize.extract import dp_paths, refine_path
 from edge.digitize.grid import measure_grid
-from edge.digitize.layout import find_pulse
+from edge.digitize.pulses import find_pulse
 from edge.digitize.page import rectify_page
 from edge.digitize.traceprob import (
     classical_trace_probability,
@@ -541,7 +541,7 @@ def test_steep_strokes_keep_their_timing_at_high_resolution():
 
 def test_broken_row_is_rescued_when_a_found_gap_is_twice_the_pitch():
     """Rows at 300, 560 and 1070 found, a broken row at 815 weak: the 510 px gap is two pitches."""
-    from edge.digitize.layout import _add_rows_at_pitch
+    from edge.digitize.rows import _add_rows_at_pitch
 
     assert _add_rows_at_pitch([300.0, 560.0, 1070.0], [815, 420]) == [300.0, 560.0, 815.0, 1070.0]
     # Evenly spaced rows: a weak line at half the pitch (text) is not a row.
@@ -549,11 +549,11 @@ def test_broken_row_is_rescued_when_a_found_gap_is_twice_the_pitch():
 
 
 def test_rows_end_where_two_agree_not_where_glare_cut_one():
-    from edge.digitize.pipeline import _common_end
+    from edge.digitize.span import common_end
 
     k = WORK_PX_PER_MM
-    assert _common_end([1657, 1656, 1239, 848], k) == pytest.approx(1656.5)
-    assert _common_end([1500, 1200, 900], k) == 1200.0  # no two agree: median
+    assert common_end([1657, 1656, 1239, 848], k) == pytest.approx(1656.5)
+    assert common_end([1500, 1200, 900], k) == 1200.0  # no two agree: median
 
 
 def test_faded_row_is_found_at_the_low_threshold():
@@ -566,7 +566,7 @@ def test_faded_row_is_found_at_the_low_threshold():
         canvas = np.zeros((h, w), np.uint8)
         cv2.polylines(canvas, [np.stack([x, y], 1).round().astype(np.int32)], False, 255, 2)
         prob = np.maximum(prob, canvas.astype(np.float32) / 255 * level)
-    from edge.digitize.layout import find_rows
+    from edge.digitize.rows import find_rows
 
     rows = find_rows(prob, WORK_PX_PER_MM)
     assert len(rows.centres) == 4 and abs(rows.centres[-1] - 950) < 15
@@ -601,7 +601,7 @@ def test_row_washed_out_over_whole_leads_is_found_where_the_spacing_predicts_it(
     """Glare wiped the middle of the top row (only its first and last lead remain, too short for
     the run test); the rows' spacing predicts it and it is ink like theirs, so it is a row. The
     run test alone found 3 rows: a 3x4+1 page read as 3x4 with every lead on the wrong row."""
-    from edge.digitize.layout import find_rows
+    from edge.digitize.rows import find_rows
 
     prob = _rows_prob([(250, 0.05, 0.3), (500, 0.05, 0.95), (750, 0.05, 0.95), (1000, 0.05, 0.95)])
     prob[:, int(0.75 * 1600) :] = np.maximum(
@@ -714,7 +714,7 @@ def test_3x4_page_whose_leads_I_and_III_look_alike_stays_3x4():
 def test_a_straight_line_or_a_sliver_where_a_row_would_be_is_not_a_row():
     """A ruled line (grid border, fold) one pitch below the rows is long but straight; a short
     stub of ink is too little of the rows' width: neither is a row."""
-    from edge.digitize.layout import find_rows
+    from edge.digitize.rows import find_rows
 
     prob = _rows_prob([(250, 0.05, 0.95), (500, 0.05, 0.95), (750, 0.05, 0.95)])
     cv2.line(prob, (80, 1000), (1520, 1000), 1.0, 2)
@@ -730,7 +730,7 @@ def test_header_text_one_pitch_above_the_rows_is_not_a_row():
     """Two lines of header text sit one pitch above the first row of a thick pen (a scan's
     classical map keeps text): as thin as those traces and covering as many columns as a
     washed-out row, but crossing each column several times where a trace crosses it once."""
-    from edge.digitize.layout import _complete_rows
+    from edge.digitize.rows import _complete_rows
 
     prob = _rows_prob(
         [(330, 0.05, 0.95), (500, 0.05, 0.95), (670, 0.05, 0.95), (840, 0.05, 0.95)], pen=8
@@ -747,7 +747,7 @@ def test_header_text_one_pitch_above_the_rows_is_not_a_row():
 def test_rows_whose_steep_strokes_break_the_run_test_are_found_midway_and_beyond():
     """Only the first and third of four large-amplitude rows pass the run test; the missing two
     sit midway and one pitch beyond, where the spacing puts them."""
-    from edge.digitize.layout import _complete_rows
+    from edge.digitize.rows import _complete_rows
 
     prob = _rows_prob([(250, 0.05, 0.95), (520, 0.05, 0.95), (790, 0.05, 0.95), (1060, 0.05, 0.95)])
     rows = _complete_rows(prob, [250.0, 790.0], WORK_PX_PER_MM)
@@ -755,7 +755,7 @@ def test_rows_whose_steep_strokes_break_the_run_test_are_found_midway_and_beyond
 
 
 def test_stray_line_between_rows_is_dropped():
-    from edge.digitize.pipeline import _drop_stray_row
+    from edge.digitize.rows import _drop_stray_row
 
     assert _drop_stray_row([244.0, 447.0, 509.0, 773.0, 1036.0]) == [244.0, 509.0, 773.0, 1036.0]
     # Evenly spaced rows (a 5-row page as printed) are kept as they are.
@@ -771,7 +771,7 @@ def test_stray_line_between_rows_is_dropped():
 def test_qrs_timing_ignores_pixel_jitter():
     """A sharpened, noisy photo leaves 1-2 px jitter on flat stretches: only the 10 mm spikes are
     QRS complexes, so the RR read is theirs (0.8 s), not the jitter's."""
-    from edge.digitize.layout import qrs_timing
+    from edge.digitize.pulses import qrs_timing
 
     k = WORK_PX_PER_MM
     px_per_s = 25.0 * k
@@ -787,7 +787,7 @@ def test_qrs_timing_ignores_pixel_jitter():
 
 
 def test_unsharp_restores_edge_contrast():
-    from edge.digitize.pipeline import sharpness, unsharp
+    from edge.digitize.sharpness import sharpness, unsharp
 
     img = np.full((200, 300, 3), 240, np.uint8)
     cv2.line(img, (20, 100), (280, 110), (40, 40, 40), 2, cv2.LINE_AA)
@@ -797,7 +797,7 @@ def test_unsharp_restores_edge_contrast():
 
 def test_text_lines_among_rows_are_left_out():
     """Eight 'rows': four traces 44 mm apart and four short text lines between them."""
-    from edge.digitize.pipeline import _regular_subset
+    from edge.digitize.rows import _regular_subset
 
     k = WORK_PX_PER_MM
     rows = [300.0, 564.0, 828.0, 1092.0]
@@ -833,7 +833,7 @@ def test_overlay_draws_the_extracted_qrs_heights(clean_result):
 def test_faint_grid_scale_is_taken_where_pulse_and_span_agree():
     """A faint grid read at a wrong period (not an octave off) makes the 10 s strip and the
     1 mV pulse come out short by the same factor; one ruler alone is not trusted."""
-    from edge.digitize.pipeline import _scale_from_pulse_and_span
+    from edge.digitize.scale import _scale_from_pulse_and_span
 
     assert _scale_from_pulse_and_span(201.6, [8.03, 7.93, 8.0]) == pytest.approx(0.80, abs=0.01)
     assert _scale_from_pulse_and_span(187.2, [14.8, 14.82]) == pytest.approx(
@@ -850,7 +850,8 @@ def test_ruler_straight_lead_in_and_out_are_not_read_as_trace():
     rows then read 290 mm. Cutting the perfectly flat ends brings them to the printed 250 mm;
     rows of the standard length, or flat ends that do not explain the excess, stay as read."""
     from edge.digitize.extract import RowTrace
-    from edge.digitize.pipeline import _without_flat_lead
+    from edge.digitize.rows import SelectedRows
+    from edge.digitize.span import printed_span
 
     k = WORK_PX_PER_MM
     x = np.arange(1900, dtype=np.float64)
@@ -863,19 +864,19 @@ def test_ruler_straight_lead_in_and_out_are_not_read_as_trace():
         y[a + 7 : a + 10] = np.nan  # a gap in the flat line does not end it
         return RowTrace(y, np.ones(len(x)), 2.0)
 
-    traces = [row(60, 180, 1680, 1800) for _ in range(3)]
-    ext = [(60, 1800)] * 3
+    def rows(ext, sig_end=1680):
+        traces = [row(60, 180, sig_end, 1800) for _ in range(3)]
+        return SelectedRows([300.0, 560.0, 820.0], 260.0, traces, [ext] * 3, [None] * 3)
+
     w: list[str] = []
-    x0, x1 = _without_flat_lead(traces, ext, [0, 1, 2], 60.0, 1800.0, k, w)
-    assert abs(x0 - 180) <= 2 and abs(x1 - 1680) <= 2 and len(w) == 1
+    span = printed_span(rows((60, 1800)), k, w)
+    assert abs(span.x_first - 180) <= 2 and abs(span.x_end - 1680) <= 2 and len(w) == 1
     # The standard length: untouched.
-    assert _without_flat_lead(traces, [(180, 1680)] * 3, [0, 1, 2], 180.0, 1680.0, k, []) == (
-        180.0,
-        1680.0,
-    )
+    span = printed_span(rows((180, 1680)), k, [])
+    assert (span.x_first, span.x_end) == (180.0, 1680.0)
     # Flat ends that leave 200 mm: not this case, untouched.
-    short = [row(60, 180, 1380, 1800) for _ in range(3)]
-    assert _without_flat_lead(short, ext, [0, 1, 2], 60.0, 1800.0, k, []) == (60.0, 1800.0)
+    span = printed_span(rows((60, 1800), sig_end=1380), k, [])
+    assert (span.x_first, span.x_end) == (60.0, 1800.0)
 
 
 def _failing_first(calls: list):

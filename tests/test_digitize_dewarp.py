@@ -10,7 +10,7 @@ import pytest
 from convert.synth import render_page, synthetic_ecg
 from edge.digitize import digitize
 from edge.digitize.dewarp import _smooth_grid_reading, row_levels, row_rulers
-from edge.digitize.layout import find_rows
+from edge.digitize.rows import find_rows
 from edge.digitize.traceprob import get_trace_probability
 from edge.layouts import LEAD_NAMES
 from edge.snr import mean_snr, record_snr
@@ -214,11 +214,11 @@ def test_row_without_readable_grid_borrows_its_neighbours_ruler():
     ruled rows beside it (interpolated between them, the nearest at the page's edge) rather
     than the page scale, so it does not drift against them."""
     from edge.digitize.dewarp import RowRuler
-    from edge.digitize.pipeline import _borrow_rulers
+    from edge.digitize.rulers import borrow_rulers
 
     x = np.arange(1800, dtype=np.float64)
     r1, r3 = RowRuler(x * 0.170, 5.0, 0.9), RowRuler(x * 0.166, 5.0, 0.9)
-    out = _borrow_rulers([None, r1, None, r3], [200.0, 460.0, 720.0, 980.0], [1, 3])
+    out = borrow_rulers([None, r1, None, r3], [200.0, 460.0, 720.0, 980.0], [1, 3])
     assert out[1] is r1 and out[3] is r3
     assert np.allclose(out[0].mm, r1.mm)  # top row: its nearest neighbour
     assert np.allclose(out[2].mm, 0.5 * (r1.mm + r3.mm))  # between two ruled rows

@@ -10,7 +10,7 @@ import pytest
 from convert.synth import render_page, synthetic_ecg
 from edge.digitize import WORK_PX_PER_MM, digitize
 from edge.digitize.extract import refine_path
-from edge.digitize.layout import find_rows
+from edge.digitize.rows import find_rows
 from edge.digitize.page import find_page_quad
 from edge.layouts import LEAD_NAMES
 from edge.snr import record_snr

@@ -200,7 +200,7 @@ def slipped_rulers(
     if len(rows) < 2 or b - a < 4:
         return set()
     xs = np.arange(a, b, max(1, int(round(px_per_mm))))
-    mm = {i: rulers[i].mm[xs] - rulers[i].mm[a] for i in rows}
+    mm = {i: r.mm[xs] - r.mm[a] for i in rows if (r := rulers[i]) is not None}
     lag = max(1, int(round(SLIP_WINDOW_MM)))  # samples are ~1 mm apart
     out = set()
     for i in rows:
@@ -315,6 +315,7 @@ def row_levels(
             cov = float(good[a:b].mean())
             if best is None or cov > best[0]:
                 best = (cov, f0, z, good)
+        assert best is not None  # both periods were tried
         cov, f0, z, good = best
         if cov < MIN_COVERAGE:
             out.append(None)

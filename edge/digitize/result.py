@@ -24,6 +24,9 @@ class DigitizeResult:
     rectified: np.ndarray | None = None
     overlay: np.ndarray | None = None
     details: dict = field(default_factory=dict)
+    # The reading's SNR estimated from the limb-lead laws (edge.interpret.consistency), dB to one
+    # decimal; None where the page does not show the leads the laws need.
+    estimated_snr_db: float | None = None
 
     def to_json(self) -> str:
         """The summary as indented JSON text (what `ecg-edge digitize` writes to <stem>.json)."""

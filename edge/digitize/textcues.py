@@ -142,7 +142,7 @@ def _pairs(words: list[tuple[tuple[int, int, int, int], str, float]]) -> Printed
             left = [i for i, r in enumerate(right) if r == j]
             num = words[left[0]][1] if left and words[left[0]][2] >= MIN_PROB else None
             ok = num in (SPEEDS if unit == "s" else GAINS)
-            seen[unit].add(num if ok else "?")
+            seen[unit].add(num if ok and num is not None else "?")
         else:
             num, unit = name.split("mm/", 1)
             seen[unit].add(num)

@@ -6,21 +6,22 @@ in [0, 1]."""
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
-from typing import Callable
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
 
 from .page import WORK_PX_PER_MM
 
+if TYPE_CHECKING:
+    from .maps import PageMaps
+
 log = logging.getLogger(__name__)
 
 TraceProbFn = Callable[[np.ndarray], np.ndarray]
-FAINT_PEN_RATIO = 0.6  # middle-band ink level below this fraction of the page's: a faint pen
-
-
-_cache: dict = {}
+MIN_INK_LEVEL = 0.04  # a page whose darkest trace/text level is below this shows no ink
 
 
 def ink_darkness(rectified_bgr: np.ndarray, px_per_mm: float = WORK_PX_PER_MM) -> np.ndarray:
@@ -28,36 +29,6 @@ def ink_darkness(rectified_bgr: np.ndarray, px_per_mm: float = WORK_PX_PER_MM) -
     any colour are bright in at least one channel, dark ink (black, blue, grey pen) is not.
     Lighting gradients and shadows are divided out by a local background estimate (computed at
     quarter resolution: it is smooth by construction)."""
-    return _cached("dark", rectified_bgr, px_per_mm, _ink_darkness)
-
-
-def ink_without_grid(rectified_bgr: np.ndarray, px_per_mm: float = WORK_PX_PER_MM) -> np.ndarray:
-    """ink_darkness with grid-line residue removed (suppress_grid_lines): what the classical map,
-    the faint-pen check and the printed-text reader all start from, computed once per page."""
-    return _cached(
-        "ink", rectified_bgr, px_per_mm, lambda img, k: suppress_grid_lines(ink_darkness(img, k), k)
-    )
-
-
-def _cached(name: str, rectified_bgr: np.ndarray, px_per_mm: float, compute) -> np.ndarray:
-    """compute(rectified_bgr, px_per_mm), remembered for the last page it was asked for (callers
-    only read the result): one page is read several ways, each needing the same maps."""
-    key = (id(rectified_bgr), rectified_bgr.shape, rectified_bgr.ctypes.data, float(px_per_mm))
-    hit = _cache.get(name)
-    if hit is not None and hit[0] == key and hit[2] is rectified_bgr:
-        return hit[1]
-    out = compute(rectified_bgr, px_per_mm)
-    _cache[name] = (key, out, rectified_bgr)
-    return out
-
-
-def forget_page_maps() -> None:
-    """Drop the maps remembered for the last page (about 25 MB for an A4 page): called when a
-    digitization ends, so nothing of one capture stays in memory while the next is read."""
-    _cache.clear()
-
-
-def _ink_darkness(rectified_bgr: np.ndarray, px_per_mm: float) -> np.ndarray:
     h, w = rectified_bgr.shape[:2]
     f = 4
     small = cv2.resize(
@@ -72,6 +43,12 @@ def _ink_darkness(rectified_bgr: np.ndarray, px_per_mm: float) -> np.ndarray:
     norm = img / bg.astype(np.float32)
     v = norm.max(axis=2)
     return np.clip(1.0 - v, 0.0, 1.0)
+
+
+def ink_without_grid(rectified_bgr: np.ndarray, px_per_mm: float = WORK_PX_PER_MM) -> np.ndarray:
+    """ink_darkness with grid-line residue removed (suppress_grid_lines): what the classical map,
+    the faint-pen check and the printed-text reader start from."""
+    return suppress_grid_lines(ink_darkness(rectified_bgr, px_per_mm), px_per_mm)
 
 
 def suppress_grid_lines(
@@ -102,7 +79,7 @@ def suppress_grid_lines(
     return np.clip(out, 0.0, 1.0)
 
 
-def _ink_level(d: np.ndarray, middle_band: bool = False) -> float:
+def ink_level(d: np.ndarray, middle_band: bool = False) -> float:
     """The darkest pixel of most columns is on a trace or on text: its median over the columns,
     of the whole page or of its middle band (20-85 % of the height), which leaves out the header
     and footer text; where the band's is much lower, the pen is fainter than the printed text."""
@@ -113,8 +90,9 @@ def _ink_level(d: np.ndarray, middle_band: bool = False) -> float:
 
 def pen_fainter_than_text(rectified_bgr: np.ndarray) -> bool:
     """Traces drawn much fainter (a grey or worn pen, faded thermal paper) than the printed text."""
-    d = ink_without_grid(rectified_bgr)
-    return _ink_level(d, middle_band=True) < FAINT_PEN_RATIO * _ink_level(d)
+    from .maps import PageMaps
+
+    return PageMaps(rectified_bgr).pen_fainter_than_text
 
 
 def classical_trace_probability(
@@ -123,14 +101,18 @@ def classical_trace_probability(
     """Classical estimate: brightest-channel darkness, grid-line suppression, then a soft threshold
     between the paper/grid level and the ink level found on this page (with `level_from_traces`,
     the level of the middle band where the traces are: for a pen much fainter than the text)."""
-    d = ink_without_grid(rectified_bgr)
+    return classical_from_ink(ink_without_grid(rectified_bgr), level_from_traces=level_from_traces)
+
+
+def classical_from_ink(d: np.ndarray, *, level_from_traces: bool = False) -> np.ndarray:
+    """classical_trace_probability from the page's ink_without_grid map `d` (a new array)."""
     # Ink level: the darkest pixel of most columns is on a trace (or text). Paper/grid residue
     # level: a high percentile of all pixels (traces cover only a few percent of the page).
-    level = _ink_level(d, middle_band=level_from_traces)
-    if level < 0.04:
+    level = ink_level(d, middle_band=level_from_traces)
+    if level < MIN_INK_LEVEL:
         return np.zeros(d.shape, np.float32)
     residue = float(np.percentile(d, 90))
-    lo = min(max(0.04, 1.5 * residue), 0.45 * level)
+    lo = min(max(MIN_INK_LEVEL, 1.5 * residue), 0.45 * level)
     hi = lo + 0.45 * (level - lo)
     p = (d - lo) / max(hi - lo, 1e-3)
     return np.clip(p, 0.0, 1.0).astype(np.float32)
@@ -160,11 +142,14 @@ def fused_trace_probability(
     segmenter's smoother map lacks (on clean prints the segmenter alone reads worse).
     `learned_map`: the segmenter's map of this page when already computed (one per page);
     `faint`: the classical half with its ink level set by the traces (a pen fainter than the text)."""
-    c = classical_trace_probability(
-        rectified_bgr, level_from_traces=faint
-    )  # a new array: combined in place
-    c *= _learned()(rectified_bgr) if learned_map is None else learned_map
-    return np.sqrt(c, out=c)
+    c = classical_trace_probability(rectified_bgr, level_from_traces=faint)
+    return fuse(c, _learned()(rectified_bgr) if learned_map is None else learned_map)
+
+
+def fuse(classical: np.ndarray, learned_map: np.ndarray) -> np.ndarray:
+    """The geometric mean of a classical map (combined in place) and the segmenter's map."""
+    classical *= learned_map
+    return np.sqrt(classical, out=classical)
 
 
 def learned_or_none() -> TraceProbFn | None:
@@ -214,3 +199,75 @@ def get_trace_probability(kind: str | TraceProbFn | None = "auto") -> tuple[Trac
         _learned()
         return fused_trace_probability, "fused"
     raise ValueError(f"unknown trace model {kind!r}; choose auto, classical, learned or fused")
+
+
+MapFn = Callable[["PageMaps"], np.ndarray]  # a trace map computed from a page's maps
+
+
+@dataclass
+class TraceStages:
+    """The trace maps a page's readings may use: `main` (named `name`) for the first reading;
+    `faint` for a pen much fainter than the printed text (None: that reading is not tried);
+    `segmenter` the segmenter's map alone (None: not installed, or not a camera photo)."""
+
+    main: MapFn
+    name: str
+    faint: MapFn | None = None
+    segmenter: MapFn | None = None
+
+
+def _classical(maps: PageMaps) -> np.ndarray:
+    return classical_from_ink(maps.ink_without_grid)
+
+
+def _classical_faint(maps: PageMaps) -> np.ndarray:
+    return classical_from_ink(maps.ink_without_grid, level_from_traces=True)
+
+
+def trace_stages(kind: str | TraceProbFn | None = "auto") -> TraceStages:
+    """The trace stages `kind` names (see get_trace_probability), before the page is known: an
+    unknown name, or a missing segmenter for "learned" and "fused", fails before any work."""
+    if callable(kind):
+        fn = kind
+        return TraceStages(lambda maps: fn(maps.image), getattr(kind, "__name__", "custom"))
+    kind = kind or "auto"
+    if kind in ("auto", "classical"):
+        return TraceStages(_classical, "classical", faint=_classical_faint)
+    if kind == "learned":
+        learned = _learned()
+        return TraceStages(lambda maps: learned(maps.image), "learned")
+    if kind == "fused":
+        learned = _learned()
+        return TraceStages(
+            lambda maps: fuse(classical_from_ink(maps.ink_without_grid), learned(maps.image)),
+            "fused",
+        )
+    raise ValueError(f"unknown trace model {kind!r}; choose auto, classical, learned or fused")
+
+
+class SegmenterMap:
+    """The segmenter's map of one page, computed on first use: every reading of a page shares
+    it, and it is always computed on the unsharpened page it was trained on."""
+
+    def __init__(self, learned: TraceProbFn, image: np.ndarray) -> None:
+        self._learned = learned
+        self._image = image
+
+    @cached_property
+    def map(self) -> np.ndarray:
+        return np.asarray(self._learned(self._image), np.float32)
+
+
+def camera_photo_stages(learned: TraceProbFn, image: np.ndarray) -> TraceStages:
+    """ "auto" for a camera photo with a segmenter installed: the fused map (the segmenter vetoes
+    dark marks that are not trace: handwriting, shadow edges), its faint-pen variant, and the
+    segmenter's map alone (ink the classical estimate cannot see against the page)."""
+    seg = SegmenterMap(learned, image)
+    return TraceStages(
+        lambda maps: fuse(classical_from_ink(maps.ink_without_grid), seg.map),
+        "fused",
+        faint=lambda maps: fuse(
+            classical_from_ink(maps.ink_without_grid, level_from_traces=True), seg.map
+        ),
+        segmenter=lambda maps: seg.map.copy(),  # callers may modify the map they are given
+    )

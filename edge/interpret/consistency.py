@@ -17,8 +17,8 @@ RELATIONS: dict[str, tuple[tuple[str, float], ...]] = {
     "goldberger": (("aVR", 1.0), ("aVL", 1.0), ("aVF", 1.0)),
 }
 MIN_OVERLAP_S = 0.5  # shortest stretch of simultaneous samples worth judging
-# Below this estimated SNR a reading is mostly error: on 104 fold-9/10 photo readings the estimate
-# tracked the true SNR (r = 0.80) and readings estimated under 3 dB averaged 0.2 dB true SNR.
+# Below this estimated SNR a reading is mostly error (the estimate tracks the true SNR; see
+# docs/benchmarks.md for how it was measured).
 MIN_READING_SNR_DB = 3.0
 
 

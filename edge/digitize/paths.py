@@ -1,0 +1,85 @@
+"""Paths: each found row followed across the page (a dynamic-programming path through the trace
+map, refined to sub-pixel stroke centres, edge.digitize.extract), the inked stretch it covers,
+and the calibration pulse at its start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .extract import RowTrace, dp_paths, refine_path
+from .maps import PageMaps
+from .pulses import Pulse, find_pulse
+from .rows import Rows
+
+EXTENT_INK = 0.3  # a column counts toward a row's inked extent from this ink fraction
+EXTENT_GAP_MM = 3.0  # gaps this short inside a trace are bridged
+EXTENT_JOIN_GAP_MM = 12.0  # glare or fading breaks a trace by up to this much...
+EXTENT_PIECE_MM = 8.0  # ...between pieces at least this long (specks beside a trace are short)
+SEARCH_HALF_PITCH = 0.8  # a row's path may wander this fraction of the row pitch from its centre
+SEARCH_HALF_MM = (4.0, 40.0)  # ...within these bounds
+SINGLE_ROW_PITCH = 0.3  # one row alone: its "pitch" is this fraction of the page height
+
+
+@dataclass
+class RowPaths:
+    """Per found row: its sub-pixel trace, inked extent (first, last column) and left pulse; and
+    the pulses the rows would show at their start after a half turn (an upside-down page)."""
+
+    traces: list[RowTrace]
+    extents: list[tuple[int, int] | None]
+    pulses: list[Pulse | None]
+    flipped_pulses: list[Pulse]
+
+
+def inked_extent(tr: RowTrace, px_per_mm: float) -> tuple[int, int] | None:
+    """First and last column of a row's trace: the longest inked stretch (short gaps bridged),
+    grown across longer gaps to neighbouring stretches that are themselves trace-long."""
+    idx = np.flatnonzero(np.isfinite(tr.y) & (tr.ink >= EXTENT_INK))
+    if len(idx) == 0:
+        return None
+    gap = int(EXTENT_GAP_MM * px_per_mm)
+    br = np.flatnonzero(np.diff(idx) > gap)
+    starts = np.concatenate([[idx[0]], idx[br + 1]])
+    ends = np.concatenate([idx[br], [idx[-1]]])
+    k = int(np.argmax(ends - starts))
+    lo = hi = k
+    big_gap, piece = EXTENT_JOIN_GAP_MM * px_per_mm, EXTENT_PIECE_MM * px_per_mm
+    while (
+        lo > 0 and starts[lo] - ends[lo - 1] <= big_gap and ends[lo - 1] - starts[lo - 1] >= piece
+    ):
+        lo -= 1
+    while (
+        hi < len(starts) - 1
+        and starts[hi + 1] - ends[hi] <= big_gap
+        and ends[hi + 1] - starts[hi + 1] >= piece
+    ):
+        hi += 1
+    return int(starts[lo]), int(ends[hi])
+
+
+def follow_rows(maps: PageMaps, prob: np.ndarray, rows: Rows) -> RowPaths:
+    """DP paths and sub-pixel traces for the rows found, their inked extents, the calibration
+    pulse at each row start, and the pulses found at row ENDS read as after a half turn."""
+    k = maps.px_per_mm
+    if not rows.centres:
+        return RowPaths([], [], [], [])
+    pitch = rows.pitch if len(rows.centres) > 1 else SINGLE_ROW_PITCH * prob.shape[0]
+    lo, hi = SEARCH_HALF_MM
+    half = float(np.clip(SEARCH_HALF_PITCH * pitch, lo * k, hi * k))
+    paths = dp_paths(prob, list(rows.centres), half)
+    dark = maps.ink_darkness
+    traces = [refine_path(prob, p, dark=dark) for p in paths]
+    extents = [inked_extent(tr, k) for tr in traces]
+    pulses = [find_pulse(tr.y, e[0], k) if e else None for tr, e in zip(traces, extents)]
+    flipped = []
+    w = prob.shape[1]
+    for tr, e in zip(traces, extents):
+        if e is None:
+            continue
+        yr = -tr.y[::-1]  # the row as it would read after a half turn
+        p = find_pulse(yr, w - 1 - e[1], k)
+        if p is not None:
+            flipped.append(p)
+    return RowPaths(traces, extents, pulses, flipped)
