@@ -89,6 +89,61 @@ def dp_paths(
     return paths
 
 
+def _ink_runs(prob: np.ndarray, xs: np.ndarray, yp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's ink run around the path: (top, bottom) rows. A stroke crossing a dark grid
+    line loses contrast there (the trace-probability stage suppresses grid colour): up to BRIDGE
+    pixels are crossed when firm ink resumes right after them, so QRS spikes are not cut at the
+    first line."""
+    h = prob.shape[0]
+    top = yp.copy()
+    bot = yp.copy()
+    alive_t = prob[yp, xs] >= INK
+    alive_b = alive_t.copy()
+    for _ in range(int(0.5 * h)):
+        if not (alive_t.any() or alive_b.any()):
+            break
+        top, alive_t = _grow(prob, xs, top, alive_t, -1)
+        bot, alive_b = _grow(prob, xs, bot, alive_b, +1)
+    return top, bot
+
+
+def _centroid(
+    wmap: np.ndarray, prob: np.ndarray, xs: np.ndarray, yp: np.ndarray, lw: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Darkness-weighted centroid within the line width around the path (flat parts), and the
+    strongest trace probability near the path in each column."""
+    h = prob.shape[0]
+    rad = int(np.ceil(lw / 2)) + 1
+    offs = np.arange(-rad, rad + 1)
+    ys = np.clip(yp[None, :] + offs[:, None], 0, h - 1)
+    pw = wmap[ys, xs[None, :]].astype(np.float64)
+    pw = np.maximum(pw - 0.15 * pw.max(axis=0, keepdims=True), 0.0)
+    sw = pw.sum(axis=0)
+    cen = np.where(sw > 0, (pw * ys).sum(axis=0) / np.maximum(sw, 1e-9), yp)
+    near = np.maximum(prob[yp, xs], prob[ys, xs[None, :]].max(axis=0))
+    return cen, near
+
+
+def _shifted(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """v of the previous and of the next column (edges repeated)."""
+    return np.concatenate([[v[0]], v[:-1]]), np.concatenate([v[1:], [v[-1]]])
+
+
+def _apexes(
+    a: np.ndarray, b: np.ndarray, mid: np.ndarray, cen: np.ndarray, tall: np.ndarray, lw: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Columns whose span reaches above both neighbours (a peak) or below them (a trough)."""
+    prev_mid, next_mid = _shifted(mid)
+    prev_a, next_a = _shifted(a)
+    prev_b, next_b = _shifted(b)
+    peak = tall & (a < prev_a - 0.5) & (a < next_a - 0.5)
+    trough = tall & (b > prev_b + 0.5) & (b > next_b + 0.5)
+    both = peak & trough
+    peak &= ~both | ((prev_mid + next_mid) / 2 > mid)
+    trough &= ~peak
+    return _plateau_apexes(a, b, cen, tall, lw, peak, trough)
+
+
 def refine_path(
     prob: np.ndarray, path: np.ndarray, x0: int = 0, dark: np.ndarray | None = None
 ) -> RowTrace:
@@ -100,33 +155,13 @@ def refine_path(
     n = len(path)
     xs = np.arange(x0, x0 + n)
     yp = np.clip(path, 0, h - 1)
-    top = yp.copy()
-    bot = yp.copy()
-    ink_at = prob[yp, xs]
-    alive_t = ink_at >= INK
-    alive_b = alive_t.copy()
-    # Grow each column's ink run up and down. A stroke crossing a dark grid line loses contrast
-    # there (the trace-probability stage suppresses grid colour): up to BRIDGE pixels are
-    # crossed when firm ink resumes right after them, so QRS spikes are not cut at the first line.
-    for _ in range(int(0.5 * h)):
-        if not (alive_t.any() or alive_b.any()):
-            break
-        top, alive_t = _grow(prob, xs, top, alive_t, -1)
-        bot, alive_b = _grow(prob, xs, bot, alive_b, +1)
+    top, bot = _ink_runs(prob, xs, yp)
     length = bot - top + 1
-    has_ink = ink_at >= INK
+    has_ink = prob[yp, xs] >= INK
     lw = float(np.median(length[has_ink])) if has_ink.any() else 2.0
     lw = max(1.0, min(lw, 8.0))
-    # Darkness-weighted centroid within the line width around the path (flat parts).
     wmap = dark if dark is not None else prob
-    rad = int(np.ceil(lw / 2)) + 1
-    offs = np.arange(-rad, rad + 1)
-    ys = np.clip(yp[None, :] + offs[:, None], 0, h - 1)
-    pw = wmap[ys, xs[None, :]].astype(np.float64)
-    pw = np.maximum(pw - 0.15 * pw.max(axis=0, keepdims=True), 0.0)
-    sw = pw.sum(axis=0)
-    cen = np.where(sw > 0, (pw * ys).sum(axis=0) / np.maximum(sw, 1e-9), yp)
-    near = np.maximum(ink_at, prob[ys, xs[None, :]].max(axis=0))
+    cen, near = _centroid(wmap, prob, xs, yp, lw)
     valid = near >= 0.25
     half = 0.5 * (lw - 1)
     a = np.where(has_ink, top + half, cen)  # upper end of the signal span in this column
@@ -135,30 +170,18 @@ def refine_path(
     a = np.where(tall, a, cen)
     b = np.where(tall, b, cen)
     mid = np.where(tall, 0.5 * (a + b), cen)
-    prev_mid = np.concatenate([[mid[0]], mid[:-1]])
-    next_mid = np.concatenate([mid[1:], [mid[-1]]])
-    prev_a = np.concatenate([[a[0]], a[:-1]])
-    next_a = np.concatenate([a[1:], [a[-1]]])
-    prev_b = np.concatenate([[b[0]], b[:-1]])
-    next_b = np.concatenate([b[1:], [b[-1]]])
-    peak = tall & (a < prev_a - 0.5) & (a < next_a - 0.5)
-    trough = tall & (b > prev_b + 0.5) & (b > next_b + 0.5)
-    both = peak & trough
-    peak &= ~both | ((prev_mid + next_mid) / 2 > mid)
-    trough &= ~peak
-    peak, trough = _plateau_apexes(a, b, cen, tall, lw, peak, trough)
+    peak, trough = _apexes(a, b, mid, cen, tall, lw)
+    prev_mid, next_mid = _shifted(mid)
     rising = prev_mid > next_mid  # y decreasing: the signal goes up
     px = np.empty(2 * n)
     py = np.empty(2 * n)
-    px[0::2] = xs - 0.25
-    px[1::2] = xs + 0.25
     first = np.where(rising, b, a)
     second = np.where(rising, a, b)
     first = np.where(peak, a, np.where(trough, b, first))
     second = np.where(peak, a, np.where(trough, b, second))
     # Apex/trough columns: one point at the column centre (both entries equal).
-    px[0::2] = np.where(peak | trough, xs, px[0::2])
-    px[1::2] = np.where(peak | trough, xs + 1e-3, px[1::2])
+    px[0::2] = np.where(peak | trough, xs, xs - 0.25)
+    px[1::2] = np.where(peak | trough, xs + 1e-3, xs + 0.25)
     py[0::2] = np.where(valid, first, np.nan)
     py[1::2] = np.where(valid, second, np.nan)
     yc = np.where(valid, mid, np.nan)

@@ -332,35 +332,83 @@ def _warp(src: np.ndarray, H: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.warpPerspective(src, H, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
+WHOLE_PAGE_WIDTH_MM = (255.0, 330.0)  # a whole page in view: A4 or Letter, landscape
+MAX_OUTPUT_PX = 12_000_000  # a rectified page bigger than this means the grid was misread
+MIN_OUTPUT_PX = (200, 100)  # ...and so does one smaller than this
+BORDER_TOUCH = 0.005  # an outline this close (of the frame's side) to the border may be cut off
+
+
+def _shrunk(img_bgr: np.ndarray) -> tuple[np.ndarray, float]:
+    """One shrink of big camera frames (12 MP -> ~5 MP) that serves every later warp."""
+    h0, w0 = img_bgr.shape[:2]
+    pre = min(1.0, SOURCE_MAX_SIDE / max(h0, w0))
+    if pre >= 1.0:
+        return img_bgr, pre
+    size = (int(round(w0 * pre)), int(round(h0 * pre)))
+    return cv2.resize(img_bgr, size, interpolation=cv2.INTER_AREA), pre
+
+
+def _outline_map(
+    quad: np.ndarray | None, w: int, h: int, warnings: list[str]
+) -> tuple[np.ndarray, float, float]:
+    """Homography from the frame to the flat page the outline encloses, and that page's size
+    (the whole frame without an outline)."""
+    if quad is None:
+        return np.eye(3), float(w), float(h)
+    tl, tr, br, bl = quad
+    wq = 0.5 * (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl))
+    hq = 0.5 * (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr))
+    dst = np.array([[0, 0], [wq, 0], [wq, hq], [0, hq]], np.float64)
+    H = cv2.getPerspectiveTransform(quad.astype(np.float32), dst.astype(np.float32))
+    margin = min(quad[:, 0].min(), quad[:, 1].min(), w - quad[:, 0].max(), h - quad[:, 1].max())
+    if margin < BORDER_TOUCH * max(h, w):
+        warnings.append("page edge touches the image border: part of the page may be cut off")
+    return H, wq, hq
+
+
+def _measure_grid_for(approx: np.ndarray, why: str) -> GridCalibration:
+    """The grid, with the page widths plausible for how the page was found: a whole page in view
+    is A4 or Letter (landscape), and so is a page that fills the frame (a scan); that bounds the
+    scale tightly, which keeps other periodic patterns (paper texture, JPEG blocks, a grid with
+    only its 5 mm lines left) from passing for the 1 mm grid. The grid region found from its
+    lines is bounded like a page cropped to its grid."""
+    if why == "found":
+        return measure_grid(approx, width_mm_range=WHOLE_PAGE_WIDTH_MM)
+    if why == "fills":
+        return measure_grid(approx, width_mm_range=FILLS_WIDTH_MM)
+    if why == "grid_lines":
+        return measure_grid(approx, width_mm_range=GRID_REGION_WIDTH_MM)
+    return measure_grid(approx)
+
+
+def _final_map(
+    A: np.ndarray, size_a: tuple[int, int], grid: GridCalibration, work_px_per_mm: float
+) -> tuple[np.ndarray, int, int]:
+    """Undo the residual rotation about the centre, then scale each axis to work px/mm."""
+    cx, cy = size_a[0] / 2, size_a[1] / 2
+    Rm = np.linalg.inv(
+        np.vstack([cv2.getRotationMatrix2D((cx, cy), grid.angle_deg, 1.0), [0, 0, 1]])
+    )
+    sx, sy = work_px_per_mm / grid.px_per_mm_x, work_px_per_mm / grid.px_per_mm_y
+    out_w, out_h = int(round(size_a[0] * sx)), int(round(size_a[1] * sy))
+    if out_w * out_h > MAX_OUTPUT_PX or out_w < MIN_OUTPUT_PX[0] or out_h < MIN_OUTPUT_PX[1]:
+        raise BadInputError(
+            "scale_implausible",
+            f"the grid suggests a page of {out_w / work_px_per_mm:.0f} x "
+            f"{out_h / work_px_per_mm:.0f} mm",
+            "photograph the whole printout, flat and in focus",
+        )
+    return np.diag([sx, sy, 1.0]) @ Rm @ A, out_w, out_h
+
+
 def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM) -> RectifiedPage:
     """Photo or scan -> flat page at `work_px_per_mm`, with the grid calibration used."""
     warnings: list[str] = []
-    # One shrink of big camera frames (12 MP -> ~5 MP) serves every later warp.
-    h0, w0 = img_bgr.shape[:2]
-    pre = min(1.0, SOURCE_MAX_SIDE / max(h0, w0))
-    src = (
-        img_bgr
-        if pre >= 1.0
-        else cv2.resize(
-            img_bgr, (int(round(w0 * pre)), int(round(h0 * pre))), interpolation=cv2.INTER_AREA
-        )
-    )
+    src, pre = _shrunk(img_bgr)
     P = np.diag([pre, pre, 1.0])  # original -> src pixels
     h, w = src.shape[:2]
     quad, why = find_page_quad(src)
-    if quad is not None:
-        tl, tr, br, bl = quad
-        wq = 0.5 * (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl))
-        hq = 0.5 * (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr))
-        dst = np.array([[0, 0], [wq, 0], [wq, hq], [0, hq]], np.float64)
-        H0 = cv2.getPerspectiveTransform(quad.astype(np.float32), dst.astype(np.float32))
-        W0, H0h = wq, hq
-        margin = min(quad[:, 0].min(), quad[:, 1].min(), w - quad[:, 0].max(), h - quad[:, 1].max())
-        if margin < 0.005 * max(h, w):
-            warnings.append("page edge touches the image border: part of the page may be cut off")
-    else:
-        H0 = np.eye(3)
-        W0, H0h = float(w), float(h)
+    H0, W0, H0h = _outline_map(quad, w, h, warnings)
     # Landscape is the normal print orientation; turn portrait pages a quarter turn.
     rotated = 0.0
     if H0h > W0 * 1.05:
@@ -384,37 +432,10 @@ def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM)
             else "page outline not found: perspective taken from the grid lines"
         )
         why = "grid_lines"
-    approx = _warp(src, A, size_a)
-    # A whole page in view is A4 or Letter (landscape), and so is a page that fills the frame (a
-    # scan): that bounds the scale tightly, which keeps other periodic patterns (paper texture,
-    # JPEG blocks, a grid with only its 5 mm lines left) from passing for the 1 mm grid. The grid
-    # region found from its lines is bounded like a page cropped to its grid.
-    if why == "found":
-        grid = measure_grid(approx, width_mm_range=(255.0, 330.0))
-    elif why == "fills":
-        grid = measure_grid(approx, width_mm_range=FILLS_WIDTH_MM)
-    elif why == "grid_lines":
-        grid = measure_grid(approx, width_mm_range=GRID_REGION_WIDTH_MM)
-    else:
-        grid = measure_grid(approx)
+    grid = _measure_grid_for(_warp(src, A, size_a), why)
     if grid.source != "grid":
         warnings.append("no ECG grid found: scale taken from the page size (assumed 297 mm wide)")
-    # Final map: undo the residual rotation about the centre, then scale each axis to work px/mm.
-    cx, cy = size_a[0] / 2, size_a[1] / 2
-    Rm = np.linalg.inv(
-        np.vstack([cv2.getRotationMatrix2D((cx, cy), grid.angle_deg, 1.0), [0, 0, 1]])
-    )
-    sx, sy = work_px_per_mm / grid.px_per_mm_x, work_px_per_mm / grid.px_per_mm_y
-    S = np.diag([sx, sy, 1.0])
-    Hf = S @ Rm @ A
-    out_w, out_h = int(round(size_a[0] * sx)), int(round(size_a[1] * sy))
-    if out_w * out_h > 12_000_000 or out_w < 200 or out_h < 100:
-        raise BadInputError(
-            "scale_implausible",
-            f"the grid suggests a page of {out_w / work_px_per_mm:.0f} x "
-            f"{out_h / work_px_per_mm:.0f} mm",
-            "photograph the whole printout, flat and in focus",
-        )
+    Hf, out_w, out_h = _final_map(A, size_a, grid, work_px_per_mm)
     image = _warp(src, Hf, (out_w, out_h))
     quad_orig = (quad / pre).tolist() if quad is not None else None
     src_k = (grid.px_per_mm_x / (a * pre), grid.px_per_mm_y / (a * pre))
