@@ -1,8 +1,8 @@
 """Preview guidance: is there an ECG page in the frame, is it big enough, sharp, well lit, free of
 glare and held still? Produces the outline to draw and one short instruction for the nurse.
 
-Works on a downscaled grey copy so it runs at preview rate on a Pi. The page is found as the
-largest convex quadrilateral (edges) or, failing that, the largest bright region; "ECG-ness" is
+Works on a downscaled copy so it runs at preview rate on a Pi. The page outline is the one the
+digitizer finds (edge.digitize.page.find_page_quad), or the whole frame; "ECG-ness" is
 the strength of a periodic grid or of thin dark line work inside it, so it does not depend on
 the grid's colour or on one printer's look."""
 
@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from .digitize.sharpness import laplacian_variance
 
 WORK_WIDTH = 640  # page finding, sharpness, light and glare run at this width
 DETAIL_WIDTH = 1600  # the grid test runs on up to this much detail (small pages)
@@ -94,58 +96,16 @@ def _order_corners(pts: np.ndarray) -> np.ndarray:
     )
 
 
-def _quad_from_mask(mask: np.ndarray, min_area: float) -> list[np.ndarray]:
-    """Four-corner outlines of the biggest regions of a binary mask."""
-    out = []
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    for c in sorted(contours, key=cv2.contourArea, reverse=True)[:3]:
-        a = cv2.contourArea(c)
-        if a < min_area:
-            break
-        hull = cv2.convexHull(c)
-        peri = cv2.arcLength(hull, True)
-        quad = None
-        for eps in (0.02, 0.04, 0.06):
-            approx = cv2.approxPolyDP(hull, eps * peri, True)
-            if len(approx) == 4:
-                quad = approx
-                break
-        if quad is None:  # a curled or partly hidden page: its rotated bounding box
-            quad = cv2.boxPoints(cv2.minAreaRect(hull))
-        qa = cv2.contourArea(np.asarray(quad, np.float32).reshape(-1, 1, 2))
-        if qa > 0 and a / qa >= 0.75:  # the region fills its outline: not clutter
-            out.append(_order_corners(np.asarray(quad)))
-    return out
-
-
 def page_candidates(bgr: np.ndarray, min_fraction: float = 0.03) -> list[np.ndarray]:
-    """Possible page outlines (TL, TR, BR, BL) in a small BGR image, from several cues: the
-    digitizer's paper finder when installed, bright low-saturation paper, and edges."""
-    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-    h, w = gray.shape
-    min_area = min_fraction * h * w
-    cands: list[np.ndarray] = []
-    try:
-        from .digitize.page import find_page_quad
+    """The page outline (TL, TR, BR, BL) the digitizer would find in this small BGR image
+    (edge.digitize.page.find_page_quad): preview and digitizer agree on "page found". Empty
+    when it finds none (find_page then tries the whole frame: a page filling it)."""
+    from .digitize.page import find_page_quad
 
-        quad, _ = find_page_quad(bgr)
-        if quad is not None:
-            cands.append(_order_corners(np.asarray(quad, np.float32)))
-    except Exception:  # the digitizer is optional here
-        pass
-    hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
-    paper = np.clip(hsv[:, :, 2].astype(np.float32) - 0.5 * hsv[:, :, 1], 0, 255).astype(np.uint8)
-    k = np.ones((15, 15), np.uint8)
-    for img in (paper, gray):
-        blur = cv2.GaussianBlur(img, (5, 5), 0)
-        _, m = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-        m = cv2.morphologyEx(cv2.morphologyEx(m, cv2.MORPH_CLOSE, k), cv2.MORPH_OPEN, k)
-        cands += _quad_from_mask(m, min_area)
-    edges = cv2.dilate(
-        cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), 30, 90), np.ones((3, 3), np.uint8)
-    )
-    cands += _quad_from_mask(edges, min_area)
-    return cands
+    quad, _ = find_page_quad(bgr, min_fraction=min_fraction)
+    if quad is None:
+        return []
+    return [_order_corners(np.asarray(quad, np.float32))]
 
 
 def _plausible(quad: np.ndarray, w: int, h: int) -> bool:
@@ -361,8 +321,7 @@ def assess_frame(
     brightness = float(np.median(region)) if region.size else 0.0
     glare = glare_fraction(page) if quad is not None else 0.0
     sharp_src = _warp(gray, quad, smooth=False) if quad is not None else gray
-    lap = cv2.Laplacian(sharp_src, cv2.CV_32F)
-    sharpness = float(lap.var())
+    sharpness = laplacian_variance(sharp_src)
     page_found = quad is not None and score >= t.min_ecg_score
     msgs: list[str] = []
     if brightness < t.min_brightness and (page_found or float(gray.mean()) < t.min_brightness):

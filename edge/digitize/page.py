@@ -26,6 +26,11 @@ GRID_FIX_FRACTION = (
 GRID_FILLS_FRACTION = 0.5  # with no outline, a grid covering less of the frame sets the crop
 STEP_CLIP = 40.0  # brightness steps across an outline's side are clipped to this (0-255 scale)
 STEP_GAIN = 8.0  # another outline's weakest side must be this much stronger to replace it
+WHOLE_PAGE_WIDTH_MM = (255.0, 330.0)  # a whole page in view: A4 or Letter, landscape
+MAX_OUTPUT_PX = 12_000_000  # a rectified page bigger than this means the grid was misread
+MIN_OUTPUT_PX = (200, 100)  # ...and so does one smaller than this
+MIN_PAPER_FRACTION = 0.15  # a paper region smaller than this share of the frame is not the page
+BORDER_TOUCH = 0.005  # an outline this close (of the frame's side) to the border may be cut off
 
 
 @dataclass
@@ -51,10 +56,13 @@ def _order_quad(pts: np.ndarray) -> np.ndarray:
     return np.roll(pts, -tl, axis=0)
 
 
-def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
+def find_page_quad(
+    img_bgr: np.ndarray, min_fraction: float = MIN_PAPER_FRACTION
+) -> tuple[np.ndarray | None, str]:
     """Paper outline in a photo: the largest bright, low-saturation region with four corners.
     Returns (corners in image px or None, reason). None with "fills" when the paper fills the
-    frame (scans), which is fine."""
+    frame (scans), which is fine. `min_fraction`: the least share of the frame a page may cover
+    (the preview looks for smaller pages, to ask the user to move closer)."""
     h, w = img_bgr.shape[:2]
     s = min(1.0, DETECT_MAX_SIDE / max(h, w))
     small = cv2.resize(
@@ -67,7 +75,7 @@ def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
     score = cv2.GaussianBlur(v - 0.5 * sat, (0, 0), 2)
     score8 = np.clip(score, 0, 255).astype(np.uint8)
     t, _ = cv2.threshold(score8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    quad, why = _quad_from_mask(score, score8 > t)
+    quad, why = _quad_from_mask(score, score8 > t, min_fraction=min_fraction)
     if quad is None:
         return None, why
     # A shadow or glare across the sheet splits the paper into a bright and a dim part, and the
@@ -86,7 +94,9 @@ def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
         if not part.size or w0 > STEP_CLIP - STEP_GAIN:  # no outline can be clearly stronger
             continue
         t_next, _ = cv2.threshold(part.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-        other, _ = _quad_from_mask(score, score8 > 0.5 * (t + t_next), snap=False)
+        other, _ = _quad_from_mask(
+            score, score8 > 0.5 * (t + t_next), snap=False, min_fraction=min_fraction
+        )
         if other is None:
             continue
         ratio = _quad_area(other) / _quad_area(quad)
@@ -103,7 +113,10 @@ def find_page_quad(img_bgr: np.ndarray) -> tuple[np.ndarray | None, str]:
 
 
 def _quad_from_mask(
-    score: np.ndarray, paper: np.ndarray, snap: bool = True
+    score: np.ndarray,
+    paper: np.ndarray,
+    snap: bool = True,
+    min_fraction: float = MIN_PAPER_FRACTION,
 ) -> tuple[np.ndarray | None, str]:
     """The four corners of the largest region of `paper` (a bool mask of paper-bright pixels), in
     the mask's pixels, or None and why ("no_paper", or "fills" for a page filling the frame).
@@ -123,7 +136,7 @@ def _quad_from_mask(
     i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     area = stats[i, cv2.CC_STAT_AREA]
     sh, sw = mask.shape
-    if area < 0.15 * sh * sw:
+    if area < min_fraction * sh * sw:
         return None, "no_paper"
     comp = (lab == i).astype(np.uint8) * 255
     # Background must be visible around most of the page; otherwise this is a scan / full-frame shot.
@@ -330,12 +343,6 @@ def _warp(src: np.ndarray, H: np.ndarray, size: tuple[int, int]) -> np.ndarray:
             small, H @ S, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
         )
     return cv2.warpPerspective(src, H, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-
-
-WHOLE_PAGE_WIDTH_MM = (255.0, 330.0)  # a whole page in view: A4 or Letter, landscape
-MAX_OUTPUT_PX = 12_000_000  # a rectified page bigger than this means the grid was misread
-MIN_OUTPUT_PX = (200, 100)  # ...and so does one smaller than this
-BORDER_TOUCH = 0.005  # an outline this close (of the frame's side) to the border may be cut off
 
 
 def _shrunk(img_bgr: np.ndarray) -> tuple[np.ndarray, float]:

@@ -71,3 +71,10 @@ def trace_smoothing_px(sharp: float) -> float:
     return float(
         np.interp(sharp, [SHARP_BLURRED, SHARP_CRISP], [SMOOTH_BLURRED_PX, SMOOTH_CRISP_PX])
     )
+
+
+def laplacian_variance(gray: np.ndarray) -> float:
+    """Variance of the Laplacian of a grey image: the preview's and the camera's sharpness (the
+    capture config's `min_sharpness` is in these units, measured at preview scale). Unlike
+    sharpness() it needs no rectified page, so it can judge a raw frame."""
+    return float(cv2.Laplacian(gray, cv2.CV_32F).var())

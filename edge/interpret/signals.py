@@ -45,11 +45,32 @@ def finite_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
 
 
+UNIT_CHECK_MV = 20.0  # a median |sample| above this is microvolts or ADC units, not mV
+
+
 def validate(signals, fs, lead_names) -> Prepared:
     """Check shapes, rate, lead names and values; return the canonical 12-lead form at `fs`.
 
     Raises BadInputError for anything that cannot be read as an ECG (no known lead, flat or all
     non-finite signals, rate outside 100-2000 Hz, values that look like microvolts)."""
+    fs = _checked_fs(fs)
+    warnings: list[str] = []
+    names = [str(n) for n in (lead_names or [])]
+    sig = _checked_shape(signals, names, fs, warnings)
+    out = _canonical_leads(sig, names, warnings)
+    _drop_unusable(out, fs, warnings)
+    fin = out[np.isfinite(out)]
+    if np.percentile(np.abs(fin), 50) > UNIT_CHECK_MV:
+        raise BadInputError(
+            "bad_units",
+            f"median amplitude {np.median(np.abs(fin)):.0f} is implausible for mV",
+            "the signals look like microvolts or ADC units; convert them to mV",
+        )
+    return Prepared(out, fs, warnings)
+
+
+def _checked_fs(fs) -> float:
+    """The sampling rate as a float within MIN_FS-MAX_FS."""
     try:
         fs = float(fs)
     except (TypeError, ValueError):
@@ -62,6 +83,11 @@ def validate(signals, fs, lead_names) -> Prepared:
             f"sampling rate {fs:g} Hz is outside the supported {MIN_FS:g}-{MAX_FS:g} Hz",
             "record or resample the ECG at 100-1000 Hz (500 Hz is standard)",
         )
+    return fs
+
+
+def _checked_shape(signals, names: list[str], fs: float, warnings: list[str]) -> np.ndarray:
+    """The signals as an (n_samples, n_leads) float array of a usable length."""
     try:
         sig = np.array(signals, dtype=np.float64)
     except (TypeError, ValueError):
@@ -72,8 +98,6 @@ def validate(signals, fs, lead_names) -> Prepared:
         ) from None
     if sig.ndim == 1:
         sig = sig[:, None]
-    names = [str(n) for n in (lead_names or [])]
-    warnings: list[str] = []
     if sig.ndim == 2 and sig.shape[1] != len(names) and sig.shape[0] == len(names):
         sig = sig.T  # (n_leads, n_samples) given: accept it
         warnings.append("signals were given lead-major (n_leads, n_samples); transposed")
@@ -94,6 +118,11 @@ def validate(signals, fs, lead_names) -> Prepared:
             f"recording is {sig.shape[0] / fs:.0f} s long; the first {MAX_SECONDS:.0f} s are used"
         )
         sig = sig[: int(MAX_SECONDS * fs)]
+    return sig
+
+
+def _canonical_leads(sig: np.ndarray, names: list[str], warnings: list[str]) -> np.ndarray:
+    """(n, 12) in LEAD_NAMES order, NaN for leads not given and for infinite samples."""
     out = np.full((sig.shape[0], len(LEAD_NAMES)), np.nan)
     unknown = []
     for j, n in enumerate(names):
@@ -124,13 +153,17 @@ def validate(signals, fs, lead_names) -> Prepared:
             "the recording has no finite samples in any lead",
             "the digitization found no trace; retake the photo",
         )
+    return out
+
+
+def _drop_unusable(out: np.ndarray, fs: float, warnings: list[str]) -> None:
+    """Stretches too short to use and flat leads become NaN (in place); all flat is refused."""
     absent = []
     for k, name in enumerate(LEAD_NAMES):
         col = out[:, k]
         fin = np.isfinite(col)
         if not fin.any():
             continue
-        # drop stretches too short to use
         for a, b in finite_runs(fin):
             if b - a < MIN_RUN_S * fs:
                 col[a:b] = np.nan
@@ -146,14 +179,6 @@ def validate(signals, fs, lead_names) -> Prepared:
             "every lead is flat (no ECG activity)",
             "check the electrodes/printout; a flat line cannot be interpreted",
         )
-    fin = out[np.isfinite(out)]
-    if np.percentile(np.abs(fin), 50) > 20.0:
-        raise BadInputError(
-            "bad_units",
-            f"median amplitude {np.median(np.abs(fin)):.0f} is implausible for mV",
-            "the signals look like microvolts or ADC units; convert them to mV",
-        )
-    return Prepared(out, fs, warnings)
 
 
 def resample(sig: np.ndarray, fs: float, fs_out: float) -> np.ndarray:
