@@ -275,17 +275,17 @@ def test_beat_features_follow_the_findings():
 
 def test_q_wave_width_on_a_drawn_beat():
     """A 40 ms initial negative deflection reads as a ~40 ms Q wave; an R-first QRS has none."""
-    from edge.interpret.beat_features import PER_LEAD, _lead_features
+    from edge.interpret.beat_features import PER_LEAD, lead_features
 
     fs, on, off, r = 500.0, 100, 150, 130
     beat = np.zeros(400)
     t = np.arange(20)
     beat[on : on + 20] = -0.3 * np.sin(np.pi * t / 20)  # Q: 40 ms below the baseline
     beat[on + 20 : off] = 1.2 * np.sin(np.pi * np.arange(30) / 30)  # then the R wave
-    q_ms = dict(zip(PER_LEAD, _lead_features(beat, on, off, r, fs)))["q_ms"]
+    q_ms = dict(zip(PER_LEAD, lead_features(beat, on, off, r, fs)))["q_ms"]
     assert 34 <= q_ms <= 46
     beat[on : on + 20] = 0.2 * np.sin(np.pi * t / 20)
-    assert dict(zip(PER_LEAD, _lead_features(beat, on, off, r, fs)))["q_ms"] == 0
+    assert dict(zip(PER_LEAD, lead_features(beat, on, off, r, fs)))["q_ms"] == 0
 
 
 def test_boosted_trees_on_the_device_match_scikit_learn():

@@ -14,8 +14,8 @@ from convert.synth import render_page, synthetic_ecg
 from edge.digitize import WORK_PX_PER_MM, digitize
 from edge.digitize.extract import dp_paths, refine_path
 from edge.digitize.grid import measure_grid
-from edge.digitize.pulses import find_pulse
 from edge.digitize.page import rectify_page
+from edge.digitize.pulses import find_pulse
 from edge.digitize.traceprob import (
     classical_trace_probability,
     get_trace_probability,
@@ -233,21 +233,21 @@ def test_grid_fundamental_yields_only_to_its_own_subharmonic():
     fundamental); a plateau at the band's low edge that is no subharmonic (fold-9 photo 94, a
     faded thermal grid, read 7.0 px/mm for 6.1 and then rescaled from the trace span: 3.3 dB) is
     another pattern."""
-    from edge.digitize.grid import _lowest_strong
+    from edge.digitize.grid import lowest_strong
 
     freqs = np.linspace(0.028, 0.036, 161)
     score = np.full(161, 1.0)
     best = 90
     score[best] = 5.9  # the 5 mm lines at 1/30.3 px
     score[1:5] = 5.0  # 0.85 of it, at 1/35.5 px: not a subharmonic
-    assert _lowest_strong(score, freqs) == best
+    assert lowest_strong(score, freqs) == best
     # Twice the true fundamental: the true one (half the frequency) scores nearly as well.
     freqs2 = np.linspace(0.014, 0.036, 441)
     score2 = np.full(441, 1.0)
     i_best = int(np.argmin(np.abs(freqs2 - 0.033)))
     i_half = int(np.argmin(np.abs(freqs2 - 0.0165)))
     score2[i_best], score2[i_half] = 5.9, 5.0
-    assert _lowest_strong(score2, freqs2) == i_half
+    assert lowest_strong(score2, freqs2) == i_half
 
 
 def test_no_grid_falls_back_to_page_size():
@@ -541,11 +541,11 @@ def test_steep_strokes_keep_their_timing_at_high_resolution():
 
 def test_broken_row_is_rescued_when_a_found_gap_is_twice_the_pitch():
     """Rows at 300, 560 and 1070 found, a broken row at 815 weak: the 510 px gap is two pitches."""
-    from edge.digitize.rows import _add_rows_at_pitch
+    from edge.digitize.rows import add_rows_at_pitch
 
-    assert _add_rows_at_pitch([300.0, 560.0, 1070.0], [815, 420]) == [300.0, 560.0, 815.0, 1070.0]
+    assert add_rows_at_pitch([300.0, 560.0, 1070.0], [815, 420]) == [300.0, 560.0, 815.0, 1070.0]
     # Evenly spaced rows: a weak line at half the pitch (text) is not a row.
-    assert _add_rows_at_pitch([300.0, 560.0, 820.0], [430]) == [300.0, 560.0, 820.0]
+    assert add_rows_at_pitch([300.0, 560.0, 820.0], [430]) == [300.0, 560.0, 820.0]
 
 
 def test_rows_end_where_two_agree_not_where_glare_cut_one():
@@ -730,7 +730,7 @@ def test_header_text_one_pitch_above_the_rows_is_not_a_row():
     """Two lines of header text sit one pitch above the first row of a thick pen (a scan's
     classical map keeps text): as thin as those traces and covering as many columns as a
     washed-out row, but crossing each column several times where a trace crosses it once."""
-    from edge.digitize.rows import _complete_rows
+    from edge.digitize.rows import complete_rows
 
     prob = _rows_prob(
         [(330, 0.05, 0.95), (500, 0.05, 0.95), (670, 0.05, 0.95), (840, 0.05, 0.95)], pen=8
@@ -740,26 +740,26 @@ def test_header_text_one_pitch_above_the_rows_is_not_a_row():
         (180, "Recorded: 2024-12-12 17:30  Ward: CCU     Nonspecific T wave abnormality"),
     ):
         cv2.putText(prob, text, (90, y), cv2.FONT_HERSHEY_DUPLEX, 0.95, 1.0, 2)
-    rows = _complete_rows(prob, [330.0, 500.0, 670.0, 840.0], WORK_PX_PER_MM)
+    rows = complete_rows(prob, [330.0, 500.0, 670.0, 840.0], WORK_PX_PER_MM)
     assert rows == [330.0, 500.0, 670.0, 840.0]
 
 
 def test_rows_whose_steep_strokes_break_the_run_test_are_found_midway_and_beyond():
     """Only the first and third of four large-amplitude rows pass the run test; the missing two
     sit midway and one pitch beyond, where the spacing puts them."""
-    from edge.digitize.rows import _complete_rows
+    from edge.digitize.rows import complete_rows
 
     prob = _rows_prob([(250, 0.05, 0.95), (520, 0.05, 0.95), (790, 0.05, 0.95), (1060, 0.05, 0.95)])
-    rows = _complete_rows(prob, [250.0, 790.0], WORK_PX_PER_MM)
+    rows = complete_rows(prob, [250.0, 790.0], WORK_PX_PER_MM)
     assert len(rows) == 4 and np.all(np.abs(np.array(rows) - [250, 520, 790, 1060]) < 15)
 
 
 def test_stray_line_between_rows_is_dropped():
-    from edge.digitize.rows import _drop_stray_row
+    from edge.digitize.rows import drop_stray_row
 
-    assert _drop_stray_row([244.0, 447.0, 509.0, 773.0, 1036.0]) == [244.0, 509.0, 773.0, 1036.0]
+    assert drop_stray_row([244.0, 447.0, 509.0, 773.0, 1036.0]) == [244.0, 509.0, 773.0, 1036.0]
     # Evenly spaced rows (a 5-row page as printed) are kept as they are.
-    assert _drop_stray_row([200.0, 400.0, 600.0, 800.0, 1000.0]) == [
+    assert drop_stray_row([200.0, 400.0, 600.0, 800.0, 1000.0]) == [
         200.0,
         400.0,
         600.0,
@@ -797,14 +797,14 @@ def test_unsharp_restores_edge_contrast():
 
 def test_text_lines_among_rows_are_left_out():
     """Eight 'rows': four traces 44 mm apart and four short text lines between them."""
-    from edge.digitize.rows import _regular_subset
+    from edge.digitize.rows import regular_subset
 
     k = WORK_PX_PER_MM
     rows = [300.0, 564.0, 828.0, 1092.0]
     text = [120.0, 420.0, 700.0, 1180.0]
     lengths = {c: 1500 for c in rows} | {c: 300 for c in text}
-    assert _regular_subset(sorted(rows + text), lengths, k) == rows
-    assert _regular_subset(sorted(text), {c: 300 for c in text}, k) is None
+    assert regular_subset(sorted(rows + text), lengths, k) == rows
+    assert regular_subset(sorted(text), {c: 300 for c in text}, k) is None
 
 
 def test_overlay_draws_the_extracted_qrs_heights(clean_result):
@@ -833,16 +833,16 @@ def test_overlay_draws_the_extracted_qrs_heights(clean_result):
 def test_faint_grid_scale_is_taken_where_pulse_and_span_agree():
     """A faint grid read at a wrong period (not an octave off) makes the 10 s strip and the
     1 mV pulse come out short by the same factor; one ruler alone is not trusted."""
-    from edge.digitize.scale import _scale_from_pulse_and_span
+    from edge.digitize.scale import scale_from_pulse_and_span
 
-    assert _scale_from_pulse_and_span(201.6, [8.03, 7.93, 8.0]) == pytest.approx(0.80, abs=0.01)
-    assert _scale_from_pulse_and_span(187.2, [14.8, 14.82]) == pytest.approx(
+    assert scale_from_pulse_and_span(201.6, [8.03, 7.93, 8.0]) == pytest.approx(0.80, abs=0.01)
+    assert scale_from_pulse_and_span(187.2, [14.8, 14.82]) == pytest.approx(
         0.74, abs=0.01
     )  # 20 mm/mV
-    assert _scale_from_pulse_and_span(250.0, [10.0, 10.0]) is None  # the grid was right
-    assert _scale_from_pulse_and_span(200.0, [10.0, 10.0]) is None  # an 8 s strip, grid right
-    assert _scale_from_pulse_and_span(200.0, []) is None  # no pulse: no second ruler
-    assert _scale_from_pulse_and_span(125.0, [5.0]) is None  # octave: handled elsewhere
+    assert scale_from_pulse_and_span(250.0, [10.0, 10.0]) is None  # the grid was right
+    assert scale_from_pulse_and_span(200.0, [10.0, 10.0]) is None  # an 8 s strip, grid right
+    assert scale_from_pulse_and_span(200.0, []) is None  # no pulse: no second ruler
+    assert scale_from_pulse_and_span(125.0, [5.0]) is None  # octave: handled elsewhere
 
 
 def test_ruler_straight_lead_in_and_out_are_not_read_as_trace():

@@ -9,7 +9,7 @@ import pytest
 
 from convert.synth import render_page, synthetic_ecg
 from edge.digitize import digitize
-from edge.digitize.dewarp import _smooth_grid_reading, row_levels, row_rulers
+from edge.digitize.dewarp import row_levels, row_rulers, smooth_grid_reading
 from edge.digitize.rows import find_rows
 from edge.digitize.traceprob import get_trace_probability
 from edge.layouts import LEAD_NAMES
@@ -122,7 +122,7 @@ def test_level_is_followed_across_a_slip_in_the_grid_phase():
     """A bend read from the grid phase, with a stretch of noise (glare) where the phase jumps
     about: the noise is dropped and the stretch after it joins the one before with the whole
     number of periods that keeps the level continuous."""
-    from edge.digitize.dewarp import _level_from_phase
+    from edge.digitize.dewarp import level_from_phase
 
     f0 = 1 / 30.0
     idx = np.arange(0, 1500)
@@ -132,7 +132,7 @@ def test_level_is_followed_across_a_slip_in_the_grid_phase():
         rng = np.random.default_rng(seed)
         noisy = (idx >= 600) & (idx < 750)
         z[noisy] = np.exp(2j * np.pi * rng.random(noisy.sum()))
-        kept, dy = _level_from_phase(z, idx, f0)
+        kept, dy = level_from_phase(z, idx, f0)
         assert not np.isin(kept, idx[noisy]).any()
         err = dy - true[kept]
         assert np.abs(err - err[0]).max() < 0.5  # no whole-period (30 px) jump after the noise
@@ -148,14 +148,14 @@ def test_no_grid_means_no_ruler():
 def _unwrapped_across_glare(f0: float, n: int, gap: tuple[int, int], seed: int):
     """A row's grid envelope at f0 (a grid stretched 2 % against the page scale) with the
     columns in `gap` unreadable (random phase: glare), unwrapped: (error in periods, bad)."""
-    from edge.digitize.dewarp import _unwrap_segments
+    from edge.digitize.dewarp import unwrap_segments
 
     x = np.arange(n, dtype=np.float64)
     u_true = f0 * x * 1.02 + 0.3
     z = np.exp(2j * np.pi * (u_true - f0 * x))
     bad = (x >= gap[0]) & (x < gap[1])
     z[bad] = np.exp(2j * np.pi * np.random.default_rng(seed).random(bad.sum()))
-    return _unwrap_segments(z, ~bad, f0) - u_true, bad
+    return unwrap_segments(z, ~bad, f0) - u_true, bad
 
 
 def test_phase_slip_under_glare_does_not_shift_the_rest_of_the_row():
@@ -262,7 +262,7 @@ def test_rulers_follow_a_slight_bend_and_ignore_local_glitches():
         g0 = int(rng.uniform(a + 60, b - 150))
         mm[g0 : g0 + 90] += np.hanning(90) * 1.0
         mm += rng.normal(0, 0.01, w)
-        out = _smooth_grid_reading(np.maximum.accumulate(mm), a, b, 6.0)
+        out = smooth_grid_reading(np.maximum.accumulate(mm), a, b, 6.0)
         err = (out - true_mm)[a:b]
         assert np.abs(err - err.mean()).max() < 0.05
 

@@ -8,7 +8,12 @@ import pytest
 
 from convert.synth import render_page, synthetic_ecg
 from edge.digitize import digitize
-from edge.digitize.gridlines import DETECT_SIDE, _find_at, find_grid_lines, rectifying_homography
+from edge.digitize.gridlines import (
+    DETECT_SIDE,
+    find_grid_lines,
+    find_grid_lines_at,
+    rectifying_homography,
+)
 from edge.digitize.page import find_page_quad
 from edge.layouts import LEAD_NAMES
 from edge.snr import record_snr
@@ -144,7 +149,7 @@ def test_a_small_page_is_searched_at_a_finer_scale():
     photo, H, page = _on_desk(
         [[400, 300], [1400, 350], [1370, 1000], [380, 965]], frame=(2400, 1800)
     )
-    assert _find_at(photo, None, 0, DETECT_SIDE) is None
+    assert find_grid_lines_at(photo, None, 0, DETECT_SIDE) is None
     lines = find_grid_lines(photo)
     assert lines is not None
     G = rectifying_homography(lines, (900.0, 650.0))

@@ -10,8 +10,8 @@ import pytest
 from convert.synth import render_page, synthetic_ecg
 from edge.digitize import WORK_PX_PER_MM, digitize
 from edge.digitize.extract import refine_path
-from edge.digitize.rows import find_rows
 from edge.digitize.page import find_page_quad
+from edge.digitize.rows import find_rows
 from edge.layouts import LEAD_NAMES
 from edge.snr import record_snr
 
@@ -126,7 +126,7 @@ def test_text_line_one_pitch_above_is_not_a_row():
     y = centres[0] - 160
     x = 40
     while x < 600:
-        for c in range(5):  # a word of five letters
+        for _ in range(5):  # a word of five letters
             prob[y - 8 : y + 7, x : x + 2] = 1.0
             prob[y - 8 : y - 6, x : x + 8] = 1.0
             prob[y + 5 : y + 7, x : x + 8] = 1.0
@@ -188,7 +188,7 @@ def test_merged_qrs_strokes_are_read_in_order():
     the S trough, ordered by their x centres, zig-zag. They must come out monotone, within the
     two extremes; a stretch that crosses a flat (non-steep) point is not an R-to-S stroke and
     keeps its shape."""
-    from edge.digitize.extract import _monotone_strokes
+    from edge.digitize.extract import monotone_strokes
 
     px = np.array([10.0, 10.5, 11.0, 11.2, 11.4, 11.6, 11.8, 12.0, 13.0, 14.0, 14.5, 15.0])
     py = np.array([80.0, 40.0, 70.0, 52.0, 95.0, 60.0, 118.0, 121.0, 100.0, 90.0, 84.0, 80.0])
@@ -197,14 +197,14 @@ def test_merged_qrs_strokes_are_read_in_order():
     )  # R apex at 10.5, S trough at 12
     steep = np.array([False, True, True, True, True, True, True, True, True, True, True, False])
     y = py.copy()
-    _monotone_strokes(px, y, kind, steep, lw=2.0)
+    monotone_strokes(px, y, kind, steep, lw=2.0)
     assert np.all(np.diff(y[1:8]) >= 0) and y[1] == 40.0 and y[7] == 121.0
     assert list(y[2:7]) == [52.0, 60.0, 70.0, 95.0, 118.0]
     assert np.array_equal(y[8:], py[8:]) and y[0] == py[0]  # after the trough: untouched
     flat = steep.copy()
     flat[4] = False
     y = py.copy()
-    _monotone_strokes(px, y, kind, flat, lw=2.0)
+    monotone_strokes(px, y, kind, flat, lw=2.0)
     assert np.array_equal(y, py)
 
 

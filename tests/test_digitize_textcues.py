@@ -88,7 +88,7 @@ def test_text_printed_close_under_a_row_is_not_cut():
 def test_a_unit_split_in_two_is_read_whole():
     """A dark grid line or a wide letter gap splits "mm/mV" into "mm/m" and "V": the word read
     whole at the wider join replaces the pieces."""
-    from edge.digitize.textcues import _merge_split_units
+    from edge.digitize.textcues import merge_split_units
 
     pieces = [
         ((10, 100, 30, 112), "20", 0.99),
@@ -96,11 +96,11 @@ def test_a_unit_split_in_two_is_read_whole():
         ((86, 100, 96, 112), "other", 0.99),
     ]
     whole = [((40, 99, 96, 113), "mm/mV", 0.99), ((10, 99, 96, 113), "other", 0.99)]
-    words = _merge_split_units(pieces, whole)
+    words = merge_split_units(pieces, whole)
     assert sorted(n for _, n, _ in words) == ["20", "mm/mV"]
     assert _pairs(words).gain_mm_mv == 20.0 and _pairs(pieces).gain_mm_mv is None
     # A whole that is not confidently a unit leaves the pieces alone.
-    assert _merge_split_units(pieces, [((40, 99, 96, 113), "mm/mV", 0.6)]) == pieces
+    assert merge_split_units(pieces, [((40, 99, 96, 113), "mm/mV", 0.6)]) == pieces
 
 
 def test_normalised_word_fills_the_model_input():

@@ -57,11 +57,11 @@ def _trace_errors(page, signals: np.ndarray, max_slope_px: float = 0.3) -> np.nd
 def test_synthetic_ecg_limb_relations_and_variety():
     a = synthetic_ecg(seed=1)
     assert a.shape == (5000, 12) and np.isfinite(a).all()
-    I, II, III, aVR, aVL, aVF = (a[:, i] for i in range(6))
-    np.testing.assert_allclose(III, II - I, atol=1e-12)
-    np.testing.assert_allclose(aVR, -(I + II) / 2, atol=1e-12)
-    np.testing.assert_allclose(aVL, I - II / 2, atol=1e-12)
-    np.testing.assert_allclose(aVF, II - I / 2, atol=1e-12)
+    lead_i, II, III, aVR, aVL, aVF = (a[:, i] for i in range(6))
+    np.testing.assert_allclose(III, II - lead_i, atol=1e-12)
+    np.testing.assert_allclose(aVR, -(lead_i + II) / 2, atol=1e-12)
+    np.testing.assert_allclose(aVL, lead_i - II / 2, atol=1e-12)
+    np.testing.assert_allclose(aVF, II - lead_i / 2, atol=1e-12)
     assert 0.3 < np.ptp(II) < 4.0 and 0.5 < np.ptp(a[:, 7]) < 6.0  # mV, as on real ECGs
     np.testing.assert_array_equal(a, synthetic_ecg(seed=1))
     b = synthetic_ecg(seed=2, seconds=5, fs=250)
@@ -144,7 +144,7 @@ def test_layout_places_leads_in_their_boxes(ecg, layout):
     page = render_page(ecg, FS, layout=layout, seed=1, dpi=150)
     m = page.meta
     lay = LAYOUTS[layout]
-    assert sorted(m["leads"]) == sorted({l for r in lay.all_rows() for l in r})
+    assert sorted(m["leads"]) == sorted({name for r in lay.all_rows() for name in r})
     for r, leads in enumerate(lay.all_rows()):
         for c, lead in enumerate(leads):
             seg = [s for s in m["leads"][lead] if s["row"] == r and s["col"] == c]
@@ -167,7 +167,7 @@ def test_layout_places_leads_in_their_boxes(ecg, layout):
     # segment columns cover consecutive windows of the printed width
     T = m["printed_seconds"]
     assert T == pytest.approx(250 / 25)
-    for lead, segs in m["leads"].items():
+    for segs in m["leads"].values():
         for s in segs:
             n = len(lay.rows[0]) if s["row"] < len(lay.rows) else 1
             assert s["t1_s"] - s["t0_s"] == pytest.approx(T / n)

@@ -93,7 +93,7 @@ def make_examples(out_dir: str | Path = "examples") -> dict[str, Path]:
     for path in out.values():
         for ext in (".hea", ".dat"):
             path.with_suffix(ext).unlink(missing_ok=True)
-    for name, path in out.items():
+    for path in out.values():
         size = path.stat().st_size
         if size > MAX_BYTES:
             raise SystemExit(
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m convert.synth.make_examples", description=__doc__)
     ap.add_argument("--out", default="examples", help="output folder (default examples)")
     args = ap.parse_args(argv)
-    for name, path in make_examples(args.out).items():
+    for path in make_examples(args.out).values():
         print(
             f"{path}: {path.stat().st_size / 1e6:.2f} MB (+ {path.with_suffix('').name}.json/.mask.png)"
         )

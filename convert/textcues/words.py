@@ -261,7 +261,10 @@ def render_word(text: str, font_path: str, rng: np.random.Generator) -> np.ndarr
         return np.zeros((WORD_H, WORD_W), np.float32)
     bx0, bx1, by0, by1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
     bh = by1 - by0
-    j = lambda: int(round(rng.normal(0, 0.12 * bh)))
+
+    def j() -> int:
+        return int(round(rng.normal(0, 0.12 * bh)))
+
     box = (
         max(0, bx0 + j()),
         max(0, by0 + j()),

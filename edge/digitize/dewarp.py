@@ -76,7 +76,7 @@ def _segment_rate(x: np.ndarray, u: np.ndarray, f0: float) -> float | None:
     return rate if abs(rate / f0 - 1.0) <= MAX_STRETCH else None
 
 
-def _unwrap_segments(z: np.ndarray, good: np.ndarray, f0: float) -> np.ndarray | None:
+def unwrap_segments(z: np.ndarray, good: np.ndarray, f0: float) -> np.ndarray | None:
     """Grid position u(x) in periods from the complex envelope z. The phase is unwrapped only
     inside readable stretches; where it runs faster or slower than paper can stretch (a slip
     under glare, a shadow, a fold) the stretch is cut. Each stretch is then joined to the one
@@ -173,7 +173,7 @@ def row_rulers(
             out.append(None)
             continue
         cov, period_mm, f0, z, good = best
-        u = _unwrap_segments(z, good, f0)
+        u = unwrap_segments(z, good, f0)
         if u is None:
             out.append(None)
             continue
@@ -184,7 +184,7 @@ def row_rulers(
             out.append(None)
             continue
         mm = np.maximum.accumulate(mm)
-        mm = np.maximum.accumulate(_smooth_grid_reading(mm, a, b, px_per_mm))
+        mm = np.maximum.accumulate(smooth_grid_reading(mm, a, b, px_per_mm))
         out.append(RowRuler(mm, period_mm, cov))
     return out
 
@@ -219,7 +219,7 @@ def _running_median(v: np.ndarray, size: int) -> np.ndarray:
     return np.median(np.lib.stride_tricks.sliding_window_view(p, size), axis=1)
 
 
-def _smooth_grid_reading(mm: np.ndarray, a: int, b: int, px_per_mm: float) -> np.ndarray:
+def smooth_grid_reading(mm: np.ndarray, a: int, b: int, px_per_mm: float) -> np.ndarray:
     """A ruler (mm along the row) or a level (mm the grid sits lower) read over columns a..b,
     cleaned of reading noise. Phase glitches (lead labels and boundaries, text, glare) are local;
     what a lens, a curl or a slightly wrong perspective leaves is a smooth bend. A robust cubic
@@ -325,7 +325,7 @@ def row_levels(
         mag = np.abs(z)
         good = good & (mag >= LEVEL_MIN_REL_MAG * float(np.median(mag[a:b][good[a:b]])))
         idx = np.flatnonzero(good[a:b]) + a
-        got = _level_from_phase(z[idx], idx, f0)
+        got = level_from_phase(z[idx], idx, f0)
         if got is None or np.ptp(got[1]) > MAX_LEVEL_MM * px_per_mm:
             out.append(None)
             continue
@@ -341,7 +341,7 @@ def row_levels(
             out.append(None)
             continue
         # A flat page (scanner, flatbed photo) only tilts: its phase wiggles are reading noise.
-        lv = _smooth_grid_reading(lv / px_per_mm, a, b, px_per_mm) * px_per_mm
+        lv = smooth_grid_reading(lv / px_per_mm, a, b, px_per_mm) * px_per_mm
         out.append(lv - lv[a])
     return out
 
@@ -365,7 +365,7 @@ def _smooth_level(
     return np.interp(x, have, lv[have])
 
 
-def _level_from_phase(
+def level_from_phase(
     z: np.ndarray, idx: np.ndarray, f0: float
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Vertical grid displacement (px) from the complex envelope z at readable columns `idx`,

@@ -199,11 +199,11 @@ def refine_path(
             steep = np.concatenate([steep[keep], np.ones(len(ex), bool)])
             order = np.argsort(px, kind="stable")
             px, py, kind, steep = px[order], py[order], kind[order], steep[order]
-    _monotone_strokes(px, py, kind, steep, lw)
+    monotone_strokes(px, py, kind, steep, lw)
     return RowTrace(yc.astype(np.float64), near.astype(np.float64), lw, px, py)
 
 
-def _monotone_strokes(px, py, kind, steep, lw) -> None:
+def monotone_strokes(px, py, kind, steep, lw) -> None:
     """Between a QRS apex and the next trough (or trough and apex) the signal runs one way, but
     where blur merges the up- and down-stroke into one ink blob, points ordered by their x
     centres zig-zag (each a fraction of a pixel off). Inside such a stretch, steep columns only

@@ -93,7 +93,7 @@ def _comb_score(logp: np.ndarray, fr: np.ndarray, f0: np.ndarray, max_h: int) ->
     return np.where(np.isfinite(out), out, -10.0)
 
 
-def _lowest_strong(score: np.ndarray, freqs: np.ndarray, frac: float = 0.8) -> int:
+def lowest_strong(score: np.ndarray, freqs: np.ndarray, frac: float = 0.8) -> int:
     """Index of the candidate fundamental to take: the best scoring, or a lower one scoring at
     least `frac` of it that the best is a harmonic of (about 2, 3, ... times its frequency):
     twice the true fundamental hits only even harmonics, which are peaks too, and must not win.
@@ -148,7 +148,7 @@ def _period_along(
         return 0.0, 0.0, 0.0
     s5 = _comb_score(logp, fr, f5, 3)
     s1 = _comb_score(logp, fr, f1, 2)
-    i5, i1 = _lowest_strong(s5, f5), _lowest_strong(s1, f1)
+    i5, i1 = lowest_strong(s5, f5), lowest_strong(s1, f1)
     comb = float(max(s5[i5], s1[i1]))
     if s5[i5] >= 2.0 or s5[i5] >= s1[i1]:
         base, mult = f5[i5], 5

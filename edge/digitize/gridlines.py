@@ -115,13 +115,13 @@ def find_grid_lines(
     given image's pixels), looking only inside `roi` (x0, y0, x1, y1) when given. None when there
     are not two clear families of straight lines (no grid, or too little of it in view)."""
     for side in (DETECT_SIDE, DETECT_SIDE_FINE):
-        lines = _find_at(img_bgr, roi, seed, side)
+        lines = find_grid_lines_at(img_bgr, roi, seed, side)
         if lines is not None or max(img_bgr.shape[:2]) <= side:
             return lines
     return None
 
 
-def _find_at(
+def find_grid_lines_at(
     img_bgr: np.ndarray, roi: tuple[int, int, int, int] | None, seed: int, side: int
 ) -> GridLines | None:
     """find_grid_lines on a copy shrunk to `side`."""

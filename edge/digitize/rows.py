@@ -41,7 +41,7 @@ def _longest_run(flags: np.ndarray, max_gap: int) -> int:
     return int((ends - starts + 1).max())
 
 
-def _add_rows_at_pitch(centres: list[float], weak: list[float]) -> list[float]:
+def add_rows_at_pitch(centres: list[float], weak: list[float]) -> list[float]:
     """Glare or a washed-out stretch breaks a trace into pieces: such a row (`weak`: long only when
     gaps of several mm are bridged) is accepted where it continues the even spacing of the rows
     already found, which header and footer text lines do not."""
@@ -128,12 +128,12 @@ def find_rows(prob: np.ndarray, px_per_mm: float) -> Rows:
             c for c in again.centres if all(abs(c - r) > 0.3 * rows.pitch for r in rows.centres)
         ]
         if extra:
-            more = _add_rows_at_pitch(
+            more = add_rows_at_pitch(
                 rows.centres, [c for c in extra if _trace_like(prob, c, rows.centres, px_per_mm)]
             )
             if len(more) > len(rows.centres):
                 rows = Rows(more, float(np.median(np.diff(more))), rows.upside_down_score)
-    more = _complete_rows(prob, rows.centres, px_per_mm)
+    more = complete_rows(prob, rows.centres, px_per_mm)
     if len(more) > len(rows.centres):
         rows = Rows(more, float(np.median(np.diff(more))), rows.upside_down_score)
     return rows
@@ -149,7 +149,7 @@ ONE_CURVE_SHARE = 0.75  # ...crossing columns once as often as the found rows do
 
 
 class _BandTest:
-    """Whether a band of the page holds a row like the found ones (see _complete_rows)."""
+    """Whether a band of the page holds a row like the found ones (see complete_rows)."""
 
     def __init__(self, prob: np.ndarray, out: list[float], band: int, px_per_mm: float) -> None:
         self.h, w = prob.shape
@@ -229,7 +229,7 @@ class _BandTest:
         return float(self.rows_of(best)[0] + int(np.argmax(prof)))
 
 
-def _complete_rows(prob: np.ndarray, centres: list[float], px_per_mm: float) -> list[float]:
+def complete_rows(prob: np.ndarray, centres: list[float], px_per_mm: float) -> list[float]:
     """Rows the run test missed: glare, a fold shadow or a faint pen can leave a row in pieces
     with whole leads washed out, and steep strokes of a large trace can break every run. Where
     the found rows' spacing predicts a row (one pitch beyond the outer rows, or midway in a gap
@@ -322,7 +322,7 @@ def _find_rows(prob: np.ndarray, px_per_mm: float, ink_thr: float, join_mm: floa
     longest = max(r for _, r in keep)
     centres = [float(c) for c, r in keep if r >= 0.45 * longest]
     if len(centres) >= 2 and weak:
-        centres = _add_rows_at_pitch(
+        centres = add_rows_at_pitch(
             centres, [c for c in weak if _trace_like(prob, c, centres, px_per_mm)]
         )
     # Refine each centre to the most common ink row nearby (the isoelectric line).
@@ -361,7 +361,7 @@ def _regular(c: list[float]) -> bool:
     return len(d) > 0 and bool(np.all(np.abs(d / np.median(d) - 1.0) < ROW_SPACING_TOL))
 
 
-def _drop_stray_row(centres: list[float]) -> list[float]:
+def drop_stray_row(centres: list[float]) -> list[float]:
     """Without one row, are the others evenly spaced (and with it not)? Then it is a stray."""
     if _regular(centres):
         return centres
@@ -370,7 +370,7 @@ def _drop_stray_row(centres: list[float]) -> list[float]:
     return fits[0] if len(fits) == 1 else centres
 
 
-def _regular_subset(centres: list[float], lengths: dict, k: float) -> list[float] | None:
+def regular_subset(centres: list[float], lengths: dict, k: float) -> list[float] | None:
     """The evenly spaced subset of 6, 4 or 3 rows (at least MIN_ROW_GAP_MM apart) whose traces
     are longest in total, or None."""
     for n in (6, 4, 3):
@@ -408,7 +408,7 @@ def select_rows(
         if len(centres) > want:
             centres = centres[-want:]
     elif want is None and len(centres) in (5, 7):
-        centres = _drop_stray_row(centres)
+        centres = drop_stray_row(centres)
         if len(centres) != len(rows.centres):
             warnings.append("a stray line between the rows was ignored")
     if want is None and len(centres) > 7 and len(centres) not in (11, 12, 13):
@@ -417,7 +417,7 @@ def select_rows(
         lengths = {
             c: (e[1] - e[0]) if e is not None else 0 for c, e in zip(rows.centres, paths.extents)
         }
-        sub = _regular_subset(centres, lengths, k)
+        sub = regular_subset(centres, lengths, k)
         if sub:
             warnings.append(f"{len(centres) - len(sub)} lines that are not trace rows were ignored")
             centres = sub

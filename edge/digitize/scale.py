@@ -44,7 +44,7 @@ def page_scale(
         )
         return k * span_mm / STRIP_MM
     if weak and not rulers_used and found:
-        f = _scale_from_pulse_and_span(span_mm, [p.height_px / k for p in found])
+        f = scale_from_pulse_and_span(span_mm, [p.height_px / k for p in found])
         if f is not None:
             warnings.append(
                 f"grid too faint to measure: scale set from the calibration pulse and the "
@@ -54,7 +54,7 @@ def page_scale(
     return k
 
 
-def _scale_from_pulse_and_span(span_mm: float, pulse_heights_mm: list[float]) -> float | None:
+def scale_from_pulse_and_span(span_mm: float, pulse_heights_mm: list[float]) -> float | None:
     """Scale correction (rectified mm per true mm) when a faint grid was read at a wrong period
     that is not an octave off: the trace span (250 mm for a standard 10 s strip) and the 1 mV
     calibration pulse (5, 10 or 20 mm) are two independent rulers. Only where both say the same

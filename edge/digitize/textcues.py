@@ -165,7 +165,7 @@ def _inside(
     )
 
 
-def _merge_split_units(words: list, wide: list) -> list:
+def merge_split_units(words: list, wide: list) -> list:
     """Replace the pieces of a word by the word read whole at the wider join, where that whole is
     confidently a unit or a number joined to its unit and covers two or more pieces."""
     out = list(words)
@@ -200,7 +200,7 @@ def read_printed_scale(
     P = classify(X)
     k = np.argmax(P, axis=1)
     read = [(b, CLASSES[int(j)], float(P[i, j])) for i, (b, j) in enumerate(zip(allb, k))]
-    words = _merge_split_units(read[: len(boxes)], read[len(boxes) :])
+    words = merge_split_units(read[: len(boxes)], read[len(boxes) :])
     out = _pairs(words)
     out.words = [
         {"box": list(b), "read": n, "p": round(p, 3)}

@@ -37,7 +37,7 @@ NAMES = tuple(f"{lead}_{f}" for lead in LEAD_NAMES for f in PER_LEAD) + GLOBAL
 Q_MV = 0.03  # an initial deflection below -Q_MV within 20 ms of QRS onset is a Q wave
 
 
-def _lead_features(x: np.ndarray, on: int, off: int, r: int, fs: float) -> list[float]:
+def lead_features(x: np.ndarray, on: int, off: int, r: int, fs: float) -> list[float]:
     """PER_LEAD values of one baseline-corrected median beat (NaN where not covered)."""
     ms = lambda v: int(round(v * fs / 1000.0))  # noqa: E731
     seg = x[on : off + 1]
@@ -107,11 +107,15 @@ def beat_features(m: Measurements) -> np.ndarray:
     """(len(NAMES),) float features; NaN where not measurable (the model imputes)."""
     per = np.full((len(LEAD_NAMES), len(PER_LEAD)), np.nan)
     mb, d = m.beats, m.delineation
-    if mb is not None and d is not None and d.qrs_on is not None and d.baseline is not None:
+    if (
+        mb is not None
+        and d is not None
+        and d.qrs_on is not None
+        and d.qrs_off is not None
+        and d.baseline is not None
+    ):
         for k in range(len(LEAD_NAMES)):
-            per[k] = _lead_features(
-                mb.beats[:, k] - d.baseline[k], d.qrs_on, d.qrs_off, mb.r, mb.fs
-            )
+            per[k] = lead_features(mb.beats[:, k] - d.baseline[k], d.qrs_on, d.qrs_off, mb.r, mb.fs)
     glob = _global_features(m, per)
     return np.concatenate([per.ravel(), [np.nan if v is None else float(v) for v in glob]])
 

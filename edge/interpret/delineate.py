@@ -196,7 +196,12 @@ def _t_end(
 
 def _p_wave(B: np.ndarray, base: np.ndarray, d: Delineation, fs: float) -> None:
     """P amplitude and onset from leads II, I, aVF, V1, V2, III (those present), in [QRS on - 300 ms, -30 ms]."""
-    ms = lambda s: int(round(s * fs / 1000.0))  # noqa: E731
+    if d.qrs_on is None:  # no QRS onset: nothing to look before
+        return
+
+    def ms(s: float) -> int:
+        return int(round(s * fs / 1000.0))
+
     a, b = max(0, d.qrs_on - ms(300)), d.qrs_on - ms(30)
     if b - a < ms(80):
         return
