@@ -208,6 +208,7 @@ def test_bad_frames_never_stop_the_daemon_never_make_records_and_show_guidance(t
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~2.5 min of captures and kills on an idle 2-core machine
 def test_sigkill_at_random_moments_loses_no_capture_and_leaves_only_complete_records(
     tmp_path, photos
 ):

@@ -18,7 +18,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from edge.errors import BadInputError, ModelError  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # onnx2tf conversions: minutes
 REPO = Path(__file__).resolve().parent.parent
 
 

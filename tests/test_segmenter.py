@@ -11,8 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data" / "ptbxl500"
 needs_data = pytest.mark.skipif(
@@ -21,6 +19,7 @@ needs_data = pytest.mark.skipif(
 
 
 def test_unet_shapes_and_budget():
+    torch = pytest.importorskip("torch")
     from convert.segmenter.model import TraceUNet, count_params, macs_per_pixel
 
     m = TraceUNet().eval()
@@ -66,6 +65,7 @@ def test_augment_and_batches_keep_shapes():
 
 
 def test_onnx_export_matches_torch(tmp_path):
+    torch = pytest.importorskip("torch")
     ort = pytest.importorskip("onnxruntime")
     from convert.segmenter.model import TraceUNet
     from convert.segmenter.train import export_onnx
@@ -106,6 +106,7 @@ def test_train_segmenter_without_data_is_a_clear_error(tmp_path):
 @needs_data
 @pytest.mark.needs_data
 def test_training_runs_and_resumes(tmp_path):
+    pytest.importorskip("torch")
     from convert.segmenter.train import TrainConfig, load_checkpoint, train
 
     cfg = TrainConfig(
@@ -200,6 +201,7 @@ def test_parallel_page_cache_matches_the_serial_one(tiny_ptbxl, tmp_path):
 def test_training_from_a_pack_with_batch_workers(tiny_ptbxl, tmp_path):
     """The GPU-box path on the CPU: signals from a pack, pages and batches from worker processes,
     and a time budget that stops the run with a saved, annealed checkpoint."""
+    pytest.importorskip("torch")
     from convert.segmenter.data import pack_records
     from convert.segmenter.train import TrainConfig, load_checkpoint, train
 

@@ -18,7 +18,7 @@ import pytest
 
 from edge.errors import BadInputError
 from edge.layouts import LEAD_NAMES
-from edge.store import RecordStore, make_record_id
+from edge.store import TMP_PREFIX, RecordStore, make_record_id
 from edge.wfdb_io import read_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -200,3 +200,64 @@ def test_sigkill_during_saves_leaves_only_complete_records(tmp_path):
         rec = read_record(r.wfdb_stem)
         assert rec.signals.shape == (5000, 12)
         assert "i" in r.read_report()
+
+
+_SLOW_WRITER = textwrap.dedent("""
+    import sys, numpy as np
+    from edge.store import RecordStore
+    store = RecordStore(sys.argv[1])
+    rng = np.random.default_rng(int(sys.argv[2]))
+    i = 0
+    while True:  # saves of a few hundred ms (noise PNGs, 2 MB captures): a wide window to kill in
+        img = rng.integers(0, 255, (900, 1200, 3), dtype=np.uint8)
+        store.save(signals=rng.normal(0, 0.2, (5000, 12)), fs=500, report={"i": i},
+                   capture=rng.bytes(2_000_000), capture_ext="jpg", rectified=img, overlay=img)
+        print(i, flush=True)
+        i += 1
+""")
+
+
+def test_sigkill_inside_a_save_leaves_a_consistent_store(tmp_path):
+    """kill -9 a writer while one of its saves is under way (its TMP_PREFIX directory exists). The
+    store it leaves, once reopened, holds no half record, indexes exactly the record directories
+    on disk, and keeps every save the writer had confirmed, complete and verified."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    confirmed = 0
+    killed_inside_a_save = False
+    for attempt in range(3):  # a kill can miss the window if the save commits first: try again
+        p = subprocess.Popen(
+            [sys.executable, "-c", _SLOW_WRITER, str(tmp_path), str(attempt)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert p.stdout.readline(), "the writer died before its first save"
+            confirmed += 1
+            deadline = time.monotonic() + 60
+            while not any(e.name.startswith(TMP_PREFIX) for e in os.scandir(tmp_path)):
+                assert time.monotonic() < deadline, "no save started within 60 s"
+                time.sleep(0.002)
+            p.send_signal(signal.SIGKILL)
+            p.wait(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        confirmed += len(p.stdout.read().split())  # saves confirmed before the kill landed
+        p.stdout.close()
+        killed_inside_a_save = any(e.name.startswith(TMP_PREFIX) for e in os.scandir(tmp_path))
+        if killed_inside_a_save:
+            break
+    assert killed_inside_a_save, "no kill landed inside a save in 3 attempts"
+    store = RecordStore(tmp_path)  # opening repairs what the kill left
+    recs = store.list()
+    assert not [e.name for e in os.scandir(tmp_path) if e.name.startswith(TMP_PREFIX)]
+    dirs = {e.name for e in os.scandir(tmp_path) if e.is_dir() and not e.name.startswith(".")}
+    assert dirs == {r.id for r in recs}
+    assert confirmed <= len(recs) <= confirmed + 3  # at most the in-flight save per attempt
+    for r in recs:
+        assert r.status == "saved" and store.verify(r.id) == [], r.id
+        assert read_record(r.wfdb_stem).signals.shape == (5000, 12)
+        assert "i" in r.read_report()
+    store.close()
