@@ -38,10 +38,14 @@ def ink_darkness(rectified_bgr: np.ndarray, px_per_mm: float = WORK_PX_PER_MM) -
     bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     bg = cv2.GaussianBlur(bg, (0, 0), 2 * px_per_mm / f)
     bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
-    img = rectified_bgr.astype(np.float32)
     np.maximum(bg, 8, out=bg)
-    norm = img / bg.astype(np.float32)
-    v = norm.max(axis=2)
+    # max over channels of pixel / background, one channel at a time (a whole-page float copy of
+    # every channel would triple the peak memory of a large photo).
+    v = np.zeros((h, w), np.float32)
+    for c in range(rectified_bgr.shape[2]):
+        ratio = rectified_bgr[:, :, c].astype(np.float32)
+        ratio /= bg[:, :, c].astype(np.float32)
+        np.maximum(v, ratio, out=v)
     return np.clip(1.0 - v, 0.0, 1.0)
 
 
