@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from .grid import grid_darkness
+from .numeric import percentile
 
 MIN_COVERAGE = 0.6  # fraction of a row's span where the grid pattern must be readable
 MAX_STRETCH = 0.25  # local scale may differ from the page scale by at most this fraction
@@ -337,7 +338,7 @@ def row_levels(
         wt = mag[idx]
         lv = _smooth_level(idx, dy, wt, w, LEVEL_SMOOTH_MM * px_per_mm)
         resid = np.abs(dy - lv[idx])
-        if float(np.quantile(resid, 0.95)) > MAX_LEVEL_RESID_MM * px_per_mm:
+        if float(percentile(resid, 95.0)) > MAX_LEVEL_RESID_MM * px_per_mm:
             out.append(None)
             continue
         # A flat page (scanner, flatbed photo) only tilts: its phase wiggles are reading noise.

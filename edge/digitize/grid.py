@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .numeric import percentile
+
 PLAUSIBLE_WIDTH_MM = (150.0, 460.0)  # what a printed page or gridded area can span
 
 
@@ -59,7 +61,7 @@ def without_ink(d: np.ndarray, img_bgr: np.ndarray) -> np.ndarray:
     bg = _paper_level(mx)
     sub = (slice(None, None, 3), slice(None, None, 3))  # the page's darkness level from a sample
     dk = 1.0 - mx[sub].astype(np.float32) / np.maximum(bg[sub].astype(np.float32), 1.0)
-    thr = max(0.5, 2.5 * float(np.percentile(dk, 90)))
+    thr = max(0.5, 2.5 * float(percentile(dk, 90)))
     ink = (mx.astype(np.float32) < bg.astype(np.float32) * np.float32(1.0 - thr)).astype(np.uint8)
     ink = cv2.dilate(ink, np.ones((3, 3), np.uint8))
     return np.where(ink > 0, np.float32(0.0), d)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .numeric import percentile
+
 DETECT_SIDE = 1600  # line segments are found on an image this big (1 mm lines ~ 4 px apart)
 DETECT_SIDE_FINE = 2400  # and again this big when that shows too few: a small or faint page's
 # 1 mm lines merge at DETECT_SIDE, and its 5 mm lines alone are too few
@@ -216,8 +218,8 @@ def grid_region(
 
     ph, pv = pts(lines.horizontal), pts(lines.vertical)
     allp = np.vstack([ph, pv])
-    lo = np.percentile(allp, 0.5, axis=0) - 2 * cell
-    hi = np.percentile(allp, 99.5, axis=0) + 2 * cell
+    lo = percentile(allp, 0.5, axis=0) - 2 * cell
+    hi = percentile(allp, 99.5, axis=0) + 2 * cell
     shape = tuple(int(np.ceil(v)) + 1 for v in ((hi - lo)[::-1] / cell))
     if shape[0] * shape[1] > 40000:
         return None

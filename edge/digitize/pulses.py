@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .numeric import percentile
+
 STANDARD_GAINS = (5.0, 10.0, 20.0)  # mm/mV (2.5 and 40 exist but are rare: use --gain)
 STANDARD_SPEEDS = (12.5, 25.0, 50.0, 100.0)  # mm/s
 STANDARD_PULSE_TOL = (
@@ -37,8 +39,8 @@ def find_pulse(y: np.ndarray, x_start: int, px_per_mm: float) -> Pulse | None:
     if np.isfinite(seg).sum() < 4 * px_per_mm:
         return None
     seg = np.where(np.isfinite(seg), seg, np.nanmedian(seg))
-    foot = float(np.percentile(seg, 90))
-    top = float(np.percentile(seg, 5))
+    foot = float(percentile(seg, 90))
+    top = float(percentile(seg, 5))
     hgt = foot - top
     if hgt < 2 * px_per_mm:  # less than 2 mm: no pulse (2.5 mm/mV at the least)
         return None
@@ -88,7 +90,7 @@ def qrs_timing(y: np.ndarray, px_per_s: float) -> tuple[float, float, int]:
     if len(v) < px_per_s:
         return float("nan"), float("nan"), 0
     s = np.abs(np.diff(v))
-    hi = float(np.percentile(s, 99.5))
+    hi = float(percentile(s, 99.5))
     if hi <= 0:
         return float("nan"), float("nan"), 0
     steep = s > 0.25 * hi

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import BadInputError
 from .grid import GridCalibration
+from .numeric import percentile
 
 SHARP_CRISP = 220.0  # a crisp print (sharpness, bicubic warp): no sharpening
 SHARP_SOFT = 150.0  # softer than this (scans, photos): the full unsharp mask
@@ -27,7 +28,7 @@ def sharpness(page_bgr: np.ndarray) -> float:
     blurred photo also loses contrast, and that is what makes it unreadable."""
     g = cv2.cvtColor(page_bgr, cv2.COLOR_BGR2GRAY)
     lap = np.abs(cv2.Laplacian(g, cv2.CV_16S))
-    return float(np.percentile(lap[::2, ::2], 99.5))
+    return float(percentile(lap[::2, ::2], 99.5))
 
 
 def check_sharpness(sharp: float, grid: GridCalibration, warnings: list[str]) -> None:

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from ..errors import ModelError
+from .numeric import percentile
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def normalise_word(ink: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarra
     s = WORD_H / crop.shape[0]
     w = max(1, min(WORD_W, int(round(crop.shape[1] * s))))
     small = cv2.resize(crop, (w, WORD_H), interpolation=cv2.INTER_AREA)
-    lo, hi = float(np.percentile(small, 5)), float(small.max())
+    lo, hi = float(percentile(small, 5)), float(small.max())
     out[:, :w] = np.clip((small - lo) / max(hi - lo, 1e-3), 0.0, 1.0)
     return out
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable
 import cv2
 import numpy as np
 
+from .numeric import percentile
 from .page import WORK_PX_PER_MM
 
 if TYPE_CHECKING:
@@ -67,18 +68,18 @@ def suppress_grid_lines(
     row_level = np.zeros_like(d)
     for x0 in range(0, w, t):
         x1 = min(w, x0 + t) if w - (x0 + t) > t // 2 else w
-        row_level[:, x0:x1] = np.percentile(d[:, x0:x1:3], q, axis=1)[:, None]
+        row_level[:, x0:x1] = percentile(d[:, x0:x1:3], q, axis=1)[:, None]
         if x1 == w:
             break
     col_level = np.zeros_like(d)
     for y0 in range(0, h, t):
         y1 = min(h, y0 + t) if h - (y0 + t) > t // 2 else h
-        col_level[y0:y1, :] = np.percentile(d[y0:y1:3, :], q, axis=0)[None, :]
+        col_level[y0:y1, :] = percentile(d[y0:y1:3, :], q, axis=0)[None, :]
         if y1 == h:
             break
     # Whole-width/height levels too: tiles that straddle a margin without grid see too little of it.
-    row_level = np.maximum(row_level, np.percentile(d[:, ::4], q, axis=1)[:, None])
-    col_level = np.maximum(col_level, np.percentile(d[::4, :], q, axis=0)[None, :])
+    row_level = np.maximum(row_level, percentile(d[:, ::4], q, axis=1)[:, None])
+    col_level = np.maximum(col_level, percentile(d[::4, :], q, axis=0)[None, :])
     out -= np.maximum(row_level, col_level)
     return np.clip(out, 0.0, 1.0)
 
@@ -115,7 +116,7 @@ def classical_from_ink(d: np.ndarray, *, level_from_traces: bool = False) -> np.
     level = ink_level(d, middle_band=level_from_traces)
     if level < MIN_INK_LEVEL:
         return np.zeros(d.shape, np.float32)
-    residue = float(np.percentile(d, 90))
+    residue = float(percentile(d, 90))
     lo = min(max(MIN_INK_LEVEL, 1.5 * residue), 0.45 * level)
     hi = lo + 0.45 * (level - lo)
     p = (d - lo) / max(hi - lo, 1e-3)
