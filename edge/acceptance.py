@@ -83,7 +83,7 @@ class Acceptance:
         hint = (
             "photograph an ECG printout, flat, filling most of the frame, in focus"
             if self.verdict is Verdict.NOT_ECG
-            else "retake the photo: the whole page flat, in focus, evenly lit and without glare"
+            else "photograph the whole page flat, in focus, evenly lit and without glare"
         )
         return BadInputError(self.reason, self.message, hint)
 

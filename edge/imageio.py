@@ -145,6 +145,7 @@ def _png_header(read: Reader, size: int, name: str) -> ImageHeader:
             w, h, depth, colour = _unpack(">IIBB", read, pos + 8, name, "png")
             if w == 0 or h == 0 or depth not in (1, 2, 4, 8, 16) or colour not in _PNG_CHANNELS:
                 raise _damaged(name, "png", "bad IHDR")
+            _check_budget(name, w, h)
             ihdr = (w, h, depth, colour)
         elif ctype == b"fcTL" and length >= 20:  # an APNG frame must lie inside the canvas
             fw, fh, fx, fy = _unpack(">IIII", read, pos + 12, name, "png")
@@ -192,6 +193,7 @@ def _jpeg_header(read: Reader, size: int, name: str, frame_only: bool = False) -
                 raise _damaged(name, "jpeg", "two frame headers")
             frame = _jpeg_frame(read, pos, name)
             w, h, comps, _precision = frame
+            _check_budget(name, w, h)
             if frame_only:
                 return ImageHeader("jpeg", w, h, 3 if comps >= 3 else 1, 1, size, 0)
         pos = seg_end
@@ -285,6 +287,7 @@ def _tiff_header(read: Reader, size: int, name: str) -> ImageHeader:
     w, h = tags.get(256, 0), tags.get(257, 0)  # ImageWidth, ImageLength
     if w == 0 or h == 0:
         raise _damaged(name, "tiff", "no image size")
+    _check_budget(name, w, h)
     bits = tags.get(258, 1)  # BitsPerSample (first sample's)
     spp = tags.get(277, 1)  # SamplesPerPixel
     if bits not in (1, 2, 4, 8, 16, 32, 64) or not 1 <= spp <= 4:
@@ -300,7 +303,12 @@ def _tiff_header(read: Reader, size: int, name: str) -> ImageHeader:
     else:  # stripped: one strip at a time, RowsPerStrip clamped to the height
         block = w * min(h, tags.get(278, h) or h)
     if block * spp * max(1, bits // 8) > MAX_DECODED_BYTES:
-        raise _too_large(name, w, h, "its tiles or strips are")
+        raise BadInputError(
+            "image_too_large",
+            f"{name} is a TIFF whose tiles or strips are too large to decode here "
+            f"({block / 1e6:.0f} MP each)",
+            "save the scan again as an ordinary JPEG, PNG or TIFF",
+        )
     return ImageHeader("tiff", w, h, spp, max(1, bits // 8), size, size)
 
 
@@ -317,6 +325,7 @@ def _webp_header(read: Reader, size: int, name: str) -> ImageHeader:
     if fourcc == b"VP8X" and len(d) >= 10:
         w = 1 + int.from_bytes(d[4:7], "little")
         h = 1 + int.from_bytes(d[7:10], "little")
+        _check_budget(name, w, h)
         return ImageHeader("webp", w, h, 4, 1, size, end)
     if fourcc == b"VP8 " and len(d) >= 10 and d[3:6] == b"\x9d\x01\x2a":
         w, h = struct.unpack("<HH", d[6:10])
@@ -328,6 +337,7 @@ def _webp_header(read: Reader, size: int, name: str) -> ImageHeader:
         raise _damaged(name, "webp", "no VP8, VP8L or VP8X chunk")
     if w == 0 or h == 0:
         raise _damaged(name, "webp", "bad image size")
+    _check_budget(name, w, h)
     return ImageHeader("webp", w, h, 4 if fourcc == b"VP8L" else 3, 1, size, end)
 
 
@@ -346,9 +356,10 @@ def _bmp_header(read: Reader, size: int, name: str) -> ImageHeader:
     h = abs(h)
     if w <= 0 or h == 0 or bpp not in (1, 4, 8, 16, 24, 32):
         raise _damaged(name, "bmp", "bad image size or depth")
+    _check_budget(name, w, h)
     if pix_off >= size:
         raise _truncated_error(name, "bmp")
-    if compression in (0, 3, 6) and w <= MAX_SIDE_PX and h <= MAX_SIDE_PX:
+    if compression in (0, 3, 6):
         stride = ((w * bpp + 31) // 32) * 4
         if pix_off + stride * h > size:
             raise _truncated_error(name, "bmp")
@@ -365,13 +376,19 @@ _PARSERS = {
 
 
 def _too_large(name: str, w: int, h: int, what: str = "") -> BadInputError:
-    extra = f" ({what} too large to decode here)" if what else ""
+    extra = f" of {what}" if what else ""
     return BadInputError(
         "image_too_large",
         f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP){extra}, "
         f"more than this device reads ({MAX_PIXELS // 1_000_000} MP)",
         "use a 300 dpi scan or a normal camera photo",
     )
+
+
+def _check_budget(name: str, w: int, h: int) -> None:
+    """Refuse a declared size over MAX_SIDE_PX or MAX_PIXELS (before anything else is read)."""
+    if w > MAX_SIDE_PX or h > MAX_SIDE_PX or w * h > MAX_PIXELS:
+        raise _too_large(name, w, h)
 
 
 def read_header(read: Reader, size: int, name: str = "image") -> ImageHeader:
@@ -403,8 +420,7 @@ def read_header(read: Reader, size: int, name: str = "image") -> ImageHeader:
     except (struct.error, IndexError, ValueError):
         raise _damaged(name, kind, "unreadable header") from None
     w, h = hdr.width, hdr.height
-    if w > MAX_SIDE_PX or h > MAX_SIDE_PX or hdr.pixels > MAX_PIXELS:
-        raise _too_large(name, w, h)
+    _check_budget(name, w, h)
     if hdr.decoded_bytes > MAX_DECODED_BYTES:
         raise _too_large(name, w, h, f"{hdr.channels}x{8 * hdr.bytes_per_sample}-bit samples")
     if min(w, h) < MIN_SIDE_PX:
