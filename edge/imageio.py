@@ -14,10 +14,7 @@ import os
 import re
 import stat
 import struct
-import sys
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +29,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .errors import BadInputError  # noqa: E402
+from .nativelog import collect_native_stderr  # noqa: E402
 
 MAX_FILE_BYTES = 200 * 1024 * 1024  # bigger than any camera JPEG or 600 dpi A4 scan
 # Decoded size at the pixel budget in 8-bit RGBA: a 16-bit or many-channel image decodes to
@@ -572,44 +570,8 @@ def grey_fill_rows(img: np.ndarray) -> int:
     return int(img.shape[0] - (not_fill[-1] + 1 if len(not_fill) else 0))
 
 
-@contextmanager
-def _decoder_messages() -> Iterator[list[str]]:
-    """Collect what the C decoders print to fd 2 while decoding (libjpeg's "Corrupt JPEG data:
-    premature end of data segment", libpng's warnings): they say what is wrong with the file
-    and must not add lines of their own to the user's output. Anything else written to fd 2
-    meanwhile (another thread's log) is passed on afterwards."""
-    lines: list[str] = []
-    with tempfile.TemporaryFile() as tmp:
-        try:
-            sys.stderr.flush()
-        except (AttributeError, OSError, ValueError):
-            pass
-        try:
-            saved = os.dup(2)
-        except OSError:  # no fd 2 (a daemon without stderr): nothing to collect
-            yield lines
-            return
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield lines
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            text = tmp.read(_MAX_DECODER_OUTPUT).decode("utf-8", "replace")
-            others = []
-            for line in text.splitlines():
-                known = line.startswith(_DECODER_PREFIXES)
-                (lines if known else others).append(line)
-            if others:
-                try:
-                    os.write(2, ("\n".join(others) + "\n").encode())
-                except OSError:
-                    pass
-
-
+# What the decoders print about a file (collected by edge.nativelog, not shown to the user).
 _DECODER_PREFIXES = ("Corrupt JPEG data", "Premature end of JPEG", "libpng ", "Invalid SOS", "TIFF")
-_MAX_DECODER_OUTPUT = 64 * 1024
 _JPEG_DATA_MISSING = ("premature end of data segment", "Premature end of JPEG file")
 
 
@@ -617,7 +579,7 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
     """Decode image bytes (JPEG/PNG/TIFF/WebP/BMP) to BGR uint8, checking the header first."""
     hdr = check_image_bytes(data, name)
     buf = np.frombuffer(data, dtype=np.uint8, count=hdr.image_bytes)
-    with _decoder_messages() as messages:
+    with collect_native_stderr(_DECODER_PREFIXES) as messages:
         img = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
         if img is None:
             img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)

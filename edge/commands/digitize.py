@@ -24,6 +24,8 @@ from edge.atomic import write_file_atomic
 from edge.names import display_name, safe_stem
 
 log = logging.getLogger("ecg-edge.digitize")
+# LiteRT's line on loading a model: not about the image, so not shown among the one-line results.
+_RUNTIME_NOTICES = ("INFO: Created TensorFlow Lite",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,12 +127,14 @@ def digitize_to(
     from edge.digitize import digitize
     from edge.errors import BadInputError
     from edge.imageio import load_image
+    from edge.nativelog import collect_native_stderr
 
     img = load_image(image_path)
     try:
-        result = digitize(
-            img, fs=fs, layout=layout, gain=gain, speed=speed, trace_model=trace_model
-        )
+        with collect_native_stderr(_RUNTIME_NOTICES):
+            result = digitize(
+                img, fs=fs, layout=layout, gain=gain, speed=speed, trace_model=trace_model
+            )
     except BadInputError as exc:
         raise (exc if layout else explain_refusal(exc, img)) from None
     del img
