@@ -123,13 +123,15 @@ def digitize_to(
     Raises EcgEdgeError (nothing written) when the image cannot be used or the reading is
     refused; with `keep_rejected` a misread or partly read reading is written, marked refused,
     and returned (its `acceptance.ok` is False). `taken`: stems already used in this batch."""
+    from edge.imageio import load_image
+
+    img = load_image(image_path)  # first: a bad file is refused before the digitizer loads
+
     from edge.acceptance import Verdict, explain_refusal, judge_reading
     from edge.digitize import digitize
     from edge.errors import BadInputError
-    from edge.imageio import load_image
     from edge.nativelog import collect_native_stderr
 
-    img = load_image(image_path)
     try:
         with collect_native_stderr(_RUNTIME_NOTICES):
             result = digitize(
