@@ -579,10 +579,13 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
     """Decode image bytes (JPEG/PNG/TIFF/WebP/BMP) to BGR uint8, checking the header first."""
     hdr = check_image_bytes(data, name)
     buf = np.frombuffer(data, dtype=np.uint8, count=hdr.image_bytes)
-    with collect_native_stderr(_DECODER_PREFIXES) as messages:
-        img = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
-        if img is None:
-            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    try:
+        with collect_native_stderr(_DECODER_PREFIXES) as messages:
+            img = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
+            if img is None:
+                img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # OpenCV's own limits (OPENCV_IO_MAX_IMAGE_PIXELS): the second line
+        raise _damaged(name, hdr.kind, "OpenCV refused to decode it") from None
     if img is None or img.size == 0:
         raise _damaged(name, hdr.kind, "it cannot be decoded")
     h, w = img.shape[:2]

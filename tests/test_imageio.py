@@ -292,3 +292,23 @@ def test_header_reports_size_and_format(tmp_path):
     )
     assert hdr.pixels == 150_000 and hdr.pixels < MAX_PIXELS
     assert check_image_bytes((tmp_path / "g16.png").read_bytes()) == hdr
+
+
+_OPENCV_LIMIT = """
+import edge.imageio  # sets OpenCV's own limit before cv2 loads
+import cv2, numpy as np
+from tests import hostile_files as hf
+try:
+    img = cv2.imdecode(np.frombuffer(hf.png_huge_dims(12000, 11000), np.uint8), cv2.IMREAD_COLOR)
+    print("decoded" if img is not None else "none")
+except cv2.error as exc:
+    print("refused by OpenCV" if "CV_IO_MAX_IMAGE_PIXELS" in str(exc) else exc)
+"""
+
+
+def test_opencv_pixel_limit_is_the_second_line_of_defence():
+    """A 132 MP image that got past the header checks would still be refused by OpenCV itself."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _OPENCV_LIMIT], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert proc.stdout.strip() == "refused by OpenCV", proc.stdout + proc.stderr
