@@ -191,6 +191,27 @@ def make_cases(d: Path) -> list[Case]:  # noqa: C901 - one flat list of generato
     put("jpeg_random_body.jpg", b"\xff\xd8\xff\xe0" + rng.bytes(50_000), REFUSE, "random")
     put("png_random_body.png", b"\x89PNG\r\n\x1a\n" + rng.bytes(50_000), REFUSE, "random")
     put("tiny.png", _enc(noise[:50, :80], ".png"), REFUSE, "random")
+    put("tiny.jpg", _enc(noise[:120, :900], ".jpg"), REFUSE, "random")
+    for n in (1, 2, 7, 33):
+        put(f"random_{n}b.jpg", rng.bytes(n), REFUSE, "random")
+    put(
+        "riff_not_webp.webp",
+        b"RIFF" + (1000).to_bytes(4, "little") + b"WAVE" + rng.bytes(990),
+        REFUSE,
+        "random",
+    )
+    put("tiff_header_only.tif", b"II*\x00\x08\x00\x00\x00", REFUSE, "random")
+    put(
+        "tiff_ifd_past_end.tif",
+        b"II*\x00" + (10**9).to_bytes(4, "little") + rng.bytes(100),
+        REFUSE,
+        "random",
+    )
+    put("bmp_header_only.bmp", b"BM" + rng.bytes(10), REFUSE, "random")
+    put("webp_header_only.webp", b"RIFF\x04\x00\x00\x00WEBP", REFUSE, "random")
+    vp8l = bytearray(hf.webp(lossless=True))
+    vp8l[21:25] = (0x3FFF | (0x3FFF << 14)).to_bytes(4, "little")  # 16384 x 16384
+    put("bomb_webp_vp8l.webp", bytes(vp8l), REFUSE, "bomb")
 
     # special files
     for name, target in [
