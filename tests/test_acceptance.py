@@ -11,6 +11,7 @@ import pytest
 from convert.synth import render_page, synthetic_ecg
 from edge.acceptance import (
     LAWS_FULL_DB,
+    LAWS_REFUSE_DB,
     MIN_LEADS_READ,
     Verdict,
     explain_refusal,
@@ -19,7 +20,6 @@ from edge.acceptance import (
 )
 from edge.digitize import digitize
 from edge.errors import BadInputError
-from edge.interpret.consistency import MIN_READING_SNR_DB
 from edge.layouts import LEAD_NAMES
 
 FS = 500
@@ -53,8 +53,8 @@ def test_reading_whose_limb_leads_disagree_is_a_retake_and_not_confident(result)
     assert result.confidence > 0.9  # the digitizer alone would call it confident
     acc = judge_reading(bad)
     assert acc.verdict is Verdict.RETAKE and acc.reason == "leads_disagree"
-    assert acc.estimated_snr_db < MIN_READING_SNR_DB
-    assert acc.confidence < 0.3 * result.confidence
+    assert acc.estimated_snr_db < LAWS_REFUSE_DB
+    assert acc.confidence == 0.0
     assert acc.message.startswith("retake: the leads do not agree")
     err = acc.to_error()
     assert isinstance(err, BadInputError) and err.exit_code == 2 and err.hint
@@ -92,9 +92,21 @@ def test_reading_of_no_ecg_is_its_own_verdict(result):
 
 
 def test_laws_factor_is_monotonic_and_bounded():
-    values = [laws_factor(x) for x in (-20.0, 0.0, 3.0, 6.0, 10.0, 30.0)]
-    assert values == sorted(values) and values[0] == 0.0 and values[-1] == 1.0
+    values = [laws_factor(x) for x in (-20.0, -0.1, 0.0, 3.0, 6.0, 10.0, 30.0)]
+    assert values == sorted(values) and values[:2] == [0.0, 0.0] and values[-1] == 1.0
+    assert 0.5 <= laws_factor(1.0) < laws_factor(6.0) < 1.0
     assert laws_factor(None) == 0.5
+
+
+def test_reading_with_weak_agreement_is_kept_with_less_confidence(result):
+    sig = result.signals.astype(np.float64).copy()
+    rng = np.random.default_rng(4)
+    for name in ("I", "II", "III", "aVR", "aVL", "aVF"):  # each limb lead read with error
+        j = LEAD_NAMES.index(name)
+        sig[:, j] += rng.normal(0, 0.6 * np.nanstd(sig[:, j]), len(sig))
+    acc = judge_reading(_with(result, sig))
+    assert LAWS_REFUSE_DB < acc.estimated_snr_db < LAWS_FULL_DB
+    assert acc.ok and 0.5 * result.confidence <= acc.confidence < result.confidence
 
 
 def test_refusal_of_a_scene_is_explained_as_not_an_ecg(result):

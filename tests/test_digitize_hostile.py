@@ -86,6 +86,8 @@ def test_hostile_non_ecg_and_damaged_files_make_no_record(tmp_path, page_image):
     (d / "random.jpg").write_bytes(os.urandom(20_000))
     rng = np.random.default_rng(0)
     cv2.imwrite(str(d / "noise.png"), rng.integers(0, 255, (1200, 1600, 3), dtype=np.uint8))
+    checker = ((np.indices((900, 1200)).sum(axis=0) // 40) % 2 * 255).astype(np.uint8)
+    cv2.imwrite(str(d / "checker.png"), checker)  # a perfect grid, square "traces"
     grey = page_image.copy()
     grey[int(0.6 * grey.shape[0]) :] = 128  # lower 40 % grey: a damaged page
     cv2.imwrite(str(d / "grey40.png"), grey)
@@ -105,6 +107,7 @@ def test_hostile_non_ecg_and_damaged_files_make_no_record(tmp_path, page_image):
     assert "not an ECG" in said["noise.png"]
     assert "8 of 12 leads" in said["grey40.png"] and "retake" in said["grey40.png"]
     assert "truncated" in said["cut.jpg"]
+    assert "retake" in said["checker.png"] or "not an ECG" in said["checker.png"]
     assert "FIFO" in said["fifo.jpg"] and "device" in said["zero.jpg"]
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
