@@ -44,7 +44,7 @@ def collect_native_stderr(prefixes: tuple[str, ...]) -> Iterator[list[str]]:
             os.close(saved)
             tmp.seek(0)
             text = tmp.read(MAX_COLLECTED_BYTES).decode("utf-8", "replace")
-            others = []
+            others: list[str] = []
             for line in text.splitlines():
                 (lines if line.startswith(prefixes) else others).append(line)
             if others:

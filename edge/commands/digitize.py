@@ -19,9 +19,14 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.atomic import write_file_atomic
 from edge.names import display_name, safe_stem
+
+if TYPE_CHECKING:  # imported where used: `--help` must not load the digitizer
+    from edge.acceptance import Acceptance
+    from edge.digitize import DigitizeResult
 
 log = logging.getLogger("ecg-edge.digitize")
 # LiteRT's line on loading a model: not about the image, so not shown among the one-line results.
@@ -69,8 +74,8 @@ class DigitizeOutput:
     """One digitized image: the reading, the verdict on it and where its files went (None:
     nothing was written)."""
 
-    result: object  # edge.digitize.DigitizeResult
-    acceptance: object  # edge.acceptance.Acceptance
+    result: DigitizeResult
+    acceptance: Acceptance
     stem: Path | None
 
 
