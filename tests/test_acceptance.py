@@ -17,6 +17,8 @@ from edge.acceptance import (
     explain_refusal,
     judge_reading,
     laws_factor,
+    neighbour_correlation,
+    refuse_noise,
 )
 from edge.digitize import digitize
 from edge.errors import BadInputError
@@ -125,3 +127,13 @@ def test_refusal_of_a_scene_is_explained_as_not_an_ecg(result):
     assert explain_refusal(exc, result.rectified).code == "layout_unknown"
     other = BadInputError("too_blurry", "blurred", "hold still")
     assert explain_refusal(other, scene) is other
+
+
+def test_pixel_noise_is_refused_before_reading_and_pages_are_not(result):
+    rng = np.random.default_rng(2)
+    noise = rng.integers(0, 255, (900, 1200, 3), dtype=np.uint8)
+    err = refuse_noise(noise)
+    assert err is not None and err.code == "not_an_ecg" and "noise" in err.message
+    assert refuse_noise(result.rectified) is None  # an ECG page
+    assert refuse_noise(cv2.GaussianBlur(noise, (0, 0), 1.0)) is None  # left to the digitizer
+    assert neighbour_correlation(np.full((300, 400, 3), 200, np.uint8)) is None  # blank

@@ -132,7 +132,12 @@ def digitize_to(
 
     img = load_image(image_path)  # first: a bad file is refused before the digitizer loads
 
-    from edge.acceptance import Verdict, explain_refusal, judge_reading
+    from edge.acceptance import Verdict, explain_refusal, judge_reading, refuse_noise
+
+    noise = refuse_noise(img)
+    if noise is not None:
+        raise noise
+
     from edge.digitize import digitize
     from edge.errors import BadInputError
     from edge.nativelog import collect_native_stderr
