@@ -618,7 +618,14 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     try:
         read = _fd_reader(fd, name)
         hdr = read_header(read, st.st_size, name)
-        data = read(0, hdr.file_bytes)
+        parts, got = [], 0
+        while got < hdr.file_bytes:  # a read may return less than asked (signals, some mounts)
+            part = read(got, hdr.file_bytes - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        data = b"".join(parts) if len(parts) != 1 else parts[0]
     finally:
         os.close(fd)
     if len(data) != hdr.file_bytes:
