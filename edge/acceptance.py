@@ -6,7 +6,8 @@ noise, a scene), when too little of the page was read (leads empty: the page cut
 lower part), or when its limb leads break Einthoven's and Goldberger's laws (true for every ECG
 whatever the printer or camera, so a reading that breaks them was misread:
 edge.interpret.consistency). `confidence` folds the laws' estimate into the digitizer's own
-confidence, so a reading the leads disagree with is never confident."""
+confidence, so a reading the leads disagree with is never confident. Pixel noise is refused
+before the digitizer runs (refuse_noise), which would spend ~500 MB on it."""
 
 from __future__ import annotations
 
