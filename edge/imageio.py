@@ -18,15 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-# OpenCV reads its decode limit once, when the library loads: set it before cv2 is imported
-# (effective when this module is the first to import cv2, as in `ecg-edge digitize`).
-MAX_PIXELS = (
-    120_000_000  # ~120 MP: a 600 dpi A4 scan is 35 MP; above this a decode can exhaust a Pi
-)
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+import cv2
+import numpy as np
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+from edge import MAX_IMAGE_PIXELS as MAX_PIXELS  # OpenCV's own limit is set in edge/__init__
 
 from .errors import BadInputError  # noqa: E402
 from .nativelog import collect_native_stderr  # noqa: E402
