@@ -105,7 +105,7 @@ def _digitize(image: np.ndarray, cfg: Config):
 
 
 def _interpret(result, cfg: Config) -> dict[str, Any]:
-    from .classify import interpret
+    from .interpret import interpret
 
     p = cfg.processing
     it = interpret(
@@ -372,7 +372,7 @@ class Daemon:
     def warm_up(self) -> None:
         """Import the pipeline before READY=1 so the first capture is as fast as the rest."""
         t = time.perf_counter()
-        for name in ("edge.digitize", "edge.classify", "wfdb"):
+        for name in ("edge.digitize", "edge.interpret", "wfdb"):
             try:
                 __import__(name)
             except Exception as exc:  # reported when a capture needs it

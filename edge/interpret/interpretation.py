@@ -15,11 +15,11 @@ import numpy as np
 
 from edge.errors import ModelError
 
-from .interpret.consistency import MIN_READING_SNR_DB, estimated_snr_db, relation_residuals
-from .interpret.features import model_input
-from .interpret.measure import Measurements, measure
-from .interpret.signals import validate
-from .interpret.statements import Statement, statements
+from .consistency import MIN_READING_SNR_DB, estimated_snr_db, relation_residuals
+from .features import model_input
+from .measure import Measurements, measure
+from .signals import validate
+from .statements import Statement, statements
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def classify_probabilities(
     }
     fm = feature_model(entry, models_dir) if measurements is not None else None
     if fm:
-        from .interpret.beat_features import NAMES, beat_features, feature_probabilities, fuse
+        from .beat_features import NAMES, beat_features, feature_probabilities, fuse
 
         if list(fm.get("names") or []) != list(NAMES) or len(fm.get("weights") or []) != len(
             labels
