@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.atomic import fsync_dir, write_file_atomic
+from edge.atomic import commit_dir, copy_file_atomic, replace_symlink, write_file_atomic
 from edge.checksum import sha256_and_size
 from edge.errors import BadInputError, EcgEdgeError, ModelError
 
@@ -284,7 +284,7 @@ def make_bundle(
             pass
     for name in names:
         if (src / name).resolve() != (out / name).resolve():
-            _atomic_copy(src / name, out / name)
+            copy_file_atomic(src / name, out / name)
     write_file_atomic(out / BUNDLE_JSON, body)
     write_file_atomic(out / BUNDLE_SIG, key.sign(SIG_DOMAIN + body).hex().encode() + b"\n")
     return BundleInfo(
@@ -450,12 +450,10 @@ def install_bundle(
             for name, meta in info.files.items():
                 _copy_verified(Path(bundle_dir) / name, tmp / name, meta)
             for name in (BUNDLE_JSON, BUNDLE_SIG):
-                _atomic_copy(Path(bundle_dir) / name, tmp / name)
+                copy_file_atomic(Path(bundle_dir) / name, tmp / name)
             # Re-check the signature on the copy: the stick may have changed under us.
             verify_bundle(tmp, public_key, check_files=True)
-            fsync_dir(tmp)
-            os.rename(tmp, final)
-            fsync_dir(versions)
+            commit_dir(tmp, final, strict=False)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -650,23 +648,6 @@ def _check_manifest_matches(manifest_path: Path, files: dict[str, dict[str, Any]
             )
 
 
-def _atomic_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    try:
-        with open(src, "rb") as fi, open(tmp, "wb") as fo:
-            shutil.copyfileobj(fi, fo, _CHUNK)
-            fo.flush()
-            os.fsync(fo.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(dst.parent)
-
-
 def _link_target(link: Path) -> str | None:
     try:
         return os.path.basename(os.readlink(link))
@@ -675,15 +656,8 @@ def _link_target(link: Path) -> str | None:
 
 
 def _swap_link(link: Path, version_name: str) -> None:
-    """Point `link` at versions/<version_name> atomically (symlink to a temp name, then rename)."""
-    tmp = link.with_name(f".{link.name}.tmp-{os.getpid()}")
-    try:
-        os.unlink(tmp)
-    except FileNotFoundError:
-        pass
-    os.symlink(os.path.join("versions", version_name), tmp)
-    os.replace(tmp, link)
-    fsync_dir(link.parent)
+    """Point `link` at versions/<version_name> atomically."""
+    replace_symlink(link, os.path.join("versions", version_name))
 
 
 def _prune(root: Path) -> None:

@@ -107,24 +107,6 @@ def make_record_id(capture_sha256: str, when: datetime | None = None, n_hex: int
     return f"{when:%Y%m%d-%H%M%S}-{capture_sha256[:n_hex]}"
 
 
-def fsync_dir(path: Path) -> None:
-    """Directory fsync that fails loudly: the store must know its renames are durable."""
-    atomic.fsync_dir(path, strict=True)
-
-
-def write_file_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
-    """Atomic write with the store's owner-only default mode (see edge.atomic)."""
-    atomic.write_file_atomic(path, data, mode=mode, strict_dir_sync=True)
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _encode_png(image: np.ndarray) -> bytes:
     import cv2
 
@@ -272,7 +254,7 @@ class RecordStore:
                     shutil.rmtree(p, ignore_errors=True)
                     done["removed_tmp"].append(p.name)
             if done["removed_tmp"]:
-                fsync_dir(self.root)
+                atomic.fsync_dir(self.root, strict=True)
             indexed = {
                 r["id"]: r["status"] for r in self._conn.execute("SELECT id, status FROM records")
             }
@@ -380,11 +362,15 @@ class RecordStore:
                 for ext in (".hea", ".dat"):
                     os.chmod(tmp / f"{rid}{ext}", FILE_MODE)
                 if capture is not None:
-                    _write_new(tmp / f"capture{capture_ext}", bytes(capture))
+                    atomic.write_new_file(
+                        tmp / f"capture{capture_ext}", bytes(capture), mode=FILE_MODE
+                    )
                 if rectified is not None:
-                    _write_new(tmp / "rectified.png", _encode_png(rectified))
+                    atomic.write_new_file(
+                        tmp / "rectified.png", _encode_png(rectified), mode=FILE_MODE
+                    )
                 if overlay is not None:
-                    _write_new(tmp / "overlay.png", _encode_png(overlay))
+                    atomic.write_new_file(tmp / "overlay.png", _encode_png(overlay), mode=FILE_MODE)
                 full_report = dict(report)
                 full_report.update({"record_id": rid, "created_utc": iso(created)})
                 full_report["capture"] = {
@@ -392,11 +378,9 @@ class RecordStore:
                     "sha256": capture_sha,
                     "file": f"capture{capture_ext}" if capture is not None else None,
                 }
-                _write_new(tmp / REPORT_NAME, to_json_bytes(full_report))
-                fsync_dir(tmp)
+                atomic.write_new_file(tmp / REPORT_NAME, to_json_bytes(full_report), mode=FILE_MODE)
                 sums = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
-                os.rename(tmp, self.root / rid)  # commit point
-                fsync_dir(self.root)
+                atomic.commit_dir(tmp, self.root / rid)  # the commit point
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
@@ -431,8 +415,7 @@ class RecordStore:
         with self._lock():
             if rec.path.is_dir():
                 doomed = self.root / f"{TMP_PREFIX}removed-{record_id}"
-                os.rename(rec.path, doomed)
-                fsync_dir(self.root)
+                atomic.rename_durable(rec.path, doomed, strict=True)
                 shutil.rmtree(doomed, ignore_errors=True)
             self._conn.execute("DELETE FROM records WHERE id=?", (record_id,))
         log.info("removed record %s", record_id)

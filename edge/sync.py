@@ -34,7 +34,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from edge.atomic import fsync_dir, write_file_atomic
+from edge.atomic import fsync_dir, write_chunks_atomic, write_file_atomic
 from edge.checksum import sha256_and_size
 from edge.errors import BadInputError, EcgEdgeError
 
@@ -528,36 +528,22 @@ def _put_file(dest: Path, it: _Item, hook: Hook, rid: str, res: SyncResult) -> N
             raise _RecordSkip(f"{final} on the stick is a folder; not touching it")
         # anything else (a stale copy, a link, a device node) is replaced by the rename below,
         # which swaps the directory entry itself and never follows a link
-    tmp = dest / f".{it.name}{PART_SUFFIX}"
     hook("open", rid, it.name)
-    try:  # a leftover from a pulled stick (or anything planted there): replace, never follow
-        os.unlink(tmp)
-    except FileNotFoundError:
-        pass
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if it.data is not None:
-                chunks: Iterable[bytes] = (
-                    it.data[i : i + _CHUNK] for i in range(0, len(it.data), _CHUNK)
-                )
-            else:
-                chunks = _read_chunks(it.path)  # type: ignore[arg-type]
-            for chunk in chunks:
-                hook("write", rid, it.name)
-                f.write(chunk)
-            f.flush()
-            hook("fsync", rid, it.name)
-            os.fsync(f.fileno())
-        hook("rename", rid, it.name)
-        os.replace(tmp, final)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    chunks: Iterable[bytes] = (
+        (it.data[i : i + _CHUNK] for i in range(0, len(it.data), _CHUNK))
+        if it.data is not None
+        else _read_chunks(it.path)  # type: ignore[arg-type]
+    )
+    # a leftover `.part` from a pulled stick (or anything planted there) is replaced, never
+    # followed; FAT refuses chmod, so the mount options decide the mode
+    write_chunks_atomic(
+        final,
+        chunks,
+        tmp_name=f".{it.name}{PART_SUFFIX}",
+        sync_dir=False,
+        exact_mode=False,
+        on_step=lambda step: hook(step, rid, it.name),
+    )
     res.files_written += 1
     res.bytes_written += it.size
     hook("written", rid, it.name)

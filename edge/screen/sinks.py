@@ -13,9 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..atomic import write_file_atomic
 from ..config import parse_display
 from ..errors import BadInputError
-from ..store import write_file_atomic
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import os
 import time
 from pathlib import Path
 
+from ..atomic import rename_durable, write_file_atomic
 from ..errors import BadInputError
 from ..imageio import MAX_FILE_BYTES
-from ..store import fsync_dir, write_file_atomic
 from .base import Frame, Source
 from .decode import DEFAULT_MAX_PIXELS, decode_frame
 
@@ -145,9 +145,7 @@ class FolderSource(Source):
         while dest.exists():
             dest = dest_dir / f"{p.stem}.{i}{p.suffix}"
             i += 1
-        os.rename(p, dest)
-        fsync_dir(dest_dir)
-        fsync_dir(p.parent)
+        rename_durable(p, dest)
         self._seen.pop(p.name, None)
         self._deferred.pop(p.name, None)
         return dest
