@@ -8,6 +8,7 @@ removed, committed directories missing from the index are re-indexed). Owner-onl
 
 from __future__ import annotations
 
+import builtins
 import fcntl
 import hashlib
 import json
@@ -428,11 +429,11 @@ class RecordStore:
             raise KeyError(record_id)
         return self._row(row)
 
-    def list(self) -> list[StoredRecord]:
+    def list(self) -> builtins.list[StoredRecord]:
         """All indexed records, oldest first."""
         return [self._row(r) for r in self._conn.execute("SELECT * FROM records ORDER BY id")]
 
-    def unsynced(self) -> list[StoredRecord]:
+    def unsynced(self) -> builtins.list[StoredRecord]:
         """Records saved but not yet copied anywhere, oldest first."""
         return [
             self._row(r)
@@ -445,7 +446,7 @@ class RecordStore:
         """Directory of a saved record (KeyError if unknown)."""
         return self.get(record_id).path
 
-    def verify(self, record_id: str) -> list[str]:
+    def verify(self, record_id: str) -> builtins.list[str]:
         """Problems with a record on disk (missing or changed files); empty when intact."""
         rec = self.get(record_id)
         problems = []

@@ -32,11 +32,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from edge.atomic import fsync_dir, write_chunks_atomic, write_file_atomic
 from edge.checksum import sha256_and_size
 from edge.errors import BadInputError, EcgEdgeError
+
+if TYPE_CHECKING:
+    from edge.store import RecordStore, StoredRecord
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +286,7 @@ class _Item:
 
 
 def sync_records(
-    store: Any,
+    store: RecordStore,
     target: str | os.PathLike,
     *,
     device_id: str | None = None,
@@ -399,8 +402,8 @@ class _RecordSkip(Exception):
 
 
 def _sync_one(
-    store: Any,
-    rec: Any,
+    store: RecordStore,
+    rec: StoredRecord,
     base: Path,
     *,
     fat: bool,
@@ -455,7 +458,9 @@ def _sync_one(
     res.copied.append(rid)
 
 
-def _items(rec: Any, export: tuple[str, ...], res: SyncResult, fat: bool = False) -> list[_Item]:
+def _items(
+    rec: StoredRecord, export: tuple[str, ...], res: SyncResult, fat: bool = False
+) -> list[_Item]:
     """The record's files (regular files only, with fresh sha256) plus requested exports."""
     d = Path(rec.path)
     if not d.is_dir():
@@ -504,7 +509,7 @@ def _items(rec: Any, export: tuple[str, ...], res: SyncResult, fat: bool = False
     return items
 
 
-def rid_of(rec: Any) -> str:
+def rid_of(rec: StoredRecord) -> str:
     return str(rec.id)
 
 
@@ -549,7 +554,7 @@ def _put_file(dest: Path, it: _Item, hook: Hook, rid: str, res: SyncResult) -> N
     hook("written", rid, it.name)
 
 
-def _read_chunks(path: Path):
+def _read_chunks(path: Path) -> Iterator[bytes]:
     """The device file in chunks; a read error here is the device's, so it skips only this record."""
     try:
         with open(path, "rb") as f:
@@ -730,7 +735,9 @@ def _lock(root: Path) -> int:
 # retention
 
 
-def apply_retention(store: Any, rule: RetentionRule, *, now: datetime | None = None) -> list[str]:
+def apply_retention(
+    store: RecordStore, rule: RetentionRule, *, now: datetime | None = None
+) -> list[str]:
     """Remove from the device records that are synced (verified on a stick) and older than
     `max_age_days` or beyond the newest `keep_last`. Unsynced records are never touched."""
     if not rule.enabled:
@@ -760,7 +767,7 @@ def apply_retention(store: Any, rule: RetentionRule, *, now: datetime | None = N
     return removed
 
 
-def _remove_record(store: Any, rec: Any) -> bool:
+def _remove_record(store: RecordStore, rec: StoredRecord) -> bool:
     """Remove one synced record from the device through the store (which refuses unsynced ones)."""
     try:
         store.remove(rec.id)

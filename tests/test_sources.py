@@ -241,3 +241,35 @@ def test_daemon_under_systemd_keeps_running_without_a_camera_and_says_so(tmp_pat
         if proc.poll() is None:
             proc.kill()
         sock.close()
+
+
+def test_every_source_and_sink_meets_the_protocol_the_daemon_uses():
+    """The daemon calls sources and sinks through the `Source` and `Sink` protocols (no name or
+    hasattr checks): every implementation must carry every member, callable where it is a
+    method."""
+    import inspect
+
+    from edge.screen.sinks import HeadlessSink, NullSink, PygameSink, Sink
+    from edge.sources.base import Source
+    from edge.sources.opencv_camera import OpenCVCamera
+    from edge.sources.picamera2_camera import Picamera2Camera
+    from edge.sources.resilient import ResilientCamera
+
+    def members(proto: type) -> set[str]:
+        return {n for n in dir(proto) if not n.startswith("_")} | set(
+            getattr(proto, "__annotations__", {})
+        )
+
+    for proto, impls in (
+        (Source, (FolderSource, ReplaySource, OpenCVCamera, Picamera2Camera, ResilientCamera)),
+        (Sink, (NullSink, HeadlessSink, PygameSink)),
+    ):
+        want = members(proto)
+        assert len(want) >= 5
+        for cls in impls:
+            missing = {n for n in want if not hasattr(cls, n)}
+            assert not missing, f"{cls.__name__} lacks {sorted(missing)}"
+            for n in want:
+                if inspect.isfunction(getattr(proto, n, None)):
+                    assert callable(getattr(cls, n)), (cls.__name__, n)
+    assert HeadlessSink.preview_interval_s > NullSink.preview_interval_s == 0.0

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..atomic import rename_durable, write_file_atomic
 from ..errors import BadInputError
 from ..imageio import MAX_FILE_BYTES
-from .base import Frame, Source
+from .base import BaseSource, Frame
 from .decode import DEFAULT_MAX_PIXELS, decode_frame
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", "~", ".swp")
 
 
-class FolderSource(Source):
+class FolderSource(BaseSource):
     live = False
 
     def __init__(
