@@ -9,6 +9,7 @@ Speaks the systemd notify protocol (READY, WATCHDOG, STATUS, STOPPING) over `$NO
 
 from __future__ import annotations
 
+import errno
 import gc
 import hashlib
 import json
@@ -32,7 +33,7 @@ from .quality import QualityMeter, QualityThresholds, assess_frame
 from .screen.render import ResultView, Screens
 from .screen.sinks import Sink
 from .sources.base import Frame, Source
-from .store import RecordStore
+from .store import RecordStore, StorageFullError, is_disk_full
 
 if TYPE_CHECKING:
     from .digitize import DigitizeResult
@@ -207,6 +208,19 @@ def process_image(
             }
         out.timings["interpret"] = time.perf_counter() - t1
     return out
+
+
+def save_failure_text(exc: BaseException, root: Path) -> str:
+    """What the screen says when a record could not be saved: what to do, not an errno."""
+    if isinstance(exc, EcgEdgeError):
+        return str(exc)
+    if is_disk_full(exc, root):
+        return str(StorageFullError())
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        return "storage is read-only: restart the box; if it persists, the SD card is failing"
+    if isinstance(exc, OSError):
+        return f"cannot write to storage ({exc.strerror or exc}): sync to USB and restart the box"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def build_report(
@@ -440,7 +454,7 @@ class Daemon:
             log.error("could not save the record for %s: %s", frame.name, exc)
             self.stats["deferred"] += 1
             self.source.defer(frame)
-            msg = f"NOT SAVED: {exc}"
+            msg = f"NOT SAVED: {save_failure_text(exc, self.store.root)}"
             view = result_view(p, None, False, msg)
             self._show_static(
                 lambda b: self.screens.result(view, b),
