@@ -9,7 +9,10 @@ On the device the models root holds `versions/<id>/` directories and two symlink
 `previous`; `edge.models` reads `<root>/current` (set `ECG_EDGE_MODELS` to it). Installing copies
 the files off the stick while hashing them (so what is installed is exactly what was verified),
 fsyncs, renames the new version into place and swaps `current` atomically; `rollback` swaps
-`current` and `previous` back.
+`current` and `previous` back. `history.json` lists every install and the highest version ever
+installed: a bundle older than that is a downgrade (refused unless asked for), even after a
+rollback, and even when a `bundle.json` or the history itself is unreadable (the version is also
+in every kept directory's name).
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ DEFAULT_MODELS_ROOT = Path("/var/lib/ecg-edge/models")
 MAX_FILE_BYTES = 1 << 30  # one model file; a bundle bigger than this is not a model update
 MAX_BUNDLE_BYTES = 2 << 30
 MAX_FILES = 64
+HISTORY = "history.json"  # beside versions/: every install, and the highest version ever installed
+MAX_HISTORY = 200  # installs remembered (the highest version is kept whatever the length)
+_VERSION_DIR = re.compile(r"^v(\d+)-[0-9a-f]{12}$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _CHUNK = 1 << 20
 
@@ -266,11 +272,12 @@ def make_bundle(
         )
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     version = int(version if version is not None else time.time())
+    models = [str(m.get("name", "")) for m in manifest["models"]]
     doc = {
         "schema": SCHEMA,
         "version": version,
         "created_utc": created,
-        "models": [str(m.get("name", "")) for m in manifest["models"]],
+        "models": models,
         "files": files,
     }
     body = canonical_json(doc)
@@ -293,7 +300,7 @@ def make_bundle(
         version=version,
         created_utc=created,
         files=files,
-        models=doc["models"],
+        models=models,
         digest=doc_digest,
     )
 
@@ -335,7 +342,7 @@ def verify_bundle(
     try:
         doc = json.loads(body)
         version = int(doc["version"])
-        files = {
+        files: dict[str, dict[str, Any]] = {
             str(k): {"sha256": str(v["sha256"]).lower(), "size": int(v["size"])}
             for k, v in doc["files"].items()
         }
@@ -431,16 +438,17 @@ def install_bundle(
     versions = root / "versions"
     versions.mkdir(parents=True, exist_ok=True)
     cur = current_bundle(root)
-    if cur is not None:
-        if cur.get("digest") == info.digest:
-            return info, False
-        if not allow_downgrade and int(cur.get("version", 0)) > info.version:
-            raise BundleError(
-                "downgrade",
-                f"bundle version {info.version} is older than the installed {cur.get('version')}",
-                "use 'ecg-edge update-models --rollback' to go back, "
-                "or --allow-downgrade if you really mean to install an older bundle",
-            )
+    if cur is not None and cur.get("digest") == info.digest:
+        return info, False
+    highest = highest_installed_version(root)
+    if not allow_downgrade and highest is not None and info.version < highest:
+        raise BundleError(
+            "downgrade",
+            f"bundle version {info.version} is older than version {highest}, "
+            "already installed on this device",
+            "use 'ecg-edge update-models --rollback' to go back, "
+            "or --allow-downgrade if you really mean to install an older bundle",
+        )
     final = versions / info.bundle_id
     if not final.is_dir():
         tmp = versions / f".tmp-{info.bundle_id}-{os.getpid()}"
@@ -461,6 +469,7 @@ def install_bundle(
     if old is not None and old != final.name:
         _swap_link(root / "previous", old)
     _swap_link(root / "current", final.name)
+    _record_install(root, info)
     _prune(root)
     log.info("installed model bundle %s (%d files)", info.bundle_id, len(info.files))
     return info, True
@@ -499,6 +508,26 @@ def current_bundle(models_root: str | Path = DEFAULT_MODELS_ROOT) -> dict[str, A
     return doc
 
 
+def highest_installed_version(models_root: str | Path = DEFAULT_MODELS_ROOT) -> int | None:
+    """The highest bundle version ever installed here, the floor for new installs (so a rollback
+    followed by an older, validly signed bundle is still a downgrade). Taken from the install
+    history and, so that losing or damaging any one file cannot lower it, from the version in
+    every kept version directory's name and the `current`/`previous` link targets."""
+    root = Path(models_root)
+    seen: list[int] = []
+    hist = _read_history(root)
+    if isinstance(hist.get("highest_version"), int):
+        seen.append(hist["highest_version"])
+    names = [_link_target(root / "current"), _link_target(root / "previous")]
+    if (root / "versions").is_dir():
+        names += [p.name for p in (root / "versions").iterdir()]
+    for name in names:
+        m = _VERSION_DIR.match(name or "")
+        if m:
+            seen.append(int(m.group(1)))
+    return max(seen) if seen else None
+
+
 def status(models_root: str | Path = DEFAULT_MODELS_ROOT) -> dict[str, Any]:
     """Which bundles are current/previous and which versions are kept."""
     root = Path(models_root)
@@ -512,6 +541,7 @@ def status(models_root: str | Path = DEFAULT_MODELS_ROOT) -> dict[str, Any]:
         "current": _link_target(root / "current"),
         "previous": _link_target(root / "previous"),
         "versions": kept,
+        "highest_version": highest_installed_version(root),
     }
 
 
@@ -521,6 +551,32 @@ def status(models_root: str | Path = DEFAULT_MODELS_ROOT) -> dict[str, Any]:
 
 def _bundle_id(version: int, digest: str) -> str:
     return f"v{version}-{digest[:12]}"
+
+
+def _read_history(root: Path) -> dict[str, Any]:
+    """`<root>/history.json` ({"highest_version", "installed": [...]}), {} if missing or damaged."""
+    try:
+        doc = json.loads((root / HISTORY).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _record_install(root: Path, info: BundleInfo) -> None:
+    """Add `info` to the install history and raise its highest version (atomic rewrite)."""
+    hist = _read_history(root)
+    installed = [e for e in hist.get("installed", []) if isinstance(e, dict)][-(MAX_HISTORY - 1) :]
+    installed.append(
+        {
+            "bundle_id": info.bundle_id,
+            "version": info.version,
+            "digest": info.digest,
+            "installed_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    )
+    highest = max(info.version, highest_installed_version(root) or info.version)
+    doc = {"highest_version": highest, "installed": installed}
+    write_file_atomic(root / HISTORY, canonical_json(doc))
 
 
 def _listing(bdir: Path) -> dict[str, str]:
