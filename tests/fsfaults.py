@@ -17,7 +17,7 @@ import pytest
 PAGE = 4096
 
 
-def _run(*cmd: str) -> subprocess.CompletedProcess:
+def sh(*cmd: str) -> subprocess.CompletedProcess:
     return subprocess.run(list(cmd), capture_output=True, text=True)
 
 
@@ -31,14 +31,14 @@ def tmpfs(path: Path, size_bytes: int) -> Iterator[Path]:
     """Mount a tmpfs of `size_bytes` on `path` (created) for the duration of the block."""
     need_root("a small tmpfs")
     path.mkdir(parents=True, exist_ok=True)
-    r = _run("mount", "-t", "tmpfs", "-o", f"size={size_bytes},mode=0755", "tmpfs", str(path))
+    r = sh("mount", "-t", "tmpfs", "-o", f"size={size_bytes},mode=0755", "tmpfs", str(path))
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
     try:
         yield path
     finally:
-        if _run("umount", str(path)).returncode != 0:
-            _run("umount", "-l", str(path))
+        if sh("umount", str(path)).returncode != 0:
+            sh("umount", "-l", str(path))
 
 
 def free_bytes(path: Path) -> int:
@@ -69,13 +69,14 @@ class LoopStick:
         tool = mkfs[fstype][0]
         if not shutil.which("losetup") or not shutil.which(tool):
             pytest.skip(f"needs losetup and {tool}")
+        tmp.mkdir(parents=True, exist_ok=True)
         self.img, self.mnt, self.fstype = tmp / f"stick-{fstype}.img", tmp / "stick", fstype
         with open(self.img, "wb") as f:
             f.truncate(size_bytes)
-        r = _run(*mkfs[fstype], str(self.img))
+        r = sh(*mkfs[fstype], str(self.img))
         if r.returncode != 0:
             pytest.skip(f"{tool} failed: {r.stderr.strip()}")
-        r = _run("losetup", "-f", "--show", str(self.img))
+        r = sh("losetup", "-f", "--show", str(self.img))
         if r.returncode != 0:
             pytest.skip(f"no loop device available: {r.stderr.strip()}")
         self.dev = r.stdout.strip()
@@ -84,30 +85,30 @@ class LoopStick:
 
     def mount(self, *opts: str) -> None:
         o = ",".join(("nosuid", "nodev", "noexec", *opts))
-        r = _run("mount", "-t", self.fstype, "-o", o, self.dev, str(self.mnt))
+        r = sh("mount", "-t", self.fstype, "-o", o, self.dev, str(self.mnt))
         if r.returncode != 0:
             self.close()
             pytest.skip(f"cannot mount {self.fstype} from a loop device: {r.stderr.strip()}")
 
     def remount_readonly(self) -> None:
-        r = _run("mount", "-o", "remount,ro", str(self.mnt))
+        r = sh("mount", "-o", "remount,ro", str(self.mnt))
         assert r.returncode == 0, r.stderr
 
     def pull(self) -> None:
         """What pulling the stick does to the filesystem: the mount goes away under the writer
         (lazy unmount: open files stay, new lookups fail) and the device is detached."""
-        _run("umount", "-l", str(self.mnt))
-        _run("losetup", "-d", self.dev)
+        sh("umount", "-l", str(self.mnt))
+        sh("losetup", "-d", self.dev)
 
     def close(self) -> None:
-        if _run("mountpoint", "-q", str(self.mnt)).returncode == 0:
-            if _run("umount", str(self.mnt)).returncode != 0:
-                _run("umount", "-l", str(self.mnt))
-        _run("losetup", "-d", self.dev)
+        if sh("mountpoint", "-q", str(self.mnt)).returncode == 0:
+            if sh("umount", str(self.mnt)).returncode != 0:
+                sh("umount", "-l", str(self.mnt))
+        sh("losetup", "-d", self.dev)
 
     def reattach(self) -> None:
         """Plug the (same) stick in again."""
-        r = _run("losetup", "-f", "--show", str(self.img))
+        r = sh("losetup", "-f", "--show", str(self.img))
         assert r.returncode == 0, r.stderr
         self.dev = r.stdout.strip()
         self.mount()

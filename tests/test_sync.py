@@ -181,10 +181,14 @@ def test_all_copies_synced_records_to_a_second_stick(tmp_path, template):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("err", [errno.EIO, errno.ENOSPC, errno.EROFS])
+@pytest.mark.parametrize("err", [errno.EIO])
 def test_fault_at_every_step_loses_nothing_and_resumes(tmp_path, template, err):
     """Stop the sync at each of its steps in turn; the device keeps everything, nothing wrong is
-    marked, no half file sits under a real name, and the next sync completes copying only what's left."""
+    marked, no half file sits under a real name, and the next sync completes copying only what's left.
+
+    A failing stick's I/O error (EIO) is raised from the step hook: this kernel offers no way to
+    make a block device fail on demand (no device-mapper). A full, read-only or pulled stick is
+    the real thing in tests/test_sync_faults.py."""
     # count the steps of a clean run
     calls: list[tuple[str, str, str]] = []
     probe = _fresh(template, tmp_path)
