@@ -179,26 +179,14 @@ def canonical_json(obj: Any) -> bytes:
     )
 
 
-def make_bundle(
-    models_dir: str | Path,
-    private_key: str | Path,
-    out_dir: str | Path,
-    *,
-    version: int | None = None,
-    extra_files: list[str] | None = None,
-) -> BundleInfo:
-    """Copy `manifest.json` and every model file it names into `out_dir`, write `bundle.json` and sign it.
-
-    `out_dir` must be empty or an earlier bundle (its bundle files are replaced)."""
-    src = Path(models_dir)
-    key = load_private_key(private_key)
-    man_path = src / MANIFEST
+def _read_manifest(man_path: Path) -> dict[str, Any]:
+    """The models directory's manifest (BadInputError if missing, not JSON or without models)."""
     try:
         manifest = json.loads(man_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BadInputError(
             "manifest_missing",
-            f"no {MANIFEST} in {src}",
+            f"no {MANIFEST} in {man_path.parent}",
             "point at the models directory written by 'ecg-convert quantize'",
         ) from None
     except (ValueError, OSError) as exc:
@@ -217,6 +205,11 @@ def make_bundle(
             f"{man_path} has no models",
             "add models with 'ecg-convert quantize' first",
         )
+    return manifest
+
+
+def _bundle_names(manifest: dict[str, Any], extra_files: list[str]) -> list[str]:
+    """manifest.json, every model file it names and the extra files: plain, safe names only."""
     names = [MANIFEST]
     for m in manifest["models"]:
         fname = str(m.get("file", ""))
@@ -228,7 +221,7 @@ def make_bundle(
             )
         if fname not in names:
             names.append(fname)
-    for extra in extra_files or []:
+    for extra in extra_files:
         if not _SAFE_NAME.match(extra) or extra in (BUNDLE_JSON, BUNDLE_SIG):
             raise BadInputError(
                 "bad_file_name",
@@ -237,6 +230,24 @@ def make_bundle(
             )
         if extra not in names:
             names.append(extra)
+    return names
+
+
+def make_bundle(
+    models_dir: str | Path,
+    private_key: str | Path,
+    out_dir: str | Path,
+    *,
+    version: int | None = None,
+    extra_files: list[str] | None = None,
+) -> BundleInfo:
+    """Copy `manifest.json` and every model file it names into `out_dir`, write `bundle.json` and sign it.
+
+    `out_dir` must be empty or an earlier bundle (its bundle files are replaced)."""
+    src = Path(models_dir)
+    key = load_private_key(private_key)
+    manifest = _read_manifest(src / MANIFEST)
+    names = _bundle_names(manifest, extra_files or [])
     files: dict[str, dict[str, Any]] = {}
     for name in names:
         p = src / name
@@ -377,6 +388,26 @@ def verify_bundle(
                 f"model bundle lists an unsafe file {name!r}",
                 "re-make the bundle with 'ecg-convert bundle'",
             )
+    _check_listing(bdir, files)
+    digest = hashlib.sha256(body).hexdigest()
+    info = BundleInfo(
+        path=bdir,
+        bundle_id=_bundle_id(version, digest),
+        version=version,
+        created_utc=str(doc.get("created_utc", "")),
+        files=files,
+        models=[str(m) for m in doc.get("models", [])],
+        digest=digest,
+    )
+    if check_files:
+        for name, meta in files.items():
+            _copy_verified(bdir / name, None, meta)
+        _check_manifest_matches(bdir / MANIFEST, files)
+    return info
+
+
+def _check_listing(bdir: Path, files: dict[str, dict[str, Any]]) -> None:
+    """The bundle directory holds exactly the signed files, each a regular file."""
     present = _listing(bdir)
     extra = sorted(set(present) - set(files) - {BUNDLE_JSON, BUNDLE_SIG})
     if extra:
@@ -399,21 +430,6 @@ def verify_bundle(
                 f"{name} in the model bundle is a {kind}, not a regular file",
                 "copy the bundle again without links",
             )
-    digest = hashlib.sha256(body).hexdigest()
-    info = BundleInfo(
-        path=bdir,
-        bundle_id=_bundle_id(version, digest),
-        version=version,
-        created_utc=str(doc.get("created_utc", "")),
-        files=files,
-        models=[str(m) for m in doc.get("models", [])],
-        digest=digest,
-    )
-    if check_files:
-        for name, meta in files.items():
-            _copy_verified(bdir / name, None, meta)
-        _check_manifest_matches(bdir / MANIFEST, files)
-    return info
 
 
 # ---------------------------------------------------------------------------------------------

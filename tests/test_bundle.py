@@ -215,9 +215,10 @@ def test_failed_install_leaves_current_untouched(tmp_path, keys):
 def test_cli_keygen_bundle_update_rollback(tmp_path):
     """The real commands in subprocesses, as an operator would run them."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    run = lambda *a: subprocess.run(
-        [PY, "-m", *a], capture_output=True, text=True, env=env, cwd=ROOT
-    )  # noqa: E731
+
+    def run(*a: str) -> subprocess.CompletedProcess:
+        return subprocess.run([PY, "-m", *a], capture_output=True, text=True, env=env, cwd=ROOT)
+
     r = run("convert.cli", "keygen", "--out", str(tmp_path / "keys"))
     assert r.returncode == 0, r.stderr
     src = _models_dir(tmp_path, b"cli-model")
