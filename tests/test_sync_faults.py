@@ -73,18 +73,19 @@ class _Fault:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("fstype", ["ext4", "vfat"])
 @pytest.mark.parametrize(
     "kind, message",
     [("full", "full"), ("readonly", "read-only"), ("pulled", "removed")],
 )
 def test_stick_full_readonly_or_pulled_at_each_step_loses_nothing_and_resumes(
-    tmp_path, template, kind, message
+    tmp_path, template, kind, message, fstype
 ):
     calls = _steps(template, tmp_path)
     faults = 0
     for k in range(0, len(calls), 3):
         store = _fresh(template, tmp_path)
-        with loop_stick(tmp_path / f"s{k}", 16 << 20) as stick:
+        with loop_stick(tmp_path / f"s{k}", 40 << 20, fstype) as stick:
             fault = _Fault(kind, k, stick)
             res = sync.sync_records(store, stick.mnt, device_id="box1", hook=fault)
             if res.state == "error":
