@@ -27,9 +27,15 @@ import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from edge.atomic import commit_dir, copy_file_atomic, replace_symlink, write_file_atomic
+from edge.atomic import (
+    commit_dir,
+    copy_file_atomic,
+    replace_symlink,
+    write_chunks_atomic,
+    write_file_atomic,
+)
 from edge.checksum import sha256_and_size
 from edge.errors import BadInputError, EcgEdgeError, ModelError
 
@@ -657,39 +663,33 @@ def _read_small(path: Path, label: str, limit: int) -> bytes:
 
 
 def _copy_verified(src: Path, dst: Path | None, meta: dict[str, Any]) -> None:
-    """Hash `src` (copying it to `dst`, fsynced, when given) and check size and sha256."""
+    """Hash `src` (copying it atomically to `dst` when given) and check size and sha256: what is
+    installed is exactly the bytes that were hashed."""
     fd = _open_regular(src)
     h = hashlib.sha256()
     n = 0
-    out = None
-    try:
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal n
         with os.fdopen(fd, "rb") as f:
-            if dst is not None:
-                out = open(dst, "wb")
-            while True:
-                chunk = f.read(_CHUNK)
-                if not chunk:
-                    break
+            while chunk := f.read(_CHUNK):
                 n += len(chunk)
                 if n > meta["size"]:
-                    break
+                    return
                 h.update(chunk)
-                if out is not None:
-                    out.write(chunk)
-            if out is not None:
-                out.flush()
-                os.fsync(out.fileno())
-    finally:
-        if out is not None:
-            out.close()
+                yield chunk
+
+    if dst is None:
+        for _ in chunks():
+            pass
+    else:
+        write_chunks_atomic(dst, chunks(), mode=0o644, sync_dir=False)
     if n != meta["size"] or h.hexdigest() != meta["sha256"]:
         raise BundleError(
             "tampered",
             f"{src.name} in the model bundle does not match its signed sha256",
             "the bundle was altered or damaged on the stick; copy it again from the workstation",
         )
-    if dst is not None:
-        os.chmod(dst, 0o644)
 
 
 def _check_manifest_matches(manifest_path: Path, files: dict[str, dict[str, Any]]) -> None:
