@@ -2,9 +2,12 @@
 digitize -> interpret -> save -> result screen, from boot, offline.
 
 A bad capture never stops the loop: it is logged, the screen shows what to do, and nothing is
-saved from it (an inbox file moves to `.rejected/` with the reason). A capture leaves the inbox
-only after its record is committed to the store, so a crash at any moment loses nothing; on
-restart the store repairs itself and an already-saved capture is recognised by its sha256.
+saved from it (an inbox file moves to `.rejected/` with the reason; a file the source refuses is
+moved before it is decoded). A reading that fails acceptance (`retake_reason`) asks for a retake
+and keeps the capture for review. A capture leaves the inbox only after its record is committed
+to the store, so a crash at any moment loses nothing; on restart the store repairs itself and an
+already-saved capture is recognised by its sha256. A save that fails (a full disk says "storage
+full: sync to USB to free space") leaves the capture in the inbox for a retry.
 Speaks the systemd notify protocol (READY, WATCHDOG, STATUS, STOPPING) over `$NOTIFY_SOCKET`."""
 
 from __future__ import annotations

@@ -186,9 +186,16 @@ def test_bad_frames_never_stop_the_daemon_never_make_records_and_show_guidance(t
     for i, (name, data) in enumerate(bad.items()):
         _drop(inbox, name, data, t0 + i)
     _drop(inbox, "zz_good.jpg", photos[1][0], t0 + 50)  # after all the bad ones
+    os.mkfifo(inbox / "pipe.jpg")  # read as a file it would hang the inbox
+    (inbox / "zero.jpg").symlink_to("/dev/zero")  # read as a file it would fill the memory
+    for name in ("pipe.jpg", "zero.jpg"):
+        os.utime(inbox / name, (t0 + 20, t0 + 20), follow_symlinks=False)
     r = _run(_cmd(inbox, tmp_path, "--exit-when-idle"))
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
+    for name in ("pipe.jpg", "zero.jpg"):  # moved aside themselves, never opened
+        assert os.path.lexists(inbox / ".rejected" / name), name
+        assert "not" in (inbox / ".rejected" / f"{name}.reason.txt").read_text()
     recs = RecordStore(tmp_path / "store").list()
     assert len(recs) == 1 and (recs[0].path / "capture.jpg").read_bytes() == photos[1][0]
     rejected = inbox / ".rejected"

@@ -56,7 +56,6 @@ class _Fault:
 
     def __init__(self, kind: str, at: int, stick) -> None:
         self.kind, self.at, self.stick, self.n, self.done = kind, at, stick, 0, False
-        self.when: int | None = None
 
     def __call__(self, event: str, rid: str, name: str) -> None:
         self.n += 1
@@ -69,7 +68,7 @@ class _Fault:
                 return  # a file is open for writing: try again at the next step
         else:
             self.stick.pull()
-        self.done, self.when = True, self.n
+        self.done = True
 
 
 @pytest.mark.slow
@@ -91,8 +90,8 @@ def test_stick_full_readonly_or_pulled_at_each_step_loses_nothing_and_resumes(
             if res.state == "error":
                 assert message in res.message, (k, calls[k], res.message)
                 faults += 1
-            else:  # the fault came after the last write (verifying needs no space)
-                assert fault.when is None or fault.when > len(calls) - 8, (k, res.message)
+            # else the fault came too late to matter (verifying needs no space; ext4 may still
+            # place a small file): what was marked must then be verified, checked below
             if kind == "pulled":
                 stick.reattach()
             elif kind == "readonly":
