@@ -9,7 +9,10 @@ On the device the models root holds `versions/<id>/` directories and two symlink
 `previous`; `edge.models` reads `<root>/current` (set `ECG_EDGE_MODELS` to it). Installing copies
 the files off the stick while hashing them (so what is installed is exactly what was verified),
 fsyncs, renames the new version into place and swaps `current` atomically; `rollback` swaps
-`current` and `previous` back.
+`current` and `previous` back. `history.json` lists every install and the highest version ever
+installed: a bundle older than that is a downgrade (refused unless asked for), even after a
+rollback, and even when a `bundle.json` or the history itself is unreadable (the version is also
+in every kept directory's name).
 """
 
 from __future__ import annotations
@@ -24,9 +27,15 @@ import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from edge.atomic import fsync_dir, write_file_atomic
+from edge.atomic import (
+    commit_dir,
+    copy_file_atomic,
+    replace_symlink,
+    write_chunks_atomic,
+    write_file_atomic,
+)
 from edge.checksum import sha256_and_size
 from edge.errors import BadInputError, EcgEdgeError, ModelError
 
@@ -42,6 +51,9 @@ DEFAULT_MODELS_ROOT = Path("/var/lib/ecg-edge/models")
 MAX_FILE_BYTES = 1 << 30  # one model file; a bundle bigger than this is not a model update
 MAX_BUNDLE_BYTES = 2 << 30
 MAX_FILES = 64
+HISTORY = "history.json"  # beside versions/: every install, and the highest version ever installed
+MAX_HISTORY = 200  # installs remembered (the highest version is kept whatever the length)
+_VERSION_DIR = re.compile(r"^v(\d+)-[0-9a-f]{12}$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _CHUNK = 1 << 20
 
@@ -173,26 +185,14 @@ def canonical_json(obj: Any) -> bytes:
     )
 
 
-def make_bundle(
-    models_dir: str | Path,
-    private_key: str | Path,
-    out_dir: str | Path,
-    *,
-    version: int | None = None,
-    extra_files: list[str] | None = None,
-) -> BundleInfo:
-    """Copy `manifest.json` and every model file it names into `out_dir`, write `bundle.json` and sign it.
-
-    `out_dir` must be empty or an earlier bundle (its bundle files are replaced)."""
-    src = Path(models_dir)
-    key = load_private_key(private_key)
-    man_path = src / MANIFEST
+def _read_manifest(man_path: Path) -> dict[str, Any]:
+    """The models directory's manifest (BadInputError if missing, not JSON or without models)."""
     try:
         manifest = json.loads(man_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BadInputError(
             "manifest_missing",
-            f"no {MANIFEST} in {src}",
+            f"no {MANIFEST} in {man_path.parent}",
             "point at the models directory written by 'ecg-convert quantize'",
         ) from None
     except (ValueError, OSError) as exc:
@@ -211,6 +211,11 @@ def make_bundle(
             f"{man_path} has no models",
             "add models with 'ecg-convert quantize' first",
         )
+    return manifest
+
+
+def _bundle_names(manifest: dict[str, Any], extra_files: list[str]) -> list[str]:
+    """manifest.json, every model file it names and the extra files: plain, safe names only."""
     names = [MANIFEST]
     for m in manifest["models"]:
         fname = str(m.get("file", ""))
@@ -222,7 +227,7 @@ def make_bundle(
             )
         if fname not in names:
             names.append(fname)
-    for extra in extra_files or []:
+    for extra in extra_files:
         if not _SAFE_NAME.match(extra) or extra in (BUNDLE_JSON, BUNDLE_SIG):
             raise BadInputError(
                 "bad_file_name",
@@ -231,6 +236,24 @@ def make_bundle(
             )
         if extra not in names:
             names.append(extra)
+    return names
+
+
+def make_bundle(
+    models_dir: str | Path,
+    private_key: str | Path,
+    out_dir: str | Path,
+    *,
+    version: int | None = None,
+    extra_files: list[str] | None = None,
+) -> BundleInfo:
+    """Copy `manifest.json` and every model file it names into `out_dir`, write `bundle.json` and sign it.
+
+    `out_dir` must be empty or an earlier bundle (its bundle files are replaced)."""
+    src = Path(models_dir)
+    key = load_private_key(private_key)
+    manifest = _read_manifest(src / MANIFEST)
+    names = _bundle_names(manifest, extra_files or [])
     files: dict[str, dict[str, Any]] = {}
     for name in names:
         p = src / name
@@ -266,11 +289,12 @@ def make_bundle(
         )
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     version = int(version if version is not None else time.time())
+    models = [str(m.get("name", "")) for m in manifest["models"]]
     doc = {
         "schema": SCHEMA,
         "version": version,
         "created_utc": created,
-        "models": [str(m.get("name", "")) for m in manifest["models"]],
+        "models": models,
         "files": files,
     }
     body = canonical_json(doc)
@@ -284,7 +308,7 @@ def make_bundle(
             pass
     for name in names:
         if (src / name).resolve() != (out / name).resolve():
-            _atomic_copy(src / name, out / name)
+            copy_file_atomic(src / name, out / name)
     write_file_atomic(out / BUNDLE_JSON, body)
     write_file_atomic(out / BUNDLE_SIG, key.sign(SIG_DOMAIN + body).hex().encode() + b"\n")
     return BundleInfo(
@@ -293,7 +317,7 @@ def make_bundle(
         version=version,
         created_utc=created,
         files=files,
-        models=doc["models"],
+        models=models,
         digest=doc_digest,
     )
 
@@ -335,7 +359,7 @@ def verify_bundle(
     try:
         doc = json.loads(body)
         version = int(doc["version"])
-        files = {
+        files: dict[str, dict[str, Any]] = {
             str(k): {"sha256": str(v["sha256"]).lower(), "size": int(v["size"])}
             for k, v in doc["files"].items()
         }
@@ -370,6 +394,26 @@ def verify_bundle(
                 f"model bundle lists an unsafe file {name!r}",
                 "re-make the bundle with 'ecg-convert bundle'",
             )
+    _check_listing(bdir, files)
+    digest = hashlib.sha256(body).hexdigest()
+    info = BundleInfo(
+        path=bdir,
+        bundle_id=_bundle_id(version, digest),
+        version=version,
+        created_utc=str(doc.get("created_utc", "")),
+        files=files,
+        models=[str(m) for m in doc.get("models", [])],
+        digest=digest,
+    )
+    if check_files:
+        for name, meta in files.items():
+            _copy_verified(bdir / name, None, meta)
+        _check_manifest_matches(bdir / MANIFEST, files)
+    return info
+
+
+def _check_listing(bdir: Path, files: dict[str, dict[str, Any]]) -> None:
+    """The bundle directory holds exactly the signed files, each a regular file."""
     present = _listing(bdir)
     extra = sorted(set(present) - set(files) - {BUNDLE_JSON, BUNDLE_SIG})
     if extra:
@@ -392,21 +436,6 @@ def verify_bundle(
                 f"{name} in the model bundle is a {kind}, not a regular file",
                 "copy the bundle again without links",
             )
-    digest = hashlib.sha256(body).hexdigest()
-    info = BundleInfo(
-        path=bdir,
-        bundle_id=_bundle_id(version, digest),
-        version=version,
-        created_utc=str(doc.get("created_utc", "")),
-        files=files,
-        models=[str(m) for m in doc.get("models", [])],
-        digest=digest,
-    )
-    if check_files:
-        for name, meta in files.items():
-            _copy_verified(bdir / name, None, meta)
-        _check_manifest_matches(bdir / MANIFEST, files)
-    return info
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,16 +460,17 @@ def install_bundle(
     versions = root / "versions"
     versions.mkdir(parents=True, exist_ok=True)
     cur = current_bundle(root)
-    if cur is not None:
-        if cur.get("digest") == info.digest:
-            return info, False
-        if not allow_downgrade and int(cur.get("version", 0)) > info.version:
-            raise BundleError(
-                "downgrade",
-                f"bundle version {info.version} is older than the installed {cur.get('version')}",
-                "use 'ecg-edge update-models --rollback' to go back, "
-                "or --allow-downgrade if you really mean to install an older bundle",
-            )
+    if cur is not None and cur.get("digest") == info.digest:
+        return info, False
+    highest = highest_installed_version(root)
+    if not allow_downgrade and highest is not None and info.version < highest:
+        raise BundleError(
+            "downgrade",
+            f"bundle version {info.version} is older than version {highest}, "
+            "already installed on this device",
+            "use 'ecg-edge update-models --rollback' to go back, "
+            "or --allow-downgrade if you really mean to install an older bundle",
+        )
     final = versions / info.bundle_id
     if not final.is_dir():
         tmp = versions / f".tmp-{info.bundle_id}-{os.getpid()}"
@@ -450,12 +480,10 @@ def install_bundle(
             for name, meta in info.files.items():
                 _copy_verified(Path(bundle_dir) / name, tmp / name, meta)
             for name in (BUNDLE_JSON, BUNDLE_SIG):
-                _atomic_copy(Path(bundle_dir) / name, tmp / name)
+                copy_file_atomic(Path(bundle_dir) / name, tmp / name)
             # Re-check the signature on the copy: the stick may have changed under us.
             verify_bundle(tmp, public_key, check_files=True)
-            fsync_dir(tmp)
-            os.rename(tmp, final)
-            fsync_dir(versions)
+            commit_dir(tmp, final, strict=False)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -463,6 +491,7 @@ def install_bundle(
     if old is not None and old != final.name:
         _swap_link(root / "previous", old)
     _swap_link(root / "current", final.name)
+    _record_install(root, info)
     _prune(root)
     log.info("installed model bundle %s (%d files)", info.bundle_id, len(info.files))
     return info, True
@@ -501,6 +530,26 @@ def current_bundle(models_root: str | Path = DEFAULT_MODELS_ROOT) -> dict[str, A
     return doc
 
 
+def highest_installed_version(models_root: str | Path = DEFAULT_MODELS_ROOT) -> int | None:
+    """The highest bundle version ever installed here, the floor for new installs (so a rollback
+    followed by an older, validly signed bundle is still a downgrade). Taken from the install
+    history and, so that losing or damaging any one file cannot lower it, from the version in
+    every kept version directory's name and the `current`/`previous` link targets."""
+    root = Path(models_root)
+    seen: list[int] = []
+    hist = _read_history(root)
+    if isinstance(hist.get("highest_version"), int):
+        seen.append(hist["highest_version"])
+    names = [_link_target(root / "current"), _link_target(root / "previous")]
+    if (root / "versions").is_dir():
+        names += [p.name for p in (root / "versions").iterdir()]
+    for name in names:
+        m = _VERSION_DIR.match(name or "")
+        if m:
+            seen.append(int(m.group(1)))
+    return max(seen) if seen else None
+
+
 def status(models_root: str | Path = DEFAULT_MODELS_ROOT) -> dict[str, Any]:
     """Which bundles are current/previous and which versions are kept."""
     root = Path(models_root)
@@ -514,6 +563,7 @@ def status(models_root: str | Path = DEFAULT_MODELS_ROOT) -> dict[str, Any]:
         "current": _link_target(root / "current"),
         "previous": _link_target(root / "previous"),
         "versions": kept,
+        "highest_version": highest_installed_version(root),
     }
 
 
@@ -523,6 +573,32 @@ def status(models_root: str | Path = DEFAULT_MODELS_ROOT) -> dict[str, Any]:
 
 def _bundle_id(version: int, digest: str) -> str:
     return f"v{version}-{digest[:12]}"
+
+
+def _read_history(root: Path) -> dict[str, Any]:
+    """`<root>/history.json` ({"highest_version", "installed": [...]}), {} if missing or damaged."""
+    try:
+        doc = json.loads((root / HISTORY).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _record_install(root: Path, info: BundleInfo) -> None:
+    """Add `info` to the install history and raise its highest version (atomic rewrite)."""
+    hist = _read_history(root)
+    installed = [e for e in hist.get("installed", []) if isinstance(e, dict)][-(MAX_HISTORY - 1) :]
+    installed.append(
+        {
+            "bundle_id": info.bundle_id,
+            "version": info.version,
+            "digest": info.digest,
+            "installed_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    )
+    highest = max(info.version, highest_installed_version(root) or info.version)
+    doc = {"highest_version": highest, "installed": installed}
+    write_file_atomic(root / HISTORY, canonical_json(doc))
 
 
 def _listing(bdir: Path) -> dict[str, str]:
@@ -587,39 +663,33 @@ def _read_small(path: Path, label: str, limit: int) -> bytes:
 
 
 def _copy_verified(src: Path, dst: Path | None, meta: dict[str, Any]) -> None:
-    """Hash `src` (copying it to `dst`, fsynced, when given) and check size and sha256."""
+    """Hash `src` (copying it atomically to `dst` when given) and check size and sha256: what is
+    installed is exactly the bytes that were hashed."""
     fd = _open_regular(src)
     h = hashlib.sha256()
     n = 0
-    out = None
-    try:
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal n
         with os.fdopen(fd, "rb") as f:
-            if dst is not None:
-                out = open(dst, "wb")
-            while True:
-                chunk = f.read(_CHUNK)
-                if not chunk:
-                    break
+            while chunk := f.read(_CHUNK):
                 n += len(chunk)
                 if n > meta["size"]:
-                    break
+                    return
                 h.update(chunk)
-                if out is not None:
-                    out.write(chunk)
-            if out is not None:
-                out.flush()
-                os.fsync(out.fileno())
-    finally:
-        if out is not None:
-            out.close()
+                yield chunk
+
+    if dst is None:
+        for _ in chunks():
+            pass
+    else:
+        write_chunks_atomic(dst, chunks(), mode=0o644, sync_dir=False)
     if n != meta["size"] or h.hexdigest() != meta["sha256"]:
         raise BundleError(
             "tampered",
             f"{src.name} in the model bundle does not match its signed sha256",
             "the bundle was altered or damaged on the stick; copy it again from the workstation",
         )
-    if dst is not None:
-        os.chmod(dst, 0o644)
 
 
 def _check_manifest_matches(manifest_path: Path, files: dict[str, dict[str, Any]]) -> None:
@@ -650,23 +720,6 @@ def _check_manifest_matches(manifest_path: Path, files: dict[str, dict[str, Any]
             )
 
 
-def _atomic_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    try:
-        with open(src, "rb") as fi, open(tmp, "wb") as fo:
-            shutil.copyfileobj(fi, fo, _CHUNK)
-            fo.flush()
-            os.fsync(fo.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(dst.parent)
-
-
 def _link_target(link: Path) -> str | None:
     try:
         return os.path.basename(os.readlink(link))
@@ -675,15 +728,8 @@ def _link_target(link: Path) -> str | None:
 
 
 def _swap_link(link: Path, version_name: str) -> None:
-    """Point `link` at versions/<version_name> atomically (symlink to a temp name, then rename)."""
-    tmp = link.with_name(f".{link.name}.tmp-{os.getpid()}")
-    try:
-        os.unlink(tmp)
-    except FileNotFoundError:
-        pass
-    os.symlink(os.path.join("versions", version_name), tmp)
-    os.replace(tmp, link)
-    fsync_dir(link.parent)
+    """Point `link` at versions/<version_name> atomically."""
+    replace_symlink(link, os.path.join("versions", version_name))
 
 
 def _prune(root: Path) -> None:

@@ -78,7 +78,7 @@ class CaptureConfig:
 
 @dataclass
 class ProcessingConfig:
-    """Digitization and interpretation settings passed to `edge.digitize` / `edge.classify`."""
+    """Digitization and interpretation settings passed to `edge.digitize` / `edge.interpret`."""
 
     fs: int = 500
     layout: str = ""  # "" = detect

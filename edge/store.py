@@ -8,6 +8,8 @@ removed, committed directories missing from the index are re-indexed). Owner-onl
 
 from __future__ import annotations
 
+import builtins
+import errno
 import fcntl
 import hashlib
 import json
@@ -25,7 +27,7 @@ import numpy as np
 
 from . import atomic
 from .checksum import sha256_file
-from .errors import BadInputError
+from .errors import BadInputError, EcgEdgeError
 from .layouts import LEAD_NAMES
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,9 @@ TMP_PREFIX = ".tmp-"
 REPORT_NAME = "report.json"
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+LOW_SPACE_BYTES = 4 << 20  # below this a failed write is taken for a full disk (one record ~1 MB)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -93,6 +98,30 @@ class StoredRecord:
         }
 
 
+class StorageFullError(EcgEdgeError):
+    """The device's storage is full: nothing more can be saved until records are synced off."""
+
+    def __init__(self) -> None:
+        super().__init__("storage_full", "storage full", "sync to USB to free space")
+
+
+def is_disk_full(exc: BaseException, where: str | os.PathLike | None = None) -> bool:
+    """True for the errors a full disk (or quota) gives: ENOSPC/EDQUOT, SQLite's "database or
+    disk is full", or a short write without an errno (numpy's `tofile`, which WFDB uses) while
+    the filesystem holding `where` is nearly full."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc.errno in _DISK_FULL_ERRNOS
+    if isinstance(exc, sqlite3.OperationalError):
+        return "full" in str(exc).lower()
+    if isinstance(exc, OSError) and where is not None:
+        try:
+            st = os.statvfs(where)
+        except OSError:
+            return False
+        return st.f_bavail * st.f_frsize < LOW_SPACE_BYTES
+    return False
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -105,24 +134,6 @@ def make_record_id(capture_sha256: str, when: datetime | None = None, n_hex: int
     """Sortable, unique id: `YYYYMMDD-HHMMSS-<first hex of the capture's sha256>`."""
     when = (when or utc_now()).astimezone(timezone.utc)
     return f"{when:%Y%m%d-%H%M%S}-{capture_sha256[:n_hex]}"
-
-
-def fsync_dir(path: Path) -> None:
-    """Directory fsync that fails loudly: the store must know its renames are durable."""
-    atomic.fsync_dir(path, strict=True)
-
-
-def write_file_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
-    """Atomic write with the store's owner-only default mode (see edge.atomic)."""
-    atomic.write_file_atomic(path, data, mode=mode, strict_dir_sync=True)
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _encode_png(image: np.ndarray) -> bytes:
@@ -272,7 +283,7 @@ class RecordStore:
                     shutil.rmtree(p, ignore_errors=True)
                     done["removed_tmp"].append(p.name)
             if done["removed_tmp"]:
-                fsync_dir(self.root)
+                atomic.fsync_dir(self.root, strict=True)
             indexed = {
                 r["id"]: r["status"] for r in self._conn.execute("SELECT id, status FROM records")
             }
@@ -321,13 +332,41 @@ class RecordStore:
 
     # -- writing -------------------------------------------------------------------------------
     def find_capture(self, capture_sha256: str) -> str | None:
-        """Id of the record made from a capture with this sha256, if one was saved."""
+        """Id of the record made from a capture with this sha256, if one was saved: from the
+        index, or from a committed directory the index does not list yet (a save whose index
+        update failed, e.g. on a full disk), which is then indexed. So saving a capture again
+        after any failure returns the same record instead of making a second one."""
         row = self._conn.execute(
             "SELECT id FROM records WHERE capture_sha256=? AND status!='missing' "
             "ORDER BY id LIMIT 1",
             (capture_sha256,),
         ).fetchone()
-        return row["id"] if row else None
+        if row:
+            return str(row["id"])
+        d = self._committed_dir(capture_sha256)
+        if d is None:
+            return None
+        if self._writable:
+            try:
+                self._index_dir(d)
+                log.warning("record %s was committed but not indexed; indexed now", d.name)
+            except sqlite3.Error as exc:  # still full: the directory is the record all the same
+                log.warning("record %s is not indexed yet (%s)", d.name, exc)
+        return d.name
+
+    def _committed_dir(self, capture_sha256: str) -> Path | None:
+        """A committed record directory made from this capture (its id ends in a prefix of the
+        capture's sha256 and its report names the whole sha256), or None."""
+        for p in sorted(self.root.glob(f"*-{capture_sha256[:8]}*")):
+            if p.name.startswith(".") or not capture_sha256.startswith(p.name.rsplit("-", 1)[-1]):
+                continue
+            try:
+                rep = json.loads((p / REPORT_NAME).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(rep, dict) and (rep.get("capture") or {}).get("sha256") == capture_sha256:
+                return p
+        return None
 
     def save(
         self,
@@ -344,9 +383,8 @@ class RecordStore:
         comments: list[str] | None = None,
     ) -> str:
         """Save one record atomically and return its id. Saving the same capture twice returns
-        the first record's id (idempotent re-processing after a crash)."""
-        from .wfdb_io import write_record
-
+        the first record's id (idempotent re-processing after a crash, or a retry after a save
+        that failed after its commit). A full disk raises StorageFullError."""
         if capture is not None and not isinstance(capture, (bytes, bytearray)):
             cpath = Path(capture)
             capture_ext = capture_ext or cpath.suffix or ".bin"
@@ -371,42 +409,71 @@ class RecordStore:
             while (self.root / rid).exists():  # same second + same prefix: a different capture
                 n_hex += 4
                 rid = make_record_id(capture_sha, created, n_hex)
-            tmp = self.root / f"{TMP_PREFIX}{rid}"
-            if tmp.exists():
-                shutil.rmtree(tmp)
-            tmp.mkdir(mode=DIR_MODE)
+            full_report = dict(report)
+            full_report.update({"record_id": rid, "created_utc": iso(created)})
+            full_report["capture"] = {
+                **(report.get("capture") or {}),
+                "sha256": capture_sha,
+                "file": f"capture{capture_ext}" if capture is not None else None,
+            }
+            files: dict[str, bytes] = {}
+            if capture is not None:
+                files[f"capture{capture_ext}"] = bytes(capture)
             try:
-                write_record(tmp / rid, signals, fs, list(lead_names), comments=comments)
-                for ext in (".hea", ".dat"):
-                    os.chmod(tmp / f"{rid}{ext}", FILE_MODE)
-                if capture is not None:
-                    _write_new(tmp / f"capture{capture_ext}", bytes(capture))
                 if rectified is not None:
-                    _write_new(tmp / "rectified.png", _encode_png(rectified))
+                    files["rectified.png"] = _encode_png(rectified)
                 if overlay is not None:
-                    _write_new(tmp / "overlay.png", _encode_png(overlay))
-                full_report = dict(report)
-                full_report.update({"record_id": rid, "created_utc": iso(created)})
-                full_report["capture"] = {
-                    **(report.get("capture") or {}),
-                    "sha256": capture_sha,
-                    "file": f"capture{capture_ext}" if capture is not None else None,
-                }
-                _write_new(tmp / REPORT_NAME, to_json_bytes(full_report))
-                fsync_dir(tmp)
-                sums = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
-                os.rename(tmp, self.root / rid)  # commit point
-                fsync_dir(self.root)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
+                    files["overlay.png"] = _encode_png(overlay)
+                files[REPORT_NAME] = to_json_bytes(full_report)
+                sums = self._commit_dir(rid, signals, fs, list(lead_names), comments, files)
+            except OSError as exc:
+                if is_disk_full(exc, self.root):
+                    raise StorageFullError() from None
                 raise
-            self._conn.execute(
-                "INSERT OR REPLACE INTO records (id, created_utc, path, status, synced_at, synced_to, "
-                "sha256_json, capture_sha256) VALUES (?, ?, ?, 'saved', NULL, NULL, ?, ?)",
-                (rid, iso(created), rid, json.dumps(sums, sort_keys=True), capture_sha),
-            )
+            try:  # a committed directory the index misses is found again by `find_capture`
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO records (id, created_utc, path, status, synced_at, "
+                    "synced_to, sha256_json, capture_sha256) "
+                    "VALUES (?, ?, ?, 'saved', NULL, NULL, ?, ?)",
+                    (rid, iso(created), rid, json.dumps(sums, sort_keys=True), capture_sha),
+                )
+            except sqlite3.Error as exc:
+                if is_disk_full(exc):
+                    log.warning("record %s is committed but not indexed (%s)", rid, exc)
+                    raise StorageFullError() from None
+                raise
         log.info("saved record %s", rid)
         return rid
+
+    def _commit_dir(
+        self,
+        rid: str,
+        signals: np.ndarray,
+        fs: float,
+        lead_names: builtins.list[str],
+        comments: builtins.list[str] | None,
+        files: dict[str, bytes],
+    ) -> dict[str, str]:
+        """Build the record in `.tmp-<rid>/` (every file fsynced) and rename it to `<rid>/`: the
+        commit point. Returns every file's sha256. Nothing is left behind on failure."""
+        from .wfdb_io import write_record
+
+        tmp = self.root / f"{TMP_PREFIX}{rid}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(mode=DIR_MODE)
+        try:
+            write_record(tmp / rid, signals, fs, lead_names, comments=comments)
+            for ext in (".hea", ".dat"):
+                os.chmod(tmp / f"{rid}{ext}", FILE_MODE)
+            for name, data in files.items():
+                atomic.write_new_file(tmp / name, data, mode=FILE_MODE)
+            sums = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
+            atomic.commit_dir(tmp, self.root / rid)  # the commit point
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return sums
 
     def mark_synced(self, record_id: str, destination: str) -> None:
         """Record that `record_id` was copied to `destination` and verified there."""
@@ -431,8 +498,7 @@ class RecordStore:
         with self._lock():
             if rec.path.is_dir():
                 doomed = self.root / f"{TMP_PREFIX}removed-{record_id}"
-                os.rename(rec.path, doomed)
-                fsync_dir(self.root)
+                atomic.rename_durable(rec.path, doomed, strict=True)
                 shutil.rmtree(doomed, ignore_errors=True)
             self._conn.execute("DELETE FROM records WHERE id=?", (record_id,))
         log.info("removed record %s", record_id)
@@ -445,11 +511,11 @@ class RecordStore:
             raise KeyError(record_id)
         return self._row(row)
 
-    def list(self) -> list[StoredRecord]:
+    def list(self) -> builtins.list[StoredRecord]:
         """All indexed records, oldest first."""
         return [self._row(r) for r in self._conn.execute("SELECT * FROM records ORDER BY id")]
 
-    def unsynced(self) -> list[StoredRecord]:
+    def unsynced(self) -> builtins.list[StoredRecord]:
         """Records saved but not yet copied anywhere, oldest first."""
         return [
             self._row(r)
@@ -462,7 +528,7 @@ class RecordStore:
         """Directory of a saved record (KeyError if unknown)."""
         return self.get(record_id).path
 
-    def verify(self, record_id: str) -> list[str]:
+    def verify(self, record_id: str) -> builtins.list[str]:
         """Problems with a record on disk (missing or changed files); empty when intact."""
         rec = self.get(record_id)
         problems = []

@@ -32,11 +32,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from edge.atomic import fsync_dir, write_file_atomic
+from edge.atomic import fsync_dir, write_chunks_atomic, write_file_atomic
 from edge.checksum import sha256_and_size
 from edge.errors import BadInputError, EcgEdgeError
+
+if TYPE_CHECKING:
+    from edge.store import RecordStore, StoredRecord
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +286,7 @@ class _Item:
 
 
 def sync_records(
-    store: Any,
+    store: RecordStore,
     target: str | os.PathLike,
     *,
     device_id: str | None = None,
@@ -399,8 +402,8 @@ class _RecordSkip(Exception):
 
 
 def _sync_one(
-    store: Any,
-    rec: Any,
+    store: RecordStore,
+    rec: StoredRecord,
     base: Path,
     *,
     fat: bool,
@@ -455,7 +458,9 @@ def _sync_one(
     res.copied.append(rid)
 
 
-def _items(rec: Any, export: tuple[str, ...], res: SyncResult, fat: bool = False) -> list[_Item]:
+def _items(
+    rec: StoredRecord, export: tuple[str, ...], res: SyncResult, fat: bool = False
+) -> list[_Item]:
     """The record's files (regular files only, with fresh sha256) plus requested exports."""
     d = Path(rec.path)
     if not d.is_dir():
@@ -504,7 +509,7 @@ def _items(rec: Any, export: tuple[str, ...], res: SyncResult, fat: bool = False
     return items
 
 
-def rid_of(rec: Any) -> str:
+def rid_of(rec: StoredRecord) -> str:
     return str(rec.id)
 
 
@@ -528,42 +533,28 @@ def _put_file(dest: Path, it: _Item, hook: Hook, rid: str, res: SyncResult) -> N
             raise _RecordSkip(f"{final} on the stick is a folder; not touching it")
         # anything else (a stale copy, a link, a device node) is replaced by the rename below,
         # which swaps the directory entry itself and never follows a link
-    tmp = dest / f".{it.name}{PART_SUFFIX}"
     hook("open", rid, it.name)
-    try:  # a leftover from a pulled stick (or anything planted there): replace, never follow
-        os.unlink(tmp)
-    except FileNotFoundError:
-        pass
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if it.data is not None:
-                chunks: Iterable[bytes] = (
-                    it.data[i : i + _CHUNK] for i in range(0, len(it.data), _CHUNK)
-                )
-            else:
-                chunks = _read_chunks(it.path)  # type: ignore[arg-type]
-            for chunk in chunks:
-                hook("write", rid, it.name)
-                f.write(chunk)
-            f.flush()
-            hook("fsync", rid, it.name)
-            os.fsync(f.fileno())
-        hook("rename", rid, it.name)
-        os.replace(tmp, final)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    chunks: Iterable[bytes] = (
+        (it.data[i : i + _CHUNK] for i in range(0, len(it.data), _CHUNK))
+        if it.data is not None
+        else _read_chunks(it.path)  # type: ignore[arg-type]
+    )
+    # a leftover `.part` from a pulled stick (or anything planted there) is replaced, never
+    # followed; FAT refuses chmod, so the mount options decide the mode
+    write_chunks_atomic(
+        final,
+        chunks,
+        tmp_name=f".{it.name}{PART_SUFFIX}",
+        sync_dir=False,
+        exact_mode=False,
+        on_step=lambda step: hook(step, rid, it.name),
+    )
     res.files_written += 1
     res.bytes_written += it.size
     hook("written", rid, it.name)
 
 
-def _read_chunks(path: Path):
+def _read_chunks(path: Path) -> Iterator[bytes]:
     """The device file in chunks; a read error here is the device's, so it skips only this record."""
     try:
         with open(path, "rb") as f:
@@ -744,7 +735,9 @@ def _lock(root: Path) -> int:
 # retention
 
 
-def apply_retention(store: Any, rule: RetentionRule, *, now: datetime | None = None) -> list[str]:
+def apply_retention(
+    store: RecordStore, rule: RetentionRule, *, now: datetime | None = None
+) -> list[str]:
     """Remove from the device records that are synced (verified on a stick) and older than
     `max_age_days` or beyond the newest `keep_last`. Unsynced records are never touched."""
     if not rule.enabled:
@@ -774,7 +767,7 @@ def apply_retention(store: Any, rule: RetentionRule, *, now: datetime | None = N
     return removed
 
 
-def _remove_record(store: Any, rec: Any) -> bool:
+def _remove_record(store: RecordStore, rec: StoredRecord) -> bool:
     """Remove one synced record from the device through the store (which refuses unsynced ones)."""
     try:
         store.remove(rec.id)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import fsync_dir
+from .atomic import fsync_dir, publish_file
 from .errors import BadInputError
 from .layouts import LEAD_NAMES, canonical_lead
 
@@ -66,11 +66,10 @@ def write_record(
             comments=list(comments or []),
             write_dir=tmp,
         )
-        for ext in (".dat", ".hea"):
-            src = Path(tmp) / f"{stem.name}{ext}"
-            with open(src, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(src, out_dir / f"{stem.name}{ext}")
+        for ext in (".dat", ".hea"):  # the header last: it must never name a missing .dat
+            publish_file(
+                Path(tmp) / f"{stem.name}{ext}", out_dir / f"{stem.name}{ext}", sync_dir=False
+            )
     fsync_dir(out_dir)
     return out_dir / f"{stem.name}.hea"
 

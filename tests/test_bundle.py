@@ -215,9 +215,10 @@ def test_failed_install_leaves_current_untouched(tmp_path, keys):
 def test_cli_keygen_bundle_update_rollback(tmp_path):
     """The real commands in subprocesses, as an operator would run them."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    run = lambda *a: subprocess.run(
-        [PY, "-m", *a], capture_output=True, text=True, env=env, cwd=ROOT
-    )  # noqa: E731
+
+    def run(*a: str) -> subprocess.CompletedProcess:
+        return subprocess.run([PY, "-m", *a], capture_output=True, text=True, env=env, cwd=ROOT)
+
     r = run("convert.cli", "keygen", "--out", str(tmp_path / "keys"))
     assert r.returncode == 0, r.stderr
     src = _models_dir(tmp_path, b"cli-model")
@@ -328,3 +329,61 @@ def test_benchmark_bundle_make_verify_install(tmp_path, keys):
         f"\nbundle 20 MB: make+sign {t1 - t0:.2f} s, verify {t2 - t1:.2f} s, "
         f"install (verify + hashed copy + fsync + swap) {t3 - t2:.2f} s"
     )
+
+
+def _signed(tmp: Path, key: Path, version: int) -> Path:
+    out = tmp / f"stick-v{version}"
+    bundle.make_bundle(
+        _models_dir(tmp / f"src-v{version}", f"model-{version}".encode()), key, out, version=version
+    )
+    return out
+
+
+def test_downgrade_is_judged_against_the_highest_version_ever_installed(tmp_path, keys):
+    """After a rollback from v200 to v100 a validly signed v150 is still a downgrade; the
+    history keeps the highest version even once its directory has been pruned."""
+    key, pub = keys
+    root = tmp_path / "device-models"
+    bundle.install_bundle(_signed(tmp_path, key, 100), root, pub)
+    bundle.install_bundle(_signed(tmp_path, key, 200), root, pub)
+    bundle.rollback(root)
+    assert bundle.current_bundle(root)["version"] == 100
+    with pytest.raises(BundleError) as ei:
+        bundle.install_bundle(_signed(tmp_path, key, 150), root, pub)
+    assert ei.value.code == "downgrade" and "200" in ei.value.message
+    assert bundle.current_bundle(root)["version"] == 100
+    info, installed = bundle.install_bundle(_signed(tmp_path, key, 200), root, pub)
+    assert installed and bundle.current_bundle(root)["version"] == 200
+    # an operator's explicit downgrades prune v200's directory; the history still knows it
+    bundle.install_bundle(_signed(tmp_path, key, 90), root, pub, allow_downgrade=True)
+    bundle.install_bundle(_signed(tmp_path, key, 80), root, pub, allow_downgrade=True)
+    assert not [p for p in (root / "versions").iterdir() if p.name.startswith("v200-")]
+    assert bundle.highest_installed_version(root) == 200
+    with pytest.raises(BundleError, match="older than version 200"):
+        bundle.install_bundle(_signed(tmp_path, key, 150), root, pub)
+    hist = json.loads((root / "history.json").read_text())
+    assert hist["highest_version"] == 200
+    assert [e["version"] for e in hist["installed"]] == [100, 200, 200, 90, 80]
+    assert bundle.status(root)["highest_version"] == 200
+
+
+@pytest.mark.parametrize("damage", ["garbage", "removed"])
+def test_replay_of_an_older_bundle_is_refused_with_bundle_json_and_history_unreadable(
+    tmp_path, keys, damage
+):
+    key, pub = keys
+    root = tmp_path / "device-models"
+    old = _signed(tmp_path, key, 100)
+    bundle.install_bundle(old, root, pub)
+    bundle.install_bundle(_signed(tmp_path, key, 200), root, pub)
+    current = (root / "current").resolve()
+    for f in (current / "bundle.json", root / "history.json"):
+        if damage == "garbage":
+            f.write_bytes(b"\x00not json")
+        else:
+            f.unlink()
+    assert bundle.current_bundle(root) is None
+    with pytest.raises(BundleError) as ei:
+        bundle.install_bundle(old, root, pub)
+    assert ei.value.code == "downgrade"
+    assert os.readlink(root / "current").endswith(current.name)

@@ -1,4 +1,4 @@
-"""The shipped int8 classifier through edge.classify.interpret and `ecg-edge classify`: real
+"""The shipped int8 classifier through edge.interpret.interpret and `ecg-edge classify`: real
 TFLite interpreter, real WFDB files, real subprocesses; refusal on low confidence or too few
 leads; a corrupt model withholds the classification but keeps the measurements."""
 
@@ -15,7 +15,7 @@ import pytest
 
 from convert.classifier.augment import layout_mask
 from convert.synth import synthetic_ecg
-from edge.classify import CLASSES, interpret
+from edge.interpret import CLASSES, interpret
 from edge.layouts import LEAD_NAMES
 from edge.models import default_models_dir, find_entry, load_model
 from edge.wfdb_io import write_record

@@ -73,8 +73,8 @@ def test_labels_follow_scp_statements(fake_ptbxl):
 
 @pytest.mark.slow
 def test_train_two_epochs_and_export_onnx(fake_ptbxl, tmp_path):
-    pytest.importorskip("torch")
-    import onnx
+    pytest.importorskip("torch", reason="training needs the workstation stack (.[convert])")
+    onnx = pytest.importorskip("onnx", reason="ONNX export needs the workstation stack")
 
     from convert.classifier.export import export_onnx
     from convert.classifier.train import TrainConfig, load_ensemble, train
@@ -127,7 +127,7 @@ def test_evaluate_measurements_cli(fake_ptbxl, tmp_path):
 )
 def test_missing_data_is_a_clear_error(cmd, tmp_path):
     if cmd == "train-classifier":
-        pytest.importorskip("torch")  # the command imports torch before it looks at the data
+        pytest.importorskip("torch", reason="training needs the workstation stack (.[convert])")
     p = subprocess.run(
         [sys.executable, "-m", "convert.cli", cmd, "--data", str(tmp_path / "nope")],
         cwd=ROOT,

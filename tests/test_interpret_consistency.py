@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from convert.synth import render_page, synthetic_ecg
-from edge.classify import MIN_ESTIMATED_SNR_DB, interpret
 from edge.digitize import digitize
 from edge.interpret.consistency import estimated_snr_db, relation_residuals
+from edge.interpret.interpretation import MIN_ESTIMATED_SNR_DB, interpret
 from edge.layouts import LEAD_NAMES
 
 FS = 500

@@ -210,6 +210,7 @@ def test_factory_models_become_current(tmp_path, pubkey):
         "current": b.bundle_id,
         "previous": "factory",
         "versions": sorted([b.bundle_id, "factory"]),
+        "highest_version": 2,
     }
 
 

@@ -241,3 +241,122 @@ def test_daemon_under_systemd_keeps_running_without_a_camera_and_says_so(tmp_pat
         if proc.poll() is None:
             proc.kill()
         sock.close()
+
+
+def test_every_source_and_sink_meets_the_protocol_the_daemon_uses():
+    """The daemon calls sources and sinks through the `Source` and `Sink` protocols (no name or
+    hasattr checks): every implementation must carry every member, callable where it is a
+    method."""
+    import inspect
+
+    from edge.screen.sinks import HeadlessSink, NullSink, PygameSink, Sink
+    from edge.sources.base import Source
+    from edge.sources.opencv_camera import OpenCVCamera
+    from edge.sources.picamera2_camera import Picamera2Camera
+    from edge.sources.resilient import ResilientCamera
+
+    def members(proto: type) -> set[str]:
+        return {n for n in dir(proto) if not n.startswith("_")} | set(
+            getattr(proto, "__annotations__", {})
+        )
+
+    for proto, impls in (
+        (Source, (FolderSource, ReplaySource, OpenCVCamera, Picamera2Camera, ResilientCamera)),
+        (Sink, (NullSink, HeadlessSink, PygameSink)),
+    ):
+        want = members(proto)
+        assert len(want) >= 5
+        for cls in impls:
+            missing = {n for n in want if not hasattr(cls, n)}
+            assert not missing, f"{cls.__name__} lacks {sorted(missing)}"
+            for n in want:
+                if inspect.isfunction(getattr(proto, n, None)):
+                    assert callable(getattr(cls, n)), (cls.__name__, n)
+    assert HeadlessSink.preview_interval_s > NullSink.preview_interval_s == 0.0
+
+
+def _png_header_only(w: int, h: int) -> bytes:
+    """A tiny PNG that declares w x h pixels (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    def chunk(t: bytes, d: bytes) -> bytes:
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_files_that_cannot_be_read_safely_are_refused_before_decoding_and_moved_aside(tmp_path):
+    """A link to /dev/zero, a FIFO named .jpg, a link to a photo outside the inbox and a PNG whose
+    header declares 400 MP come back as refused frames at once (nothing blocks, nothing is
+    decoded) and move to .rejected/ with their reason - the links and the FIFO themselves, never
+    what they point at; the photo behind them is then read."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(_jpeg(3))
+    (inbox / "1_zero.jpg").symlink_to("/dev/zero")
+    os.mkfifo(inbox / "2_fifo.jpg")
+    (inbox / "3_link.jpg").symlink_to(outside)
+    (inbox / "4_bomb.png").write_bytes(_png_header_only(20000, 20000))
+    (inbox / "5_good.jpg").write_bytes(_jpeg(4))
+    (inbox / "6_dir.jpg").mkdir()  # a folder is not a capture: left alone
+    for i, p in enumerate(sorted(inbox.iterdir())):
+        t = time.time() - 100 + i
+        os.utime(p, (t, t), follow_symlinks=False)
+    src = FolderSource(inbox, stable_seconds=0.0)
+    codes = []
+    t0 = time.monotonic()
+    for _ in range(4):
+        f = src.next_capture()
+        assert f is not None and f.image is None and f.error is not None
+        assert f.error.message and f.error.hint
+        codes.append((f.name, f.error.code))
+        src.reject(f, str(f.error))
+    assert time.monotonic() - t0 < 2.0
+    assert codes == [
+        ("1_zero.jpg", "not_a_file"),
+        ("2_fifo.jpg", "not_a_file"),
+        ("3_link.jpg", "not_a_file"),
+        ("4_bomb.png", "image_too_large"),
+    ]
+    rej = inbox / ".rejected"
+    assert os.readlink(rej / "1_zero.jpg") == "/dev/zero"
+    assert (rej / "2_fifo.jpg").is_fifo() and outside.read_bytes() == _jpeg(3)
+    assert "400 MP" in (rej / "4_bomb.png.reason.txt").read_text()
+    good = src.next_capture()
+    assert good.name == "5_good.jpg" and good.image is not None and good.error is None
+    src.done(good, "rec")
+    assert src.next_capture() is None and (inbox / "6_dir.jpg").is_dir()
+
+
+def test_a_capture_whose_reading_keeps_killing_the_reader_is_set_aside(tmp_path):
+    """Each hand-out is counted on disk before decoding; a file handed out MAX_ATTEMPTS times
+    without an outcome (the process died each time) is refused - with its bytes, so a capture
+    saved just before a kill is still recognised - and the next file is read."""
+    from edge.sources.folder import MAX_ATTEMPTS
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a_poison.jpg").write_bytes(_jpeg(5))
+    (inbox / "b_good.jpg").write_bytes(_jpeg(6))
+    _old(inbox / "a_poison.jpg", 20)
+    _old(inbox / "b_good.jpg", 10)
+    for _ in range(MAX_ATTEMPTS):  # a fresh source each time: a restarted daemon
+        f = FolderSource(inbox, stable_seconds=0.0).next_capture()
+        assert f.name == "a_poison.jpg" and f.image is not None
+    src = FolderSource(inbox, stable_seconds=0.0)
+    f = src.next_capture()
+    assert f.name == "a_poison.jpg" and f.image is None and f.error.code == "stopped_the_reader"
+    assert f.data == _jpeg(5) and f"{MAX_ATTEMPTS} times" in f.error.message
+    src.reject(f, str(f.error))
+    g = src.next_capture()
+    assert g.name == "b_good.jpg" and g.image is not None
+    src.done(g, "rec")
+    assert not (inbox / ".attempts.json").exists()  # every outcome clears its count

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import stat
@@ -261,3 +262,69 @@ def test_sigkill_inside_a_save_leaves_a_consistent_store(tmp_path):
         assert read_record(r.wfdb_stem).signals.shape == (5000, 12)
         assert "i" in r.read_report()
     store.close()
+
+
+def test_disk_full_after_the_commit_then_a_retry_completes_the_same_record(tmp_path):
+    """A real full disk (a small tmpfs): free space is stepped down a page at a time until a save
+    commits its directory but cannot write the index row. The save says "storage full: sync to
+    USB to free space" (no errno); once space is freed the retry of the same capture returns the
+    committed record - one directory, one index row - instead of saving it a second time."""
+    from edge.store import StorageFullError
+    from tests.fsfaults import PAGE, fill, tmpfs
+
+    sig = _signals(1)
+    capture = os.urandom(60_000)
+    with tmpfs(tmp_path / "fs", 16 << 20) as fs:
+        split = None
+        for pages in range(0, 48):
+            root = fs / f"store{pages}"
+            store = RecordStore(root)
+            _save(store, seed=2)  # the index exists and has grown once
+            filler = fill(fs, 200_000 - pages * PAGE)
+            try:
+                store.save(signals=sig, fs=500.0, report={}, capture=capture)
+            except StorageFullError as exc:
+                assert str(exc) == "storage full: sync to USB to free space"
+                assert "Errno" not in str(exc)
+                dirs = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+                assert not [p for p in root.iterdir() if p.name.startswith(".tmp-")]
+                if len(dirs) == 2 and store.count() == 1:  # committed, not indexed
+                    split = (store, root, filler)
+                    break
+            else:
+                pytest.fail("a save succeeded with the disk (nearly) full")
+            store.close()
+            filler.unlink()
+            shutil.rmtree(root)
+        assert split is not None, "no free-space step left the commit done and the index full"
+        store, root, filler = split
+        filler.unlink()
+        rid = store.save(signals=sig, fs=500.0, report={}, capture=capture)
+        dirs = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        assert len(dirs) == 2 and rid in dirs and store.count() == 2
+        assert store.verify(rid) == [] and store.get(rid).capture_sha256
+        assert store.save(signals=sig, fs=500.0, report={}, capture=capture) == rid
+        store.close()
+        assert RecordStore(root).count() == 2  # recovery finds nothing more to index
+
+
+def test_disk_full_while_writing_the_record_leaves_nothing_behind(tmp_path):
+    """The record files themselves do not fit: storage-full message, no temp directory, no record;
+    after space is freed the capture saves normally."""
+    from edge.store import StorageFullError
+    from tests.fsfaults import fill, tmpfs
+
+    with tmpfs(tmp_path / "fs", 16 << 20) as fs:
+        store = RecordStore(fs / "store")
+        filler = fill(fs, 64 << 10)
+        with pytest.raises(StorageFullError, match="sync to USB to free space"):
+            store.save(signals=_signals(3), fs=500.0, report={}, capture=os.urandom(200_000))
+        assert [
+            p.name for p in (fs / "store").iterdir() if not p.name.startswith(("index", "."))
+        ] == []
+        assert store.count() == 0
+        filler.unlink()
+        assert store.save(signals=_signals(3), fs=500.0, report={}, capture=b"x" * 10) in {
+            r.id for r in store.list()
+        }
+        store.close()

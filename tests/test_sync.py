@@ -181,10 +181,14 @@ def test_all_copies_synced_records_to_a_second_stick(tmp_path, template):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("err", [errno.EIO, errno.ENOSPC, errno.EROFS])
+@pytest.mark.parametrize("err", [errno.EIO])
 def test_fault_at_every_step_loses_nothing_and_resumes(tmp_path, template, err):
     """Stop the sync at each of its steps in turn; the device keeps everything, nothing wrong is
-    marked, no half file sits under a real name, and the next sync completes copying only what's left."""
+    marked, no half file sits under a real name, and the next sync completes copying only what's left.
+
+    A failing stick's I/O error (EIO) is raised from the step hook: this kernel offers no way to
+    make a block device fail on demand (no device-mapper). A full, read-only or pulled stick is
+    the real thing in tests/test_sync_faults.py."""
     # count the steps of a clean run
     calls: list[tuple[str, str, str]] = []
     probe = _fresh(template, tmp_path)
@@ -201,7 +205,7 @@ def test_fault_at_every_step_loses_nothing_and_resumes(tmp_path, template, err):
         stick.mkdir()
         n = [0]
 
-        def hook(event, rid, name, k=k):
+        def hook(event, rid, name, k=k, n=n):
             n[0] += 1
             if n[0] == k + 1:
                 raise OSError(err, os.strerror(err))
@@ -310,9 +314,10 @@ def test_export_csv_and_edf(tmp_path, template):
     # decoded by the EDF specification itself: exact to the 1 uV step
     raw = (d / f"{rec.id}.edf").read_bytes()
     ns, hdr = int(raw[252:256]), int(raw[184:192])
-    field = lambda off, w: [
-        float(raw[256 + off + i * w : 256 + off + (i + 1) * w]) for i in range(ns)
-    ]  # noqa: E731
+
+    def field(off: int, w: int) -> list[float]:
+        return [float(raw[256 + off + i * w : 256 + off + (i + 1) * w]) for i in range(ns)]
+
     pmin, pmax = field(ns * 104, 8), field(ns * 112, 8)
     dmin, dmax, spr = field(ns * 120, 8), field(ns * 128, 8), field(ns * 216, 8)
     n_rec = int(raw[236:244])
@@ -595,7 +600,7 @@ def test_fault_at_every_step_on_a_fat_stick(tmp_path, template, vfat_stick):
         dev = f"box{k}"
         n = [0]
 
-        def hook(event, rid, name, k=k):
+        def hook(event, rid, name, k=k, n=n):
             n[0] += 1
             if n[0] == k + 1:
                 raise OSError(errno.EIO, "Input/output error")

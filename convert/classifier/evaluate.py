@@ -21,11 +21,11 @@ def digitized_inputs(
     """Model inputs (N, 24, 1000) and beat features (N, F) for the records of `ecg_ids` found in
     `digitized_dir` (as `<id>.hea`, `<id:05d>.hea` or `<id>_hr.hea`), the ids found, problems met,
     and per record the signal-quality reason the device would refuse it for (or None)."""
-    from edge.classify import quality_reason
     from edge.errors import EcgEdgeError
     from edge.interpret import measure
     from edge.interpret.beat_features import beat_features
     from edge.interpret.features import model_input
+    from edge.interpret.interpretation import quality_reason
     from edge.interpret.signals import validate
     from edge.wfdb_io import read_record
 
@@ -62,10 +62,10 @@ def _confidence(d: Path, ecg_id: int) -> float:
 
 
 def interpret_latency(data_dir, metas, models_dir=None) -> dict:
-    """Median and max wall time of `edge.classify.interpret` (measurements + int8 model) per record."""
+    """Median and max wall time of `edge.interpret.interpret` (measurements + int8 model) per record."""
     import time
 
-    from edge.classify import interpret
+    from edge.interpret import interpret
     from edge.wfdb_io import read_record
 
     times = []
@@ -90,7 +90,7 @@ def evaluate(
     fold: int = 10,
 ) -> dict:
     """{view: {'float': report, 'int8': report}} on `fold`; views 'full', '3x4+1', 'digitized'."""
-    from edge.classify import feature_model
+    from edge.interpret.interpretation import feature_model
     from edge.models import find_entry, load_model
 
     from .augment import apply_mask
@@ -115,8 +115,8 @@ def evaluate(
         if ids:
             views["digitized"] = (xd, fd, np.stack([by_id[i] for i in ids]))
             # what the device would classify: digitization confidence (from <id>.json) high enough
-            # and beats consistent enough (edge.classify.quality_reason)
-            from edge.classify import MIN_CONFIDENCE
+            # and beats consistent enough (edge.interpret.interpretation.quality_reason)
+            from edge.interpret.interpretation import MIN_CONFIDENCE
 
             conf = np.array([_confidence(Path(digitized_dir), i) for i in ids])
             ok = ~(conf < MIN_CONFIDENCE) & np.array([r is None for r in reasons])

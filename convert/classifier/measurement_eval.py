@@ -35,8 +35,8 @@ def measure_records(
 ) -> list[dict]:
     """Per record: PTB-XL codes/axis and our measurements + statement codes, full and 3x4+1 (and
     'digitized' when `digitized_dir` holds `<ecg_id>.hea` read back from a synthesized photo)."""
-    from edge.classify import interpret
     from edge.errors import EcgEdgeError
+    from edge.interpret import interpret
     from edge.wfdb_io import read_record
 
     from .data import load_meta

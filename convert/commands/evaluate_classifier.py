@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     lat = rep.get("interpret_latency_s") or {}
     if lat.get("n"):
         print(
-            f"edge.classify.interpret latency (measurements + int8 model, this machine): median "
+            f"edge.interpret.interpret latency (measurements + int8 model, this machine): median "
             f"{1000 * lat['median']:.0f} ms, max {1000 * lat['max']:.0f} ms over {lat['n']} records"
         )
     for p in rep.get("digitized_problems", [])[:5]:

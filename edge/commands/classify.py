@@ -69,8 +69,8 @@ def format_report(d: dict, record: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.classify import interpret
     from edge.errors import EcgEdgeError
+    from edge.interpret import interpret
     from edge.wfdb_io import read_record
 
     try:

@@ -22,9 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edge.atomic import write_file_atomic
-    from edge.classify import interpret
     from edge.commands.digitize import digitize_file
     from edge.errors import EcgEdgeError
+    from edge.interpret import interpret
 
     out = Path(args.out)
     stem = out / Path(args.image).stem

@@ -2,6 +2,6 @@
 (`edge.screen.render`) and sinks that show it (`edge.screen.sinks`: headless PNG, pygame)."""
 
 from .render import ResultView, Screens
-from .sinks import HeadlessSink, NullSink, open_sink
+from .sinks import HeadlessSink, NullSink, Sink, open_sink
 
-__all__ = ["Screens", "ResultView", "HeadlessSink", "NullSink", "open_sink"]
+__all__ = ["Screens", "ResultView", "HeadlessSink", "NullSink", "Sink", "open_sink"]

@@ -9,22 +9,51 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
+from ..atomic import write_file_atomic
 from ..config import parse_display
 from ..errors import BadInputError
-from ..store import write_file_atomic
 
 log = logging.getLogger(__name__)
 
 
+HEADLESS_PREVIEW_INTERVAL_S = 1.0  # do not wear the SD card out writing preview PNGs
+
+
+class Sink(Protocol):
+    """What the daemon needs from a screen: show an image (with `info` saying what it shows, for
+    sinks that publish it), report the user's capture and quit requests, and how often a live
+    preview may be redrawn (`preview_interval_s`: 0 for a panel, more for a sink that writes
+    files)."""
+
+    preview_interval_s: float
+
+    def show(self, image: np.ndarray) -> None: ...
+
+    def show_info(self, image: np.ndarray, info: dict[str, Any]) -> None: ...
+
+    def poll_trigger(self) -> bool: ...
+
+    def poll_quit(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 class NullSink:
-    """Shows nothing (`--display none`)."""
+    """Shows nothing (`--display none`); the base of the other sinks."""
+
+    preview_interval_s: float = 0.0
 
     def show(self, image: np.ndarray) -> None:
         pass
+
+    def show_info(self, image: np.ndarray, info: dict[str, Any]) -> None:
+        """Show `image`; `info` (which screen, message, record id) is for sinks that publish it."""
+        self.show(image)
 
     def poll_trigger(self) -> bool:
         """True if the user asked for a capture (key, touch) since the last call."""
@@ -40,6 +69,8 @@ class NullSink:
 class HeadlessSink(NullSink):
     """Writes each screen to `path` (PNG, atomic rename) so a reader never sees half a file."""
 
+    preview_interval_s = HEADLESS_PREVIEW_INTERVAL_S
+
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +82,7 @@ class HeadlessSink(NullSink):
             write_file_atomic(self.path, buf.tobytes(), mode=0o644)
             self.frames += 1
 
-    def show_info(self, image: np.ndarray, info: dict) -> None:
+    def show_info(self, image: np.ndarray, info: dict[str, Any]) -> None:
         """Write the PNG and, beside it, `<name>.json` saying what the screen shows (for remote
         monitoring and tests: which screen, the message, the record id)."""
         self.show(image)
@@ -132,7 +163,7 @@ def open_sink(
     fullscreen: bool = True,
     default_png: str | os.PathLike = "/run/ecg-edge/screen.png",
     fallback: bool = False,
-):
+) -> Sink:
     """Build the sink for a display spec; `auto` = pygame when a screen is attached, else headless.
     With `fallback` (under systemd) a screen that cannot be opened degrades to the headless PNG
     instead of failing, so captures keep being saved."""

@@ -6,7 +6,7 @@ over files dropped by a scanner or a person, each processed once.
 
 from __future__ import annotations
 
-from .base import Frame, Source
+from .base import BaseSource, Frame, Source
 from .factory import open_source
 
-__all__ = ["Frame", "Source", "open_source"]
+__all__ = ["BaseSource", "Frame", "Source", "open_source"]

@@ -1,10 +1,11 @@
-"""The frame dataclass and the interface every capture source implements."""
+"""The frame dataclass, the `Source` protocol every capture source meets and `BaseSource`, the\ndefaults sources build on."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -38,10 +39,37 @@ class Frame:
         return buf.tobytes(), ".jpg"
 
 
-class Source:
-    """Base class. Live sources (`live = True`) give `preview()` frames continuously and take a
-    full-resolution still on `capture()`. Inbox sources (`live = False`) give one capture per call
-    of `next_capture()` and are told `done()` / `reject()` when it is dealt with."""
+class Source(Protocol):
+    """What the daemon needs from a capture source. Live sources (`live = True`) give `preview()`
+    frames continuously and take a full-resolution still on `capture()`. Inbox sources
+    (`live = False`) give one capture per `next_capture()` and are told `done()`, `reject()` or
+    `defer()` when it is dealt with; `idle()` says nothing more can be done right now."""
+
+    live: bool
+    name: str
+
+    def preview(self) -> Frame | None: ...
+
+    def capture(self) -> Frame | None: ...
+
+    def next_capture(self) -> Frame | None: ...
+
+    def done(self, frame: Frame, record_id: str) -> None: ...
+
+    def reject(self, frame: Frame, reason: str) -> None: ...
+
+    def defer(self, frame: Frame) -> None: ...
+
+    def idle(self) -> bool: ...
+
+    @property
+    def exhausted(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class BaseSource:
+    """Defaults for the `Source` protocol: sources subclass this and override what they do."""
 
     live: bool = True
     name: str = "source"
@@ -64,6 +92,13 @@ class Source:
     def reject(self, frame: Frame, reason: str) -> None:
         """The capture cannot make a record; inbox sources set it aside with the reason."""
 
+    def defer(self, frame: Frame) -> None:
+        """The capture could not be saved now (store full...): inbox sources retry it later."""
+
+    def idle(self) -> bool:
+        """True when nothing more can be done right now (every waiting capture is deferred)."""
+        return True
+
     @property
     def exhausted(self) -> bool:
         """True when the source will never give another frame (end of a replay)."""
@@ -72,7 +107,7 @@ class Source:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> "Source":
+    def __enter__(self) -> "BaseSource":
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
+from typing import Any
 
 from ..errors import BadInputError, EcgEdgeError
 from ..imageio import decode_image
@@ -32,10 +33,10 @@ def decode_frame(
     ext: str,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     timestamp: float | None = None,
-    path=None,
+    path: Path | None = None,
 ) -> Frame:
     """A Frame from encoded bytes; on bad input the frame carries `error` instead of an image."""
-    kw = {} if timestamp is None else {"timestamp": timestamp}
+    stamp: dict[str, Any] = {} if timestamp is None else {"timestamp": timestamp}
     try:
         size = header_size(data)
         if size and size[0] * size[1] > max_pixels:
@@ -45,7 +46,7 @@ def decode_frame(
                 f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP)",
                 f"use a photo or scan of at most {max_pixels / 1e6:.0f} MP",
             )
-        image: np.ndarray | None = decode_image(data, name)
+        image = decode_image(data, name)
         if image.shape[0] * image.shape[1] > max_pixels:
             h, w = image.shape[:2]
             raise BadInputError(
@@ -53,6 +54,6 @@ def decode_frame(
                 f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP)",
                 f"use a photo or scan of at most {max_pixels / 1e6:.0f} MP",
             )
-        return Frame(image=image, name=name, data=data, ext=ext, path=path, **kw)
+        return Frame(image=image, name=name, data=data, ext=ext, path=path, **stamp)
     except EcgEdgeError as exc:
-        return Frame(image=None, name=name, data=data, ext=ext, path=path, error=exc, **kw)
+        return Frame(image=None, name=name, data=data, ext=ext, path=path, error=exc, **stamp)

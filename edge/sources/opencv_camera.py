@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ..errors import BadInputError
-from .base import Frame, Source
+from .base import BaseSource, Frame
 from .replay import _resize_to_width
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def _sharpness(img: np.ndarray) -> float:
     return float(cv2.Laplacian(g, cv2.CV_32F).var())
 
 
-class OpenCVCamera(Source):
+class OpenCVCamera(BaseSource):
     live = True
 
     def __init__(

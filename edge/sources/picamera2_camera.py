@@ -8,12 +8,12 @@ import logging
 import time
 
 from ..errors import BadInputError
-from .base import Frame, Source
+from .base import BaseSource, Frame
 
 log = logging.getLogger(__name__)
 
 
-class Picamera2Camera(Source):
+class Picamera2Camera(BaseSource):
     live = True
 
     def __init__(
@@ -47,7 +47,7 @@ class Picamera2Camera(Source):
         self.preview_cfg = self.cam.create_preview_configuration(
             main={"size": (preview_width, preview_height), "format": "RGB888"}
         )
-        still_main = {"format": "RGB888"}
+        still_main: dict[str, object] = {"format": "RGB888"}
         if still_width and still_height:
             still_main["size"] = (still_width, still_height)
         self.still_cfg = self.cam.create_still_configuration(main=still_main)

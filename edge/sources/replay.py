@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ..errors import BadInputError
-from .base import Frame, Source
+from .base import BaseSource, Frame
 from .decode import DEFAULT_MAX_PIXELS, decode_frame
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -27,7 +27,7 @@ def _resize_to_width(img: np.ndarray, width: int) -> np.ndarray:
     return cv2.resize(img, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
 
 
-class ReplaySource(Source):
+class ReplaySource(BaseSource):
     live = True
 
     def __init__(

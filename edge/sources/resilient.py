@@ -9,12 +9,12 @@ import time
 from typing import Callable
 
 from ..errors import BadInputError, EcgEdgeError
-from .base import Frame, Source
+from .base import BaseSource, Frame, Source
 
 log = logging.getLogger(__name__)
 
 
-class ResilientCamera(Source):
+class ResilientCamera(BaseSource):
     live = True
 
     def __init__(

@@ -15,11 +15,11 @@ import numpy as np
 
 from edge.errors import ModelError
 
-from .interpret.consistency import MIN_READING_SNR_DB, estimated_snr_db, relation_residuals
-from .interpret.features import model_input
-from .interpret.measure import Measurements, measure
-from .interpret.signals import validate
-from .interpret.statements import Statement, statements
+from .consistency import MIN_READING_SNR_DB, estimated_snr_db, relation_residuals
+from .features import model_input
+from .measure import Measurements, measure
+from .signals import validate
+from .statements import Statement, statements
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +139,9 @@ def classify_probabilities(
     """Class probabilities, thresholds and model info for canonical (n, 12) signals: the CNN's,
     fused with the median-beat feature model when the manifest entry carries one."""
     m = model if model is not None else _load_classifier(models_dir)
-    labels = list(
-        getattr(m, "entry", None).labels if getattr(m, "entry", None) else CLASSES
-    ) or list(CLASSES)
-    raw_thr = getattr(m, "entry", None).thresholds if getattr(m, "entry", None) else None
+    entry = getattr(m, "entry", None)
+    labels = list(entry.labels if entry else CLASSES) or list(CLASSES)
+    raw_thr = entry.thresholds if entry else None
     if isinstance(raw_thr, dict):
         thr = {k: float(raw_thr.get(k, 0.5)) for k in labels}
     elif isinstance(raw_thr, (list, tuple)) and len(raw_thr) == len(labels):
@@ -164,15 +163,14 @@ def classify_probabilities(
             "re-install the models (ecg-edge update-models)",
         )
     y = np.clip(y, 0.0, 1.0)
-    entry = getattr(m, "entry", None)
     info: dict[str, Any] = {
         "name": getattr(m, "name", MODEL_NAME),
         "sha256": entry.sha256[:16] if entry is not None else None,
         "quantized": bool(getattr(m, "is_quantized", False)),
     }
     fm = feature_model(entry, models_dir) if measurements is not None else None
-    if fm:
-        from .interpret.beat_features import NAMES, beat_features, feature_probabilities, fuse
+    if fm and entry is not None and measurements is not None:
+        from .beat_features import NAMES, beat_features, feature_probabilities, fuse
 
         if list(fm.get("names") or []) != list(NAMES) or len(fm.get("weights") or []) != len(
             labels
