@@ -3,7 +3,7 @@ digitize -> interpret -> save -> result screen, from boot, offline.
 
 A bad capture never stops the loop: it is logged, the screen shows what to do, and nothing is
 saved from it (an inbox file moves to `.rejected/` with the reason; a file the source refuses is
-moved before it is decoded). A reading that fails acceptance (`retake_reason`) asks for a retake
+moved before it is decoded). A reading that fails acceptance (`acceptance_for`, edge.acceptance) asks for a retake
 and keeps the capture for review. A capture leaves the inbox only after its record is committed
 to the store, so a crash at any moment loses nothing; on restart the store repairs itself and an
 already-saved capture is recognised by its sha256. A save that fails (a full disk says "storage
@@ -12,6 +12,7 @@ Speaks the systemd notify protocol (READY, WATCHDOG, STATUS, STOPPING) over `$NO
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import gc
 import hashlib
@@ -29,9 +30,9 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from . import __version__
+from .acceptance import Acceptance, Verdict, explain_refusal, judge_reading, refuse_noise
 from .config import Config
 from .errors import BadInputError, EcgEdgeError
-from .interpret.consistency import MIN_READING_SNR_DB
 from .memory import trim_malloc
 from .quality import QualityMeter, QualityThresholds, assess_frame
 from .screen.render import ResultView, Screens
@@ -113,7 +114,7 @@ def _digitize(image: np.ndarray, cfg: Config) -> DigitizeResult:
     return digitize(image, **kw)
 
 
-def _interpret(result: DigitizeResult, cfg: Config) -> dict[str, Any]:
+def _interpret(result: DigitizeResult, cfg: Config, confidence: float) -> dict[str, Any]:
     from .interpret import interpret
 
     p = cfg.processing
@@ -121,7 +122,7 @@ def _interpret(result: DigitizeResult, cfg: Config) -> dict[str, Any]:
         result.signals,
         result.fs,
         list(result.lead_names),
-        confidence=result.confidence,
+        confidence=confidence,
         models_dir=p.models_dir or None,
     )
     return it.to_dict()
@@ -136,38 +137,28 @@ def _guidance_for(image: np.ndarray | None, cfg: Config) -> list[str]:
         return []
 
 
-# A reading the limb-lead laws estimate below this is mostly error (edge.interpret.consistency):
-# it is not saved as a record; the user is asked for a retake and the capture kept for review.
-RETAKE_BELOW_SNR_DB = MIN_READING_SNR_DB
-
-
-def retake_reason(result: DigitizeResult) -> str | None:
-    """Why a reading must not become a record although the digitizer returned one (the daemon
-    asks for a retake and keeps the capture in `.rejected/` for review), or None to save it.
-
-    The seam for `edge.acceptance`: for now the digitizer's own limb-lead estimate against
-    RETAKE_BELOW_SNR_DB."""
-    est = result.details.get("estimated_snr_db")
-    if est is not None and np.isfinite(est) and float(est) < RETAKE_BELOW_SNR_DB:
-        return (
-            f"the leads contradict each other (estimated {float(est):.1f} dB): "
-            "the printout was probably misread"
-        )
-    return None
+def acceptance_for(result: DigitizeResult, cfg: Config) -> Acceptance:
+    """Whether a reading may become a record (edge.acceptance, as the CLI judges it), with the
+    device's own floors: its least lead count and least confidence (the laws' factor folded in)."""
+    acc = judge_reading(result)
+    if not acc.ok:
+        return acc
+    sig = np.asarray(result.signals, dtype=np.float64)
+    present = int(np.isfinite(sig).any(axis=0).sum()) if sig.ndim == 2 else 0
+    if present < cfg.processing.min_leads:
+        why = f"only {present} of 12 leads could be read"
+    elif not np.isfinite(acc.confidence) or acc.confidence < cfg.processing.min_confidence:
+        why = f"the ECG could not be read reliably (confidence {acc.confidence:.2f})"
+    else:
+        return acc
+    return dataclasses.replace(acc, verdict=Verdict.RETAKE, reason="unreadable_ecg", message=why)
 
 
 def _usable(result: DigitizeResult, cfg: Config) -> str | None:
-    """Why a digitization must not become a record, or None if it may."""
-    sig = np.asarray(result.signals, dtype=np.float64)
-    if sig.ndim != 2 or sig.shape[0] == 0:
-        return "the digitizer returned no signal"
-    present = np.isfinite(sig).any(axis=0).sum()
-    if present < cfg.processing.min_leads:
-        return f"only {present} of 12 leads could be read"
-    conf = float(result.confidence)
-    if not np.isfinite(conf) or conf < cfg.processing.min_confidence:
-        return f"the ECG could not be read reliably (confidence {conf:.2f})"
-    return retake_reason(result)
+    """Why a digitization must not become a record (the user is asked for a retake and the
+    capture kept in `.rejected/` for review), or None if it may."""
+    acc = acceptance_for(result, cfg)
+    return None if acc.ok else acc.message
 
 
 def process_image(
@@ -180,14 +171,18 @@ def process_image(
     try:
         if on_stage:
             on_stage("Reading the ECG")
-        result = _digitize(image, cfg)
+        noise = refuse_noise(image)
+        if noise is not None:
+            raise noise
+        try:
+            result = _digitize(image, cfg)
+        except BadInputError as exc:
+            raise explain_refusal(exc, image) from None
         out.timings["digitize"] = time.perf_counter() - t0
         out.result = result
-        why = _usable(result, cfg)
-        if why:
-            raise BadInputError(
-                "unreadable_ecg", why, "photograph the whole printout flat, in focus and evenly lit"
-            )
+        acc = acceptance_for(result, cfg)
+        if not acc.ok:
+            raise acc.to_error()
     except EcgEdgeError as exc:
         out.error = exc
         out.guidance = _guidance_for(image, cfg)
@@ -213,7 +208,7 @@ def process_image(
         if on_stage:
             on_stage("Interpreting")
         try:
-            out.interpretation = _interpret(result, cfg)
+            out.interpretation = _interpret(result, cfg, acc.confidence)
         except BadInputError as exc:  # the signals are not an ECG: no record
             out.error = exc
             out.guidance = _guidance_for(image, cfg)

@@ -630,19 +630,3 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
             "wait until the copy has finished and try again",
         )
     return decode_image(data, name)
-
-
-# Kept for callers that only need the size (edge.sources.decode): None when not known.
-def _png_size(head: bytes) -> tuple[int, int] | None:
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 24:
-        w, h = struct.unpack(">II", head[16:24])
-        return w, h
-    return None
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    try:
-        hdr = _jpeg_header(lambda off, n: data[off : off + n], len(data), "image", frame_only=True)
-    except (BadInputError, struct.error):
-        return None
-    return hdr.width, hdr.height

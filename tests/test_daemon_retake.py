@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from edge.config import Config
-from edge.daemon import RETAKE_BELOW_SNR_DB, _usable, retake_reason
+from edge.acceptance import LAWS_REFUSE_DB, Verdict
+from edge.daemon import _usable, acceptance_for
+from edge.interpret.consistency import MIN_READING_SNR_DB
 from edge.interpret.consistency import estimated_snr_db, relation_residuals
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,8 +31,10 @@ def reading():
 
 def test_a_consistent_reading_is_saved(reading):
     est = reading.details.get("estimated_snr_db")
-    assert est is not None and est > RETAKE_BELOW_SNR_DB
-    assert retake_reason(reading) is None and _usable(reading, Config()) is None
+    assert est is not None and est > MIN_READING_SNR_DB
+    acc = acceptance_for(reading, Config())
+    assert acc.ok and _usable(reading, Config()) is None
+    assert acc.confidence >= Config().processing.min_confidence
 
 
 def test_a_reading_whose_limb_leads_contradict_each_other_asks_for_a_retake(reading):
@@ -39,10 +43,12 @@ def test_a_reading_whose_limb_leads_contradict_each_other_asks_for_a_retake(read
     i, ii = names.index("I"), names.index("II")
     sig[:, [i, ii]] = sig[:, [ii, i]]  # I and II swapped: what a misread row order gives
     est = estimated_snr_db(relation_residuals(sig, reading.fs, names))
-    assert est is not None and est < RETAKE_BELOW_SNR_DB
+    assert est is not None and est < LAWS_REFUSE_DB
     bad = dataclasses.replace(
         reading, signals=sig, details={**reading.details, "estimated_snr_db": est}
     )
     assert bad.confidence >= Config().processing.min_confidence  # confident, yet wrong
+    acc = acceptance_for(bad, Config())
+    assert acc.verdict is Verdict.RETAKE and acc.reason == "leads_disagree"
     why = _usable(bad, Config())
-    assert why is not None and "contradict" in why and f"{est:.1f} dB" in why
+    assert why is not None and "do not agree" in why and f"{est:.1f} dB" in why

@@ -6,24 +6,25 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInputError, EcgEdgeError
-from ..imageio import decode_image
+from ..imageio import ImageHeader, check_image_bytes, decode_image
 from .base import Frame
 
 DEFAULT_MAX_PIXELS = 60_000_000
 
 
-def header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG or JPEG header without decoding, or None if unknown."""
-    from .. import imageio
-
-    try:
-        if data[:8] == b"\x89PNG\r\n\x1a\n":
-            return imageio._png_size(data[:32])
-        if data[:3] == b"\xff\xd8\xff":
-            return imageio._jpeg_size(data[:65536])
-    except Exception:  # a damaged header: let the decoder report it
-        return None
-    return None
+def check_header(data: bytes, name: str, max_pixels: int) -> ImageHeader:
+    """The image's header checked before any pixel is decoded (edge.imageio: declared sizes and
+    the device's pixel budget for every format), and the source's own pixel limit; raises
+    BadInputError saying why a file cannot be used."""
+    hdr = check_image_bytes(data, name)
+    if hdr.pixels > max_pixels:
+        w, h = hdr.width, hdr.height
+        raise BadInputError(
+            "image_too_large",
+            f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP)",
+            f"use a photo or scan of at most {max_pixels / 1e6:.0f} MP",
+        )
+    return hdr
 
 
 def decode_frame(
@@ -38,22 +39,8 @@ def decode_frame(
     """A Frame from encoded bytes; on bad input the frame carries `error` instead of an image."""
     stamp: dict[str, Any] = {} if timestamp is None else {"timestamp": timestamp}
     try:
-        size = header_size(data)
-        if size and size[0] * size[1] > max_pixels:
-            w, h = size
-            raise BadInputError(
-                "image_too_large",
-                f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP)",
-                f"use a photo or scan of at most {max_pixels / 1e6:.0f} MP",
-            )
+        check_header(data, name, max_pixels)
         image = decode_image(data, name)
-        if image.shape[0] * image.shape[1] > max_pixels:
-            h, w = image.shape[:2]
-            raise BadInputError(
-                "image_too_large",
-                f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP)",
-                f"use a photo or scan of at most {max_pixels / 1e6:.0f} MP",
-            )
         return Frame(image=image, name=name, data=data, ext=ext, path=path, **stamp)
     except EcgEdgeError as exc:
         return Frame(image=None, name=name, data=data, ext=ext, path=path, error=exc, **stamp)

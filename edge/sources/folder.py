@@ -25,7 +25,7 @@ from ..atomic import rename_durable, write_file_atomic
 from ..errors import BadInputError, EcgEdgeError
 from ..imageio import MAX_FILE_BYTES
 from .base import BaseSource, Frame
-from .decode import DEFAULT_MAX_PIXELS, decode_frame, header_size
+from .decode import DEFAULT_MAX_PIXELS, check_header, decode_frame
 
 log = logging.getLogger(__name__)
 
@@ -33,22 +33,6 @@ PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", "~", ".swp")
 ATTEMPTS_NAME = ".attempts.json"
 MAX_ATTEMPTS = 3  # hand-outs that ended in a kill before a file is set aside (a power cut or a
 # stray kill can hit a good photo once or twice; a memory bomb kills every time)
-
-
-def check_header(data: bytes, name: str, max_pixels: int) -> None:
-    """Refuse, from the header alone, a file that cannot be decoded safely (raises BadInputError).
-
-    The seam for `edge.imageio`'s header check (pixel budget and declared sizes for every format):
-    until it lands, the PNG/JPEG dimensions are checked against `max_pixels` here and everything
-    else is left to the decoder, whose errors `read_capture` turns into refusals too."""
-    size = header_size(data)
-    if size and size[0] * size[1] > max_pixels:
-        w, h = size
-        raise BadInputError(
-            "image_too_large",
-            f"{name} is {w}x{h} pixels ({w * h / 1e6:.0f} MP)",
-            f"use a photo or scan of at most {max_pixels / 1e6:.0f} MP",
-        )
 
 
 def read_regular_file(path: Path, limit: int) -> bytes:

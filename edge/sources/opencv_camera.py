@@ -35,8 +35,10 @@ def gstreamer_available() -> bool:
 
 
 def _sharpness(img: np.ndarray) -> float:
-    g = cv2.cvtColor(_resize_to_width(img, 800), cv2.COLOR_BGR2GRAY)
-    return float(cv2.Laplacian(g, cv2.CV_32F).var())
+    """The preview's sharpness measure (edge.digitize.sharpness.laplacian_variance) at 800 px."""
+    from ..digitize.sharpness import laplacian_variance
+
+    return laplacian_variance(cv2.cvtColor(_resize_to_width(img, 800), cv2.COLOR_BGR2GRAY))
 
 
 class OpenCVCamera(BaseSource):
