@@ -85,11 +85,31 @@ def digitize_file(
     return result
 
 
+def warn_unusable_models(trace_model: str) -> None:
+    """One stderr line when a model the digitizer uses is missing or fails its checks: the pages
+    are still read, without it, and the user must know the readings are not the usual ones."""
+    from edge.models import unusable_models
+
+    uses = {"textcues": "printed speed/gain not read"}
+    if trace_model != "classical":
+        uses["segmenter"] = "classical trace map only"
+    problems = unusable_models(uses)
+    if problems:
+        why = "; ".join(dict.fromkeys(problems.values()))  # a missing manifest: one reason for all
+        print(
+            f"ecg-edge digitize: warning: {why}: reading without {', '.join(problems)} "
+            f"({', '.join(uses[n] for n in problems)}); reinstall ecg-edge or set ECG_EDGE_MODELS",
+            file=sys.stderr,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from edge.memory import limit_malloc_arenas
 
     limit_malloc_arenas()  # as `ecg-edge run` does: before OpenCV and TFLite start their threads
     from edge.errors import EcgEdgeError
+
+    warn_unusable_models(args.trace_model)
 
     worst = 0
     n_ok = 0
