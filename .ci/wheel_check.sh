@@ -77,7 +77,9 @@ grep -q "site-packages/edge/_bundled/models" models.txt || {
     fail "ecg-edge models did not read the packaged models"
 }
 run "$bin/ecg-edge" demo --out demo >demo.txt 2>&1 || { cat demo.txt >&2; fail "ecg-edge demo"; }
-[ -s demo/photo.hea ] && [ -s demo/photo.interpretation.json ] || fail "demo wrote no record"
+if [ ! -s demo/photo.hea ] || [ ! -s demo/photo.interpretation.json ]; then
+    fail "demo wrote no record"
+fi
 run "$bin/ecg-edge" classify demo/photo >classify.txt 2>&1 || {
     cat classify.txt >&2
     fail "ecg-edge classify"
