@@ -54,7 +54,7 @@ EOF
 # 2. a fresh venv with the wheel (not editable) and the device extra
 t=$SECONDS
 "$PY" -m venv "$WORK/venv"
-"$WORK/venv/bin/pip" install -q --disable-pip-version-check "${whl}[device]" \
+"$WORK/venv/bin/pip" install -q --no-compile --disable-pip-version-check "${whl}[device]" \
     >"$WORK/install.log" 2>&1 || {
     tail -30 "$WORK/install.log" >&2
     fail "pip install of the wheel failed"

@@ -42,7 +42,9 @@ if [ "$INSTALL_PIP" -eq 1 ]; then
     fi
 fi
 # JetPack ships the unit; enabling it works offline too (chroot, --prefix root)
-if [ "$ENABLE_SERVICES" -eq 1 ] && command -v systemctl >/dev/null 2>&1 &&
+if [ "$ENABLE_SERVICES" -eq 0 ]; then
+    printf 'skip: nvargus-daemon.service (--no-enable)\n'
+elif command -v systemctl >/dev/null 2>&1 &&
     systemctl ${PREFIX:+--root="$PREFIX"} list-unit-files nvargus-daemon.service >/dev/null 2>&1; then
     enable_unit nvargus-daemon.service
 else
