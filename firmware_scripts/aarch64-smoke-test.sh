@@ -18,7 +18,7 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ME=$(basename "$0")
 WHEEL=""
 ROOT_DIR=""
-WHEELHOUSE=""
+OFFLINE_WHEELS=""
 WORK=""
 FORCE=0
 MIN_QEMU=8
@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --wheel) WHEEL=${2:?--wheel needs a file}; shift ;;
         --root) ROOT_DIR=${2:?--root needs a directory}; shift ;;
-        --wheelhouse) WHEELHOUSE=${2:?--wheelhouse needs a directory}; shift ;;
+        --wheelhouse) OFFLINE_WHEELS=${2:?--wheelhouse needs a directory}; shift ;;
         --work) WORK=${2:?--work needs a directory}; shift ;;
         --force) FORCE=1 ;;
         -h|--help) usage; exit 0 ;;
@@ -51,7 +51,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ -f "$WHEEL" ] || die "give the wheel to test with --wheel FILE.whl"
-[ -z "$WHEELHOUSE" ] || [ -d "$WHEELHOUSE" ] || die "$WHEELHOUSE is not a directory"
+[ -z "$OFFLINE_WHEELS" ] || [ -d "$OFFLINE_WHEELS" ] || die "$OFFLINE_WHEELS is not a directory"
 
 # qemu_check: on a foreign host, the aarch64 emulator binfmt_misc runs must be QEMU >= 8
 qemu_check() {
@@ -79,8 +79,8 @@ in_root() {
     cp "$WHEEL" "$stage/"
     cp "$0" "$SCRIPT_DIR/common.sh" "$stage/bin/"
     local args=(--wheel "$inner/$(basename "$WHEEL")" --work "$inner/work")
-    if [ -n "$WHEELHOUSE" ]; then
-        cp -r "$WHEELHOUSE" "$stage/wheelhouse"
+    if [ -n "$OFFLINE_WHEELS" ]; then
+        cp -r "$OFFLINE_WHEELS" "$stage/wheelhouse"
         args+=(--wheelhouse "$inner/wheelhouse")
     fi
     if [ ! -s "$ROOT_DIR/etc/resolv.conf" ] && [ -r /etc/resolv.conf ]; then
@@ -107,7 +107,8 @@ in_root() {
 # on_this_system: the test itself (the board, or inside the chroot)
 on_this_system() {
     [ "$(uname -m)" = aarch64 ] || echo "warning: this is $(uname -m), not aarch64" >&2
-    # the provisioning script's choice of numpy for this release
+    # the provisioning script's choice of numpy for this release (common.sh sets its own
+    # defaults, WHEELHOUSE, PREFIX...: this script's settings have other names)
     # shellcheck source=firmware_scripts/common.sh
     . "$SCRIPT_DIR/common.sh"
     read_os_release
@@ -117,7 +118,7 @@ on_this_system() {
     local t=$SECONDS
     python3 -m venv "$WORK/venv"
     local pip_opts=(--disable-pip-version-check -q)
-    [ -z "$WHEELHOUSE" ] || pip_opts+=(--no-index --find-links "$WHEELHOUSE")
+    [ -z "$OFFLINE_WHEELS" ] || pip_opts+=(--no-index --find-links "$OFFLINE_WHEELS")
     "$WORK/venv/bin/pip" install "${pip_opts[@]}" "$(realpath "$WHEEL")[device]" "$NUMPY_CONSTRAINT"
     echo "== installed in $((SECONDS - t)) s: $("$WORK/venv/bin/python" -c 'import sys, numpy, ai_edge_litert.interpreter as i; print(sys.version.split()[0], "numpy", numpy.__version__)')"
     cd "$WORK/user"

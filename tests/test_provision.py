@@ -405,3 +405,17 @@ def test_chroot_enables_units_offline_and_skips_only_the_reloads(tmp_path):
     assert any(ln.startswith("note: units enabled offline (chroot)") for ln in out)
     recorded = calls.read_text().splitlines() if calls.exists() else []
     assert recorded == ["systemctl is-enabled --quiet ecg-edge.service"]  # only a read
+
+
+def test_aarch64_smoke_test_refuses_what_it_cannot_test(tmp_path):
+    """The bench script itself runs on a board or an arm64 root (firmware_scripts/README.md);
+    here only that it explains itself and refuses a missing wheel or an unusable root."""
+    script = FW / "aarch64-smoke-test.sh"
+    r = _run(script, "--help")
+    assert r.returncode == 0 and "qemu-user-static" in r.stdout and "--root DIR" in r.stdout
+    r = _run(script, "--wheel", str(tmp_path / "missing.whl"))
+    assert r.returncode == 2 and "give the wheel to test" in r.stderr
+    wheel = tmp_path / "ecg_edge-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"")
+    r = _run(script, "--wheel", str(wheel), "--root", str(tmp_path / "not-a-root"))
+    assert r.returncode == 2 and ("needs root" in r.stderr or "no /usr/bin/python3" in r.stderr)
