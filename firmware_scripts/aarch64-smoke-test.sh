@@ -10,8 +10,8 @@
 #       sudo firmware_scripts/aarch64-smoke-test.sh --wheel ecg_edge-*.whl --root /srv/pi-root
 #
 # The numpy constraint follows the system's os-release as the provisioning script's does. The
-# demo record's sha256 is printed: records are expected to equal the x86 ones bit for bit
-# (`sha256sum out/demo/photo.dat` after `ecg-edge demo` on a workstation).
+# demo record's sha256 is printed, to compare with `sha256sum out/demo/photo.dat` after
+# `ecg-edge demo` on a workstation (they need not be equal: see firmware_scripts/README.md).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -67,7 +67,7 @@ qemu_check() {
 }
 
 # in_root: copy the wheel (and this script, common.sh, the wheelhouse) into the root and run the
-# test there through chroot, with /proc and /dev mounted for the runtime and pip
+# test there through chroot, with /proc, /sys and /dev mounted for the runtime and pip
 in_root() {
     [ "$(id -u)" -eq 0 ] || die "--root needs root (chroot and mounts)"
     [ -x "$ROOT_DIR/usr/bin/python3" ] || die "$ROOT_DIR has no /usr/bin/python3 (apt install python3-venv in it first)"
@@ -86,18 +86,14 @@ in_root() {
     if [ ! -s "$ROOT_DIR/etc/resolv.conf" ] && [ -r /etc/resolv.conf ]; then
         cp /etc/resolv.conf "$ROOT_DIR/etc/resolv.conf"  # pip's downloads, unless --wheelhouse
     fi
-    local mounted=()
-    cleanup() {
-        local m
-        for m in "${mounted[@]}"; do umount "$m" || true; done
-    }
-    trap cleanup EXIT
+    MOUNTED=()  # global: the EXIT trap runs after this function has returned
+    trap 'for m in "${MOUNTED[@]}"; do umount "$m" || true; done' EXIT
     local m
-    for m in proc dev; do
+    for m in proc sys dev; do  # the TFLite runtime's CPU probe reads /proc and /sys
         if ! mountpoint -q "$ROOT_DIR/$m"; then
             mkdir -p "$ROOT_DIR/$m"
-            if [ "$m" = proc ]; then mount -t proc proc "$ROOT_DIR/proc"; else mount --bind /dev "$ROOT_DIR/dev"; fi
-            mounted=("$ROOT_DIR/$m" "${mounted[@]}")
+            if [ "$m" = proc ]; then mount -t proc proc "$ROOT_DIR/proc"; else mount --bind "/$m" "$ROOT_DIR/$m"; fi
+            MOUNTED=("$ROOT_DIR/$m" "${MOUNTED[@]}")
         fi
     done
     chroot "$ROOT_DIR" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LANG=C.UTF-8 \
