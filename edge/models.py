@@ -12,7 +12,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -108,14 +108,30 @@ class ModelEntry:
         )
 
 
+def update_slot() -> Path:
+    """The signed-update slot `<models root>/current` that `ecg-edge update-models` swaps
+    (`$ECG_EDGE_MODELS_ROOT`, else /var/lib/ecg-edge/models, as the provisioning script sets up)."""
+    from edge.bundle import DEFAULT_MODELS_ROOT
+
+    return Path(os.environ.get("ECG_EDGE_MODELS_ROOT") or DEFAULT_MODELS_ROOT) / "current"
+
+
 def default_models_dir() -> Path:
-    """`$ECG_EDGE_MODELS` if set, else the `models/` directory shipped next to the `edge` package."""
+    """Where the models are read from, first match wins:
+    1. `$ECG_EDGE_MODELS` (the service's environment file sets it to the update slot);
+    2. the update slot (`update_slot()`) when it holds a manifest this user can read, so that a
+       shell on a provisioned box reads the models the service reads;
+    3. the shipped models: `models/` of a source checkout, else the copy inside the installed
+       package (`edge.resources`)."""
     env = os.environ.get("ECG_EDGE_MODELS")
     if env:
         return Path(env)
-    import edge
+    slot = update_slot()
+    if (slot / MANIFEST_NAME).is_file() and os.access(slot / MANIFEST_NAME, os.R_OK):
+        return slot
+    from edge.resources import shipped_dir
 
-    return Path(edge.__file__).resolve().parent.parent / "models"
+    return shipped_dir("models", marker=MANIFEST_NAME)
 
 
 def read_manifest(models_dir: str | Path | None = None) -> list[ModelEntry]:
@@ -126,7 +142,8 @@ def read_manifest(models_dir: str | Path | None = None) -> list[ModelEntry]:
         raise ModelError(
             "manifest_missing",
             f"no model manifest at {path}",
-            "install the models (ecg-edge update-models) or set ECG_EDGE_MODELS to the models directory",
+            "reinstall ecg-edge (its wheel carries the models), install a model bundle "
+            "(ecg-edge update-models) or set ECG_EDGE_MODELS to the models directory",
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -203,6 +220,28 @@ def read_json_model(path: str | Path) -> dict[str, Any]:
             "re-install the models (ecg-edge update-models)",
         )
     return params
+
+
+def unusable_models(names: Iterable[str], models_dir: str | Path | None = None) -> dict[str, str]:
+    """Why each of `names` cannot be used, by name (empty when all can): no manifest, not in it,
+    file missing, wrong size or sha256, or no TFLite interpreter for a .tflite model. No model is
+    loaded, so a command can check this cheaply before it reads on without a model."""
+    names = list(names)
+    try:
+        entries = {e.name: e for e in read_manifest(models_dir)}
+    except ModelError as exc:
+        return dict.fromkeys(names, exc.message)
+    problems: dict[str, str] = {}
+    for name in names:
+        try:
+            if name not in entries:
+                raise ModelError("model_unknown", f"model {name!r} is not in the manifest")
+            verify_entry(entries[name], models_dir)
+            if entries[name].file.endswith(".tflite"):
+                _interpreter_class()
+        except ModelError as exc:
+            problems[name] = exc.message
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------

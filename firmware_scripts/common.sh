@@ -3,8 +3,11 @@
 #
 # Every change goes through `act` (prints "+ command"; skipped with --dry-run). With --prefix DIR
 # (or DESTDIR) files are installed under DIR and the steps that change the running system (apt,
-# users, pip, systemctl, udevadm) are printed as "skip (prefix): ..." - that is how the tests run it.
-# Each step checks before it acts, so running the script again changes nothing.
+# users, pip, udevadm, reloads) are printed as "skip (prefix): ..." - that is how the tests run it;
+# units are still enabled inside DIR (`systemctl --root`, which works offline). Run inside a chroot
+# (an SD-card image being built: no systemd as PID 1) it does everything but the live reloads.
+# The numpy constraint and the apt packages follow the OS release (/etc/os-release of the target,
+# or --os-release FILE). Each step checks before it acts, so running the script again changes nothing.
 
 set -euo pipefail
 
@@ -20,6 +23,7 @@ INSTALL_PIP=1
 ENABLE_SERVICES=1
 WHEELHOUSE=""
 DEVICE_ID=""
+OS_RELEASE_FILE="${OS_RELEASE_FILE:-}"  # default: <prefix>/etc/os-release, else /etc/os-release
 
 OPT_DIR=/opt/ecg-edge
 VENV_DIR=$OPT_DIR/venv
@@ -30,11 +34,13 @@ DATA_ROOT=$STATE_DIR/records
 MODELS_ROOT=$STATE_DIR/models
 UNIT_DIR=/etc/systemd/system
 UDEV_DIR=/etc/udev/rules.d
+BIN_LINK=/usr/local/bin/ecg-edge  # the command on every shell's PATH
 
 usage() {
     cat <<EOF
 usage: $(basename "$0") [--dry-run] [--prefix DIR] [--signing-key FILE.pub] [--user NAME]
-                         [--device-id ID] [--wheelhouse DIR] [--no-apt] [--no-pip] [--no-enable]
+                         [--device-id ID] [--wheelhouse DIR] [--os-release FILE]
+                         [--no-apt] [--no-pip] [--no-enable]
 
 Installs ecg-edge on this board: apt packages, a venv (with system site packages) holding
 'pip install .[device]', the service user, systemd units, the USB udev rule, the data root and
@@ -46,6 +52,8 @@ the model-signing public key. Safe to run again.
   --user NAME          service user (default ecg-edge)
   --device-id ID       name of this box on USB sticks (default: host name)
   --wheelhouse DIR     install Python packages offline from wheels in DIR
+  --os-release FILE    the target's os-release (default: the prefix's /etc/os-release, else
+                       /etc/os-release; also \$OS_RELEASE_FILE): picks Python, numpy and packages
   --no-apt / --no-pip  skip the apt / pip steps
   --no-enable          install units but do not enable or start them
 EOF
@@ -61,6 +69,7 @@ parse_args() {
             --user) SERVICE_USER=${2:?--user needs a name}; shift ;;
             --device-id) DEVICE_ID=${2:?--device-id needs a value}; shift ;;
             --wheelhouse) WHEELHOUSE=${2:?--wheelhouse needs a directory}; shift ;;
+            --os-release) OS_RELEASE_FILE=${2:?--os-release needs a file}; shift ;;
             --no-apt) INSTALL_APT=0 ;;
             --no-pip) INSTALL_PIP=0 ;;
             --no-enable) ENABLE_SERVICES=0 ;;
@@ -84,6 +93,50 @@ parse_args() {
     if [[ ! "$SERVICE_USER" =~ ^[a-z_][a-z0-9_-]*$ ]]; then
         echo "$(basename "$0"): bad --user '$SERVICE_USER'" >&2
         exit 2
+    fi
+    read_os_release
+}
+
+# read_os_release: OS_ID, OS_CODENAME, OS_NAME of the system being provisioned
+read_os_release() {
+    local f=$OS_RELEASE_FILE
+    if [ -z "$f" ]; then
+        f=$(target /etc/os-release)
+        [ -f "$f" ] || f=/etc/os-release
+    fi
+    if [ ! -r "$f" ]; then
+        echo "$(basename "$0"): cannot read the OS release file $f (give --os-release FILE)" >&2
+        exit 2
+    fi
+    os_field() { sed -n "s/^$1=//p" "$f" | head -n 1 | tr -d "\"'"; }
+    OS_ID=$(os_field ID)
+    OS_CODENAME=$(os_field VERSION_CODENAME)
+    OS_NAME=$(os_field PRETTY_NAME)
+    OS_NAME=${OS_NAME:-$OS_ID $OS_CODENAME}
+}
+
+# python_profile: PY_VERSION (the release's python3) and NUMPY_CONSTRAINT, the numpy the venv may
+# hold beside apt's compiled modules (the venv sees them through --system-site-packages).
+python_profile() {
+    case "$OS_CODENAME" in
+        # apt's python3-numpy 1.24; picamera2's simplejpeg and JetPack's OpenCV are built for numpy 1
+        bookworm) PY_VERSION=3.11 NUMPY_CONSTRAINT="numpy<2" ;;
+        jammy) PY_VERSION=3.10 NUMPY_CONSTRAINT="numpy<2" ;;
+        noble) PY_VERSION=3.12 NUMPY_CONSTRAINT="numpy<2" ;;
+        # apt's python3-numpy 2.2 and the modules built against it; numpy<2 has no cp313 wheel
+        trixie) PY_VERSION=3.13 NUMPY_CONSTRAINT="numpy>=2" ;;
+        *)
+            echo "$(basename "$0"): $OS_NAME is not a release this script knows (Debian or Raspberry Pi OS bookworm or trixie, Ubuntu jammy or noble); give --os-release FILE of one of them" >&2
+            exit 2
+            ;;
+    esac
+    log "python $PY_VERSION on $OS_NAME: $NUMPY_CONSTRAINT beside apt's python3-numpy"
+    if [ -z "$PREFIX" ] && command -v python3 >/dev/null 2>&1; then
+        local have
+        have=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+        if [ "$have" != "$PY_VERSION" ]; then
+            printf 'warning: python3 is %s, not the %s of %s\n' "$have" "$PY_VERSION" "$OS_NAME" >&2
+        fi
     fi
 }
 
@@ -210,7 +263,22 @@ install_venv() {
     if [ -n "${1:-}" ]; then
         read -r -a extra <<<"$1"
     fi
+    # not editable: the built wheel carries the models and examples (setup.py), so the command
+    # works from any shell and does not depend on this checkout staying where it is
     system "$VENV_DIR/bin/pip" install "${pip_opts[@]}" "${SRC_DIR}[device]" "${extra[@]}"
+}
+
+link_command() {
+    local dst
+    dst=$(target "$BIN_LINK")
+    if [ "$(readlink "$dst" 2>/dev/null)" = "$VENV_DIR/bin/ecg-edge" ]; then
+        printf 'ok: %s\n' "$BIN_LINK"
+    elif [ -e "$dst" ] && [ ! -L "$dst" ]; then
+        printf 'note: %s exists and is not ours: left alone\n' "$BIN_LINK"
+    else
+        act install -d -m 0755 "$(dirname "$dst")"
+        act ln -sfn "$VENV_DIR/bin/ecg-edge" "$dst"
+    fi
 }
 
 install_files() {
@@ -319,20 +387,62 @@ install_factory_models() {
     fi
 }
 
+# systemd_live: whether the system being provisioned runs systemd as PID 1 (sets NO_SYSTEMD_WHY
+# when it does not: a --prefix root, a chroot such as an SD-card image being built, a container)
+systemd_live() {
+    if [ -n "$PREFIX" ]; then
+        NO_SYSTEMD_WHY="prefix"
+    elif command -v systemd-detect-virt >/dev/null 2>&1 && systemd-detect-virt --chroot >/dev/null 2>&1; then
+        NO_SYSTEMD_WHY="chroot"
+    elif [ ! -d /run/systemd/system ]; then
+        NO_SYSTEMD_WHY="systemd is not running"
+    else
+        return 0
+    fi
+    return 1
+}
+
+# live CMD...: a command that only makes sense on a running system (a reload): run there,
+# skipped - and said so - in a prefix, a chroot or a container
+live() {
+    if systemd_live; then
+        act "$@"
+    else
+        printf 'skip (%s): %s\n' "$NO_SYSTEMD_WHY" "$*"
+    fi
+}
+
+# enable_unit UNIT: `systemctl enable`, which needs no running systemd (offline it only makes the
+# [Install] symlinks); inside a --prefix root through `systemctl --root`
+enable_unit() {
+    local sc=(systemctl)
+    if [ -n "$PREFIX" ]; then
+        sc+=(--root="$PREFIX")
+    fi
+    if "${sc[@]}" is-enabled --quiet "$1" 2>/dev/null; then
+        printf 'ok: %s enabled\n' "$1"
+    else
+        act "${sc[@]}" enable "$1"
+    fi
+}
+
 enable_services() {
     log "services"
     if [ "$ENABLE_SERVICES" -eq 0 ]; then
         log "enable: skipped (--no-enable)"
         return
     fi
-    if ! command -v systemctl >/dev/null 2>&1 && [ -z "$PREFIX" ]; then
-        printf 'skip: no systemctl on this system\n'
+    if ! command -v systemctl >/dev/null 2>&1; then
+        printf 'skip: no systemctl on this system: enable ecg-edge.service on the box\n'
         return
     fi
-    system systemctl daemon-reload
-    system udevadm control --reload-rules
-    if [ -e "$(target "$UNIT_DIR/ecg-edge.service")" ]; then
-        system systemctl enable ecg-edge.service
+    live systemctl daemon-reload
+    live udevadm control --reload-rules
+    if [ -e "$(target "$UNIT_DIR/ecg-edge.service")" ] || [ "$DRY_RUN" -eq 1 ]; then
+        enable_unit ecg-edge.service
+    fi
+    if ! systemd_live; then
+        printf 'note: units enabled offline (%s): they start on the next boot\n' "$NO_SYSTEMD_WHY"
     fi
 }
 

@@ -13,6 +13,7 @@ CAMERA_SOURCE="gst:nvarguscamerasrc ! video/x-raw(memory:NVMM),width=3264,height
 parse_args "$@"
 
 log "ecg-edge for Jetson / JetPack 6 (prefix: ${PREFIX:-/}, dry run: $DRY_RUN)"
+python_profile
 if [ -z "$PREFIX" ] && [ ! -e /etc/nv_tegra_release ]; then
     echo "warning: /etc/nv_tegra_release not found; is this a Jetson with JetPack?" >&2
 fi
@@ -21,7 +22,8 @@ apt_install python3 python3-venv python3-pip python3-opencv python3-numpy python
     gir1.2-gstreamer-1.0 v4l-utils fonts-dejavu-core util-linux dosfstools exfatprogs
 create_user video render input gpio i2c
 install_files
-install_venv "numpy<2"
+install_venv "$NUMPY_CONSTRAINT"
+link_command
 install_factory_models
 
 log "camera"
@@ -39,8 +41,14 @@ if [ "$INSTALL_PIP" -eq 1 ]; then
         printf 'note: the system OpenCV has no GStreamer: the CSI camera needs it (apt install python3-opencv or nvidia-opencv)\n'
     fi
 fi
-if [ -n "$PREFIX" ] || systemctl list-unit-files nvargus-daemon.service >/dev/null 2>&1; then
-    system systemctl enable nvargus-daemon.service
+# JetPack ships the unit; enabling it works offline too (chroot, --prefix root)
+if [ "$ENABLE_SERVICES" -eq 0 ]; then
+    printf 'skip: nvargus-daemon.service (--no-enable)\n'
+elif command -v systemctl >/dev/null 2>&1 &&
+    systemctl ${PREFIX:+--root="$PREFIX"} list-unit-files nvargus-daemon.service >/dev/null 2>&1; then
+    enable_unit nvargus-daemon.service
+else
+    printf 'skip: nvargus-daemon.service is not installed (it comes with JetPack)\n'
 fi
 enable_services
 finish

@@ -1,5 +1,8 @@
 """Provisioning scripts run for real against a fake root (--prefix), plus shellcheck and
-systemd-analyze on what they install."""
+systemd-analyze on what they install.
+
+The target's OS release comes from an os-release file written here (Bookworm unless a test says
+otherwise), so the results do not depend on the machine running the tests."""
 
 from __future__ import annotations
 
@@ -30,6 +33,25 @@ FILES = [
     "etc/systemd/system/ecg-edge-sync@.service",
     "etc/udev/rules.d/99-ecg-edge-usb.rules",
 ]
+
+
+OS_RELEASES = {
+    "bookworm": ("12", "Debian GNU/Linux 12 (bookworm)"),
+    "trixie": ("13", "Debian GNU/Linux 13 (trixie)"),
+    "jammy": ("22.04", "Ubuntu 22.04.4 LTS"),
+}
+
+
+def _os_release(path: Path, codename: str) -> Path:
+    """An /etc/os-release as the release ships it (the fields the script reads, quoted as there)."""
+    version, pretty = OS_RELEASES[codename]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    distro = "ubuntu" if codename == "jammy" else "debian"
+    path.write_text(
+        f'PRETTY_NAME="{pretty}"\nVERSION_ID="{version}"\n'
+        f"VERSION_CODENAME={codename}\nID={distro}\n"
+    )
+    return path
 
 
 def _run(script: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -66,6 +88,7 @@ def fakeroot(tmp_path):
     root = tmp_path / "root"
     (root / "boot/firmware").mkdir(parents=True)
     (root / "boot/firmware/config.txt").write_text("dtparam=audio=on\n")
+    _os_release(root / "etc/os-release", "bookworm")
     return root
 
 
@@ -103,6 +126,13 @@ def test_prefix_install_files_and_idempotent(board, fakeroot, pubkey):
     # system changes are reported, not made, in a fake root
     assert "skip (prefix): python3 -m venv --system-site-packages /opt/ecg-edge/venv" in r.stdout
     assert "numpy<2" in r.stdout and "[device]" in r.stdout
+    # units are enabled inside the root (offline); only the live reloads are skipped
+    wants = fakeroot / "etc/systemd/system/multi-user.target.wants/ecg-edge.service"
+    if shutil.which("systemctl"):
+        assert os.readlink(wants) == "/etc/systemd/system/ecg-edge.service"
+    assert "skip (prefix): systemctl daemon-reload" in r.stdout
+    assert "skip (prefix): udevadm control --reload-rules" in r.stdout
+    assert os.readlink(fakeroot / "usr/local/bin/ecg-edge") == "/opt/ecg-edge/venv/bin/ecg-edge"
     if board == "pi":
         assert (fakeroot / "boot/firmware/config.txt").read_text().count(
             "camera_auto_detect=1"
@@ -137,10 +167,12 @@ def test_dry_run_prints_every_action_and_changes_nothing(fakeroot, pubkey):
     assert any("ecg-edge-usb" in a for a in actions) and any(
         "camera_auto_detect=1" in a for a in actions
     )
-    assert sorted(p.name for p in fakeroot.iterdir()) == ["boot"]
+    assert sorted(p.name for p in fakeroot.iterdir()) == ["boot", "etc"]
+    assert [p.name for p in (fakeroot / "etc").iterdir()] == ["os-release"]
     assert (fakeroot / "boot/firmware/config.txt").read_text() == "dtparam=audio=on\n"
     # on the real system (no prefix) a dry run lists the system steps too, and still changes nothing
-    r = _run(FW / SCRIPTS["jetson"], "--dry-run", "--no-apt")
+    jammy = _os_release(fakeroot.parent / "jammy-os-release", "jammy")
+    r = _run(FW / SCRIPTS["jetson"], "--dry-run", "--no-apt", "--os-release", str(jammy))
     assert r.returncode == 0, r.stderr
     assert (
         "+ install -d -m 0700 /var/lib/ecg-edge/records" in r.stdout
@@ -186,6 +218,7 @@ def test_factory_models_become_current(tmp_path, pubkey):
         )
     )
     root = tmp_path / "root"
+    _os_release(root / "etc/os-release", "bookworm")
     r = _run(
         src / "firmware_scripts" / SCRIPTS["pi"],
         "--prefix",
@@ -281,7 +314,109 @@ def test_udev_rule_matches_only_usb_filesystems():
 
 def test_destdir_is_a_prefix(tmp_path, pubkey):
     dest = tmp_path / "dest"
-    r = _run(FW / SCRIPTS["jetson"], "--signing-key", str(pubkey), DESTDIR=str(dest))
+    jammy = _os_release(tmp_path / "os-release", "jammy")
+    r = _run(
+        FW / SCRIPTS["jetson"],
+        "--signing-key",
+        str(pubkey),
+        DESTDIR=str(dest),
+        OS_RELEASE_FILE=str(jammy),
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert all((dest / rel).is_file() for rel in FILES)
     assert "skip (prefix): systemctl daemon-reload" in r.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# OS release: Python, numpy and packages; chroot: units enabled offline, reloads skipped
+
+
+@pytest.mark.parametrize(
+    "codename, python, numpy, camera_apps",
+    [
+        ("bookworm", "3.11", "numpy<2", "libcamera-apps-lite"),
+        ("trixie", "3.13", "numpy>=2", "rpicam-apps-lite"),
+    ],
+)
+def test_dry_run_numpy_and_packages_follow_the_os_release(
+    codename, python, numpy, camera_apps, fakeroot, tmp_path
+):
+    release = _os_release(tmp_path / f"{codename}-os-release", codename)
+    r = _run(
+        FW / SCRIPTS["pi"], "--dry-run", "--prefix", str(fakeroot), "--os-release", str(release)
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"== python {python} on {OS_RELEASES[codename][1]}: {numpy} " in r.stdout
+    pip = [ln for ln in r.stdout.splitlines() if "/opt/ecg-edge/venv/bin/pip install" in ln]
+    assert len(pip) == 1 and pip[0].endswith(f"[device] {numpy}"), pip
+    apt = next(ln for ln in r.stdout.splitlines() if ln.startswith("== apt packages:"))
+    assert camera_apps in apt.split() and "python3-picamera2" in apt.split()
+    # the same from the target root's own os-release (an image being built), or $OS_RELEASE_FILE
+    _os_release(fakeroot / "etc/os-release", codename)
+    r2 = _run(FW / SCRIPTS["pi"], "--dry-run", "--prefix", str(fakeroot))
+    r3 = _run(
+        FW / SCRIPTS["pi"], "--dry-run", "--prefix", str(fakeroot), OS_RELEASE_FILE=str(release)
+    )
+    assert f"[device] {numpy}" in r2.stdout and f"[device] {numpy}" in r3.stdout
+
+
+def test_an_unknown_os_release_is_refused(fakeroot, tmp_path):
+    release = tmp_path / "os-release"
+    release.write_text('PRETTY_NAME="Fedora Linux 40"\nID=fedora\nVERSION_ID=40\n')
+    r = _run(
+        FW / SCRIPTS["pi"], "--dry-run", "--prefix", str(fakeroot), "--os-release", str(release)
+    )
+    assert r.returncode == 2 and "Fedora Linux 40 is not a release this script knows" in r.stderr
+    r = _run(FW / SCRIPTS["pi"], "--dry-run", "--os-release", str(tmp_path / "missing"))
+    assert r.returncode == 2 and "cannot read the OS release file" in r.stderr
+
+
+def _stub(bindir: Path, name: str, body: str) -> None:
+    path = bindir / name
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+
+
+def test_chroot_enables_units_offline_and_skips_only_the_reloads(tmp_path):
+    """Inside a chroot (an SD-card image being built) systemd is not PID 1: `systemctl enable`
+    works offline, `daemon-reload` and `udevadm control --reload-rules` cannot. Run on this
+    machine's real root, so only as a dry run, with stubs for the three system tools: the stub
+    systemd-detect-virt says "chroot" whatever runs the tests (systemd is not PID 1 here, but is
+    on a CI runner), and the systemctl/udevadm stubs record every call the script makes."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    calls = tmp_path / "calls"
+    _stub(bindir, "systemd-detect-virt", '[ "$1" = --chroot ] && exit 0; exit 1')
+    _stub(bindir, "systemctl", f'echo "systemctl $*" >>{calls}; exit 1')  # nothing enabled yet
+    _stub(bindir, "udevadm", f'echo "udevadm $*" >>{calls}; exit 0')
+    release = _os_release(tmp_path / "os-release", "trixie")
+    r = _run(
+        FW / SCRIPTS["pi"],
+        "--dry-run",
+        "--no-apt",
+        "--os-release",
+        str(release),
+        PATH=f"{bindir}:{os.environ['PATH']}",
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout.splitlines()
+    assert "skip (chroot): systemctl daemon-reload" in out
+    assert "skip (chroot): udevadm control --reload-rules" in out
+    assert "+ systemctl enable ecg-edge.service" in out
+    assert any(ln.startswith("note: units enabled offline (chroot)") for ln in out)
+    recorded = calls.read_text().splitlines() if calls.exists() else []
+    assert recorded == ["systemctl is-enabled --quiet ecg-edge.service"]  # only a read
+
+
+def test_aarch64_smoke_test_refuses_what_it_cannot_test(tmp_path):
+    """The bench script itself runs on a board or an arm64 root (firmware_scripts/README.md);
+    here only that it explains itself and refuses a missing wheel or an unusable root."""
+    script = FW / "aarch64-smoke-test.sh"
+    r = _run(script, "--help")
+    assert r.returncode == 0 and "qemu-user-static" in r.stdout and "--root DIR" in r.stdout
+    r = _run(script, "--wheel", str(tmp_path / "missing.whl"))
+    assert r.returncode == 2 and "give the wheel to test" in r.stderr
+    wheel = tmp_path / "ecg_edge-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"")
+    r = _run(script, "--wheel", str(wheel), "--root", str(tmp_path / "not-a-root"))
+    assert r.returncode == 2 and ("needs root" in r.stderr or "no /usr/bin/python3" in r.stderr)

@@ -20,8 +20,9 @@ import numpy as np
 
 from edge.memory import max_rss_mb as peak_rss_mb
 from edge.memory import status_mb
+from edge.resources import example_path
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "photo.jpg"
+EXAMPLE = example_path("photo.jpg")  # the checkout's examples/, else the wheel's copy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,9 @@ import json
 import sys
 from pathlib import Path
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "photo.jpg"
+from edge.resources import example_path
+
+EXAMPLE = example_path("photo.jpg")  # the checkout's examples/, else the wheel's copy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -221,6 +221,24 @@ def _say(text: str, file=None) -> None:
     print(display_name(text), file=file or sys.stdout)
 
 
+def warn_unusable_models(trace_model: str) -> None:
+    """One stderr line when a model the digitizer uses is missing or fails its checks: the pages
+    are still read, without it, and the user must know the readings are not the usual ones."""
+    from edge.models import unusable_models
+
+    uses = {"textcues": "printed speed/gain not read"}
+    if trace_model != "classical":
+        uses["segmenter"] = "classical trace map only"
+    problems = unusable_models(uses)
+    if problems:
+        why = "; ".join(dict.fromkeys(problems.values()))  # a missing manifest: one reason for all
+        print(
+            f"ecg-edge digitize: warning: {why}: reading without {', '.join(problems)} "
+            f"({', '.join(uses[n] for n in problems)}); reinstall ecg-edge or set ECG_EDGE_MODELS",
+            file=sys.stderr,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from edge.memory import limit_malloc_arenas
 
@@ -231,6 +249,8 @@ def run(args: argparse.Namespace) -> int:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
+    warn_unusable_models(args.trace_model)
+
     worst = 0
     n_ok = 0
     taken: set[str] = set()
