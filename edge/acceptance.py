@@ -16,6 +16,7 @@ from enum import Enum
 
 import numpy as np
 
+from edge.digitize.confidence import LOW_CONFIDENCE
 from edge.errors import BadInputError
 from edge.interpret.consistency import MIN_READING_SNR_DB, estimated_snr_db, relation_residuals
 from edge.layouts import LAYOUTS, LEAD_NAMES
@@ -45,6 +46,10 @@ LAWS_FULL_DB = 10.0
 # a reading is kept only when it covers its page this fully (the real photos above cover
 # 0.95-1.0; a checkerboard read as a 12x1 page covers 0.63 at 0.6 dB).
 WEAK_LAWS_MIN_COVERAGE = 0.9
+# ... and such a reading is never confident: its confidence stays under the digitizer's
+# low-confidence line (the record is kept, flagged "check the overlay", and the classifier, which
+# refuses under MIN_READING_SNR_DB, does not interpret it).
+WEAK_LAWS_MAX_CONFIDENCE = 0.9 * LOW_CONFIDENCE
 LAWS_UNCHECKED_FACTOR = 0.5  # the laws could not be measured (limb leads missing or flat)
 # Neighbouring pixels of any photo or scan are alike (ECG pages and real photos correlate 0.76
 # to 0.95 along a row); in pixel noise they are independent (~0). Under this, the image is noise:
@@ -196,6 +201,8 @@ def judge_reading(result) -> Acceptance:
             f"SNR {snr:.1f} dB) and only {coverage:.0%} of the printed traces were read",
             conf,
         )
+    if snr < MIN_READING_SNR_DB:
+        conf = min(conf, WEAK_LAWS_MAX_CONFIDENCE)
     return verdict(Verdict.ACCEPTED, "accepted", "accepted", conf)
 
 

@@ -326,9 +326,8 @@ class Daemon:
         self._button_pressed = False
         self._static: tuple[Callable[[Any], np.ndarray], dict[str, Any]] | None = None
         self._static_banner: tuple[str, str] | None = None
-        self.on_capture = (
-            None  # optional callback(record_id or None) after each capture (bench, tools)
-        )
+        # optional callback(record_id or None) after each capture (bench, tools)
+        self.on_capture: Callable[[str | None], None] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _signal(self, signum, _frame) -> None:

@@ -251,13 +251,13 @@ def unusable_models(names: Iterable[str], models_dir: str | Path | None = None) 
 def _interpreter_class():
     """`ai_edge_litert`'s Interpreter, else `tflite_runtime`'s (ModelError if neither is installed)."""
     try:
-        from ai_edge_litert.interpreter import Interpreter  # type: ignore
+        from ai_edge_litert.interpreter import Interpreter  # type: ignore[import-not-found,unused-ignore]
 
         return Interpreter
     except ImportError:
         pass
     try:
-        from tflite_runtime.interpreter import Interpreter  # type: ignore
+        from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found,unused-ignore]
 
         return Interpreter
     except ImportError:

@@ -171,8 +171,8 @@ def _warp(
     ripple that would read as a grid). For scoring the source is smoothed first for the same
     reason when it is reduced."""
     q = quad.reshape(4, 2).astype(np.float32)
-    side_w = max(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[3]))
-    side_h = max(np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1]))
+    side_w = float(max(np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[3])))
+    side_h = float(max(np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1])))
     k = min(1.0, size[0] / max(side_w, 1.0), size[1] / max(side_h, 1.0))
     w, h = max(8, int(side_w * k)), max(8, int(side_h * k))
     dst = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
@@ -293,6 +293,7 @@ def assess_frame(
             small, (WORK_WIDTH, max(1, round(h * scale))), interpolation=cv2.INTER_AREA
         )
     gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    quad: np.ndarray | None
     if page is not None:
         quad, score = np.asarray(page[0], np.float32) * scale, float(page[1])
     else:
@@ -315,11 +316,11 @@ def assess_frame(
         cv2.fillConvexPoly(mask, quad.astype(np.int32), 255)
         region = gray[mask > 0]
         page_fraction = float((mask > 0).mean())
-        page = _warp(gray, quad)
+        page_img = _warp(gray, quad)
     else:
-        region, page_fraction, page, score = gray.ravel(), 0.0, gray, 0.0
+        region, page_fraction, page_img, score = gray.ravel(), 0.0, gray, 0.0
     brightness = float(np.median(region)) if region.size else 0.0
-    glare = glare_fraction(page) if quad is not None else 0.0
+    glare = glare_fraction(page_img) if quad is not None else 0.0
     sharp_src = _warp(gray, quad, smooth=False) if quad is not None else gray
     sharpness = laplacian_variance(sharp_src)
     page_found = quad is not None and score >= t.min_ecg_score

@@ -1,7 +1,7 @@
 """Decisions tested at their boundary, with real inputs just either side of the named constant:
 the classifier's refusal when the limb leads contradict each other (estimated reading SNR below
-edge.classify.MIN_ESTIMATED_SNR_DB), its refusal on a low digitization confidence
-(edge.classify.MIN_CONFIDENCE), and the daemon's refusal to make a record below
+edge.interpret.MIN_ESTIMATED_SNR_DB), its refusal on a low digitization confidence
+(edge.interpret.MIN_CONFIDENCE), and the daemon's refusal to make a record below
 processing.min_confidence. A threshold moved by even a fraction of a dB (or of a confidence point)
 fails here, where tests far from the boundary would not notice."""
 
@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 from convert.synth import render_page, synthetic_ecg
-from edge.classify import MIN_CONFIDENCE, MIN_ESTIMATED_SNR_DB, interpret
 from edge.config import Config
-from edge.daemon import process_image
+from edge.daemon import acceptance_for, process_image
+from edge.interpret import MIN_CONFIDENCE, interpret
 from edge.interpret.consistency import MIN_READING_SNR_DB, estimated_snr_db, relation_residuals
+from edge.interpret.interpretation import MIN_ESTIMATED_SNR_DB
 from edge.layouts import LEAD_NAMES
 
 FS = 500
@@ -116,11 +117,13 @@ def test_daemon_makes_no_record_just_below_its_confidence_threshold():
 
     first = run(0.0)
     assert first.error is None, first.error
-    conf = float(first.result.confidence)
+    # The device compares the reading's confidence with the limb-lead laws folded in
+    # (edge.acceptance): what it compares is what this test puts the threshold around.
+    conf = float(acceptance_for(first.result, base).confidence)
     assert 0.0 < conf < 1.0
     kept = run(conf - EPS_CONF)
     assert kept.error is None, kept.error
-    assert float(kept.result.confidence) == conf  # the same reading both times
+    assert float(kept.result.confidence) == float(first.result.confidence)  # the same reading
     refused = run(conf + EPS_CONF)
     assert refused.error is not None and refused.error.code == "unreadable_ecg"
     assert f"confidence {conf:.2f}" in refused.error.message

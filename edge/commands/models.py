@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from edge.errors import ModelError
 
@@ -39,10 +40,10 @@ def run(args: argparse.Namespace) -> int:
     except ModelError as exc:
         print(f"ecg-edge models: {exc}", file=sys.stderr)
         return exc.exit_code
-    rows = []
+    rows: list[dict[str, Any]] = []
     bad = 0
     for e in entries:
-        row = {
+        row: dict[str, Any] = {
             "name": e.name,
             "file": e.file,
             "task": e.task,

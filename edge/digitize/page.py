@@ -259,12 +259,12 @@ def _snap_sides_to_edges(score: np.ndarray, quad: np.ndarray) -> np.ndarray:
     new = np.array(out)
     if not cv2.isContourConvex(new.astype(np.float32).reshape(-1, 1, 2)):
         return quad
-    m = 0.05 * max(w, h)
+    slack = 0.05 * max(w, h)
     if (
-        new[:, 0].min() < -m
-        or new[:, 1].min() < -m
-        or new[:, 0].max() > w + m
-        or new[:, 1].max() > h + m
+        new[:, 0].min() < -slack
+        or new[:, 1].min() < -slack
+        or new[:, 0].max() > w + slack
+        or new[:, 1].max() > h + slack
     ):
         return quad
     if _quad_area(new) < 0.15 * w * h:
@@ -363,8 +363,8 @@ def _outline_map(
     if quad is None:
         return np.eye(3), float(w), float(h)
     tl, tr, br, bl = quad
-    wq = 0.5 * (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl))
-    hq = 0.5 * (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr))
+    wq = float(0.5 * (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)))
+    hq = float(0.5 * (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)))
     dst = np.array([[0, 0], [wq, 0], [wq, hq], [0, hq]], np.float64)
     H = cv2.getPerspectiveTransform(quad.astype(np.float32), dst.astype(np.float32))
     margin = min(quad[:, 0].min(), quad[:, 1].min(), w - quad[:, 0].max(), h - quad[:, 1].max())

@@ -67,8 +67,8 @@ def add_rows_at_pitch(centres: list[float], weak: list[float]) -> list[float]:
         for c in weak:
             if any(abs(c - o) < 0.5 * pitch for o in out):
                 continue
-            d = min(abs(c - o) for o in out)
-            if 0.9 * pitch <= d <= 1.1 * pitch:
+            gap = min(abs(c - o) for o in out)
+            if 0.9 * pitch <= gap <= 1.1 * pitch:
                 out.append(float(c))
                 out.sort()
                 added = True

@@ -55,10 +55,11 @@ def sample_rows(
     baselines: list[float] = []
     for i, (tr, pl) in enumerate(zip(sel.traces, sel.pulses)):
         rx = axis.row_xs[i]
+        assert tr.px is not None and tr.py is not None  # refine_path always draws the polyline
         yv = polyline_to_samples(tr.px, tr.py, np.nan_to_num(rx, nan=-1e9))
         yv = np.where(np.isfinite(rx), yv, np.nan)
-        if levels[i] is not None:
-            lv = levels[i]
+        lv = levels[i]
+        if lv is not None:
             ref = np.interp(0.5 * (pl.x_rise + pl.x_fall), cols, lv) if pl is not None else 0.0
             yv = yv - (np.interp(np.nan_to_num(rx), cols, lv) - ref)
         ext = sel.extents[i]

@@ -189,9 +189,9 @@ def _t_end(
         amps.append(amp)
     if not ends:
         return None
-    ends, amps = np.array(ends), np.array(amps)
-    strong = amps >= 0.5 * amps.max()
-    return int(round(float(np.median(ends[strong] if strong.sum() >= 2 else ends))))
+    end_at, heights = np.array(ends), np.array(amps)
+    strong = heights >= 0.5 * heights.max()
+    return int(round(float(np.median(end_at[strong] if strong.sum() >= 2 else end_at))))
 
 
 def _p_wave(B: np.ndarray, base: np.ndarray, d: Delineation, fs: float) -> None:
