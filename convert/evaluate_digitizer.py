@@ -158,7 +158,7 @@ def score_image(
     from edge.digitize import digitize
     from edge.errors import EcgEdgeError
     from edge.imageio import load_image
-    from edge.memory import trim_malloc
+    from edge.memory import status_mb, trim_malloc
     from edge.snr import record_snr
     from edge.wfdb_io import write_record
 
@@ -166,6 +166,7 @@ def score_image(
     attributes = dict(attributes or {})
     trim_malloc()  # what an earlier page left in malloc's free lists is not this page's
     meta["peak_rss_exact"] = reset_peak_rss()
+    meta["rss_before_mb"] = round(status_mb("VmRSS") or 0.0, 1)  # resident when the page began
     t = time.perf_counter()
     try:
         img = load_image(image) if isinstance(image, Path) else image
