@@ -1,26 +1,41 @@
-"""Digitizer benchmark: render PTB-XL records as pages (clean, scanned, photographed) with the
-synthesizer, digitize them with edge.digitize, and score with the Challenge 2024 SNR (edge.snr).
-Synthesizer metadata is used only here, to score - never inside the digitizer."""
+"""Digitizer benchmark. Families:
+
+- `clean`, `scan`, `photo`: PTB-XL records rendered by the project's own synthesizer;
+- `kit-clean`, `kit-distorted`: the same records rendered by ecg-image-kit (convert.kit_pages),
+  a second generator, plain or with wrinkles, rotation, noise and a colour cast;
+- `real`: real phone photos of printed PTB-XL pages (convert.real_photos), all of them each time.
+
+Every page is digitized with edge.digitize and scored with the Challenge 2024 SNR (edge.snr) over
+the samples its ground truth shows. Generator metadata is used only here, to score - never inside
+the digitizer. Each family runs in its own fresh worker processes so that its peak RSS (measured
+around each page's load and digitize) is the digitizer's own, not the benchmark's."""
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from edge.layouts import LEAD_NAMES
 
-FAMILIES = ("clean", "scan", "photo")
-FAMILY_INDEX = {f: i for i, f in enumerate(FAMILIES)}
+SYNTH_FAMILIES = ("clean", "scan", "photo")
+KIT_FAMILIES = ("kit-clean", "kit-distorted")
+REAL_FAMILY = "real"
+FAMILIES = (*SYNTH_FAMILIES, *KIT_FAMILIES, REAL_FAMILY)
+FAMILY_INDEX = {f: i for i, f in enumerate(FAMILIES)}  # part of every page's seed
+LOW_SNR_DB = 3.0  # a page below this is counted apart: its reading is mostly wrong
+PAGE_LAYOUT = "3x4+1"  # what the kit families and the real photos print
 
 
 @dataclass
@@ -29,17 +44,35 @@ class PageScore:
     family: str
     snr_db: float  # mean over scored leads (failed image: 0 for every lead)
     lead_snr: dict[str, float]
-    seconds: float
+    seconds: float  # digitize (synth families) or load + digitize (image files)
     layout_true: str
     layout_found: str
     error: str = ""
     meta: dict = field(default_factory=dict)
+    name: str = ""  # the photo's file name (real family)
+    attributes: dict = field(default_factory=dict)  # the photo's attributes (real family)
+    peak_rss_mb: float = float("nan")  # this page's peak resident memory in its worker
 
 
-def load_fold_records(data_dir: str | os.PathLike, folds: list[int], limit: int | None = None):
-    """Yield (ecg_id, signals (n, 12) mV in LEAD_NAMES order, fs) for records of `folds`."""
-    from edge.wfdb_io import read_record
+def parse_families(text: str) -> list[str]:
+    """'clean, kit-clean,real' -> ['clean', 'kit-clean', 'real']; ValueError naming an unknown
+    family and the choices."""
+    fams = [f.strip() for f in text.split(",") if f.strip()]
+    if not fams:
+        raise ValueError(f"no family given: choose from {', '.join(FAMILIES)}")
+    for f in fams:
+        if f not in FAMILIES:
+            raise ValueError(f"unknown family {f!r}: choose from {', '.join(FAMILIES)}")
+    return list(dict.fromkeys(fams))
 
+
+def family_seed(ecg_id: int, family: str) -> int:
+    """The fixed seed of one record's page in one family."""
+    return int(ecg_id) * 10 + FAMILY_INDEX[family]
+
+
+def fold_rows(data_dir: str | os.PathLike, folds: list[int], limit: int | None = None):
+    """(ecg_id, WFDB record path of the 500 Hz signal) for records of `folds`, by ecg_id."""
     data = Path(data_dir)
     db = data / "ptbxl_database.csv"
     if not db.exists():
@@ -48,14 +81,19 @@ def load_fold_records(data_dir: str | os.PathLike, folds: list[int], limit: int 
     with open(db, newline="") as f:
         for row in csv.DictReader(f):
             if int(float(row["strat_fold"])) in folds:
-                rows.append(row)
-    rows.sort(key=lambda r: int(float(r["ecg_id"])))
-    if limit:
-        rows = rows[:limit]
-    for row in rows:
-        rec = read_record(data / row["filename_hr"])
+                rows.append((int(float(row["ecg_id"])), data / row["filename_hr"]))
+    rows.sort()
+    return rows[:limit] if limit else rows
+
+
+def load_fold_records(data_dir: str | os.PathLike, folds: list[int], limit: int | None = None):
+    """Yield (ecg_id, signals (n, 12) mV in LEAD_NAMES order, fs) for records of `folds`."""
+    from edge.wfdb_io import read_record
+
+    for ecg_id, path in fold_rows(data_dir, folds, limit):
+        rec = read_record(path)
         idx = [rec.lead_names.index(n) for n in LEAD_NAMES]
-        yield int(float(row["ecg_id"])), rec.signals[:, idx], rec.fs
+        yield ecg_id, rec.signals[:, idx], rec.fs
 
 
 def render_for_family(
@@ -66,14 +104,137 @@ def render_for_family(
     *,
     photo_size: tuple[int, int] | None = None,
 ):
-    """The benchmark page for one record and family, fully determined by (ecg_id, family)."""
+    """The synthesizer's page for one record and family, fully determined by (ecg_id, family)."""
     from convert.synth import render_page
 
-    seed = int(ecg_id) * 10 + FAMILY_INDEX[family]
+    seed = family_seed(ecg_id, family)
     if family == "clean":
         return render_page(signals, fs, layout="3x4+1", mode="clean", seed=seed)
     kw = {"photo_size": photo_size} if (family == "photo" and photo_size) else {}
     return render_page(signals, fs, layout="3x4+1", mode=family, seed=seed, randomize=True, **kw)
+
+
+def reset_peak_rss() -> bool:
+    """Set this process's peak-RSS mark (VmHWM) back to its current RSS (Linux >= 4.0), so the
+    next reading is the peak of what follows; False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory in MB (VmHWM; getrusage where /proc is absent)."""
+    from edge.memory import max_rss_mb, status_mb
+
+    hwm = status_mb("VmHWM")
+    return hwm if hwm is not None else max_rss_mb()
+
+
+def _failed(truth: np.ndarray) -> dict[str, float]:
+    """Every lead the truth shows scores 0 dB when the image is not read (as in the Challenge)."""
+    return {n: 0.0 for j, n in enumerate(LEAD_NAMES) if np.isfinite(truth[:, j]).any()}
+
+
+def score_image(
+    key: int,
+    family: str,
+    image: np.ndarray | Path,
+    truth: np.ndarray,
+    fs: float,
+    *,
+    layout_true: str,
+    trace_model: str = "auto",
+    save_dir: str | None = None,
+    overlays: bool = False,
+    name: str = "",
+    attributes: dict | None = None,
+    meta: dict | None = None,
+) -> PageScore:
+    """Digitize one image (an array, or a file loaded as the device does) and score it against
+    `truth` ((n, 12) mV in LEAD_NAMES order, NaN where nothing is printed)."""
+    from edge.digitize import digitize
+    from edge.errors import EcgEdgeError
+    from edge.imageio import load_image
+    from edge.memory import status_mb, trim_malloc
+    from edge.snr import record_snr
+    from edge.wfdb_io import write_record
+
+    meta = dict(meta or {})
+    attributes = dict(attributes or {})
+    trim_malloc()  # what an earlier page left in malloc's free lists is not this page's
+    meta["peak_rss_exact"] = reset_peak_rss()
+    meta["rss_before_mb"] = round(status_mb("VmRSS") or 0.0, 1)  # resident when the page began
+    t = time.perf_counter()
+    try:
+        img = load_image(image) if isinstance(image, Path) else image
+        res = digitize(img, fs=fs, trace_model=trace_model)
+    except EcgEdgeError as exc:
+        dt = time.perf_counter() - t
+        return PageScore(
+            key,
+            family,
+            0.0,
+            _failed(truth),
+            dt,
+            layout_true,
+            "",
+            f"{exc.code}: {exc.message}",
+            meta,
+            name,
+            attributes,
+            peak_rss_mb(),
+        )
+    dt = time.perf_counter() - t
+    peak = peak_rss_mb()
+    est = res.signals.astype(np.float64)
+    n = min(len(est), len(truth))
+    scores = record_snr(truth[:n], est[:n], fs, LEAD_NAMES)
+    lead = {k: float(v.snr_db) for k, v in scores.items()}
+    meta["lead_detail"] = {
+        k: {
+            "raw_db": round(v.raw_snr_db, 3),
+            "coverage": round(v.coverage, 4),
+            "shift_ms": round(1000.0 * v.shift_samples / fs, 1),
+            "offset_mv": round(v.offset_mv, 4),
+        }
+        for k, v in scores.items()
+    }
+    meta.update(
+        speed_found=res.speed_mm_s,
+        gain_found=res.gain_mm_mv,
+        confidence=round(float(res.confidence), 3),
+        warnings=list(res.warnings),
+    )
+    if save_dir:
+        out = Path(save_dir) / family
+        out.mkdir(parents=True, exist_ok=True)
+        stem = Path(name).stem if name else str(key)
+        write_record(out / stem, res.signals, res.fs, list(res.lead_names))
+        doc = res.to_dict()
+        doc["snr_db"] = lead
+        doc["truth"] = {"layout": layout_true, **{k: v for k, v in meta.items() if "true" in k}}
+        (out / f"{stem}.json").write_text(json.dumps(doc, indent=2))
+        if overlays and res.overlay is not None:
+            import cv2
+
+            cv2.imwrite(str(out / f"{stem}.overlay.png"), res.overlay)
+    return PageScore(
+        key,
+        family,
+        float(np.mean(list(lead.values()))) if lead else 0.0,
+        lead,
+        dt,
+        layout_true,
+        res.layout,
+        "",
+        meta,
+        name,
+        attributes,
+        peak,
+    )
 
 
 def score_page(
@@ -83,75 +244,232 @@ def score_page(
     fs: float,
     trace_model: str,
     save_dir: str | None = None,
+    overlays: bool = False,
 ) -> PageScore:
-    """Render, digitize and score one page (failures count as 0 dB, as in the Challenge)."""
-    from edge.digitize import digitize
-    from edge.errors import EcgEdgeError
-    from edge.snr import record_snr
-    from edge.wfdb_io import write_record
-
+    """Render (synthesizer), digitize and score one page (failures count as 0 dB)."""
     page = render_for_family(signals, fs, family, ecg_id)
-    truth = page.truth
-    t = time.perf_counter()
-    try:
-        res = digitize(page.image, fs=fs, trace_model=trace_model)
-    except EcgEdgeError as exc:
-        dt = time.perf_counter() - t
-        scored = [n for j, n in enumerate(LEAD_NAMES) if np.isfinite(truth[:, j]).any()]
-        return PageScore(
-            ecg_id,
-            family,
-            0.0,
-            {n: 0.0 for n in scored},
-            dt,
-            page.meta["layout"],
-            "",
-            f"{exc.code}: {exc.message}",
-        )
-    dt = time.perf_counter() - t
-    est = res.signals.astype(np.float64)
-    n = min(len(est), len(truth))
-    scores = record_snr(truth[:n], est[:n], fs, LEAD_NAMES)
-    lead = {k: float(v.snr_db) for k, v in scores.items()}
-    if save_dir:
-        out = Path(save_dir) / family
-        out.mkdir(parents=True, exist_ok=True)
-        write_record(out / str(ecg_id), res.signals, res.fs, list(res.lead_names))
-        doc = res.to_dict()
-        doc["snr_db"] = lead
-        doc["truth"] = {
-            "layout": page.meta["layout"],
-            "speed_mm_s": page.meta.get("speed_mm_s"),
-            "gain_mm_mv": page.meta.get("gain_mm_mv"),
-        }
-        (out / f"{ecg_id}.json").write_text(json.dumps(doc, indent=2))
     meta = {
         "speed_true": page.meta.get("speed_mm_s"),
-        "speed_found": res.speed_mm_s,
         "gain_true": page.meta.get("gain_mm_mv"),
-        "gain_found": res.gain_mm_mv,
     }
-    return PageScore(
+    return score_image(
         ecg_id,
         family,
-        float(np.mean(list(lead.values()))) if lead else 0.0,
-        lead,
-        dt,
-        page.meta["layout"],
-        res.layout,
-        "",
-        meta,
+        page.image,
+        page.truth,
+        fs,
+        layout_true=page.meta["layout"],
+        trace_model=trace_model,
+        save_dir=save_dir,
+        overlays=overlays,
+        meta=meta,
     )
 
 
-def _job(args):
-    ecg_id, family, signals, fs, trace_model, save_dir = args
+def score_kit_page(
+    ecg_id: int,
+    family: str,
+    record: str | os.PathLike,
+    trace_model: str,
+    *,
+    kit_render: str,
+    kit_cache: str,
+    save_dir: str | None = None,
+    overlays: bool = False,
+) -> PageScore:
+    """Render (ecg-image-kit, cached), digitize and score one page of a kit family."""
+    from convert.kit_pages import render_kit_page
+    from convert.real_photos import read_truth
+
+    seed = family_seed(ecg_id, family)
+    page = render_kit_page(record, family, seed, kit_render=kit_render, cache_dir=kit_cache)
+    truth, fs = read_truth(page.truth_path)
+    meta = {"seed": seed, "speed_true": 25.0, "gain_true": 10.0, "image": str(page.image_path)}
+    return score_image(
+        ecg_id,
+        family,
+        page.image_path,
+        truth,
+        fs,
+        layout_true=PAGE_LAYOUT,
+        trace_model=trace_model,
+        save_dir=save_dir,
+        overlays=overlays,
+        meta=meta,
+    )
+
+
+def score_real_photo(
+    photo, trace_model: str, save_dir: str | None = None, overlays: bool = False
+) -> PageScore:
+    """Digitize and score one real photo (a convert.real_photos.RealPhoto)."""
+    from convert.real_photos import read_truth
+
+    truth, fs = read_truth(photo.truth_path)
+    return score_image(
+        photo.record_number,
+        REAL_FAMILY,
+        Path(photo.image_path),
+        truth,
+        fs,
+        layout_true=PAGE_LAYOUT,
+        trace_model=trace_model,
+        save_dir=save_dir,
+        overlays=overlays,
+        name=photo.name,
+        attributes={**photo.attributes, "labels": ",".join(photo.labels)},
+    )
+
+
+@dataclass(frozen=True)
+class Task:
+    """One page to score: `source` is the synth signals, the kit record path or the photo."""
+
+    key: int
+    family: str
+    source: object
+    fs: float = 500.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    trace_model: str = "auto"
+    save_dir: str | None = None
+    overlays: bool = False
+    kit_render: str = "../shared/tools/kit-render"
+    kit_cache: str = "runs/kit-cache"
+
+
+def _worker_init() -> None:
+    """A benchmark worker starts like `ecg-edge digitize` does (bounded malloc arenas)."""
+    from edge.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()
+
+
+def _job(args: tuple[Task, RunOptions]) -> PageScore:
+    task, opt = args
     try:
-        return score_page(ecg_id, family, signals, fs, trace_model, save_dir)
+        if task.family in SYNTH_FAMILIES:
+            return score_page(
+                task.key,
+                task.family,
+                task.source,
+                task.fs,
+                opt.trace_model,
+                opt.save_dir,
+                opt.overlays,
+            )
+        if task.family in KIT_FAMILIES:
+            return score_kit_page(
+                task.key,
+                task.family,
+                str(task.source),
+                opt.trace_model,
+                kit_render=opt.kit_render,
+                kit_cache=opt.kit_cache,
+                save_dir=opt.save_dir,
+                overlays=opt.overlays,
+            )
+        return score_real_photo(task.source, opt.trace_model, opt.save_dir, opt.overlays)
     except Exception as exc:  # a crash is a benchmark result too, never the end of the run
+        name = getattr(task.source, "name", "") if task.family == REAL_FAMILY else ""
         return PageScore(
-            ecg_id, family, 0.0, {}, 0.0, "", "", f"crash: {type(exc).__name__}: {exc}"
+            task.key,
+            task.family,
+            0.0,
+            {},
+            0.0,
+            "",
+            "",
+            f"crash: {type(exc).__name__}: {exc}",
+            name=name,
         )
+
+
+def plan_tasks(
+    families: list[str],
+    *,
+    data_dir: str | None,
+    folds: list[int],
+    limit: int | None = None,
+    kit_render: str | None = None,
+    real_dir: str | None = None,
+) -> tuple[dict[str, list[Task]], dict[str, str]]:
+    """The pages of each family, and for each family that cannot run, why (a message for the
+    user: no PTB-XL data, no kit-render, no real photos)."""
+    from convert.kit_pages import missing_kit
+    from convert.real_photos import load_real_photos, missing_real_data
+
+    tasks: dict[str, list[Task]] = {}
+    skipped: dict[str, str] = {}
+    rows = None
+    no_data = None
+    if any(f != REAL_FAMILY for f in families):
+        if data_dir and (Path(data_dir) / "ptbxl_database.csv").is_file():
+            rows = fold_rows(data_dir, folds, limit)
+        else:
+            no_data = (
+                f"no PTB-XL data at {data_dir}: give --data DIR "
+                "(the ptbxl500 directory with ptbxl_database.csv)"
+            )
+    for fam in families:
+        if fam == REAL_FAMILY:
+            why = missing_real_data(real_dir)
+            if why:
+                skipped[fam] = why
+                continue
+            tasks[fam] = [Task(p.record_number, fam, p) for p in load_real_photos(str(real_dir))]
+            continue
+        if rows is None:
+            skipped[fam] = str(no_data)
+            continue
+        if fam in KIT_FAMILIES:
+            why = missing_kit(kit_render)
+            if why:
+                skipped[fam] = why
+                continue
+            tasks[fam] = [Task(eid, fam, str(path)) for eid, path in rows]
+            continue
+        from edge.wfdb_io import read_record
+
+        fam_tasks = []
+        for eid, path in rows:
+            rec = read_record(path)
+            idx = [rec.lead_names.index(n) for n in LEAD_NAMES]
+            fam_tasks.append(Task(eid, fam, rec.signals[:, idx], rec.fs))
+        tasks[fam] = fam_tasks
+    return tasks, skipped
+
+
+def run_family(
+    tasks: list[Task],
+    options: RunOptions,
+    *,
+    jobs: int = 1,
+    progress: Callable[[PageScore], None] | None = None,
+    fresh_process: bool = True,
+) -> list[PageScore]:
+    """Score one family's pages in `jobs` fresh worker processes (spawned, so their peak RSS is
+    their own) or, with fresh_process=False and jobs == 1, in this process."""
+    results: list[PageScore] = []
+    work = [(t, options) for t in tasks]
+    if fresh_process or jobs > 1:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(max(1, jobs), initializer=_worker_init) as pool:
+            for r in pool.imap(_job, work):
+                results.append(r)
+                if progress:
+                    progress(r)
+    else:
+        for w in work:
+            r = _job(w)
+            results.append(r)
+            if progress:
+                progress(r)
+    return results
 
 
 def evaluate(
@@ -164,62 +482,147 @@ def evaluate(
     save_dir: str | None = None,
     jobs: int = 1,
     progress=None,
+    overlays: bool = False,
+    kit_render: str | None = None,
+    kit_cache: str = "runs/kit-cache",
+    real_dir: str | None = None,
+    fresh_process: bool = True,
+    skipped: dict[str, str] | None = None,
 ) -> list[PageScore]:
-    """Score every (record, family) pair; `jobs` > 1 uses worker processes."""
-    tasks = [
-        (eid, fam, sig, fs, trace_model, save_dir)
-        for eid, sig, fs in load_fold_records(data_dir, folds, limit)
-        for fam in families
-    ]
+    """Score every page of every family that can run; families that cannot are left out and
+    named with the reason in `skipped` (when a dict is given)."""
+    plan, why = plan_tasks(
+        families,
+        data_dir=data_dir,
+        folds=folds,
+        limit=limit,
+        kit_render=kit_render,
+        real_dir=real_dir,
+    )
+    if skipped is not None:
+        skipped.update(why)
+    opt = RunOptions(
+        trace_model,
+        save_dir,
+        overlays,
+        str(kit_render or ""),
+        kit_cache,
+    )
     results: list[PageScore] = []
-    if jobs > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("fork").Pool(jobs) as pool:
-            for r in pool.imap(_job, tasks):
-                results.append(r)
-                if progress:
-                    progress(r)
-    else:
-        for t in tasks:
-            r = _job(t)
-            results.append(r)
-            if progress:
-                progress(r)
+    for fam in families:
+        if fam in plan:
+            results += run_family(
+                plan[fam], opt, jobs=jobs, progress=progress, fresh_process=fresh_process
+            )
     return results
 
 
+@dataclass
+class FamilySummary:
+    family: str
+    pages: int
+    failed: int
+    below_3db: int
+    mean_db: float
+    median_db: float
+    median_s: float
+    max_s: float
+    peak_rss_mb: float
+
+
+def family_summary(results: list[PageScore], family: str) -> FamilySummary | None:
+    """The six figures of one family (plus counts); None when it has no page."""
+    rs = [r for r in results if r.family == family]
+    if not rs:
+        return None
+    snrs = [r.snr_db for r in rs]
+    secs = [r.seconds for r in rs if r.seconds > 0] or [0.0]
+    rss = [r.peak_rss_mb for r in rs if math.isfinite(r.peak_rss_mb)]
+    return FamilySummary(
+        family,
+        len(rs),
+        sum(1 for r in rs if r.error),
+        sum(1 for s in snrs if s < LOW_SNR_DB),
+        float(np.mean(snrs)),
+        float(np.median(snrs)),
+        float(statistics.median(secs)),
+        float(max(secs)),
+        float(max(rss)) if rss else float("nan"),
+    )
+
+
 def summarize(results: list[PageScore], families: list[str]) -> str:
-    """Table: mean SNR per family and per lead, failures, median seconds per image."""
-    lines = []
-    head = f"{'family':<8}{'pages':>6}{'failed':>7}{'mean SNR dB':>13}{'median dB':>11}{'median s':>10}"
-    lines.append(head)
-    for fam in families:
-        rs = [r for r in results if r.family == fam]
-        if not rs:
-            continue
-        snrs = [r.snr_db for r in rs]
-        failed = sum(1 for r in rs if r.error)
-        secs = [r.seconds for r in rs if not r.error] or [0.0]
+    """Table: per family mean and median SNR, pages below 3 dB, failures, median and max seconds
+    per image and peak RSS; then mean SNR per lead and the failures."""
+    fams = [f for f in families if any(r.family == f for r in results)]
+    lines = [
+        f"{'family':<14}{'pages':>6}{'failed':>7}{'mean SNR dB':>13}{'median dB':>11}"
+        f"{'< 3 dB':>8}{'median s':>10}{'max s':>8}{'peak RSS MB':>13}"
+    ]
+    for fam in fams:
+        s = family_summary(results, fam)
+        assert s is not None
         lines.append(
-            f"{fam:<8}{len(rs):>6}{failed:>7}{np.mean(snrs):>13.2f}{np.median(snrs):>11.2f}"
-            f"{statistics.median(secs):>10.2f}"
+            f"{fam:<14}{s.pages:>6}{s.failed:>7}{s.mean_db:>13.2f}{s.median_db:>11.2f}"
+            f"{s.below_3db:>8}{s.median_s:>10.2f}{s.max_s:>8.2f}{s.peak_rss_mb:>13.0f}"
         )
     lines.append("")
-    lines.append(f"{'lead':<6}" + "".join(f"{f:>9}" for f in families))
+    lines.append(f"{'lead':<6}" + "".join(f"{f:>14}" for f in fams))
     for lead in LEAD_NAMES:
         row = f"{lead:<6}"
-        for fam in families:
+        for fam in fams:
             v = [r.lead_snr[lead] for r in results if r.family == fam and lead in r.lead_snr]
-            row += f"{np.mean(v):>9.2f}" if v else f"{'-':>9}"
+            row += f"{np.mean(v):>14.2f}" if v else f"{'-':>14}"
         lines.append(row)
     errs = [r for r in results if r.error]
     if errs:
         lines.append("")
         lines.append("failures:")
         for r in errs[:20]:
-            lines.append(f"  {r.family} {r.ecg_id}: {r.error}")
+            lines.append(f"  {r.family} {r.name or r.ecg_id}: {r.error}")
     return "\n".join(lines)
+
+
+def real_photo_lines(results: list[PageScore]) -> str:
+    """One line per real photo: name, SNR, seconds, layout, its photos.csv attributes, error."""
+    from convert.real_photos import PHOTO_ATTRIBUTES
+
+    rs = sorted((r for r in results if r.family == REAL_FAMILY), key=lambda r: r.name)
+    head = f"{'photo':<18}{'SNR dB':>8}{'s':>7}  {'layout':<8}" + "".join(
+        f"{a:>9}" for a in PHOTO_ATTRIBUTES
+    )
+    lines = [head]
+    for r in rs:
+        attrs = "".join(f"{r.attributes.get(a, '-'):>9}" for a in PHOTO_ATTRIBUTES)
+        lines.append(
+            f"{r.name:<18}{r.snr_db:>8.2f}{r.seconds:>7.2f}  {r.layout_found or '-':<8}{attrs}"
+            + (f"  [{r.error}]" if r.error else "")
+        )
+    return "\n".join(lines)
+
+
+def write_results(results: list[PageScore], json_path: str | None, csv_path: str | None) -> None:
+    """Per-page results as JSON (everything) and/or CSV (one row a page, one column a lead)."""
+    from edge.atomic import write_file_atomic
+
+    if json_path:
+        doc = [asdict(r) for r in results]
+        write_file_atomic(Path(json_path), json.dumps(doc, indent=1).encode())
+    if csv_path:
+        import io
+
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        cols = ["family", "ecg_id", "name", "snr_db", "seconds", "peak_rss_mb"]
+        cols += ["layout_true", "layout_found", "error", *LEAD_NAMES]
+        w.writerow(cols)
+        for r in results:
+            w.writerow(
+                [r.family, r.ecg_id, r.name, f"{r.snr_db:.3f}", f"{r.seconds:.3f}"]
+                + [f"{r.peak_rss_mb:.0f}", r.layout_true, r.layout_found, r.error]
+                + [f"{r.lead_snr[n]:.3f}" if n in r.lead_snr else "" for n in LEAD_NAMES]
+            )
+        write_file_atomic(Path(csv_path), buf.getvalue().encode())
 
 
 _TIMING_SNIPPET = r"""
