@@ -114,7 +114,11 @@ def _digitize(image: np.ndarray, cfg: Config) -> DigitizeResult:
     return digitize(image, **kw)
 
 
-def _interpret(result: DigitizeResult, cfg: Config, confidence: float) -> dict[str, Any]:
+def _interpret(
+    result: DigitizeResult, cfg: Config, confidence: float | None = None
+) -> dict[str, Any]:
+    """The interpretation of an accepted reading, at its acceptance confidence (the limb-lead
+    laws folded in; computed here when the caller has not judged the reading)."""
     from .interpret import interpret
 
     p = cfg.processing
@@ -122,7 +126,7 @@ def _interpret(result: DigitizeResult, cfg: Config, confidence: float) -> dict[s
         result.signals,
         result.fs,
         list(result.lead_names),
-        confidence=confidence,
+        confidence=acceptance_for(result, cfg).confidence if confidence is None else confidence,
         models_dir=p.models_dir or None,
     )
     return it.to_dict()
