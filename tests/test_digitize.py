@@ -968,3 +968,27 @@ def test_faint_pen_photo_is_read_again_with_the_fused_map():
     assert first.estimated_snr_db is None or first.estimated_snr_db < r.estimated_snr_db
     kept = mean_snr(record_snr(page.truth, r.signals, 500, LEAD_NAMES))
     assert r.estimated_snr_db is not None and kept > 1.5, (kept, r.estimated_snr_db)
+
+
+def test_separator_tick_and_pulse_edge_at_segment_ends_are_not_signal():
+    """A separator tick at a boundary (the path runs up the printed tick and back) and a pulse's
+    falling edge at a row's start leave the segment's own level for a few samples: they are left
+    out. A segment whose trace runs on at its ends keeps every sample but the connector's."""
+    from edge.digitize.assemble import segment_samples
+
+    fs = 500.0
+    t = np.arange(1250) / fs
+    ecg = 0.3 * np.sin(2 * np.pi * 1.2 * t) * np.exp(-(((t % 0.8) - 0.4) ** 2) / 0.002)
+    plain = segment_samples(ecg, True, True, 2, 0.0, fs)
+    assert np.isnan(plain[:2]).all() and np.isnan(plain[-2:]).all()
+    assert np.isfinite(plain[2:-2]).all()  # nothing else is cut where the trace runs on
+    marked = ecg.copy()
+    marked[:4] = 1.0  # the tick at the boundary: 8 ms at 1 mV
+    marked[-6:-1] = -0.8  # another at the far end, a sample short of it
+    cut = segment_samples(marked, True, True, 2, 0.0, fs)
+    assert np.isnan(cut[:4]).all() and np.isnan(cut[-6:]).all()
+    assert np.isfinite(cut[4:-6]).all()
+    first = ecg.copy()
+    first[:3] = 1.0  # the pulse's falling edge at the start of the row's first lead
+    out = segment_samples(first, False, True, 2, 0.0, fs)
+    assert np.isnan(out[:3]).all() and np.isfinite(out[3:-2]).all()

@@ -19,6 +19,10 @@ SEGMENT_GAP_PX = 1.0  # left out each side of a segment boundary (the connector'
 LEAD_INK = 0.5  # a column shows a lead's ink from this trace-ink fraction
 LABEL_ABOVE_PITCH = 0.35  # overlay lead names sit this fraction of the pitch above the row
 MISSING_TOP_ROW_CONFIDENCE = 0.6  # layout confidence of a 3x4+1 page read without its top row
+MARK_MAX_S = 0.03  # a printed mark at a segment's end (tick, pulse edge) is at most this long
+MARK_REF_S = 0.06  # the segment's level beside its end: the median over this stretch beyond
+MARK_TOL_MV = 0.1  # samples further than this from that level, from the end on, are the mark
+MARK_END_SAMPLES = 3  # this many samples back on the level end the mark
 
 
 @dataclass
@@ -48,18 +52,44 @@ def name_layout(
     return name, conf, 0
 
 
+def _mark_length(seg: np.ndarray, max_n: int, ref_n: int, tol: float) -> int:
+    """Samples from index 0 (a segment's boundary) that a printed mark occupies: the stretch off
+    the segment's own level beside it (the median of the `ref_n` samples beyond `max_n`), ended
+    by three samples back on that level, at most `max_n` long. 0 where the trace runs on."""
+    ref = seg[max_n : max_n + ref_n]
+    ref = ref[np.isfinite(ref)]
+    if len(ref) == 0 or len(seg) < max_n + ref_n:
+        return 0
+    with np.errstate(invalid="ignore"):
+        off = ~(np.abs(seg[:max_n] - float(np.median(ref))) <= tol)  # NaN counts as off
+    n = 0
+    for i, o in enumerate(off):
+        if o:
+            n = i + 1
+        elif i - n >= MARK_END_SAMPLES - 1:
+            break
+    return n
+
+
 def segment_samples(
-    raw: np.ndarray, cut_start: bool, cut_end: bool, gap: int, sigma: float
+    raw: np.ndarray, cut_start: bool, cut_end: bool, gap: int, sigma: float, fs: float = 500.0
 ) -> np.ndarray:
     """One lead's segment of a row, low-passed on its own. Where one lead's segment gives way to
     the next, the printer draws a vertical connector (and often a separator tick), not either
     lead's signal: the `gap` samples each side of an inner boundary are left out (NaN: the page
-    does not show them), and smoothing across the boundary would mix the two leads."""
+    does not show them), and smoothing across the boundary would mix the two leads. A mark at
+    either end (a separator tick, a calibration pulse's edge) that leaves the segment's own level
+    and comes back to it within MARK_MAX_S is left out too."""
     seg = raw.copy()
-    if cut_start:
-        seg[:gap] = np.nan
-    if cut_end:
-        seg[len(seg) - gap :] = np.nan
+    max_n, ref_n = int(round(MARK_MAX_S * fs)), int(round(MARK_REF_S * fs))
+    head = _mark_length(seg, max_n, ref_n, MARK_TOL_MV)
+    tail = _mark_length(seg[::-1], max_n, ref_n, MARK_TOL_MV)
+    head = max(head, gap) if cut_start else head
+    tail = max(tail, gap) if cut_end else tail
+    if head:
+        seg[:head] = np.nan
+    if tail:
+        seg[len(seg) - tail :] = np.nan
     return smooth_samples(seg, sigma)
 
 
@@ -97,7 +127,7 @@ def assemble_leads(
         for c, name in enumerate(leads):
             i0, i1 = int(np.ceil(c * n_dur / nc)), int(np.ceil((c + 1) * n_dur / nc))
             seg = (
-                segment_samples(row_raw[r][i0:i1], c > 0, c < nc - 1, seg_gap, samples.sigma)
+                segment_samples(row_raw[r][i0:i1], c > 0, c < nc - 1, seg_gap, samples.sigma, fs)
                 if nc > 1
                 else sig[i0:i1]
             )
