@@ -108,7 +108,14 @@ def run(args: argparse.Namespace) -> int:
 def _time_pipeline(path: Path, cfg, n: int) -> tuple[_Timings, np.ndarray]:
     """Run the whole pipeline `n` times on `path` in a temporary store; the timings and the
     last decoded image."""
-    from edge.daemon import Processed, _digitize, _interpret, build_report, result_view
+    from edge.daemon import (
+        Processed,
+        _digitize,
+        _interpret,
+        acceptance_for,
+        build_report,
+        result_view,
+    )
     from edge.imageio import load_image
     from edge.quality import assess_frame
     from edge.screen.render import Screens
@@ -131,8 +138,9 @@ def _time_pipeline(path: Path, cfg, n: int) -> tuple[_Timings, np.ndarray]:
             result = timed("digitize", _digitize, image, cfg)
             for k, v in (getattr(result, "timings", {}) or {}).items():
                 timings.digitize_stages.setdefault(k, []).append(float(v))
+            confidence = acceptance_for(result, cfg).confidence  # as the daemon passes it
             try:
-                interp = timed("interpret", _interpret, result, cfg)
+                interp = timed("interpret", _interpret, result, cfg, confidence)
             except ImportError:
                 interp = None
             proc = Processed(result=result, interpretation=interp)
