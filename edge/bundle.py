@@ -239,21 +239,10 @@ def _bundle_names(manifest: dict[str, Any], extra_files: list[str]) -> list[str]
     return names
 
 
-def make_bundle(
-    models_dir: str | Path,
-    private_key: str | Path,
-    out_dir: str | Path,
-    *,
-    version: int | None = None,
-    extra_files: list[str] | None = None,
-) -> BundleInfo:
-    """Copy `manifest.json` and every model file it names into `out_dir`, write `bundle.json` and sign it.
-
-    `out_dir` must be empty or an earlier bundle (its bundle files are replaced)."""
-    src = Path(models_dir)
-    key = load_private_key(private_key)
-    manifest = _read_manifest(src / MANIFEST)
-    names = _bundle_names(manifest, extra_files or [])
+def _hash_sources(
+    src: Path, names: list[str], manifest: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Every bundled file's sha256 and size; each must be a regular file and match the manifest."""
     files: dict[str, dict[str, Any]] = {}
     for name in names:
         p = src / name
@@ -273,8 +262,11 @@ def make_bundle(
                 f"{m['file']} does not match its manifest sha256",
                 "re-run 'ecg-convert quantize' (or fix the manifest) before bundling",
             )
+    return files
 
-    out = Path(out_dir)
+
+def _prepare_out_dir(out: Path, names: list[str]) -> None:
+    """Create `out`; it may hold only this bundle's files (an earlier bundle), nothing else."""
     out.mkdir(parents=True, exist_ok=True)
     leftovers = [
         p.name
@@ -287,18 +279,10 @@ def make_bundle(
             f"{out} holds other files: {', '.join(sorted(leftovers)[:5])}",
             "give an empty --out directory (e.g. STICK/ECG-MODELS)",
         )
-    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    version = int(version if version is not None else time.time())
-    models = [str(m.get("name", "")) for m in manifest["models"]]
-    doc = {
-        "schema": SCHEMA,
-        "version": version,
-        "created_utc": created,
-        "models": models,
-        "files": files,
-    }
-    body = canonical_json(doc)
-    doc_digest = hashlib.sha256(body).hexdigest()
+
+
+def _write_bundle(src: Path, out: Path, names: list[str], body: bytes, key: Any) -> None:
+    """Copy the files into `out`, then write `bundle.json` and its signature last."""
     # Remove the old signature first: a crash mid-way leaves an unsigned (rejected) bundle, never
     # a signature over different files.
     for stale in (BUNDLE_SIG, BUNDLE_JSON):
@@ -311,6 +295,39 @@ def make_bundle(
             copy_file_atomic(src / name, out / name)
     write_file_atomic(out / BUNDLE_JSON, body)
     write_file_atomic(out / BUNDLE_SIG, key.sign(SIG_DOMAIN + body).hex().encode() + b"\n")
+
+
+def make_bundle(
+    models_dir: str | Path,
+    private_key: str | Path,
+    out_dir: str | Path,
+    *,
+    version: int | None = None,
+    extra_files: list[str] | None = None,
+) -> BundleInfo:
+    """Copy `manifest.json` and every model file it names into `out_dir`, write `bundle.json` and sign it.
+
+    `out_dir` must be empty or an earlier bundle (its bundle files are replaced)."""
+    src = Path(models_dir)
+    key = load_private_key(private_key)
+    manifest = _read_manifest(src / MANIFEST)
+    names = _bundle_names(manifest, extra_files or [])
+    files = _hash_sources(src, names, manifest)
+    out = Path(out_dir)
+    _prepare_out_dir(out, names)
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    version = int(version if version is not None else time.time())
+    models = [str(m.get("name", "")) for m in manifest["models"]]
+    doc = {
+        "schema": SCHEMA,
+        "version": version,
+        "created_utc": created,
+        "models": models,
+        "files": files,
+    }
+    body = canonical_json(doc)
+    doc_digest = hashlib.sha256(body).hexdigest()
+    _write_bundle(src, out, names, body, key)
     return BundleInfo(
         path=out,
         bundle_id=_bundle_id(version, doc_digest),
@@ -326,19 +343,8 @@ def make_bundle(
 # verifying (device)
 
 
-def verify_bundle(
-    bundle_dir: str | Path, public_key: str | Path = DEFAULT_PUBLIC_KEY, *, check_files: bool = True
-) -> BundleInfo:
-    """Check the signature, the file list (no extra, missing, odd or symlinked files) and, with
-    `check_files`, every file's size and sha256. Returns the BundleInfo or raises BundleError."""
-    bdir = Path(bundle_dir)
-    pub = load_public_key(public_key)
-    if bdir.is_symlink() or not bdir.is_dir():
-        raise BundleError(
-            "bundle_missing",
-            f"no model bundle directory at {bdir}",
-            "copy the bundle made by 'ecg-convert bundle' to ECG-MODELS/ on the stick",
-        )
+def _verified_body(bdir: Path, pub: Any) -> bytes:
+    """The bytes of `bundle.json`, once `bundle.sig` is a valid signature over them."""
     body = _read_small(bdir / BUNDLE_JSON, "bundle.json", 1 << 20)
     sig_text = _read_small(bdir / BUNDLE_SIG, "bundle.sig", 4096)
     try:
@@ -355,6 +361,13 @@ def verify_bundle(
             f"model bundle {bdir} has an invalid signature",
             "it was signed with another key or altered; get a bundle signed with this clinic's key",
         ) from None
+    return body
+
+
+def _parse_bundle_doc(
+    bdir: Path, body: bytes
+) -> tuple[dict[str, Any], int, dict[str, dict[str, Any]]]:
+    """The signed document, its version and file list, checked for shape, size and safe names."""
     # Signed, so the document is ours; still validate its shape defensively.
     try:
         doc = json.loads(body)
@@ -394,6 +407,24 @@ def verify_bundle(
                 f"model bundle lists an unsafe file {name!r}",
                 "re-make the bundle with 'ecg-convert bundle'",
             )
+    return doc, version, files
+
+
+def verify_bundle(
+    bundle_dir: str | Path, public_key: str | Path = DEFAULT_PUBLIC_KEY, *, check_files: bool = True
+) -> BundleInfo:
+    """Check the signature, the file list (no extra, missing, odd or symlinked files) and, with
+    `check_files`, every file's size and sha256. Returns the BundleInfo or raises BundleError."""
+    bdir = Path(bundle_dir)
+    pub = load_public_key(public_key)
+    if bdir.is_symlink() or not bdir.is_dir():
+        raise BundleError(
+            "bundle_missing",
+            f"no model bundle directory at {bdir}",
+            "copy the bundle made by 'ecg-convert bundle' to ECG-MODELS/ on the stick",
+        )
+    body = _verified_body(bdir, pub)
+    doc, version, files = _parse_bundle_doc(bdir, body)
     _check_listing(bdir, files)
     digest = hashlib.sha256(body).hexdigest()
     info = BundleInfo(

@@ -34,7 +34,7 @@ from .acceptance import Acceptance, Verdict, explain_refusal, judge_reading, ref
 from .config import Config
 from .errors import BadInputError, EcgEdgeError
 from .memory import trim_malloc
-from .quality import QualityMeter, QualityThresholds, assess_frame
+from .quality import Quality, QualityMeter, QualityThresholds, assess_frame
 from .screen.render import ResultView, Screens
 from .screen.sinks import Sink
 from .sources.base import Frame, Source
@@ -421,13 +421,9 @@ class Daemon:
         """Process one capture end to end; return the record id, or None if none was saved."""
         banner = self._refresh_banner()
         self.notify.ping()
-        if frame.data is not None:
-            existing = self.store.find_capture(hashlib.sha256(frame.data).hexdigest())
-            if existing:  # saved before a crash or a restart: just finish the hand-over
-                log.info("%s is already saved as %s", frame.name, existing)
-                self._hand_over(frame, lambda: self.source.done(frame, existing))
-                self.stats["duplicates"] += 1
-                return existing
+        existing = self._already_saved(frame)
+        if existing:
+            return existing
         if frame.error is not None or frame.image is None:  # refused before any decoding
             err = frame.error or BadInputError(
                 "no_image", "the camera returned no image", "try again"
@@ -450,13 +446,39 @@ class Daemon:
             self._reject(frame, p.error, p.guidance)
             return None
         if quality is None:  # inbox captures: record how the photo looked, for later review
-            try:
-                quality = assess_frame(
-                    frame.image, QualityThresholds.from_config(self.cfg.capture)
-                ).to_dict()
-            except Exception:
-                quality = None
+            quality = self._photo_quality(frame.image)
         report = build_report(p, frame, self.source.name, quality)
+        rid = self._save_record(frame, p, report, data, ext)
+        if rid is None:
+            return None
+        self._show_saved(frame, p, rid)
+        return rid
+
+    def _already_saved(self, frame: Frame) -> str | None:
+        """The record id if this capture's bytes were saved before (a crash or a restart came
+        between saving and the hand-over): the hand-over is finished and the id returned."""
+        if frame.data is None:
+            return None
+        existing = self.store.find_capture(hashlib.sha256(frame.data).hexdigest())
+        if existing:  # saved before a crash or a restart: just finish the hand-over
+            log.info("%s is already saved as %s", frame.name, existing)
+            self._hand_over(frame, lambda: self.source.done(frame, existing))
+            self.stats["duplicates"] += 1
+            return existing
+        return None
+
+    def _photo_quality(self, image: np.ndarray) -> dict[str, Any] | None:
+        """How the photo looked (sharpness, exposure, page), or None if it cannot be assessed."""
+        try:
+            return assess_frame(image, QualityThresholds.from_config(self.cfg.capture)).to_dict()
+        except Exception:
+            return None
+
+    def _save_record(
+        self, frame: Frame, p: Processed, report: dict[str, Any], data: bytes, ext: str
+    ) -> str | None:
+        """Save the reading as a record; on failure keep the capture for a retry, say so on the
+        screen and return None."""
         r = p.result
         assert r is not None  # no error: process_image made a reading
         try:
@@ -485,6 +507,10 @@ class Daemon:
             )
             self._result_until = time.monotonic() + self.cfg.display.result_seconds
             return None
+        return rid
+
+    def _show_saved(self, frame: Frame, p: Processed, rid: str) -> None:
+        """Hand the saved capture over, count it, log it and show the result screen."""
         self._hand_over(frame, lambda: self.source.done(frame, rid))
         self.stats["saved"] += 1
         log.info(
@@ -505,7 +531,6 @@ class Daemon:
         )
         self._result_until = time.monotonic() + self.cfg.display.result_seconds
         self.notify.status(f"saved {rid}; {self.stats['saved']} saved this run")
-        return rid
 
     def _hand_over(self, frame: Frame, move) -> None:
         """Move a capture out of the inbox; if that fails (permissions, full disk) leave it there
@@ -592,60 +617,78 @@ class Daemon:
             self.meter.reset()
             return True
         if now < self._result_until:
-            # the result stays up; watch for the page leaving to re-arm the auto capture
-            self._redraw_if_banner_changed()
-            if frame.image is not None:
-                q = self.meter.assess(frame.image, frame.timestamp)
-                if not q.page_found or (q.motion or 0) > 3 * cap.max_motion:
-                    self._armed = True
+            self._watch_under_result(frame)
             return True
         if frame.image is None:
-            if now - self._last_preview_show >= CAMERA_PROBLEM_INTERVAL_S:
-                self._last_preview_show = now
-                err = frame.error
-                self._show(
-                    self.screens.message(
-                        "Camera problem",
-                        str(err or "no picture from the camera"),
-                        "error",
-                        self._refresh_banner(),
-                    ),
-                    {
-                        "screen": "error",
-                        "code": getattr(err, "code", None),
-                        "message": str(err or ""),
-                    },
-                )
-                self.notify.status(f"camera problem: {err}")
+            self._show_camera_problem(frame, now)
             return True
         q = self.meter.assess(frame.image, frame.timestamp)
         if not q.page_found or (q.motion or 0) > 3 * cap.max_motion:
             self._armed = True
-        hold = cap.hold_still_seconds
         auto_ready = (
             cap.trigger == "auto"
             and self._armed
             and q.ok
-            and q.still_seconds >= hold
+            and q.still_seconds >= cap.hold_still_seconds
             and frame.timestamp - self._last_capture >= cap.cooldown_seconds
         )
         if auto_ready or user_trigger:
-            self._show(
-                self.screens.preview(
-                    frame.image, q.outline, "Capturing...", True, 1.0, self._refresh_banner()
-                ),
-                {"screen": "preview", "capturing": True},
-            )
-            still = self.source.capture()
-            self._last_capture = frame.timestamp
-            self._armed = False
-            if still is not None:
-                self.safe_handle(still, q.to_dict())
-            self.meter.reset()
+            self._capture_now(frame, q)
             return True
+        self._show_guidance(frame, q, now)
+        return True
+
+    def _watch_under_result(self, frame: Frame) -> None:
+        """While the result stays up, watch for the page leaving to re-arm the auto capture."""
+        self._redraw_if_banner_changed()
+        if frame.image is not None:
+            q = self.meter.assess(frame.image, frame.timestamp)
+            if not q.page_found or (q.motion or 0) > 3 * self.cfg.capture.max_motion:
+                self._armed = True
+
+    def _show_camera_problem(self, frame: Frame, now: float) -> None:
+        """The camera gave no picture: say so on the screen, at most every few seconds."""
+        if now - self._last_preview_show < CAMERA_PROBLEM_INTERVAL_S:
+            return
+        self._last_preview_show = now
+        err = frame.error
+        self._show(
+            self.screens.message(
+                "Camera problem",
+                str(err or "no picture from the camera"),
+                "error",
+                self._refresh_banner(),
+            ),
+            {
+                "screen": "error",
+                "code": getattr(err, "code", None),
+                "message": str(err or ""),
+            },
+        )
+        self.notify.status(f"camera problem: {err}")
+
+    def _capture_now(self, frame: Frame, q: Quality) -> None:
+        """Show "Capturing...", take the still and process it; the page must leave to re-arm."""
+        self._show(
+            self.screens.preview(
+                frame.image, q.outline, "Capturing...", True, 1.0, self._refresh_banner()
+            ),
+            {"screen": "preview", "capturing": True},
+        )
+        still = self.source.capture()
+        self._last_capture = frame.timestamp
+        self._armed = False
+        if still is not None:
+            self.safe_handle(still, q.to_dict())
+        self.meter.reset()
+
+    def _show_guidance(self, frame: Frame, q: Quality, now: float) -> None:
+        """The preview with its guidance message, no more often than the screen can show it."""
+        cap = self.cfg.capture
+        hold = cap.hold_still_seconds
         msg = q.message if cap.trigger == "auto" or not q.ok else "Press the button to capture"
         if now - self._last_preview_show < self.sink.preview_interval_s:
-            return True
+            return
         self._last_preview_show = now
         self._show(
             self.screens.preview(
@@ -658,7 +701,6 @@ class Daemon:
             ),
             {"screen": "preview", "message": msg, "quality": q.to_dict()},
         )
-        return True
 
     def run(self) -> int:
         """The main loop; returns the process exit code."""

@@ -317,84 +317,110 @@ def sync_records(
     lock_fd = _lock(Path(store.root))
     try:
         try:
-            base = _prepare_target(tgt, device_id)
-            fat = filesystem_type(tgt) in FAT_TYPES
-            pending = (
-                store.unsynced()
-                if not include_synced
-                else [r for r in store.list() if r.status in ("saved", "synced")]
+            _copy_pending(
+                store,
+                tgt,
+                res,
+                status_path,
+                export=export,
+                hook=hook,
+                label=f"{dest_label}:{EXPORT_DIR}/{device_id}" if dest_label else None,
+                include_synced=include_synced,
             )
-            res.pending = len(pending)
-            try:
-                _set_status(
-                    status_path,
-                    "busy",
-                    f"Copying {len(pending)} records - do not remove the stick",
-                    res,
-                )
-            except OSError as exc:
-                res.warnings.append(f"could not write {status_path}: {exc.strerror}")
-            for i, rec in enumerate(pending):
-                if i:
-                    try:
-                        _set_status(
-                            status_path,
-                            "busy",
-                            f"Copying records: {i} of {len(pending)} done - "
-                            "do not remove the stick",
-                            res,
-                        )
-                    except OSError:
-                        pass
-                try:
-                    _sync_one(
-                        store,
-                        rec,
-                        base,
-                        fat=fat,
-                        export=export,
-                        hook=hook,
-                        res=res,
-                        label=f"{dest_label}:{EXPORT_DIR}/{device_id}" if dest_label else None,
-                    )
-                except VerifyError as exc:
-                    res.failed[rec.id] = str(exc)
-                    log.debug("record %s: %s", rec.id, exc)
-                except _RecordSkip as exc:
-                    res.failed[rec.id] = str(exc)
-                    log.debug("record %s not copied: %s", rec.id, exc)
         except OSError as exc:
             err = target_error(exc, tgt)
             res.state, res.message, res.hint = "error", _progress_text(err.message, res), err.hint
         except SyncError as exc:
             res.state, res.message, res.hint = "error", _progress_text(exc.message, res), exc.hint
         else:
-            if res.failed:
-                res.state = "error"
-                res.message = (
-                    f"Copied {_n(len(res.copied))}; {len(res.failed)} could not be "
-                    f"copied or verified - safe to remove"
-                )
-                res.hint = "try again or use another stick; the records stay on the device"
-            else:
-                res.message = f"Copied {_n(len(res.copied))} - safe to remove"
+            _summarize(res)
         if retention is not None and retention.enabled:
             try:
                 res.removed = apply_retention(store, retention)
             except OSError as exc:
                 res.warnings.append(f"retention: could not remove old records ({exc.strerror})")
         res.seconds = time.monotonic() - t0
-        try:
-            if final_status:
-                _set_status(status_path, res.state, res.message, res)
-            else:
-                _set_status(status_path, "busy", "Finishing - do not remove the stick yet", res)
-        except OSError as exc:
-            res.warnings.append(f"could not write {status_path}: {exc.strerror}")
+        _write_final_status(status_path, res, final_status)
         log.debug("sync to %s: %s", tgt, res.message)
         return res
     finally:
         os.close(lock_fd)
+
+
+def _copy_pending(
+    store: RecordStore,
+    tgt: Path,
+    res: SyncResult,
+    status_path: Path,
+    *,
+    export: tuple[str, ...],
+    hook: Hook,
+    label: str | None,
+    include_synced: bool,
+) -> None:
+    """Copy and verify each record due for this target, with progress in the status file; a
+    record that cannot be copied is listed in `res.failed`, a target problem raises."""
+    base = _prepare_target(tgt, res.device_id)
+    fat = filesystem_type(tgt) in FAT_TYPES
+    pending = (
+        store.unsynced()
+        if not include_synced
+        else [r for r in store.list() if r.status in ("saved", "synced")]
+    )
+    res.pending = len(pending)
+    try:
+        _set_status(
+            status_path,
+            "busy",
+            f"Copying {len(pending)} records - do not remove the stick",
+            res,
+        )
+    except OSError as exc:
+        res.warnings.append(f"could not write {status_path}: {exc.strerror}")
+    for i, rec in enumerate(pending):
+        if i:
+            try:
+                _set_status(
+                    status_path,
+                    "busy",
+                    f"Copying records: {i} of {len(pending)} done - do not remove the stick",
+                    res,
+                )
+            except OSError:
+                pass
+        try:
+            _sync_one(store, rec, base, fat=fat, export=export, hook=hook, res=res, label=label)
+        except VerifyError as exc:
+            res.failed[rec.id] = str(exc)
+            log.debug("record %s: %s", rec.id, exc)
+        except _RecordSkip as exc:
+            res.failed[rec.id] = str(exc)
+            log.debug("record %s not copied: %s", rec.id, exc)
+
+
+def _summarize(res: SyncResult) -> None:
+    """The screen message of a run that reached the end of its records."""
+    if res.failed:
+        res.state = "error"
+        res.message = (
+            f"Copied {_n(len(res.copied))}; {len(res.failed)} could not be "
+            f"copied or verified - safe to remove"
+        )
+        res.hint = "try again or use another stick; the records stay on the device"
+    else:
+        res.message = f"Copied {_n(len(res.copied))} - safe to remove"
+
+
+def _write_final_status(status_path: Path, res: SyncResult, final_status: bool) -> None:
+    """Write the outcome to the status file, or "Finishing" when the caller writes the outcome
+    (once the stick is unmounted); a status file that cannot be written is a warning."""
+    try:
+        if final_status:
+            _set_status(status_path, res.state, res.message, res)
+        else:
+            _set_status(status_path, "busy", "Finishing - do not remove the stick yet", res)
+    except OSError as exc:
+        res.warnings.append(f"could not write {status_path}: {exc.strerror}")
 
 
 class _RecordSkip(Exception):
