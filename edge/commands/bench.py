@@ -328,7 +328,7 @@ def _soak_summary(
     if len(half) >= 2:
         xs = np.array([s[0] for s in half], float)
         ys = np.array([s[1] for s in half], float)
-        slope = float(np.polyfit(xs, ys, 1)[0] * 100) if xs.ptp() > 0 else 0.0
+        slope = float(np.polyfit(xs, ys, 1)[0] * 100) if np.ptp(xs) > 0 else 0.0
     rss_half = [r for _, r in half]
     out = {
         "image": str(path),
