@@ -158,13 +158,6 @@ def acceptance_for(result: DigitizeResult, cfg: Config) -> Acceptance:
     return dataclasses.replace(acc, verdict=Verdict.RETAKE, reason="unreadable_ecg", message=why)
 
 
-def _usable(result: DigitizeResult, cfg: Config) -> str | None:
-    """Why a digitization must not become a record (the user is asked for a retake and the
-    capture kept in `.rejected/` for review), or None if it may."""
-    acc = acceptance_for(result, cfg)
-    return None if acc.ok else acc.message
-
-
 def process_image(
     image: np.ndarray, cfg: Config, *, on_stage: Callable[[str], None] | None = None
 ) -> Processed:

@@ -14,32 +14,10 @@ import pytest
 
 from edge import bundle
 from edge.bundle import BundleError
+from tests.conftest import models_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-
-
-def _models_dir(tmp: Path, payload: bytes = b"TFL3-model-bytes", name: str = "classifier") -> Path:
-    d = tmp / "models"
-    d.mkdir(parents=True, exist_ok=True)
-    f = d / f"{name}.tflite"
-    f.write_bytes(payload)
-    man = {
-        "schema": 1,
-        "models": [
-            {
-                "name": name,
-                "file": f.name,
-                "sha256": hashlib.sha256(payload).hexdigest(),
-                "size_bytes": len(payload),
-                "task": "classify",
-                "inputs": [],
-                "outputs": [],
-            }
-        ],
-    }
-    (d / "manifest.json").write_text(json.dumps(man))
-    return d
 
 
 @pytest.fixture()
@@ -51,7 +29,7 @@ def keys(tmp_path):
 @pytest.fixture()
 def made(tmp_path, keys):
     key, pub = keys
-    src = _models_dir(tmp_path)
+    src = models_dir(tmp_path)
     out = tmp_path / "stick" / "ECG-MODELS"
     info = bundle.make_bundle(src, key, out, version=100)
     return out, pub, info
@@ -163,7 +141,7 @@ def test_path_traversal_in_signed_list_rejected(tmp_path, keys):
 
 def test_bundle_rejects_stale_manifest(tmp_path, keys):
     key, _ = keys
-    src = _models_dir(tmp_path)
+    src = models_dir(tmp_path)
     (src / "classifier.tflite").write_bytes(b"changed after quantize")
     with pytest.raises(Exception) as ei:
         bundle.make_bundle(src, key, tmp_path / "out")
@@ -174,10 +152,10 @@ def test_install_swap_and_rollback(tmp_path, keys):
     key, pub = keys
     root = tmp_path / "device-models"
     b1 = bundle.make_bundle(
-        _models_dir(tmp_path / "a", b"model-one"), key, tmp_path / "s1", version=1
+        models_dir(tmp_path / "a", b"model-one"), key, tmp_path / "s1", version=1
     )
     b2 = bundle.make_bundle(
-        _models_dir(tmp_path / "b", b"model-two"), key, tmp_path / "s2", version=2
+        models_dir(tmp_path / "b", b"model-two"), key, tmp_path / "s2", version=2
     )
     info, installed = bundle.install_bundle(tmp_path / "s1", root, pub)
     assert installed and (root / "current" / "classifier.tflite").read_bytes() == b"model-one"
@@ -201,8 +179,8 @@ def test_install_swap_and_rollback(tmp_path, keys):
 def test_failed_install_leaves_current_untouched(tmp_path, keys):
     key, pub = keys
     root = tmp_path / "device-models"
-    bundle.make_bundle(_models_dir(tmp_path / "a", b"model-one"), key, tmp_path / "s1", version=1)
-    bundle.make_bundle(_models_dir(tmp_path / "b", b"model-two"), key, tmp_path / "s2", version=2)
+    bundle.make_bundle(models_dir(tmp_path / "a", b"model-one"), key, tmp_path / "s1", version=1)
+    bundle.make_bundle(models_dir(tmp_path / "b", b"model-two"), key, tmp_path / "s2", version=2)
     bundle.install_bundle(tmp_path / "s1", root, pub)
     (tmp_path / "s2" / "classifier.tflite").write_bytes(b"model-twX")  # same size, corrupted
     with pytest.raises(BundleError) as ei:
@@ -221,7 +199,7 @@ def test_cli_keygen_bundle_update_rollback(tmp_path):
 
     r = run("convert.cli", "keygen", "--out", str(tmp_path / "keys"))
     assert r.returncode == 0, r.stderr
-    src = _models_dir(tmp_path, b"cli-model")
+    src = models_dir(tmp_path, b"cli-model")
     stick = tmp_path / "stick"
     r = run(
         "convert.cli",
@@ -269,7 +247,7 @@ def test_installed_bundle_loads_with_edge_models(tmp_path, keys, monkeypatch):
     """edge.models reads <root>/current, so an installed bundle is what the device runs."""
     models = pytest.importorskip("edge.models")
     key, pub = keys
-    bundle.make_bundle(_models_dir(tmp_path, b"abc"), key, tmp_path / "s", version=1)
+    bundle.make_bundle(models_dir(tmp_path, b"abc"), key, tmp_path / "s", version=1)
     bundle.install_bundle(tmp_path / "s", tmp_path / "root", pub)
     entries = models.read_manifest(tmp_path / "root" / "current")
     assert [e.name for e in entries] == ["classifier"]
@@ -317,7 +295,7 @@ def test_benchmark_bundle_make_verify_install(tmp_path, keys):
     import time
 
     key, pub = keys
-    src = _models_dir(tmp_path, os.urandom(20 << 20))
+    src = models_dir(tmp_path, os.urandom(20 << 20))
     t0 = time.perf_counter()
     bundle.make_bundle(src, key, tmp_path / "stick", version=1)
     t1 = time.perf_counter()
@@ -334,7 +312,7 @@ def test_benchmark_bundle_make_verify_install(tmp_path, keys):
 def _signed(tmp: Path, key: Path, version: int) -> Path:
     out = tmp / f"stick-v{version}"
     bundle.make_bundle(
-        _models_dir(tmp / f"src-v{version}", f"model-{version}".encode()), key, out, version=version
+        models_dir(tmp / f"src-v{version}", f"model-{version}".encode()), key, out, version=version
     )
     return out
 

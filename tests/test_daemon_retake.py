@@ -13,7 +13,7 @@ import pytest
 
 from edge.acceptance import LAWS_REFUSE_DB, Verdict
 from edge.config import Config
-from edge.daemon import _usable, acceptance_for
+from edge.daemon import acceptance_for
 from edge.digitize.confidence import LOW_CONFIDENCE
 from edge.interpret.consistency import MIN_READING_SNR_DB, estimated_snr_db, relation_residuals
 
@@ -33,7 +33,7 @@ def test_a_consistent_reading_is_saved(reading):
     est = reading.details.get("estimated_snr_db")
     assert est is not None and est > MIN_READING_SNR_DB
     acc = acceptance_for(reading, Config())
-    assert acc.ok and _usable(reading, Config()) is None
+    assert acc.ok and acc.verdict is Verdict.ACCEPTED
     assert acc.confidence >= Config().processing.min_confidence
 
 
@@ -74,5 +74,4 @@ def test_a_partly_read_page_whose_limb_leads_hardly_agree_asks_for_a_retake(read
     assert bad.confidence >= Config().processing.min_confidence  # confident, yet wrong
     acc = acceptance_for(bad, Config())
     assert acc.verdict is Verdict.RETAKE and acc.reason == "leads_disagree", acc
-    why = _usable(bad, Config())
-    assert why is not None and "hardly agree" in why and f"{est:.1f} dB" in why
+    assert "hardly agree" in acc.message and f"{est:.1f} dB" in acc.message

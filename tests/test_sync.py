@@ -10,8 +10,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -20,95 +18,20 @@ import pytest
 from edge import sync
 from edge.store import RecordStore
 from edge.wfdb_io import read_record
+from tests.conftest import check_target, fresh_store, make_store, no_bad_final_files, store_signals
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _signals(seed: int) -> np.ndarray:
-    try:
-        from convert.synth import synthetic_ecg
-
-        return synthetic_ecg(seconds=10, fs=500, seed=seed)
-    except ImportError:  # the synthesizer is optional for these tests
-        t = np.arange(5000) / 500
-        return np.sin(2 * np.pi * 1.2 * t)[:, None] * np.linspace(0.2, 1.5, 12)[None] + 0.01 * seed
-
-
-def _make_store(
-    root: Path, n: int, *, capture_bytes: int = 2000, start_seed: int = 0
-) -> RecordStore:
-    store = RecordStore(root)
-    rng = np.random.default_rng(start_seed)
-    for i in range(n):
-        store.save(
-            signals=_signals(start_seed + i),
-            fs=500,
-            report={"summary": f"record {i}"},
-            capture=rng.integers(0, 256, capture_bytes, dtype=np.uint8).tobytes(),
-            capture_ext=".jpg",
-            created=datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(days=start_seed + i),
-        )
-    return store
-
-
-def _check_target(target: Path, store: RecordStore, device_id: str = "box1") -> list[str]:
-    """Ids of records fully and correctly on the target (every SHA256SUMS line verified)."""
-    good = []
-    base = target / "ECG-EXPORT" / device_id
-    for rec in store.list():
-        d = base / rec.id
-        sums = d / "SHA256SUMS"
-        if not sums.exists():
-            continue
-        lines = [ln.split("  ", 1) for ln in sums.read_text().splitlines()]
-        ok = all(
-            (d / name).is_file() and hashlib.sha256((d / name).read_bytes()).hexdigest() == digest
-            for digest, name in lines
-        )
-        ok = ok and {name for _, name in lines} >= set(rec.sha256)
-        if ok:
-            good.append(rec.id)
-    return good
-
-
-def _no_bad_final_files(target: Path, store: RecordStore, device_id: str = "box1") -> None:
-    """Every file on the target under a real (non-temp) name is a complete, correct copy."""
-    base = target / "ECG-EXPORT" / device_id
-    if not base.exists():
-        return
-    for rec in store.list():
-        d = base / rec.id
-        if not d.exists():
-            continue
-        for f in d.iterdir():
-            if f.name.startswith(".") or f.name == "SHA256SUMS":
-                continue
-            assert hashlib.sha256(f.read_bytes()).hexdigest() == rec.sha256[f.name], f
-
-
-@pytest.fixture()
-def template(tmp_path_factory):
-    """A store with 2 records, copied per test so each starts from the same state."""
-    root = tmp_path_factory.mktemp("tpl") / "records"
-    _make_store(root, 2).close()
-    return root
-
-
-def _fresh(template: Path, tmp: Path) -> RecordStore:
-    root = tmp / f"records-{uuid.uuid4().hex[:6]}"
-    shutil.copytree(template, root)
-    return RecordStore(root)
-
-
 def test_sync_copies_verifies_and_marks(tmp_path, template):
-    store = _fresh(template, tmp_path)
+    store = fresh_store(template, tmp_path)
     stick = tmp_path / "stick"
     stick.mkdir()
     res = sync.sync_records(store, stick, device_id="box1")
     assert res.state == "ok" and res.message == "Copied 2 records - safe to remove"
     assert sorted(res.copied) == [r.id for r in store.list()]
     assert store.unsynced() == []
-    assert _check_target(stick, store) == [r.id for r in store.list()]
+    assert check_target(stick, store) == [r.id for r in store.list()]
     for rec in store.list():
         assert rec.synced_to == str(stick / "ECG-EXPORT" / "box1" / rec.id)
         copy = read_record(stick / "ECG-EXPORT" / "box1" / rec.id / rec.id)
@@ -128,7 +51,7 @@ def test_sync_copies_verifies_and_marks(tmp_path, template):
 
 
 def test_resync_copies_nothing_twice(tmp_path, template):
-    store = _fresh(template, tmp_path)
+    store = fresh_store(template, tmp_path)
     stick = tmp_path / "stick"
     stick.mkdir()
     sync.sync_records(store, stick, device_id="box1")
@@ -139,7 +62,7 @@ def test_resync_copies_nothing_twice(tmp_path, template):
     )
     # a new record: only its files are written, the old copies are untouched
     new = store.save(
-        signals=_signals(9), fs=500, report={}, capture=b"new capture", capture_ext=".jpg"
+        signals=store_signals(9), fs=500, report={}, capture=b"new capture", capture_ext=".jpg"
     )
     res = sync.sync_records(store, stick, device_id="box1")
     assert res.copied == [new]
@@ -149,7 +72,7 @@ def test_resync_copies_nothing_twice(tmp_path, template):
 
 
 def test_progress_is_shown_and_final_status_can_be_left_to_the_caller(tmp_path, template):
-    store = _fresh(template, tmp_path)
+    store = fresh_store(template, tmp_path)
     stick = tmp_path / "stick"
     stick.mkdir()
     seen = []
@@ -169,14 +92,14 @@ def test_progress_is_shown_and_final_status_can_be_left_to_the_caller(tmp_path, 
 
 
 def test_all_copies_synced_records_to_a_second_stick(tmp_path, template):
-    store = _fresh(template, tmp_path)
+    store = fresh_store(template, tmp_path)
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()
     assert len(sync.sync_records(store, a, device_id="box1").copied) == 2
     assert sync.sync_records(store, b, device_id="box1").copied == []  # already synced
     res = sync.sync_records(store, b, device_id="box1", include_synced=True)
-    assert len(res.copied) == 2 and len(_check_target(b, store)) == 2
+    assert len(res.copied) == 2 and len(check_target(b, store)) == 2
     assert sync.sync_records(store, b, device_id="box1", include_synced=True).files_written == 0
 
 
@@ -191,7 +114,7 @@ def test_fault_at_every_step_loses_nothing_and_resumes(tmp_path, template, err):
     the real thing in tests/test_sync_faults.py."""
     # count the steps of a clean run
     calls: list[tuple[str, str, str]] = []
-    probe = _fresh(template, tmp_path)
+    probe = fresh_store(template, tmp_path)
     (tmp_path / "probe").mkdir()
     sync.sync_records(probe, tmp_path / "probe", device_id="box1", hook=lambda *a: calls.append(a))
     assert len(calls) > 20
@@ -200,7 +123,7 @@ def test_fault_at_every_step_loses_nothing_and_resumes(tmp_path, template, err):
         range(len(calls)) if err == errno.EIO else range(0, len(calls), 3)
     )  # every step once, errnos sampled
     for k in steps:
-        store = _fresh(template, tmp_path)
+        store = fresh_store(template, tmp_path)
         stick = tmp_path / f"stick-{err}-{k}"
         stick.mkdir()
         n = [0]
@@ -213,22 +136,22 @@ def test_fault_at_every_step_loses_nothing_and_resumes(tmp_path, template, err):
         res = sync.sync_records(store, stick, device_id="box1", hook=hook)
         assert res.state == "error" and expected_msg in res.message, (k, calls[k], res.message)
         marked = {r.id for r in store.list() if r.synced}
-        assert marked <= set(_check_target(stick, store)), (k, calls[k])  # marked => verified there
+        assert marked <= set(check_target(stick, store)), (k, calls[k])  # marked => verified there
         assert all(store.verify(r.id) == [] for r in store.list())  # device copy untouched
-        _no_bad_final_files(stick, store)
+        no_bad_final_files(stick, store)
         status = json.loads((store.root / "sync-status.json").read_text())
         assert status["state"] == "error" and expected_msg in status["message"]
         # resume
         res2 = sync.sync_records(store, stick, device_id="box1")
         assert res2.state == "ok", (k, res2.message)
         assert set(res2.copied) == {r.id for r in store.list()} - marked
-        assert store.unsynced() == [] and len(_check_target(stick, store)) == 2
+        assert store.unsynced() == [] and len(check_target(stick, store)) == 2
         assert not [p for p in stick.rglob(".*.part")]
         store.close()
 
 
 def test_verification_catches_corrupted_copy(tmp_path, template):
-    store = _fresh(template, tmp_path)
+    store = fresh_store(template, tmp_path)
     stick = tmp_path / "stick"
     stick.mkdir()
     victim = store.list()[0].id
@@ -247,11 +170,11 @@ def test_verification_catches_corrupted_copy(tmp_path, template):
         stick / "ECG-EXPORT" / "box1" / victim / f"{victim}.dat"
     ).exists()  # bad copy removed
     res = sync.sync_records(store, stick, device_id="box1")
-    assert res.copied == [victim] and len(_check_target(stick, store)) == 2
+    assert res.copied == [victim] and len(check_target(stick, store)) == 2
 
 
 def test_stick_links_and_odd_entries_are_not_followed(tmp_path, template):
-    store = _fresh(template, tmp_path)
+    store = fresh_store(template, tmp_path)
     stick = tmp_path / "stick"
     stick.mkdir()
     outside = tmp_path / "outside"
@@ -271,11 +194,11 @@ def test_stick_links_and_odd_entries_are_not_followed(tmp_path, template):
     (d / f".{rid}.dat.part").symlink_to(secret)
     res = sync.sync_records(store, stick, device_id="box1")
     assert res.state == "ok" and secret.read_bytes() == b"do not touch"
-    assert not (d / f"{rid}.hea").is_symlink() and len(_check_target(stick, store)) == 2
+    assert not (d / f"{rid}.hea").is_symlink() and len(check_target(stick, store)) == 2
 
 
 def test_odd_names_on_device_are_skipped_and_case_collisions_refused(tmp_path, template):
-    store = _fresh(template, tmp_path)
+    store = fresh_store(template, tmp_path)
     rec = store.list()[0]
     (rec.path / "notes?.txt").write_bytes(b"x")
     stick = tmp_path / "stick"
@@ -284,7 +207,7 @@ def test_odd_names_on_device_are_skipped_and_case_collisions_refused(tmp_path, t
     assert res.state == "ok" and any("odd file name" in w for w in res.warnings)
     assert not (stick / "ECG-EXPORT" / "box1" / rec.id / "notes?.txt").exists()
     # two names equal on a case-insensitive FAT stick cannot both be copied: the record waits
-    new = store.save(signals=_signals(5), fs=500, report={}, capture=b"c", capture_ext=".jpg")
+    new = store.save(signals=store_signals(5), fs=500, report={}, capture=b"c", capture_ext=".jpg")
     d = store.get(new).path
     (d / "Report.json").write_bytes(b"{}")
     res = sync.sync_records(store, stick, device_id="box1")
@@ -292,7 +215,7 @@ def test_odd_names_on_device_are_skipped_and_case_collisions_refused(tmp_path, t
 
 
 def test_export_csv_and_edf(tmp_path, template):
-    store = _fresh(template, tmp_path)
+    store = fresh_store(template, tmp_path)
     stick = tmp_path / "stick"
     stick.mkdir()
     res = sync.sync_records(store, stick, device_id="box1", export=("csv", "edf"))
@@ -332,7 +255,7 @@ def test_export_csv_and_edf(tmp_path, template):
 
 
 def test_retention_removes_only_verified_records(tmp_path):
-    store = _make_store(tmp_path / "records", 4)
+    store = make_store(tmp_path / "records", 4)
     stick = tmp_path / "stick"
     stick.mkdir()
     rule = sync.RetentionRule(keep_last=1)
@@ -363,7 +286,7 @@ def test_retention_removes_only_verified_records(tmp_path):
 
 
 def test_concurrent_sync_refused(tmp_path, template):
-    store = _fresh(template, tmp_path)
+    store = fresh_store(template, tmp_path)
     stick = tmp_path / "stick"
     stick.mkdir()
     hold = sync._lock(store.root)
@@ -386,7 +309,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_sync_and_bad_target(tmp_path, template):
-    store = _fresh(template, tmp_path)
+    store = fresh_store(template, tmp_path)
     root = store.root
     store.close()
     stick = tmp_path / "stick"
@@ -431,18 +354,18 @@ def test_real_full_filesystem_then_resume(tmp_path):
     if not _mount(["-t", "tmpfs", "-o", "size=400k,nosuid,nodev,noexec", "tmpfs", str(mnt)]):
         pytest.skip("cannot mount a size-limited tmpfs here (needs root and mount rights)")
     try:
-        store = _make_store(tmp_path / "records", 4, capture_bytes=40_000)
+        store = make_store(tmp_path / "records", 4, capture_bytes=40_000)
         res = sync.sync_records(store, mnt, device_id="box1")
         assert res.state == "error" and "full" in res.message, res.message
         assert 0 < len(res.copied) < 4
         marked = {r.id for r in store.list() if r.synced}
-        assert marked == set(res.copied) <= set(_check_target(mnt, store))
+        assert marked == set(res.copied) <= set(check_target(mnt, store))
         assert all(store.verify(r.id) == [] for r in store.list())
-        _no_bad_final_files(mnt, store)
+        no_bad_final_files(mnt, store)
         assert subprocess.run(["mount", "-o", "remount,size=4m", str(mnt)]).returncode == 0
         res = sync.sync_records(store, mnt, device_id="box1")
         assert res.state == "ok" and set(res.copied) == {r.id for r in store.list()} - marked
-        assert len(_check_target(mnt, store)) == 4
+        assert len(check_target(mnt, store)) == 4
     finally:
         _umount(mnt)
 
@@ -453,7 +376,7 @@ def test_real_read_only_filesystem(tmp_path, template):
     if not _mount(["-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(mnt)]):
         pytest.skip("cannot mount a read-only tmpfs here (needs root and mount rights)")
     try:
-        store = _fresh(template, tmp_path)
+        store = fresh_store(template, tmp_path)
         root = store.root
         store.close()
         r = _cli("--to", str(mnt), "--data-root", str(root), "--device-id", "box1")
@@ -524,9 +447,9 @@ def vfat_stick(tmp_path):
 def test_real_vfat_stick(tmp_path, template, vfat_stick):
     mnt = vfat_stick()
     assert sync.filesystem_type(mnt) in sync.FAT_TYPES
-    store = _fresh(template, tmp_path)
+    store = fresh_store(template, tmp_path)
     res = sync.sync_records(store, mnt, device_id="box1", export=("csv", "edf"))
-    assert res.state == "ok" and len(_check_target(mnt, store)) == 2
+    assert res.state == "ok" and len(check_target(mnt, store)) == 2
     res = sync.sync_records(
         store, mnt, device_id="box1", export=("csv", "edf"), include_synced=True
     )
@@ -535,13 +458,13 @@ def test_real_vfat_stick(tmp_path, template, vfat_stick):
 
 def test_real_full_vfat_stick_then_resume(tmp_path, vfat_stick):
     small = vfat_stick(1, 12)  # ~1 MB FAT12: room for about three of these records
-    store = _make_store(tmp_path / "records", 6, capture_bytes=150_000)
+    store = make_store(tmp_path / "records", 6, capture_bytes=150_000)
     res = sync.sync_records(store, small, device_id="box1")
     assert res.state == "error" and "full" in res.message, res.message
     marked = {r.id for r in store.list() if r.synced}
     assert marked == set(res.copied) and 0 < len(marked) < 6
-    assert marked <= set(_check_target(small, store))
-    _no_bad_final_files(small, store)
+    assert marked <= set(check_target(small, store))
+    no_bad_final_files(small, store)
     big = vfat_stick()
     res = sync.sync_records(store, big, device_id="box1")
     assert res.state == "ok" and set(res.copied) == {r.id for r in store.list()} - marked
@@ -553,7 +476,7 @@ def test_fat_rules_names_and_size_limit(tmp_path, template, monkeypatch):
     assert sync.safe_name("...") == "ecg-edge"
     # a record file over the FAT32 limit waits for an exFAT stick instead of failing half-way;
     # the limit is lowered here so the test does not need a 4 GiB file
-    store = _fresh(template, tmp_path)
+    store = fresh_store(template, tmp_path)
     stick = tmp_path / "stick"
     stick.mkdir()
     monkeypatch.setattr(sync, "FAT_MAX_FILE", 50_000)
@@ -571,7 +494,7 @@ def test_benchmark_sync_throughput(tmp_path):
     """Prints sync figures for 50 records (run with -m benchmark -s)."""
     import time
 
-    store = _make_store(tmp_path / "records", 50, capture_bytes=300_000)
+    store = make_store(tmp_path / "records", 50, capture_bytes=300_000)
     stick = tmp_path / "stick"
     stick.mkdir()
     t0 = time.perf_counter()
@@ -593,10 +516,10 @@ def test_fault_at_every_step_on_a_fat_stick(tmp_path, template, vfat_stick):
     """The same stop-at-every-step sweep on a real FAT filesystem (rename-over, case rules, fsck)."""
     mnt = vfat_stick()
     calls: list[tuple[str, str, str]] = []
-    probe = _fresh(template, tmp_path)
+    probe = fresh_store(template, tmp_path)
     sync.sync_records(probe, mnt, device_id="probe", hook=lambda *a: calls.append(a))
     for k in range(0, len(calls), 2):
-        store = _fresh(template, tmp_path)
+        store = fresh_store(template, tmp_path)
         dev = f"box{k}"
         n = [0]
 
@@ -608,9 +531,9 @@ def test_fault_at_every_step_on_a_fat_stick(tmp_path, template, vfat_stick):
         res = sync.sync_records(store, mnt, device_id=dev, hook=hook)
         assert res.state == "error" and "removed" in res.message
         marked = {r.id for r in store.list() if r.synced}
-        assert marked <= set(_check_target(mnt, store, dev)), (k, calls[k])
-        _no_bad_final_files(mnt, store, dev)
+        assert marked <= set(check_target(mnt, store, dev)), (k, calls[k])
+        no_bad_final_files(mnt, store, dev)
         res2 = sync.sync_records(store, mnt, device_id=dev)
         assert res2.state == "ok" and set(res2.copied) == {r.id for r in store.list()} - marked
-        assert len(_check_target(mnt, store, dev)) == 2
+        assert len(check_target(mnt, store, dev)) == 2
         store.close()

@@ -19,16 +19,15 @@ import pytest
 
 from edge import sync
 from edge.store import RecordStore
+from tests.conftest import check_target, fresh_store, make_store, no_bad_final_files
 from tests.fsfaults import fill, loop_stick, sh
-from tests.test_sync import _check_target, _fresh, _make_store, _no_bad_final_files, template
 
 ROOT = Path(__file__).resolve().parents[1]
-__all__ = ["template"]  # the fixture, imported for these tests
 
 
 def _complete_files(stick: Path, store: RecordStore, skip: set[str]) -> int:
     """Files of the records not in `skip` already on the stick under their real names (each a
-    complete, correct copy: see `_no_bad_final_files`)."""
+    complete, correct copy: see `no_bad_final_files`)."""
     base = stick / "ECG-EXPORT" / "box1"
     return sum(
         1
@@ -41,7 +40,7 @@ def _complete_files(stick: Path, store: RecordStore, skip: set[str]) -> int:
 
 def _steps(template: Path, tmp: Path) -> list[tuple[str, str, str]]:
     calls: list[tuple[str, str, str]] = []
-    probe = _fresh(template, tmp)
+    probe = fresh_store(template, tmp)
     (tmp / "probe").mkdir()
     sync.sync_records(probe, tmp / "probe", device_id="box1", hook=lambda *a: calls.append(a))
     probe.close()
@@ -83,7 +82,7 @@ def test_stick_full_readonly_or_pulled_at_each_step_loses_nothing_and_resumes(
     calls = _steps(template, tmp_path)
     faults = 0
     for k in range(0, len(calls), 3):
-        store = _fresh(template, tmp_path)
+        store = fresh_store(template, tmp_path)
         with loop_stick(tmp_path / f"s{k}", 40 << 20, fstype) as stick:
             fault = _Fault(kind, k, stick)
             res = sync.sync_records(store, stick.mnt, device_id="box1", hook=fault)
@@ -97,9 +96,9 @@ def test_stick_full_readonly_or_pulled_at_each_step_loses_nothing_and_resumes(
             elif kind == "readonly":
                 assert sh("mount", "-o", "remount,rw", str(stick.mnt)).returncode == 0
             marked = {r.id for r in store.list() if r.synced}
-            assert marked <= set(_check_target(stick.mnt, store)), (k, calls[k])
+            assert marked <= set(check_target(stick.mnt, store)), (k, calls[k])
             assert all(store.verify(r.id) == [] for r in store.list())  # device copy untouched
-            _no_bad_final_files(stick.mnt, store)
+            no_bad_final_files(stick.mnt, store)
             if kind == "full":
                 (stick.mnt / ".filler").unlink()
             complete = _complete_files(stick.mnt, store, marked)
@@ -107,7 +106,7 @@ def test_stick_full_readonly_or_pulled_at_each_step_loses_nothing_and_resumes(
             assert res2.state == "ok", (k, res2.message)
             assert set(res2.copied) == {r.id for r in store.list()} - marked
             assert res2.files_reused >= complete  # nothing copied twice
-            assert store.unsynced() == [] and len(_check_target(stick.mnt, store)) == 2
+            assert store.unsynced() == [] and len(check_target(stick.mnt, store)) == 2
             assert not list(stick.mnt.rglob(".*.part"))
         store.close()
     assert faults >= len(range(0, len(calls), 3)) // 2, "most faults must stop the sync"
@@ -134,7 +133,7 @@ def test_sync_killed_mid_copy_marks_nothing_unverified_and_resumes(tmp_path):
     three times; the store stays consistent, only verified records are marked, no half file
     sits under a real name, and the next sync completes reusing the complete copies."""
     root = tmp_path / "records"
-    _make_store(root, 4, capture_bytes=6 << 20).close()
+    make_store(root, 4, capture_bytes=6 << 20).close()
     stick = tmp_path / "stick"
     stick.mkdir()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -166,16 +165,16 @@ def test_sync_killed_mid_copy_marks_nothing_unverified_and_resumes(tmp_path):
             landed += 1
         store = RecordStore(root)
         marked = {r.id for r in store.list() if r.synced}
-        assert marked <= set(_check_target(stick, store))
+        assert marked <= set(check_target(stick, store))
         assert all(store.verify(r.id) == [] for r in store.list())
-        _no_bad_final_files(stick, store)
+        no_bad_final_files(stick, store)
         store.close()
     assert landed >= 2, "the sync finished before it could be killed mid-copy"
     store = RecordStore(root)
     complete = _complete_files(stick, store, {r.id for r in store.list() if r.synced})
     res = sync.sync_records(store, stick, device_id="box1")
     assert res.state == "ok", res.message
-    assert store.unsynced() == [] and len(_check_target(stick, store)) == 4
+    assert store.unsynced() == [] and len(check_target(stick, store)) == 4
     assert res.files_reused >= complete  # nothing copied twice
     assert not list(stick.rglob(".*.part"))
     assert json.loads((root / "sync-status.json").read_text())["state"] == "ok"

@@ -14,8 +14,7 @@ import pytest
 
 from edge import bundle
 from edge.store import RecordStore
-from tests.test_bundle import _models_dir
-from tests.test_sync import _check_target, _make_store
+from tests.conftest import check_target, make_store, models_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPER = ROOT / "firmware_scripts" / "ecg-edge-usb"
@@ -101,7 +100,7 @@ def _contents(img_dev: str, tmp_path: Path) -> Path:
 def test_helper_syncs_installs_models_and_unmounts(tmp_path, loopdev):
     dev, _, fstype = loopdev
     keys = bundle.generate_keypair(tmp_path / "keys")
-    store = _make_store(tmp_path / "records", 2)
+    store = make_store(tmp_path / "records", 2)
     store.close()
     env = _env(tmp_path, tmp_path / "records", keys)
     # put a signed model bundle on the stick, as a workstation would
@@ -110,7 +109,7 @@ def test_helper_syncs_installs_models_and_unmounts(tmp_path, loopdev):
     subprocess.run(["mount", dev, str(mnt)], check=True)
     try:
         info = bundle.make_bundle(
-            _models_dir(tmp_path, b"model-from-stick"), keys[0], mnt / "ECG-MODELS", version=3
+            models_dir(tmp_path, b"model-from-stick"), keys[0], mnt / "ECG-MODELS", version=3
         )
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
@@ -135,7 +134,7 @@ def test_helper_syncs_installs_models_and_unmounts(tmp_path, loopdev):
     assert all(r.synced_to == f"usb:{uuid}:ECG-EXPORT/{_device_id()}/{r.id}" for r in store.list())
     inspect = _contents(dev, tmp_path)
     try:
-        assert len(_check_target(inspect, store, device_id=_device_id())) == 2
+        assert len(check_target(inspect, store, device_id=_device_id())) == 2
     finally:
         subprocess.run(["umount", str(inspect)], check=True)
     # plugged in again: nothing new, nothing copied twice, the bundle is already there
@@ -157,14 +156,14 @@ def _device_id() -> str:
 def test_helper_refuses_tampered_bundle_but_keeps_records(tmp_path, loopdev):
     dev, _, _ = loopdev
     keys = bundle.generate_keypair(tmp_path / "keys")
-    _make_store(tmp_path / "records", 1).close()
+    make_store(tmp_path / "records", 1).close()
     env = _env(tmp_path, tmp_path / "records", keys)
     mnt = tmp_path / "ws"
     mnt.mkdir()
     subprocess.run(["mount", dev, str(mnt)], check=True)
     try:
         bundle.make_bundle(
-            _models_dir(tmp_path, b"good-model"), keys[0], mnt / "ECG-MODELS", version=3
+            models_dir(tmp_path, b"good-model"), keys[0], mnt / "ECG-MODELS", version=3
         )
         (mnt / "ECG-MODELS" / "classifier.tflite").write_bytes(b"evil-model")
     finally:
@@ -183,7 +182,7 @@ def test_helper_refuses_tampered_bundle_but_keeps_records(tmp_path, loopdev):
 def test_helper_ignores_unknown_filesystem(tmp_path, loopdev):
     dev, _, _ = loopdev
     keys = bundle.generate_keypair(tmp_path / "keys")
-    _make_store(tmp_path / "records", 1).close()
+    make_store(tmp_path / "records", 1).close()
     r = _helper(dev, _env(tmp_path, tmp_path / "records", keys))
     assert r.returncode == 0 and "not vfat, exfat or ext4" in r.stderr
     status = json.loads((tmp_path / "records" / "sync-status.json").read_text())
