@@ -208,6 +208,8 @@ def score_image(
         confidence=round(float(res.confidence), 3),
         warnings=list(res.warnings),
     )
+    if family == REAL_FAMILY:
+        meta["verdict"] = device_verdict(res)
     if save_dir:
         out = Path(save_dir) / family
         out.mkdir(parents=True, exist_ok=True)
@@ -235,6 +237,31 @@ def score_image(
         attributes,
         peak,
     )
+
+
+def device_verdict(res) -> dict:
+    """What the device does with a reading after digitizing it: keep it as a record or ask for a
+    retake (edge.acceptance), then classify it or withhold the classes (edge.interpret's
+    refusal), with the class probabilities the classifier gives either way."""
+    from edge.acceptance import judge_reading
+    from edge.interpret import interpret
+    from edge.interpret.interpretation import classify_probabilities
+    from edge.interpret.measure import measure
+    from edge.interpret.signals import validate
+
+    acc = judge_reading(res)
+    out: dict = {"kept": acc.ok, "retake": "" if acc.ok else acc.message, "refused": ""}
+    if acc.ok:
+        it = interpret(res.signals, res.fs, list(res.lead_names), confidence=acc.confidence)
+        out["refused"] = it.refused or ""
+        out["probabilities"] = it.probabilities or {}
+    try:
+        prep = validate(res.signals, res.fs, list(res.lead_names))
+        probs, _, _ = classify_probabilities(prep.signals, prep.fs, None, None, measure(prep))
+        out["forced_probabilities"] = dict(probs)
+    except Exception as exc:  # a reading the classifier cannot take at all
+        out["forced_error"] = f"{type(exc).__name__}: {exc}"
+    return out
 
 
 def score_page(
@@ -598,6 +625,44 @@ def real_photo_lines(results: list[PageScore]) -> str:
             f"{r.name:<18}{r.snr_db:>8.2f}{r.seconds:>7.2f}  {r.layout_found or '-':<8}{attrs}"
             + (f"  [{r.error}]" if r.error else "")
         )
+    return "\n".join(lines)
+
+
+CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")  # the classifier's PTB-XL superclasses
+
+
+def real_verdict_lines(results: list[PageScore]) -> str:
+    """What the device would do with the real photos' readings: kept as records, classified or
+    refused, and the classifier's macro AUC against the photos' labels (on the classified
+    readings, and on every reading with the refusal overridden)."""
+    from convert.classifier.metrics import auc
+
+    rs = [r for r in results if r.family == REAL_FAMILY]
+    verdicts = [(r, r.meta.get("verdict")) for r in rs]
+    kept = sum(1 for _, v in verdicts if v and v["kept"])
+    classified = [(r, v) for r, v in verdicts if v and v["kept"] and not v["refused"]]
+    lines = [
+        f"device verdict on {len(rs)} real photos: {kept} kept as records, {len(classified)} "
+        f"classified, {len(rs) - len(classified)} not classified (retake or refused)"
+    ]
+    for label, items, key in (
+        ("classified readings", classified, "probabilities"),
+        ("every reading, refusal overridden", verdicts, "forced_probabilities"),
+    ):
+        items = [(r, v) for r, v in items if v and v.get(key)]
+        per = {}
+        for c in CLASSES:
+            y = np.array([c in r.attributes.get("labels", "").split(",") for r, _ in items])
+            if 0 < y.sum() < len(y):
+                per[c] = auc(y.astype(float), np.array([v[key][c] for _, v in items]))
+        if per:
+            lines.append(
+                f"  macro AUC, {label} ({len(items)}): {np.mean(list(per.values())):.3f} over "
+                f"{len(per)} classes (" + ", ".join(f"{c} {a:.2f}" for c, a in per.items()) + ")"
+            )
+    for r, v in verdicts:
+        if v and (not v["kept"] or v["refused"]):
+            lines.append(f"  {r.name}: {(v['retake'] or v['refused'])[:110]}")
     return "\n".join(lines)
 
 

@@ -148,6 +148,7 @@ def _report(args: argparse.Namespace, results: list, ran: list[str], folds: list
         load_fold_records,
         photo_timing,
         real_photo_lines,
+        real_verdict_lines,
         summarize,
     )
     from convert.kit_pages import family_options
@@ -171,6 +172,7 @@ def _report(args: argparse.Namespace, results: list, ran: list[str], folds: list
     if REAL_FAMILY in ran:
         print("\nreal photos:")
         print(real_photo_lines(results))
+        print(real_verdict_lines(results))
     if args.timing_reps > 0 and any(f in SYNTH_FAMILIES for f in ran):
         eid, sig, fs = next(iter(load_fold_records(str(Path(args.data)), folds, 1)))
         t = photo_timing(sig, fs, eid, reps=args.timing_reps, trace_model=args.trace_model)

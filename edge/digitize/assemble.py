@@ -11,6 +11,7 @@ import numpy as np
 from ..layouts import LAYOUTS, LEAD_NAMES
 from .extract import smooth_samples
 from .leads import choose_layout, name_rhythm_leads, top_row_missing
+from .rowalign import align_rows, shifted
 from .rows import SelectedRows
 from .sampling import RowSamples
 from .timeaxis import TimeAxis
@@ -33,6 +34,7 @@ class Leads:
     labels: list[tuple[float, float, str]]  # overlay lead names (x, y, name)
     layout: str
     layout_confidence: float
+    row_shifts_s: list[float]  # how far each row was moved to obey the limb-lead laws (rowalign)
 
 
 def name_layout(
@@ -110,13 +112,17 @@ def assemble_leads(
     rhythm = name_rhythm_leads(lay, missing + row_sigs, fs) if lay.rhythm else []
     seg_gap = max(1, int(np.ceil(SEGMENT_GAP_PX * fs / axis.px_per_s)))
     all_rows = [*lay.rows, *((r,) for r in rhythm)][skip:]
+    n_dur = len(axis.tt)
+    moved = align_rows(row_sigs, all_rows[: len(row_sigs)], n_dur, fs)
+    if moved.applied:
+        row_sigs = [shifted(r, d) for r, d in zip(row_sigs, moved.shifts)]
+        row_raw = [shifted(r, d) for r, d in zip(row_raw, moved.shifts)]
     n_out = axis.n_out
     out = np.full((n_out, 12), np.nan, np.float64)
     count = np.zeros((n_out, 12), np.int32)
     expected = np.zeros((n_out, 12), bool)
     acc = np.zeros((n_out, 12), np.float64)
     strip = np.full((n_out, 12), np.nan, np.float64)
-    n_dur = len(axis.tt)
     labels = []
     lead_ink: dict[str, list[float]] = {n: [] for n in LEAD_NAMES}
     for r, leads in enumerate(all_rows):
@@ -156,4 +162,6 @@ def assemble_leads(
     # averaging two slightly shifted copies blurs every QRS.
     s_ok = np.isfinite(strip)
     out[s_ok] = strip[s_ok]
-    return Leads(out, expected, lead_ink, labels, lay_name, lay_conf)
+    return Leads(
+        out, expected, lead_ink, labels, lay_name, lay_conf, [d / fs for d in moved.shifts]
+    )

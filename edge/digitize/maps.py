@@ -9,7 +9,7 @@ import numpy as np
 
 from .grid import grid_darkness
 from .page import WORK_PX_PER_MM
-from .traceprob import ink_darkness, ink_level, suppress_grid_lines
+from .traceprob import classical_from_ink, ink_darkness, ink_level, suppress_grid_lines
 
 FAINT_PEN_RATIO = 0.6  # middle-band ink level below this fraction of the page's: a faint pen
 
@@ -32,6 +32,12 @@ class PageMaps:
         """ink_darkness with grid-line residue removed: what the classical map, the faint-pen
         check and the printed-text reader start from."""
         return suppress_grid_lines(self.ink_darkness, self.px_per_mm)
+
+    @cached_property
+    def classical_trace(self) -> np.ndarray:
+        """The classical trace probability (traceprob.classical_from_ink): printed marks the
+        segmenter was not taught as trace, such as calibration pulses, keep their ink here."""
+        return classical_from_ink(self.ink_without_grid)
 
     @cached_property
     def grid_darkness(self) -> np.ndarray:

@@ -10,7 +10,13 @@ import numpy as np
 
 from .extract import RowTrace, dp_paths, refine_path
 from .maps import PageMaps
-from .pulses import Pulse, find_pulse
+from .pulses import (
+    Pulse,
+    find_pulse,
+    find_pulse_in_map,
+    is_standard_pulse,
+    trace_after_break,
+)
 from .rows import Rows
 
 EXTENT_INK = 0.3  # a column counts toward a row's inked extent from this ink fraction
@@ -20,6 +26,9 @@ EXTENT_PIECE_MM = 8.0  # ...between pieces at least this long (specks beside a t
 SEARCH_HALF_PITCH = 0.8  # a row's path may wander this fraction of the row pitch from its centre
 SEARCH_HALF_MM = (4.0, 40.0)  # ...within these bounds
 SINGLE_ROW_PITCH = 0.3  # one row alone: its "pitch" is this fraction of the page height
+PULSE_LOOKBACK_MM = (
+    12.0  # a pulse whose fall was not followed (a gap before the trace) lies this close
+)
 
 
 @dataclass
@@ -72,14 +81,36 @@ def follow_rows(maps: PageMaps, prob: np.ndarray, rows: Rows) -> RowPaths:
     dark = maps.ink_darkness
     traces = [refine_path(prob, p, dark=dark) for p in paths]
     extents = [inked_extent(tr, k) for tr in traces]
-    pulses = [find_pulse(tr.y, e[0], k) if e else None for tr, e in zip(traces, extents)]
-    flipped = []
     w = prob.shape[1]
+    pulses, flipped = [], []
     for tr, e in zip(traces, extents):
         if e is None:
+            pulses.append(None)
             continue
-        yr = -tr.y[::-1]  # the row as it would read after a half turn
-        p = find_pulse(yr, w - 1 - e[1], k)
+        p = row_pulse(tr.y, tr.ink, e[0], k)
+        if p is None or not is_standard_pulse(p, k):
+            # The trace map may have dropped the pulse (a segmenter not taught it): the classical
+            # map keeps every printed stroke.
+            p = find_pulse_in_map(maps.classical_trace, tr.y, e[0], k) or p
+        if p is not None:
+            p.x_trace = trace_after_break(maps.classical_trace, p, k)
+        pulses.append(p)
+        # The row as it would read after a half turn.
+        p = row_pulse(-tr.y[::-1], tr.ink[::-1], w - 1 - e[1], k)
         if p is not None:
             flipped.append(p)
     return RowPaths(traces, extents, pulses, flipped)
+
+
+def row_pulse(y: np.ndarray, ink: np.ndarray, x_start: int, px_per_mm: float) -> Pulse | None:
+    """The calibration pulse at a row's start: from the inked extent's start, else from the first
+    inked column shortly before it (a pulse printed apart from its trace, whose vertical fall the
+    path did not follow, is left out of the extent by the gap)."""
+    p = find_pulse(y, x_start, px_per_mm)
+    if p is not None:
+        return p
+    lo = max(0, x_start - int(PULSE_LOOKBACK_MM * px_per_mm))
+    before = np.flatnonzero(np.isfinite(y[lo:x_start]) & (ink[lo:x_start] >= EXTENT_INK))
+    if len(before) == 0:
+        return None
+    return find_pulse(y, lo + int(before[0]), px_per_mm)

@@ -362,6 +362,7 @@ def _report(
             "gain_mm_mv": printed.gain_mm_mv,
             "words": printed.words,
         },
+        "row_shifts_ms": [round(1000.0 * d, 1) for d in read.leads.row_shifts_s],
         "printed_seconds": round(axis.duration, 3),
         "trace_model": trace_name,
         "px_per_mm_used": round(calib.px_per_mm, 4),

@@ -24,10 +24,16 @@ class Pulse:
     x_fall: int
     foot_y: float
     top_y: float
+    x_trace: int | None = None  # where the trace starts, when a break parts it from the pulse
 
     @property
     def height_px(self) -> float:
         return self.foot_y - self.top_y
+
+    @property
+    def trace_from(self) -> int:
+        """The row's first column of signal: right after the fall, or after a drawn foot's break."""
+        return self.x_trace if self.x_trace is not None else self.x_fall + 1
 
 
 def find_pulse(y: np.ndarray, x_start: int, px_per_mm: float) -> Pulse | None:
@@ -141,3 +147,151 @@ def is_standard_pulse(p: Pulse, px_per_mm: float) -> bool:
         snap(p.height_px / px_per_mm, STANDARD_GAINS, STANDARD_PULSE_TOL) is not None
         and lo <= (p.x_fall - p.x_rise + 1) / px_per_mm <= hi
     )
+
+
+PULSE_SEARCH_BEFORE_MM = 15.0  # a pulse ends at most this far before its row's inked start
+PULSE_SEARCH_AFTER_MM = 12.0  # ...or (joined to the trace) this far after it
+PULSE_INK = 0.4  # a pulse's stroke pixel has at least this trace probability
+PULSE_STROKE_FILL = 0.7  # this share of a pulse's top and of each side must be inked
+PULSE_FOOT_TOL_MM = 2.0  # the pulse's foot lies this close to the row trace's own level
+PULSE_START_MM = 3.0  # the row's level: its trace's median over this much from its start...
+PULSE_LEVEL_MM = 25.0  # ...or over this much (a path that followed the pulse's top)
+PULSE_SIDE_PX = 2  # a side stroke may lean or blur this many px either side of its column
+
+
+def _runs(mask: np.ndarray, bridge: int) -> list[tuple[int, int]]:
+    """(first, last) index of each run of True, runs closer than `bridge` joined."""
+    idx = np.flatnonzero(mask)
+    if len(idx) == 0:
+        return []
+    br = np.flatnonzero(np.diff(idx) > bridge + 1)
+    starts = np.concatenate([[idx[0]], idx[br + 1]])
+    ends = np.concatenate([idx[br], [idx[-1]]])
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+def _side_end(ink: np.ndarray, x: int, top: int) -> int | None:
+    """Lowest row a vertical side stroke reaches, followed down from its top at column `x`
+    (within PULSE_SIDE_PX), one row at a time, moving at most a pixel sideways per row (a page
+    not quite flat leans it) and across breaks of up to PULSE_SIDE_PX rows; None if no stroke."""
+    h, w = ink.shape
+    near = np.flatnonzero(ink[top, max(0, x - PULSE_SIDE_PX) : x + PULSE_SIDE_PX + 1])
+    if len(near) == 0:
+        return None
+    xc = max(0, x - PULSE_SIDE_PX) + int(near[len(near) // 2])
+    end, y = top, top + 1
+    while y < h and y - end <= PULSE_SIDE_PX + 1:
+        hit = np.flatnonzero(ink[y, max(0, xc - 1) : xc + 2])
+        if len(hit):
+            xc = max(0, xc - 1) + int(hit[len(hit) // 2])
+            end = y
+        y += 1
+    return end
+
+
+def find_pulse_in_map(
+    prob: np.ndarray, y: np.ndarray, x_start: int, px_per_mm: float
+) -> Pulse | None:
+    """A calibration pulse drawn apart from the row's followed path (the path keeps to the
+    baseline and skips a pulse whose sides it cannot climb, or a gap parts it from the trace):
+    looked for in the trace map itself, as a flat top stroke 3.5-12 mm wide, 1 mV at a standard
+    gain above the row's level, with an inked side stroke down to that level at each end. The
+    level is the trace's just after `x_start`, else its median over PULSE_LEVEL_MM (a path that
+    followed the pulse's top starts on it)."""
+    k = px_per_mm
+    for n_mm in (PULSE_START_MM, PULSE_LEVEL_MM):
+        near = y[x_start : x_start + int(n_mm * k)]
+        near = near[np.isfinite(near)]
+        if len(near) < 0.5 * n_mm * k:
+            continue
+        p = _pulse_at_level(prob, y, x_start, float(np.median(near)), k)
+        if p is not None:
+            return p
+    return None
+
+
+def _pulse_at_level(
+    prob: np.ndarray, y: np.ndarray, x_start: int, level: float, k: float
+) -> Pulse | None:
+    """find_pulse_in_map for a pulse whose foot is at `level` (within PULSE_FOOT_TOL_MM)."""
+    h, w = prob.shape
+    x0 = max(0, x_start - int(PULSE_SEARCH_BEFORE_MM * k))
+    x1 = min(w, x_start + int(PULSE_SEARCH_AFTER_MM * k))
+    lo_mm, hi_mm = STANDARD_PULSE_WIDTH_MM
+    y_hi = int(level - (1 - STANDARD_PULSE_TOL) * min(STANDARD_GAINS) * k)
+    y_lo = max(0, int(level - (1 + STANDARD_PULSE_TOL) * max(STANDARD_GAINS) * k))
+    if y_hi <= y_lo or x1 - x0 < lo_mm * k:
+        return None
+    ink = prob[y_lo : y_hi + 1, x0:x1] >= PULSE_INK
+    # A top stroke on a page not quite flat slants by a pixel or two over its width.
+    lean = ink.copy()
+    lean[1:] |= ink[:-1]
+    lean[:-1] |= ink[1:]
+    best: tuple[float, Pulse] | None = None
+    for r in range(ink.shape[0]):
+        for a, b in _runs(lean[r], PULSE_SIDE_PX):
+            if not lo_mm * k <= b - a + 1 <= hi_mm * k:
+                continue
+            top = y_lo + r
+            fill = float(lean[r, a : b + 1].mean())
+            foot = _pulse_foot(prob, x0 + a, x0 + b, top, level, k)
+            if fill < PULSE_STROKE_FILL or foot is None:
+                continue
+            half = _half_thickness(ink[r:, a : b + 1])
+            p = Pulse(x0 + a, x0 + b, foot - half, top + half)
+            if snap(p.height_px / k, STANDARD_GAINS, STANDARD_PULSE_TOL) is None:
+                continue
+            score = fill + (b - a) / w  # the fullest top; ties to the longer
+            if best is None or score > best[0]:
+                best = (score, p)
+    return best[1] if best else None
+
+
+def _half_thickness(below_top: np.ndarray) -> float:
+    """Half a stroke's thickness (px, centre to edge) from the inked run below its upper edge in
+    each column of the top stroke (rows x columns, first row the upper edge)."""
+    gaps = np.argmin(below_top, axis=0)  # first paper row below the edge, per column
+    full = below_top.all(axis=0)
+    runs = np.where(full, below_top.shape[0], gaps)
+    return 0.5 * (float(np.median(runs)) - 1.0)
+
+
+def _pulse_foot(
+    prob: np.ndarray, xa: int, xb: int, top: int, level: float, k: float
+) -> float | None:
+    """The pulse's foot: where both side strokes of a pulse top at `top` (columns xa, xb) end,
+    when that is the row's `level` within PULSE_FOOT_TOL_MM; None when a side is missing."""
+    tol = PULSE_FOOT_TOL_MM * k
+    y1 = min(prob.shape[0] - 1, int(level + tol))
+    ink = prob[: y1 + 1] >= PULSE_INK
+    ends = []
+    for x in (xa, xb):
+        end = _side_end(ink, x, top)
+        if end is None or abs(end - level) > tol:
+            return None
+        ends.append(end)
+    return float(np.mean(ends))
+
+
+FOOT_MAX_MM = 4.0  # a printer's foot after the pulse, before its trace, is at most this long
+FOOT_BREAK_PX = 2  # ...and ends in at least this many columns without any ink near the row
+
+
+def trace_after_break(prob: np.ndarray, p: Pulse, px_per_mm: float) -> int | None:
+    """The first column of the trace where a pulse ends in a short foot set apart from the trace
+    by a blank break (some printers draw it so; others run the trace on from the pulse's fall).
+    Blank: nothing inked within a pulse height of the foot, which a trace never is."""
+    k = px_per_mm
+    hgt = max(p.height_px, 2 * k)
+    y0, y1 = max(0, int(p.top_y - hgt)), min(prob.shape[0], int(p.foot_y + hgt) + 1)
+    x0 = p.x_fall + PULSE_SIDE_PX + 1
+    x1 = min(prob.shape[1], x0 + int(FOOT_MAX_MM * k))
+    if x1 - x0 < 2 * FOOT_BREAK_PX:
+        return None
+    inked = (prob[y0:y1, x0:x1] >= PULSE_INK).any(axis=0)
+    runs = _runs(inked, 0)
+    if len(runs) < 2 or runs[0][0] > 0:
+        return None
+    if runs[1][0] - runs[0][1] - 1 < FOOT_BREAK_PX:
+        return None
+    return x0 + runs[1][0]

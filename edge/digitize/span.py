@@ -55,7 +55,7 @@ def printed_span(sel: SelectedRows, px_per_mm: float, warnings: list[str]) -> Sp
     found = [p for p in sel.pulses if p is not None]
     inked = [e for e in sel.extents if e is not None and (e[1] - e[0]) > MIN_TRACE_MM * k]
     x_end = common_end([e[1] for e in inked], k)
-    starts = [p.x_fall + 1 for p in found] if found else [e[0] for e in inked]
+    starts = [p.trace_from for p in found] if found else [e[0] for e in inked]
     x_first = float(np.median(starts))
     if not found:
         x_first, x_end = _without_flat_lead(sel, good, x_first, x_end, k, warnings)

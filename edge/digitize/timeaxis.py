@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .calibration import Calibration
-from .pulses import Pulse
+from .pulses import Pulse, is_standard_pulse
 from .rulers import PageRulers
 from .span import Span
 
@@ -19,7 +19,8 @@ SNAP_TOL_S = 0.25  # a span within this of a whole half second is that many half
 RULER_AGREE_PX = (
     1.0  # where the rulers put the strip's start within this of the page scale, keep it
 )
-PULSE_SHIFT_MM = 3.0  # a row's own pulse may move its time origin at most this far
+PULSE_AGREE_PX = 3.0  # a start reckoned from the end this far inside the pulses is theirs
+PULSE_SHIFT_MM = 6.0  # a row's own pulse may move its time origin at most this far (a curled page)
 LONG_SPAN = 1.1  # a printed span over this many OUTPUT_SECONDS is reported as cut
 
 
@@ -74,6 +75,12 @@ def time_axis(
             )
             if abs(x_ruled - x_t0) > RULER_AGREE_PX:
                 x_t0 = x_ruled
+        x_pulse = _pulses_start(pulses, k)
+        if x_pulse is not None and x_t0 < x_pulse - PULSE_AGREE_PX:
+            # No row starts inside its calibration pulse: reckoned back from the rows' end over
+            # 10 s of a curled or crumpled page the start drifted, and the pulses' end is it. (A
+            # start after the pulses is kept: a printer's foot may run on into the trace unseen.)
+            x_t0 = x_pulse
     else:
         duration = d_raw
         x_t0 = span.x_first
@@ -88,7 +95,9 @@ def time_axis(
     # pulse ends off the rows' median (perspective, curl), its time origin moves with it.
     lim = PULSE_SHIFT_MM * k
     row_shift = [
-        float(np.clip(p.x_fall + 1 - span.x_first, -lim, lim)) if p is not None else 0.0
+        float(np.clip(p.trace_from - span.x_first, -lim, lim))
+        if p is not None and is_standard_pulse(p, k)
+        else 0.0
         for p in pulses
     ]
     row_xs = []
@@ -102,3 +111,10 @@ def time_axis(
         row_xs.append(np.interp(m0 + tt * speed, mm, cols, left=np.nan, right=np.nan))
     n_out = int(round(OUTPUT_SECONDS * fs))
     return TimeAxis(px_per_s, duration, x_t0, tt, xs, row_xs, n_out)
+
+
+def _pulses_start(pulses: list[Pulse | None], px_per_mm: float) -> float | None:
+    """The column the strip starts at by the rows' standard calibration pulses (right after their
+    fall), None without one."""
+    falls = [p.trace_from for p in pulses if p is not None and is_standard_pulse(p, px_per_mm)]
+    return float(np.median(falls)) if falls else None
