@@ -82,7 +82,8 @@ def follow_rows(maps: PageMaps, prob: np.ndarray, rows: Rows) -> RowPaths:
     traces = [refine_path(prob, p, dark=dark) for p in paths]
     extents = [inked_extent(tr, k) for tr in traces]
     w = prob.shape[1]
-    pulses, flipped = [], []
+    pulses: list[Pulse | None] = []
+    flipped: list[Pulse] = []
     for tr, e in zip(traces, extents):
         if e is None:
             pulses.append(None)
