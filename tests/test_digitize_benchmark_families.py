@@ -21,6 +21,7 @@ from convert.evaluate_digitizer import (
     parse_families,
     plan_tasks,
     real_photo_lines,
+    real_verdict_lines,
     score_kit_page,
     score_real_photo,
     summarize,
@@ -196,6 +197,11 @@ def test_real_family_reads_a_photo_folder_end_to_end(tmp_path):
     assert (tmp_path / "out" / "real" / "00012_hr-0.overlay.png").is_file()
     lines = real_photo_lines([r])
     assert "00012_hr-0.jpg" in lines and "rotation" in lines and "3x4+1" in lines
+    # What the device would do with the reading: a clear page is kept and classified.
+    v = r.meta["verdict"]
+    assert v["kept"] and not v["refused"], v
+    assert set(v["probabilities"]) == {"NORM", "MI", "STTC", "CD", "HYP"}
+    assert "1 kept as records, 1 classified" in real_verdict_lines([r])
     write_results([r], str(tmp_path / "r.json"), str(tmp_path / "r.csv"))
     rows = list(csv.DictReader(open(tmp_path / "r.csv")))
     assert rows[0]["name"] == "00012_hr-0.jpg" and float(rows[0]["V6"]) == pytest.approx(
