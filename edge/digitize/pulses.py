@@ -228,23 +228,62 @@ def _pulse_at_level(
     lean[1:] |= ink[:-1]
     lean[:-1] |= ink[1:]
     best: tuple[float, Pulse] | None = None
+    side_ink = prob[: min(h, int(level + PULSE_FOOT_TOL_MM * k) + 1)] >= PULSE_INK
     for r in range(ink.shape[0]):
+        # A top run may go on along a grid line it lies on: the sides, not its ends, bound it.
         for a, b in _runs(lean[r], PULSE_SIDE_PX):
-            if not lo_mm * k <= b - a + 1 <= hi_mm * k:
+            if b - a + 1 < lo_mm * k:
                 continue
             top = y_lo + r
-            fill = float(lean[r, a : b + 1].mean())
-            foot = _pulse_foot(prob, x0 + a, x0 + b, top, level, k)
-            if fill < PULSE_STROKE_FILL or foot is None:
+            sides = _pulse_sides(side_ink, x0 + a, x0 + b, top, level, k)
+            if sides is None:
                 continue
-            half = _half_thickness(ink[r:, a : b + 1])
-            p = Pulse(x0 + a, x0 + b, foot - half, top + half)
+            xr, xf, foot = sides
+            fill = float(lean[r, xr - x0 : xf - x0 + 1].mean())
+            if fill < PULSE_STROKE_FILL or not lo_mm * k <= xf - xr + 1 <= hi_mm * k:
+                continue
+            half = _half_thickness(ink[r:, xr - x0 : xf - x0 + 1])
+            p = Pulse(xr, xf, foot - half, top + half)
             if snap(p.height_px / k, STANDARD_GAINS, STANDARD_PULSE_TOL) is None:
                 continue
-            score = fill + (b - a) / w  # the fullest top; ties to the longer
+            score = fill + (xf - xr) / w  # the fullest top; ties to the longer
             if best is None or score > best[0]:
                 best = (score, p)
     return best[1] if best else None
+
+
+def _pulse_sides(
+    ink: np.ndarray, a: int, b: int, top: int, level: float, k: float
+) -> tuple[int, int, float] | None:
+    """(rise column, fall column, foot row) of a pulse whose top stroke runs over columns a..b at
+    row `top`: the outermost columns of the run from which a side stroke goes down to the row's
+    `level` (within PULSE_FOOT_TOL_MM). None without both sides."""
+    tol = PULSE_FOOT_TOL_MM * k
+    lo = int(STANDARD_PULSE_WIDTH_MM[0] * k)
+    mid = min(ink.shape[0] - 1, int(0.5 * (top + level)))
+    w = ink.shape[1]
+
+    def side(x: int) -> tuple[int, int] | None:
+        """(column, lowest row) of a side stroke near column x: its column half-way down."""
+        x_lo = max(0, x - 2 * PULSE_SIDE_PX)
+        hit = np.flatnonzero(ink[mid, x_lo : x + 2 * PULSE_SIDE_PX + 1])
+        if len(hit) == 0:
+            return None  # nothing half-way down: no side here (a quick test)
+        end = _side_end(ink, x, top)
+        if end is None or abs(end - level) > tol:
+            return None
+        return x_lo + int(hit[np.argmin(np.abs(x_lo + hit - x))]), end
+
+    rise = next((sd for x in range(max(0, a - PULSE_SIDE_PX), b - lo + 1) if (sd := side(x))), None)
+    if rise is None:
+        return None
+    fall = next(
+        (sd for x in range(min(w - 1, b + PULSE_SIDE_PX), rise[0] + lo - 1, -1) if (sd := side(x))),
+        None,
+    )
+    if fall is None:
+        return None
+    return rise[0], fall[0], 0.5 * (rise[1] + fall[1])
 
 
 def _half_thickness(below_top: np.ndarray) -> float:
@@ -254,23 +293,6 @@ def _half_thickness(below_top: np.ndarray) -> float:
     full = below_top.all(axis=0)
     runs = np.where(full, below_top.shape[0], gaps)
     return 0.5 * (float(np.median(runs)) - 1.0)
-
-
-def _pulse_foot(
-    prob: np.ndarray, xa: int, xb: int, top: int, level: float, k: float
-) -> float | None:
-    """The pulse's foot: where both side strokes of a pulse top at `top` (columns xa, xb) end,
-    when that is the row's `level` within PULSE_FOOT_TOL_MM; None when a side is missing."""
-    tol = PULSE_FOOT_TOL_MM * k
-    y1 = min(prob.shape[0] - 1, int(level + tol))
-    ink = prob[: y1 + 1] >= PULSE_INK
-    ends = []
-    for x in (xa, xb):
-        end = _side_end(ink, x, top)
-        if end is None or abs(end - level) > tol:
-            return None
-        ends.append(end)
-    return float(np.mean(ends))
 
 
 FOOT_MAX_MM = 4.0  # a printer's foot after the pulse, before its trace, is at most this long
