@@ -109,3 +109,24 @@ def test_shifted_reads_later_and_pads_with_nan():
     x = np.arange(6, dtype=float)
     assert np.array_equal(shifted(x, 2)[:4], x[2:]) and np.isnan(shifted(x, 2)[4:]).all()
     assert np.array_equal(shifted(x, -2)[2:], x[:4]) and np.isnan(shifted(x, -2)[:2]).all()
+
+
+def test_a_foot_apart_from_its_trace_is_found():
+    """A pulse, a flat foot 2 mm long, a blank break, then the trace: the trace starts after it;
+    a trace running on from the fall has no break."""
+    from edge.digitize.pulses import trace_after_break
+
+    prob, y, xf = _pulse_map(gap_px=0)
+    p = find_pulse_in_map(prob, y, 200, K)
+    assert p is not None and trace_after_break(prob, p, K) is None
+    prob2 = np.zeros_like(prob)
+    top, foot = int(300 - 10 * K), 300
+    cv2.line(prob2, (100, foot), (100, top), 1.0, 2)
+    cv2.line(prob2, (100, top), (130, top), 1.0, 2)
+    cv2.line(prob2, (130, top), (130, foot), 1.0, 2)
+    cv2.line(prob2, (130, foot), (142, foot), 1.0, 2)  # the foot
+    cv2.line(prob2, (147, foot), (799, foot), 1.0, 2)  # the trace, after a 4 px break
+    y2 = np.full(800, np.nan)
+    y2[100:] = foot + 0.5
+    p2 = find_pulse_in_map(prob2, y2, 147, K)
+    assert p2 is not None and abs(trace_after_break(prob2, p2, K) - 146) <= 2
