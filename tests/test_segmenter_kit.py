@@ -141,3 +141,25 @@ def test_warm_start_from_the_shipped_segmenter_matches_it():
     s2, z2 = o["quantization"]
     ref = (it.get_tensor(o["index"]).astype(np.float32) - z2) * s2
     assert np.mean((before > 0.5) == (ref[0, :, :, 0] > 0.5)) > 0.97
+
+
+def test_model_card_names_the_kit_pages_and_the_warm_start(tmp_path):
+    from convert.segmenter.ship import TRAINING_DATA, training_data, write_card
+
+    assert training_data({}) == TRAINING_DATA  # a synthesizer-only run is described as before
+    data = training_data({"kit_pages": 240, "init": "models/segmenter_int8.tflite"})
+    assert "ecg-image-kit" in data["kit_pages"] and "QRS" in data["photo_effects"]
+    tensor = {"name": "t", "shape": [1, 256, 256, 3], "dtype": "int8", "layout": "NHWC"}
+    entry = {
+        "name": "segmenter",
+        "file": "segmenter_int8.tflite",
+        "size_bytes": 1,
+        "sha256": "0" * 64,
+        "inputs": [{**tensor, "quantization": {}}],
+        "outputs": [{**tensor, "quantization": {}}],
+        "training_data": data,
+        "metrics": {},
+    }
+    write_card(tmp_path / "card.md", entry)
+    card = (tmp_path / "card.md").read_text()
+    assert "ecg-image-kit" in card and "Warm start" in card
