@@ -58,7 +58,9 @@ def test_augment_and_batches_keep_shapes():
     for _ in range(20):
         a, m = augment(img.copy(), mask.copy(), rng)
         assert a.shape == img.shape and a.dtype == np.uint8
-        assert m.sum() == mask.sum()
+        # a crumpled page moves the trace a little (photo_effects.displace), mask and ink alike
+        assert abs(int(m.sum()) - int(mask.sum())) <= 0.1 * mask.sum()
+        assert a[m > 0].mean() < a[m == 0].mean()
     x, y = sample_batch([(img, mask)], rng, 4, 128)
     assert x.shape == (4, 3, 128, 128) and y.shape == (4, 1, 128, 128)
     assert 0 <= x.min() and x.max() <= 1 and set(np.unique(y)) <= {0.0, 1.0}

@@ -36,6 +36,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--pages", type=int, default=240, help="training pages to render (folds 1-8)"
     )
     parser.add_argument("--val-pages", type=int, default=24, help="validation pages (fold 9)")
+    parser.add_argument(
+        "--kit-pages",
+        type=int,
+        default=0,
+        help="also train on N ecg-image-kit pages of folds 1-8 (randomized kit options)",
+    )
+    parser.add_argument(
+        "--kit-val-pages", type=int, default=0, help="ecg-image-kit validation pages (fold 9)"
+    )
+    parser.add_argument(
+        "--kit-render",
+        default="../shared/tools/kit-render",
+        help="the ecg-image-kit wrapper (for --kit-pages)",
+    )
+    parser.add_argument(
+        "--kit-cache", default="", help="kit page cache (default <out>/cache/kit; reused)"
+    )
+    parser.add_argument(
+        "--kit-refresh",
+        action="store_true",
+        help="train on the kit pages already cached and take up those another process adds",
+    )
     parser.add_argument("--batch", type=int, default=12)
     parser.add_argument("--crop", type=int, default=192)
     parser.add_argument("--lr", type=float, default=3e-3)
@@ -71,7 +93,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="channels at full, 1/2, 1/4, 1/8 and 1/16 resolution (the deep ones cost little)",
     )
     parser.add_argument(
-        "--init", default="", help="warm-start weights from this checkpoint (fine-tuning)"
+        "--init",
+        default="",
+        help="warm-start weights from this checkpoint, or from a shipped int8 segmenter .tflite "
+        "(fine-tuning)",
     )
     parser.add_argument(
         "--ship",
@@ -138,7 +163,19 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         workers=args.workers,
         widths=_widths(args.widths),
+        kit_pages=args.kit_pages,
+        kit_val_pages=args.kit_val_pages,
+        kit_render=args.kit_render,
+        kit_cache=args.kit_cache,
+        kit_refresh=args.kit_refresh,
     )
+    if (args.kit_pages or args.kit_val_pages) and not Path(args.kit_render).is_file():
+        print(
+            f"ecg-convert train-segmenter: no ecg-image-kit wrapper at {args.kit_render}: pass "
+            "--kit-render PATH (../shared/tools/kit-render) or drop --kit-pages",
+            file=sys.stderr,
+        )
+        return 2
     best = train(cfg, resume=args.resume, log=lambda s: print(s, flush=True))
     model, ck = load_checkpoint(best)
     onnx_path = export_onnx(model, Path(args.out) / "segmenter.onnx", tile=args.tile)

@@ -1,7 +1,8 @@
 """Training pages for the segmenter: PTB-XL records rendered by the synthesizer (clean, scan and
 photo modes, randomized styles), rectified back to the flat page at the digitizer's working
 resolution with the recorded homography, cached as (image, mask) pairs; then random crops with
-heavy photometric augmentation (shadows, glare, stains, handwriting, colour swaps, blur, JPEG)."""
+heavy photometric augmentation (shadows, glare, stains, handwriting, colour swaps, blur, JPEG) and
+the photo effects of `photo_effects` (thin grey QRS strokes, printer grid, folds, halos)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import photo_effects
+
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA = "../shared/data/ptbxl500"
 LAYOUTS = ("3x4+1", "3x4+1", "3x4", "3x4+3", "6x2", "12x1")
+# Probability of each photo effect (convert.segmenter.photo_effects) per training crop; set all to
+# 0 to train with the original augmentation only.
+PHOTO_EFFECTS = {
+    "displace": 0.3,  # crumpled page: slight local displacement of page and mask
+    "faint_strokes": 0.45,  # thin grey QRS strokes (and sometimes faint toner everywhere)
+    "fine_grid": 0.15,  # an office printer's pink/red fine grid over the crop
+    "creases": 0.3,  # folds: brightness facets and ridges
+    "white_balance": 0.3,  # per-channel gains drifting over the crop
+    "sharpen": 0.25,  # phone sharpening halos
+}
 
 
 def work_px_per_mm() -> float:
@@ -310,9 +323,21 @@ def augment(
         img, mask = img[::-1], mask[::-1]
     img = np.ascontiguousarray(img)
     mask = np.ascontiguousarray(mask)
+    if rng.random() < PHOTO_EFFECTS["displace"]:
+        img, mask = photo_effects.displace(img, mask, rng)
     if rng.random() < 0.25:
         _handwriting(img, rng)
-    f = img.astype(np.float32)
+    if rng.random() < PHOTO_EFFECTS["faint_strokes"]:
+        faint = rng.uniform(0.0, 0.5) if rng.random() < 0.4 else 0.0
+        f = photo_effects.faint_fast_strokes(img, mask, rng, everywhere=faint)
+    else:
+        f = img.astype(np.float32)
+    if rng.random() < PHOTO_EFFECTS["fine_grid"]:
+        f = photo_effects.fine_grid(f, rng)
+    if rng.random() < PHOTO_EFFECTS["creases"]:
+        f = photo_effects.creases(f, rng)
+    if rng.random() < PHOTO_EFFECTS["white_balance"]:
+        f = photo_effects.uneven_white_balance(f, rng)
     if rng.random() < 0.3:  # channel permutation: any grid colour
         f = f[:, :, rng.permutation(3)]
     if rng.random() < 0.15:  # grey copy: colour gives nothing away
@@ -349,6 +374,8 @@ def augment(
         f = 255.0 * (np.clip(f, 0, 255) / 255.0) ** gmm
     if rng.random() < 0.35:
         f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.4, 1.1))
+    if rng.random() < PHOTO_EFFECTS["sharpen"]:
+        f = photo_effects.sharpen_halo(f, rng)
     if rng.random() < 0.4:
         f += rng.normal(0, rng.uniform(2, 10), size=f.shape).astype(np.float32)
     out = np.clip(f, 0, 255).astype(np.uint8)

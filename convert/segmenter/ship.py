@@ -24,6 +24,31 @@ TRAINING_DATA = {
     "validation_fold": 9,
     "test_fold": 10,
 }
+KIT_PAGES = (
+    "pages rendered by ecg-image-kit (the PhysioNet Challenge 2024 generator, BSD-3-Clause) with "
+    "randomized options (resolution, grid colour, black and white, header text, calibration pulses, "
+    "columns, wrinkles), the trace target drawn from the kit's recorded pixel positions, rescaled to "
+    "the digitizer's working resolution"
+)
+PHOTO_EFFECTS = (
+    "thin grey fast (QRS) strokes and faint toner, a printer's fine pink/red grid, folds and "
+    "crumples (brightness facets, ridges, slight local displacement), phone sharpening halos, "
+    "uneven white balance"
+)
+
+
+def training_data(cfg: dict) -> dict:
+    """The manifest's training_data for a run's config (kit pages and photo effects when used)."""
+    data = dict(TRAINING_DATA)
+    if cfg.get("kit_pages"):
+        data["kit_pages"] = KIT_PAGES
+        data["photo_effects"] = PHOTO_EFFECTS
+    if str(cfg.get("init", "")).endswith(".tflite"):
+        data["warm_start"] = (
+            "weights recovered from the previously shipped int8 segmenter (dequantized, BatchNorm "
+            "folded; convert.segmenter.from_tflite)"
+        )
+    return data
 
 
 def ship(
@@ -75,7 +100,7 @@ def ship(
         labels=["trace"],
         thresholds={"trace": 0.5},
         metrics=m,
-        training_data=TRAINING_DATA,
+        training_data=training_data(cfg),
         card=CARD_FILE,
         extra={
             "preprocessing": "rectified page at the digitizer's working resolution, BGR uint8 / 255, "
@@ -153,6 +178,19 @@ def write_card(path: Path, entry: dict) -> None:
         "(`convert.synth`): randomized paper, grid colours, pens, layouts, labels; clean, scanned and "
         "phone-photo renderings, rectified with their known homography, plus augmentation (shadows, glare, "
         "stains, handwriting, colour swaps, grey copies, blur, noise, JPEG). No real photographs were used.",
+        *(
+            [
+                f"- Also {entry['training_data']['kit_pages']}; with photo effects modelled on phone "
+                f"photos of printouts: {entry['training_data'].get('photo_effects', '')}.",
+            ]
+            if entry.get("training_data", {}).get("kit_pages")
+            else []
+        ),
+        *(
+            [f"- Warm start: {entry['training_data']['warm_start']}."]
+            if entry.get("training_data", {}).get("warm_start")
+            else []
+        ),
         "",
         "## Metrics",
         "```json",
@@ -161,7 +199,7 @@ def write_card(path: Path, entry: dict) -> None:
         "",
         *(["## Status", "", entry["status"], ""] if entry.get("status") else []),
         "## Limits",
-        "- Trained only on synthetic renderings; real phone photos of crumpled or heavily stained paper may "
+        "- Trained only on generated renderings; real phone photos of crumpled or heavily stained paper may "
         "differ. The digitizer falls back to the classical stage when this model is missing or fails its sha256 check.",
         "- Not a medical device; for research and screening support only.",
         "",

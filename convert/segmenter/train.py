@@ -35,7 +35,14 @@ class TrainConfig:
     target_dilate: int = (
         0  # grow the rectified trace masks by N px (1 gave softer maps: fold-9 photos -0.5 dB)
     )
-    init: str = ""  # warm start: weights from this checkpoint
+    init: str = ""  # warm start: weights from this checkpoint (or a shipped int8 .tflite)
+    kit_pages: int = 0  # ecg-image-kit training pages (folds 1-8) mixed with the synthesizer's
+    kit_val_pages: int = 0  # ecg-image-kit validation pages (fold 9)
+    kit_render: str = "../shared/tools/kit-render"
+    kit_cache: str = ""  # where kit pages are cached (default <out>/cache/kit)
+    # train on the kit pages already in the cache and pick up the ones another process (a
+    # build_kit_cache still running) adds there while training runs, instead of waiting for all
+    kit_refresh: bool = False
     device: str = "auto"  # "auto" (CUDA when there is one), "cpu", "cuda"
     workers: int = 0  # processes rendering pages and preparing batches (0: in-line)
     extra: dict = field(default_factory=dict)
@@ -157,6 +164,32 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
         modes=tuple(cfg.modes),
         jobs=jobs,
     )
+    if cfg.kit_pages or cfg.kit_val_pages:
+        from .kit_data import build_kit_cache
+
+        kit_dir = Path(cfg.kit_cache or out / "cache" / "kit")
+        log(f"rendering ecg-image-kit pages into {kit_dir} ...")
+        if cfg.kit_refresh:
+            tr_paths += _kit_pages_now(kit_dir / "train", cfg.kit_pages)
+        else:
+            tr_paths += build_kit_cache(
+                cfg.data,
+                tuple(range(1, 9)),
+                kit_dir / "train",
+                cfg.kit_pages,
+                px_per_mm=px,
+                kit_render=cfg.kit_render,
+                seed=cfg.seed + 1,
+            )
+        va_paths += build_kit_cache(
+            cfg.data,
+            (9,),
+            kit_dir / "val",
+            cfg.kit_val_pages,
+            px_per_mm=px,
+            kit_render=cfg.kit_render,
+            seed=cfg.seed + 9,
+        )
     tr_pages = load_cache(tr_paths, dilate=cfg.target_dilate)
     va_pages = load_cache(va_paths, dilate=cfg.target_dilate)
     vrng = np.random.default_rng(1234)
@@ -170,7 +203,16 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, best_f1, history = 0, -1.0, []
     if cfg.init and not (resume and last.exists()):
-        model.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=False)["model"])
+        if str(cfg.init).endswith(".tflite"):
+            from .from_tflite import model_from_tflite, recalibrate_bn
+
+            model = model_from_tflite(cfg.init, widths=tuple(cfg.widths))
+            recalibrate_bn(model, vx[: len(vx) // 2])
+            model = model.to(memory_format=torch.channels_last)
+            opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        else:
+            state = torch.load(cfg.init, map_location="cpu", weights_only=False)["model"]
+            model.load_state_dict(state)
         log(f"initialised weights from {cfg.init}")
     if resume and last.exists():
         ck = torch.load(last, map_location="cpu", weights_only=False)
@@ -257,6 +299,15 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
                 f"{el / 60:.1f} min",
             )
         if step % cfg.val_every == 0 or step == cfg.steps:
+            if cfg.kit_refresh and cfg.kit_pages:
+                known = set(tr_paths)
+                new = [
+                    p for p in _kit_pages_now(kit_dir / "train", cfg.kit_pages) if p not in known
+                ]
+                tr_paths += new
+                tr_pages.extend(load_cache(new, dilate=cfg.target_dilate))  # the batches' list
+                if new:
+                    log(f"  {len(new)} more kit pages: {len(tr_pages)} training pages")
             m = evaluate(model, vx, vy, cfg.pos_weight)
             m["step"] = step
             history.append(m)
@@ -278,6 +329,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, log=print) -> Path:
         json.dumps({"config": asdict(cfg), "history": history}, indent=2)
     )
     return best
+
+
+def _kit_pages_now(folder: Path, limit: int) -> list[Path]:
+    """The finished kit pages in `folder` now (at most `limit`), in page order."""
+    return sorted(folder.glob("kit_[0-9]*[0-9].npz"))[:limit]
 
 
 def load_checkpoint(path: str | Path):
