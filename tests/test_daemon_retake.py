@@ -37,23 +37,29 @@ def test_a_consistent_reading_is_saved(reading):
     assert acc.confidence >= Config().processing.min_confidence
 
 
-def _with_limb_leads_swapped(reading, a: str, b: str):
-    sig = np.array(reading.signals, dtype=np.float64)
+def _hardly_agreeing(reading):
+    """The reading misread as a page whose rows went wrong: leads I and II swapped (a misread row
+    order) and lead aVF read late, by the least lag at which the limb-lead laws estimate
+    LAWS_REFUSE_DB .. MIN_READING_SNR_DB (they hardly agree)."""
     names = list(reading.lead_names)
-    i, j = names.index(a), names.index(b)
-    sig[:, [i, j]] = sig[:, [j, i]]  # what a misread row order gives
-    est = estimated_snr_db(relation_residuals(sig, reading.fs, names))
-    return dataclasses.replace(
-        reading, signals=sig, details={**reading.details, "estimated_snr_db": est}
-    ), est
+    i, j, k = names.index("I"), names.index("II"), names.index("aVF")
+    for lag in range(0, 60, 2):
+        sig = np.array(reading.signals, dtype=np.float64)
+        sig[:, [i, j]] = sig[:, [j, i]]
+        sig[:, k] = np.roll(sig[:, k], lag)
+        est = estimated_snr_db(relation_residuals(sig, reading.fs, names))
+        if est is not None and LAWS_REFUSE_DB <= est < MIN_READING_SNR_DB:
+            details = {**reading.details, "estimated_snr_db": est}
+            return dataclasses.replace(reading, signals=sig, details=details), est
+    pytest.fail("no lag lands the laws between the refusal and the confidence lines")
 
 
 def test_a_reading_whose_limb_leads_hardly_agree_is_never_a_confident_record(reading):
-    """I and II swapped: the laws still hold roughly (0-3 dB). Kept for review, never confident,
-    and the classifier does not interpret it."""
+    """Rows misread (I and II swapped, aVF late): the laws still hold roughly (0-3 dB). Kept for
+    review, never confident, and the classifier does not interpret it."""
     from edge.interpret import interpret
 
-    bad, est = _with_limb_leads_swapped(reading, "I", "II")
+    bad, est = _hardly_agreeing(reading)
     assert est is not None and LAWS_REFUSE_DB <= est < MIN_READING_SNR_DB
     assert bad.confidence >= LOW_CONFIDENCE  # the digitizer alone would call it confident
     acc = acceptance_for(bad, Config())
@@ -63,9 +69,9 @@ def test_a_reading_whose_limb_leads_hardly_agree_is_never_a_confident_record(rea
 
 
 def test_a_partly_read_page_whose_limb_leads_hardly_agree_asks_for_a_retake(reading):
-    """I and II swapped (the laws hold only roughly) on a page of which a sixth was not read:
+    """Rows misread (the laws hold only roughly) on a page of which a sixth was not read:
     too little agreement and too little page to keep. The user is asked for a retake."""
-    bad, est = _with_limb_leads_swapped(reading, "I", "II")
+    bad, est = _hardly_agreeing(reading)
     sig = np.array(bad.signals, dtype=np.float64)
     sig[(np.arange(len(sig)) // 50) % 6 == 0, :] = np.nan  # a sixth of every trace not read
     est = estimated_snr_db(relation_residuals(sig, bad.fs, list(bad.lead_names)))
