@@ -35,8 +35,9 @@ class PageMaps:
 
     @cached_property
     def grid_darkness(self) -> np.ndarray:
-        """Grid-line darkness (edge.digitize.grid) in float64: what rulers and levels read."""
-        return grid_darkness(self.image).astype(np.float64)
+        """Grid-line darkness (edge.digitize.grid), float32: what rulers and levels read (in
+        float64, band by band: a float64 copy of the whole page would double its size)."""
+        return grid_darkness(self.image)
 
     @cached_property
     def pen_fainter_than_text(self) -> bool:

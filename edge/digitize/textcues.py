@@ -40,6 +40,8 @@ WIDE_JOIN_MM = 1.0  # ... also tried, for units split by a grid line or a wide l
 MIN_PROB = 0.9  # a word counts only when the classifier is this sure of it
 SPEEDS = {"25": 25.0, "50": 50.0}
 GAINS = {"5": 5.0, "10": 10.0, "20": 20.0}
+WORD_BATCH = 32  # words per classifier call: the interpreter's arena is sized for one batch and
+# kept, so one call for a page's hundreds of words would hold ~90 kB a word for the process's life
 
 
 def normalise_word(ink: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -226,7 +228,19 @@ def default_classifier():
             log.warning("printed speed/gain not read: %s", exc)
             _loaded["fn"] = None
         else:
-            _loaded["fn"] = lambda X: np.asarray(
-                model.run(np.asarray(X, np.float32)[..., None]), np.float64
-            )
+            _loaded["fn"] = lambda X: classify_in_batches(model, X)
     return _loaded["fn"]
+
+
+def classify_in_batches(model, X: np.ndarray) -> np.ndarray:
+    """The word model's probabilities for words `X` (N, WORD_H, WORD_W), WORD_BATCH words a call,
+    the last batch padded with blank words, so the interpreter keeps one fixed input shape (each
+    word's output does not depend on the others in its batch)."""
+    X = np.asarray(X, np.float32)
+    out = []
+    for i in range(0, len(X), WORD_BATCH):
+        part = X[i : i + WORD_BATCH]
+        batch = np.zeros((WORD_BATCH, *X.shape[1:], 1), np.float32)
+        batch[: len(part), ..., 0] = part
+        out.append(np.asarray(model.run(batch), np.float64)[: len(part)])
+    return np.concatenate(out) if out else np.zeros((0, len(CLASSES)))
