@@ -15,6 +15,7 @@ import argparse
 import functools
 import importlib
 import json
+import os
 import sys
 import time
 import tracemalloc
@@ -39,6 +40,7 @@ def _hwm() -> float:
 
 
 _PEAK = [0.0]  # the whole run's peak
+_TRIM = os.environ.get("MEMPROFILE_TRIM") == "1"  # malloc_trim before every stage (experiment)
 
 
 def _fold() -> None:
@@ -53,6 +55,10 @@ def stage(name: str, fn):
 
     @functools.wraps(fn)
     def wrapped(*a, **kw):
+        if _TRIM:
+            from edge.memory import trim_malloc
+
+            trim_malloc()
         _fold()
         _reset()
         _STACK.append([name, 0.0, time.perf_counter()])

@@ -93,6 +93,7 @@ def find_words(
     keep = np.zeros(n, bool)
     keep[1:] = glyph | small
     chars = (keep[lab]).astype(np.uint8)
+    del mask, lab  # page-sized int32 labels: not alive beside the second labelling
     if not chars.any():
         return []
     # Characters of a word sit closer than a space: close the gaps between them, not across
@@ -199,8 +200,13 @@ def read_printed_scale(
         if sum(_inside(s, b) for s in boxes) >= 2
     ]
     allb = boxes + wide
-    X = np.stack([normalise_word(ink, b) for b in allb])
-    P = classify(X)
+    # WORD_BATCH words at a time: a page may hold a thousand blobs (14 kB each as a word image).
+    P = np.concatenate(
+        [
+            classify(np.stack([normalise_word(ink, b) for b in allb[i : i + WORD_BATCH]]))
+            for i in range(0, len(allb), WORD_BATCH)
+        ]
+    )
     k = np.argmax(P, axis=1)
     read = [(b, CLASSES[int(j)], float(P[i, j])) for i, (b, j) in enumerate(zip(allb, k))]
     words = merge_split_units(read[: len(boxes)], read[len(boxes) :])
