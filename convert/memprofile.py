@@ -2,7 +2,7 @@
 and seconds of each stage of one digitize() call, in a fresh process.
 
     python -m convert.memprofile PHOTO.jpg            # a photo or scan file, loaded as the device does
-    python -m convert.memprofile --synth photo        # a synthesized 12 MP photo (fold 10's first record)
+    python -m convert.memprofile --synth photo12      # a synthesized 12 MP photo (fold 10's first record)
 
 Each stage is wrapped (the functions are replaced in their modules for this process only); on
 entering a stage the peak mark is read into every open stage and reset, so each stage's peak is
@@ -91,6 +91,11 @@ STAGES = [
     ("edge.digitize.page", "find_page_quad"),
     ("edge.digitize.page", "_warp_from_grid_lines"),
     ("edge.digitize.page", "_measure_grid_for"),
+    ("edge.digitize.page", "find_grid_lines"),
+    ("edge.digitize.gridlines", "find_grid_lines_at"),
+    ("edge.digitize.gridlines", "_segments"),
+    ("edge.digitize.gridlines", "_vanishing_point"),
+    ("edge.digitize.page", "grid_region"),
     ("edge.digitize.page", "_warp"),
     ("edge.digitize.pipeline", "sharpness"),
     ("edge.digitize.pipeline", "unsharp"),
@@ -125,18 +130,33 @@ def install() -> None:
     pipeline.learned_or_none = learned_or_none
 
 
-def _synth_photo(family: str):
+def _synth_page(family: str, record: int, fold: int = 10):
+    """A synthesized page of `family` ("photo12": a 4000 x 3000 photo) for fold 10's
+    `record`-th record, rendered in a child process so that the renderer's memory is not
+    counted here."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_render, (family, record, fold))
+
+
+def _render(family: str, record: int, fold: int = 10):
     from convert.evaluate_digitizer import load_fold_records, render_for_family
 
-    eid, sig, fs = next(load_fold_records("../shared/data/ptbxl500", [10], 1))
-    size = (4000, 3000) if family == "photo" else None
-    return render_for_family(sig, fs, family, eid, photo_size=size).image
+    *_, (eid, sig, fs) = load_fold_records("../shared/data/ptbxl500", [fold], record + 1)
+    size = (4000, 3000) if family == "photo12" else None
+    fam = "photo" if family == "photo12" else family
+    return render_for_family(sig, fs, fam, eid, photo_size=size).image
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("image", nargs="?", help="photo or scan file")
-    ap.add_argument("--synth", help="instead: a synthesized page of this family (photo: 12 MP)")
+    ap.add_argument(
+        "--synth", help="instead: a synthesized page of this family (clean, scan, photo, photo12)"
+    )
+    ap.add_argument("--record", type=int, default=0, help="with --synth: the fold's n-th record")
+    ap.add_argument("--fold", type=int, default=10, help="with --synth: the PTB-XL fold")
     ap.add_argument("--json", action="store_true")
     ap.add_argument(
         "--traced", action="store_true", help="also the live numpy memory after each stage (slower)"
@@ -150,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     limit_malloc_arenas()
     learned_or_none()  # the interpreter is part of the baseline, as on the device
     install()
-    img = _synth_photo(args.synth) if args.synth else None
+    img = _synth_page(args.synth, args.record, args.fold) if args.synth else None
     trim_malloc()
     base = status_mb("VmRSS") or 0.0
     if args.traced:
