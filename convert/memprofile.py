@@ -130,20 +130,20 @@ def install() -> None:
     pipeline.learned_or_none = learned_or_none
 
 
-def _synth_page(family: str, record: int, fold: int = 10):
-    """A synthesized page of `family` ("photo12": a 4000 x 3000 photo) for fold 10's
-    `record`-th record, rendered in a child process so that the renderer's memory is not
+def _synth_page(family: str, record: int, fold: int = 10, data: str = "../shared/data/ptbxl500"):
+    """A synthesized page of `family` ("photo12": a 4000 x 3000 photo) for the `record`-th
+    record of `fold`, rendered in a child process so that the renderer's memory is not
     counted here."""
     import multiprocessing as mp
 
     with mp.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_render, (family, record, fold))
+        return pool.apply(_render, (family, record, fold, data))
 
 
-def _render(family: str, record: int, fold: int = 10):
+def _render(family: str, record: int, fold: int, data: str):
     from convert.evaluate_digitizer import load_fold_records, render_for_family
 
-    *_, (eid, sig, fs) = load_fold_records("../shared/data/ptbxl500", [fold], record + 1)
+    *_, (eid, sig, fs) = load_fold_records(data, [fold], record + 1)
     size = (4000, 3000) if family == "photo12" else None
     fam = "photo" if family == "photo12" else family
     return render_for_family(sig, fs, fam, eid, photo_size=size).image
@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--record", type=int, default=0, help="with --synth: the fold's n-th record")
     ap.add_argument("--fold", type=int, default=10, help="with --synth: the PTB-XL fold")
+    ap.add_argument("--data", default="../shared/data/ptbxl500", help="PTB-XL subset directory")
     ap.add_argument("--json", action="store_true")
     ap.add_argument(
         "--traced", action="store_true", help="also the live numpy memory after each stage (slower)"
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     limit_malloc_arenas()
     learned_or_none()  # the interpreter is part of the baseline, as on the device
     install()
-    img = _synth_page(args.synth, args.record, args.fold) if args.synth else None
+    img = _synth_page(args.synth, args.record, args.fold, args.data) if args.synth else None
     trim_malloc()
     base = status_mb("VmRSS") or 0.0
     if args.traced:
