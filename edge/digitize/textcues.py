@@ -113,17 +113,11 @@ def find_words(
     return boxes
 
 
-def _right_neighbour(
-    words: list[tuple[tuple[int, int, int, int], str, float]], i: int
-) -> int | None:
-    """Index of the word that follows word i on its line (starts within four letter heights to
-    its right, centred within half a letter height), or None."""
-    return _right_neighbours(np.array([w[0] for w in words], np.int64).reshape(-1, 4), [i])[0]
-
-
 def _right_neighbours(boxes: np.ndarray, which) -> list[int | None]:
-    """_right_neighbour of each word index in `which`, the words' boxes given as an (N, 4)
-    array: one vectorised pass over the words per index (a page may hold 2,000 blobs)."""
+    """For each word index i in `which`: the index of the word that follows word i on its line
+    (starts within four letter heights to its right, centred within half a letter height; the
+    first of the nearest), or None. `boxes`: the words' (N, 4) boxes; one vectorised pass over
+    the words per index (a page may hold 2,000 blobs)."""
     gaps = boxes[:, 0]
     mid = 0.5 * (boxes[:, 1] + boxes[:, 3])
     out: list[int | None] = []
