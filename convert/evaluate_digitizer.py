@@ -275,6 +275,29 @@ def score_page(
 ) -> PageScore:
     """Render (synthesizer), digitize and score one page (failures count as 0 dB)."""
     page = render_for_family(signals, fs, family, ecg_id)
+    return score_rendered(ecg_id, family, page, fs, trace_model, save_dir, overlays)
+
+
+@dataclass(frozen=True)
+class SynthPage:
+    """A synthesized page rendered by the parent process: the worker that digitizes it holds
+    the page only, not what the renderer leaves in its heap (its peak is several hundred MB)."""
+
+    image: np.ndarray
+    truth: np.ndarray
+    meta: dict
+
+
+def score_rendered(
+    ecg_id: int,
+    family: str,
+    page,
+    fs: float,
+    trace_model: str,
+    save_dir: str | None = None,
+    overlays: bool = False,
+) -> PageScore:
+    """Digitize and score a synthesized page (a RenderedPage or SynthPage)."""
     meta = {
         "speed_true": page.meta.get("speed_mm_s"),
         "gain_true": page.meta.get("gain_mm_mv"),
@@ -377,6 +400,16 @@ def _worker_init() -> None:
 def _job(args: tuple[Task, RunOptions]) -> PageScore:
     task, opt = args
     try:
+        if task.family in SYNTH_FAMILIES and isinstance(task.source, SynthPage):
+            return score_rendered(
+                task.key,
+                task.family,
+                task.source,
+                task.fs,
+                opt.trace_model,
+                opt.save_dir,
+                opt.overlays,
+            )
         if task.family in SYNTH_FAMILIES:
             return score_page(
                 task.key,
@@ -469,6 +502,18 @@ def plan_tasks(
     return tasks, skipped
 
 
+def _rendered(task: Task) -> Task:
+    """A synthesizer task with its page rendered (in this process); other tasks as they are, and
+    a page the renderer fails on is left for the worker to fail on and report."""
+    if task.family not in SYNTH_FAMILIES or not isinstance(task.source, np.ndarray):
+        return task
+    try:
+        page = render_for_family(task.source, task.fs, task.family, task.key)
+    except Exception:
+        return task
+    return Task(task.key, task.family, SynthPage(page.image, page.truth, page.meta), task.fs)
+
+
 def run_family(
     tasks: list[Task],
     options: RunOptions,
@@ -483,10 +528,20 @@ def run_family(
     work = [(t, options) for t in tasks]
     if fresh_process or jobs > 1:
         import multiprocessing as mp
+        import threading
+
+        # Synthesized pages are rendered here, a page or two ahead of the workers.
+        slots = threading.Semaphore(max(1, jobs) + 1)
+
+        def feed():
+            for t in tasks:
+                slots.acquire()
+                yield (_rendered(t), options)
 
         ctx = mp.get_context("spawn")
         with ctx.Pool(max(1, jobs), initializer=_worker_init) as pool:
-            for r in pool.imap(_job, work):
+            for r in pool.imap(_job, feed()):
+                slots.release()
                 results.append(r)
                 if progress:
                     progress(r)

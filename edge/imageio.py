@@ -556,13 +556,13 @@ def to_bgr8(img: np.ndarray) -> np.ndarray:
 
 def grey_fill_rows(img: np.ndarray) -> int:
     """How many bottom rows are libjpeg's fill for missing data: exactly mid-grey (128) in every
-    channel across the whole width."""
+    channel across the whole width. Read a row at a time from the bottom: a whole-image
+    comparison would allocate as much again as the decoded photo."""
     flat = img.reshape(img.shape[0], -1)
-    row_is_fill = np.all(flat == 128, axis=1)
-    if not row_is_fill[-1]:
-        return 0
-    not_fill = np.flatnonzero(~row_is_fill)
-    return int(img.shape[0] - (not_fill[-1] + 1 if len(not_fill) else 0))
+    n = 0
+    while n < flat.shape[0] and np.all(flat[flat.shape[0] - 1 - n] == 128):
+        n += 1
+    return n
 
 
 # What the decoders print about a file (collected by edge.nativelog, not shown to the user).

@@ -40,7 +40,7 @@ class RowRuler:
 
 def _band_profile(dark: np.ndarray, ink: np.ndarray, y0: int, y1: int) -> np.ndarray:
     """Mean grid darkness per column over rows y0..y1, leaving out trace ink."""
-    d = dark[y0:y1]
+    d = dark[y0:y1].astype(np.float64, copy=False)
     keep = ~ink[y0:y1]
     n = keep.sum(axis=0)
     s = np.where(keep, d, 0.0).sum(axis=0)
@@ -143,7 +143,7 @@ def row_rulers(
     lines; their phase at the 5 mm period (major lines) or, where only minor lines or dots are
     printed, the 1 mm period is unwrapped along x."""
     h, w = prob.shape
-    dark = (grid_darkness(page_bgr) if dark is None else dark).astype(np.float64, copy=False)
+    dark = grid_darkness(page_bgr) if dark is None else dark  # read in float64, band by band
     ink = prob >= 0.3
     ink = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     half = max(3.0 * px_per_mm, 0.45 * pitch)
@@ -284,7 +284,7 @@ def row_levels(
     bend of the paper moves the trace's baseline with them, and the printed mV are measured
     from them. Read like the rulers, from the phase of the 5 mm or 1 mm line pattern along y."""
     h, w = prob.shape
-    dark = (grid_darkness(page_bgr) if dark is None else dark).astype(np.float64, copy=False)
+    dark = grid_darkness(page_bgr) if dark is None else dark  # read in float64, band by band
     ink = prob >= 0.3
     ink = cv2.dilate(ink.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     half = max(3.0 * px_per_mm, 0.45 * pitch)
@@ -295,7 +295,7 @@ def row_levels(
             continue
         a, b = max(0, span[0]), min(w, span[1] + 1)
         y0, y1 = int(max(0, c - half)), int(min(h, c + half))
-        d = dark[y0:y1]
+        d = dark[y0:y1].astype(np.float64, copy=False)
         keep = ~ink[y0:y1]
         n_keep = keep.sum(axis=0)
         # Each column less its mean paper level (trace ink left out), tapered at the band's ends.

@@ -54,14 +54,15 @@ def dp_paths(
     hb = int(2 * half) + 1
     R = len(centres)
     tops = [int(round(c - half)) for c in centres]
-    pd = cv2.dilate(prob, np.ones((1, 3), np.uint8))
     node = np.ones((R, x1 - x0, hb), np.float32)
     trav = np.ones((R, x1 - x0, hb), np.float32)
     for r, t in enumerate(tops):
         a, b = max(0, t), min(h, t + hb)
         if b > a:
             node[r, :, a - t : b - t] = 1.0 - prob[a:b, x0:x1].T
-            trav[r, :, a - t : b - t] = (1.0 - np.minimum(1.0, pd[a:b, x0:x1].T / TRAVEL_INK)) ** 2
+            # p dilated along x only, so each band is dilated alone (no page-sized copy)
+            pd = cv2.dilate(prob[a:b], np.ones((1, 3), np.uint8))
+            trav[r, :, a - t : b - t] = (1.0 - np.minimum(1.0, pd[:, x0:x1].T / TRAVEL_INK)) ** 2
     trav += STEP_COST
     yy = (np.arange(hb) - half) / max(half, 1.0)
     pri = (prior * yy * yy).astype(np.float32)[None, :]

@@ -45,7 +45,12 @@ def grid_darkness(img_bgr: np.ndarray) -> np.ndarray:
     mn = img_bgr.min(axis=2) if img_bgr.ndim == 3 else img_bgr
     mn = mn.astype(np.float32)
     bg = _paper_level(mn)
-    return np.clip(1.0 - mn / np.maximum(bg, 1.0), 0.0, 1.0)
+    # In place: the same float32 values as clip(1 - mn / max(bg, 1)), one page-sized array less.
+    np.maximum(bg, 1.0, out=bg)
+    np.divide(mn, bg, out=bg)
+    del mn
+    np.subtract(1.0, bg, out=bg)
+    return np.clip(bg, 0.0, 1.0, out=bg)
 
 
 def without_ink(d: np.ndarray, img_bgr: np.ndarray) -> np.ndarray:

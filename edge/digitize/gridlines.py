@@ -138,7 +138,9 @@ def find_grid_lines_at(
         crop, (max(1, int((x1 - x0) * s)), max(1, int((y1 - y0) * s))), interpolation=cv2.INTER_AREA
     )
     gray = small.min(axis=2) if small.ndim == 3 else small  # grid lines of any colour are dark here
-    segs = _segments(np.ascontiguousarray(gray))
+    gray = np.ascontiguousarray(gray)
+    del small  # not alive beside the line detector's own buffers (~50 bytes a pixel)
+    segs = _segments(gray)
     if len(segs) < 2 * MIN_FAMILY:
         return None
     ang = _angle_deg(segs)

@@ -16,11 +16,18 @@ FAINT_PEN_RATIO = 0.6  # middle-band ink level below this fraction of the page's
 
 class PageMaps:
     """One rectified page (uint8 BGR at `px_per_mm`) and the maps computed from it. A reading
-    holds one for the page it reads; nothing outlives the digitize() call that made it."""
+    holds one for the page it reads, and releases each map when its last reader is done;
+    nothing outlives the digitize() call that made it."""
 
     def __init__(self, image: np.ndarray, px_per_mm: float = WORK_PX_PER_MM) -> None:
         self.image = image
         self.px_per_mm = px_per_mm
+
+    def release(self, *names: str) -> None:
+        """Drop the named maps once the stages that read them are done (each is a page-sized
+        float array); one asked for again is computed again, to the same values."""
+        for name in names:
+            self.__dict__.pop(name, None)
 
     @cached_property
     def ink_darkness(self) -> np.ndarray:
@@ -41,8 +48,9 @@ class PageMaps:
 
     @cached_property
     def grid_darkness(self) -> np.ndarray:
-        """Grid-line darkness (edge.digitize.grid) in float64: what rulers and levels read."""
-        return grid_darkness(self.image).astype(np.float64)
+        """Grid-line darkness (edge.digitize.grid), float32: what rulers and levels read (in
+        float64, band by band: a float64 copy of the whole page would double its size)."""
+        return grid_darkness(self.image)
 
     @cached_property
     def pen_fainter_than_text(self) -> bool:

@@ -31,6 +31,7 @@ MAX_OUTPUT_PX = 12_000_000  # a rectified page bigger than this means the grid w
 MIN_OUTPUT_PX = (200, 100)  # ...and so does one smaller than this
 MIN_PAPER_FRACTION = 0.15  # a paper region smaller than this share of the frame is not the page
 BORDER_TOUCH = 0.005  # an outline this close (of the frame's side) to the border may be cut off
+SUPPORT_CHUNK = 1024  # lines whose edge support is sampled at once (~4 MB of coordinates)
 
 
 @dataclass
@@ -181,7 +182,15 @@ def _side_support(
 ) -> np.ndarray:
     """Brightness step across lines p0->p1 (arrays of endpoints, shape (k, 2)): mean over points
     along each line of |I(+d normal) - I(-d normal)|, clipped so a finger or glare on a short
-    stretch of the edge cannot dominate."""
+    stretch of the edge cannot dominate. Lines are measured SUPPORT_CHUNK at a time (each line's
+    value is its own; the outline search tries ~16,000 lines at once)."""
+    if len(p0) > SUPPORT_CHUNK:
+        return np.concatenate(
+            [
+                _side_support(img, p0[i : i + SUPPORT_CHUNK], p1[i : i + SUPPORT_CHUNK], d, n)
+                for i in range(0, len(p0), SUPPORT_CHUNK)
+            ]
+        )
     t = np.linspace(0.05, 0.95, n)[None, :, None]
     pts = p0[:, None, :] * (1 - t) + p1[:, None, :] * t  # k x n x 2
     dv = p1 - p0

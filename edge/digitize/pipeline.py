@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import BadInputError
 from ..layouts import LEAD_NAMES, get_layout
+from ..memory import trim_malloc
 from . import textcues
 from .assemble import Leads, assemble_leads
 from .calibration import Calibration, calibrate
@@ -30,7 +31,7 @@ from .orientation import Orientation, orientation
 from .overlay import draw_overlay
 from .page import WORK_PX_PER_MM, RectifiedPage, rectify_page, rotate_half_turn
 from .paths import RowPaths, follow_rows
-from .readings import Capture, read_best
+from .readings import Capture, Read, read_best
 from .result import DigitizeResult
 from .rows import Rows, SelectedRows, find_rows, select_rows
 from .rulers import page_rulers
@@ -69,6 +70,7 @@ def digitize(
     t = time.perf_counter()
     check_not_blank(image_bgr)
     page = rectify_page(image_bgr)
+    trim_malloc()
     timings["page"] = time.perf_counter() - t
     warnings += page.warnings
     sharp = sharpness(page.image)
@@ -152,11 +154,13 @@ def read_page(
     trace: MapFn,
     trace_name: str,
     opts: ReadOptions,
-) -> DigitizeResult:
+) -> Read:
     """One reading of a rectified page: the stage chain from the trace map to the result."""
     warnings, timings = list(capture.warnings), dict(capture.timings)
     t = time.perf_counter()
     prob = np.asarray(trace(maps), dtype=np.float32)
+    if capture.printed is not None:  # the printed text, the ink map's last reader, is read
+        maps.release("ink_without_grid")
     timings["traceprob"] = time.perf_counter() - t
     found = upright_rows(maps, page, prob, timings, warnings)
     sel = page_rows(found, opts.layout, warnings)
@@ -166,14 +170,12 @@ def read_page(
     conf = confidence(
         read.leads, found.page.grid.confidence, read.calib.gain_source, opts.fs, warnings
     )
-    t = time.perf_counter()
     ranges = [(e if e is not None else (0, 0)) for e in sel.extents]
-    overlay = draw_overlay(found.page.image, sel.traces, ranges, read.leads.labels)
-    timings["overlay"] = time.perf_counter() - t
-    timings["total"] = sum(timings.values())
-    return _result(
-        found, sel, read, conf, capture.sharpness, trace_name, opts.fs, warnings, timings, overlay
+    overlay = functools.partial(
+        draw_overlay, found.page.image, sel.traces, ranges, read.leads.labels
     )
+    res = _result(found, sel, read, conf, capture.sharpness, trace_name, opts.fs, warnings, timings)
+    return Read(res, overlay)
 
 
 def upright_rows(
@@ -191,6 +193,8 @@ def upright_rows(
     timings["rows"] = time.perf_counter() - t
     t = time.perf_counter()
     paths = follow_rows(maps, prob, rows)
+    maps.release("ink_darkness", "classical_trace")  # followed: the last readers of those
+    trim_malloc()
     orient = orientation(rows, paths, k)
     if orient.turn and len(rows.centres) >= 1:
         page = rotate_half_turn(page)
@@ -198,6 +202,7 @@ def upright_rows(
         prob = np.ascontiguousarray(prob[::-1, ::-1])
         rows = find_rows(prob, k)
         paths = follow_rows(maps, prob, rows)
+        maps.release("ink_darkness", "classical_trace")
         warnings.append("page was upside down; turned by 180 degrees")
     timings["extract"] = time.perf_counter() - t
     return UprightRows(page, maps, prob, rows, paths, orient)
@@ -242,6 +247,7 @@ def read_leads(
     kk = page_scale(found.page.grid, rulers.span_mm, rulers.used, span.found, k, warnings)
     need_text = opts.gain is None or opts.speed is None
     printed = _printed_scale(capture, maps, sel.centres, found.rows.pitch, need_text, timings)
+    maps.release("ink_without_grid")  # the text is read: nothing later reads the ink map
     calib = calibrate(
         kk,
         gain=opts.gain,
@@ -381,9 +387,8 @@ def _result(
     fs: float,
     warnings: list[str],
     timings: dict[str, float],
-    overlay: np.ndarray,
 ) -> DigitizeResult:
-    """The reading as a DigitizeResult."""
+    """The reading as a DigitizeResult (its overlay is drawn once the reading is kept)."""
     page = found.page
     est = None if conf.estimated_snr_db is None else round(conf.estimated_snr_db, 1)
     return DigitizeResult(
@@ -403,7 +408,7 @@ def _result(
         warnings,
         timings,
         page.image,
-        overlay,
+        None,
         _report(found, sel, read, sharp, trace_name, est),
         estimated_snr_db=est,
     )

@@ -14,8 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from ..errors import BadInputError
 from ..interpret.consistency import MIN_READING_SNR_DB
+from ..memory import trim_malloc
 from .maps import PageMaps
 from .page import RectifiedPage
 from .result import DigitizeResult
@@ -75,7 +78,25 @@ class Capture:
         return getattr(self.stages, reading.trace) is not None
 
 
-ReadFn = Callable[[Capture, PageMaps, RectifiedPage, MapFn, str], DigitizeResult]
+@dataclass
+class Read:
+    """One reading's result, its overlay not drawn yet: only the reading kept is drawn, so a
+    page-sized overlay is not alive beside every reread."""
+
+    result: DigitizeResult
+    draw_overlay: Callable[[], np.ndarray]
+
+    def finished(self) -> DigitizeResult:
+        """The result with its overlay drawn."""
+        t = time.perf_counter()
+        self.result.overlay = self.draw_overlay()
+        timings = self.result.timings
+        timings["overlay"] = time.perf_counter() - t
+        timings["total"] = sum(v for k, v in timings.items() if k != "total")
+        return self.result
+
+
+ReadFn = Callable[[Capture, PageMaps, RectifiedPage, MapFn, str], Read]
 
 
 def agreement(res: DigitizeResult) -> float:
@@ -84,8 +105,9 @@ def agreement(res: DigitizeResult) -> float:
     return float(v) if v is not None else float("-inf")
 
 
-def _run(capture: Capture, reading: Reading, read: ReadFn) -> DigitizeResult | None:
+def _run(capture: Capture, reading: Reading, read: ReadFn) -> Read | None:
     """`reading` of the capture; None where it does not apply to this page's pen."""
+    trim_malloc()
     page = capture.page_for(reading)
     maps = PageMaps(page.image)
     if reading.only_faint_pen and not maps.pen_fainter_than_text:
@@ -99,7 +121,7 @@ def read_best(capture: Capture, read: ReadFn) -> DigitizeResult:
     """The first reading, replaced by a reread only while the leads disagree with it and only
     by one they agree with more (and at least as well as that reread requires)."""
     first = Reading("sharpened" if capture.sharpened is not None else "first", True, "main")
-    res: DigitizeResult | None = None
+    res: Read | None = None
     first_error: BadInputError | None = None
     try:
         res = _run(capture, first, read)
@@ -107,7 +129,7 @@ def read_best(capture: Capture, read: ReadFn) -> DigitizeResult:
         first_error = exc
     tried: dict[str, float | str | None] = {}
     if res is not None:
-        tried[first.name] = res.estimated_snr_db
+        tried[first.name] = res.result.estimated_snr_db
     elif first_error is not None:
         tried[first.name] = first_error.code
     kept = first.name
@@ -115,7 +137,7 @@ def read_best(capture: Capture, read: ReadFn) -> DigitizeResult:
     for reading in REREADS:
         if not capture.applies(reading):
             continue
-        if res is not None and agreement(res) >= MIN_READING_SNR_DB:
+        if res is not None and agreement(res.result) >= MIN_READING_SNR_DB:
             break
         try:
             alt = _run(capture, reading, read)
@@ -124,16 +146,16 @@ def read_best(capture: Capture, read: ReadFn) -> DigitizeResult:
             continue
         if alt is None:
             continue
-        tried[reading.name] = alt.estimated_snr_db
-        if agreement(alt) < reading.min_agreement_db:
+        tried[reading.name] = alt.result.estimated_snr_db
+        if agreement(alt.result) < reading.min_agreement_db:
             continue
-        if res is None or agreement(alt) > agreement(res):
+        if res is None or agreement(alt.result) > agreement(res.result):
             res, kept = alt, reading.name
+        del alt
     if res is None:
         assert first_error is not None
         raise first_error
     if len(tried) > 1:
-        res.details["reread"] = {"kept": kept, "estimated_snr_db": tried}
-        res.timings["reread"] = time.perf_counter() - t
-        res.timings["total"] = sum(v for k, v in res.timings.items() if k != "total")
-    return res
+        res.result.details["reread"] = {"kept": kept, "estimated_snr_db": tried}
+        res.result.timings["reread"] = time.perf_counter() - t
+    return res.finished()

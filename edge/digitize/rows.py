@@ -152,13 +152,10 @@ class _BandTest:
     """Whether a band of the page holds a row like the found ones (see complete_rows)."""
 
     def __init__(self, prob: np.ndarray, out: list[float], band: int, px_per_mm: float) -> None:
-        self.h, w = prob.shape
+        self.h = prob.shape[0]
         self.low = prob >= COMPLETE_INK
         self.band = band
         self.k = px_per_mm
-        self.cs = np.cumsum(
-            np.vstack([np.zeros((1, w), np.int32), self.low.astype(np.int32)]), axis=0
-        )
         self.cols = np.flatnonzero(_inked_columns(self.low, out, band))
 
     def start(self, out: list[float]) -> bool:
@@ -176,7 +173,7 @@ class _BandTest:
 
     def counts(self, y: float) -> np.ndarray:
         a, b = self.rows_of(y)
-        return self.cs[b] - self.cs[a]
+        return self.low[a:b].sum(axis=0)  # ink pixels per column (no page-sized cumulative sum)
 
     def cover(self, y: float) -> float:
         return float((self.counts(y)[self.x0 : self.x1] > 0).mean())
@@ -290,8 +287,9 @@ def _find_rows(prob: np.ndarray, px_per_mm: float, ink_thr: float, join_mm: floa
     wide[1:] = (stats[1:, cv2.CC_STAT_WIDTH] >= 12 * px_per_mm) & (
         stats[1:, cv2.CC_STAT_HEIGHT] >= 1 * px_per_mm
     )
-    ink = (wide[lab] & (ink8 > 0)).astype(np.float32)  # real ink only, not the bridges
-    proj = ink.sum(axis=1)
+    ink = wide[lab] & (ink8 > 0)  # real ink only, not the bridges
+    # Counts of ink pixels, as float32 like the sums of a float32 0/1 map (which are exact).
+    proj = np.count_nonzero(ink, axis=1).astype(np.float32)
     sm = cv2.GaussianBlur(proj.reshape(-1, 1), (1, 0), sigmaX=0, sigmaY=1.2 * px_per_mm).ravel()
     min_dist = int(7 * px_per_mm)
     # Local maxima, strongest first, non-maximum suppression at min_dist.
@@ -307,11 +305,11 @@ def _find_rows(prob: np.ndarray, px_per_mm: float, ink_thr: float, join_mm: floa
     keep = []
     weak = []
     # Column ink presence within a band around each candidate; rows need a long continuous run.
-    bridged = (wide[lab] & (joined > 0)).astype(np.float32)
-    cs = np.cumsum(np.vstack([np.zeros((1, w), np.float32), bridged]), axis=0)
+    bridged = wide[lab] & (joined > 0)
+    del lab
     for c in sorted(chosen):
         a, b = max(0, c - band), min(h, c + band + 1)
-        has = (cs[b] - cs[a]) > 0
+        has = bridged[a:b].any(axis=0)
         run = _longest_run(has, gap)
         if run >= 0.3 * w:
             keep.append((c, run))
@@ -339,8 +337,8 @@ def _find_rows(prob: np.ndarray, px_per_mm: float, ink_thr: float, join_mm: floa
     skip = max(2, int(0.8 * px_per_mm))
     for c in refined:
         ci = int(c)
-        above += float(ink[max(0, ci - half) : max(0, ci - skip)].sum())
-        below += float(ink[min(h, ci + skip) : min(h, ci + half)].sum())
+        above += float(np.count_nonzero(ink[max(0, ci - half) : max(0, ci - skip)]))
+        below += float(np.count_nonzero(ink[min(h, ci + skip) : min(h, ci + half)]))
     score = (below - above) / max(above + below, 1.0)
     return Rows(refined, pitch, score)
 

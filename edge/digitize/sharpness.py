@@ -59,9 +59,21 @@ def unsharp_amount(sharp: float, grid: GridCalibration) -> float:
 def unsharp(img_bgr: np.ndarray, amount: float, sigma_px: float = UNSHARP_SIGMA_PX) -> np.ndarray:
     """Unsharp mask: restores some of the edge contrast that scanner or camera blur took from thin
     strokes, so stroke centres and spike tips are read more exactly."""
-    f = img_bgr.astype(np.float32)
-    out = f + amount * (f - cv2.GaussianBlur(f, (0, 0), sigma_px))
-    return np.clip(out, 0, 255).astype(np.uint8)
+    # One channel at a time, in place: the same float32 arithmetic as on the whole image
+    # (f + amount * (f - blur)), with two page-sized float planes alive instead of five images.
+    out = np.empty_like(img_bgr)
+    for c in range(img_bgr.shape[2] if img_bgr.ndim == 3 else 1):
+        f = (img_bgr[:, :, c] if img_bgr.ndim == 3 else img_bgr).astype(np.float32)
+        d = cv2.GaussianBlur(f, (0, 0), sigma_px)
+        np.subtract(f, d, out=d)
+        d *= amount
+        d += f
+        np.clip(d, 0, 255, out=d)
+        if img_bgr.ndim == 3:
+            out[:, :, c] = d
+        else:
+            out[:] = d
+    return out
 
 
 def trace_smoothing_px(sharp: float) -> float:

@@ -40,6 +40,8 @@ WIDE_JOIN_MM = 1.0  # ... also tried, for units split by a grid line or a wide l
 MIN_PROB = 0.9  # a word counts only when the classifier is this sure of it
 SPEEDS = {"25": 25.0, "50": 50.0}
 GAINS = {"5": 5.0, "10": 10.0, "20": 20.0}
+WORD_BATCH = 32  # words per classifier call: the interpreter's arena is sized for one batch and
+# kept, so one call for a page's hundreds of words would hold ~90 kB a word for the process's life
 
 
 def normalise_word(ink: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -91,6 +93,7 @@ def find_words(
     keep = np.zeros(n, bool)
     keep[1:] = glyph | small
     chars = (keep[lab]).astype(np.uint8)
+    del mask, lab  # page-sized int32 labels: not alive beside the second labelling
     if not chars.any():
         return []
     # Characters of a word sit closer than a space: close the gaps between them, not across
@@ -110,22 +113,24 @@ def find_words(
     return boxes
 
 
-def _right_neighbour(
-    words: list[tuple[tuple[int, int, int, int], str, float]], i: int
-) -> int | None:
-    """Index of the word that follows word i on its line (starts within four letter heights to
-    its right, centred within half a letter height), or None."""
-    box = words[i][0]
-    h = max(1, box[3] - box[1])
-    cy = 0.5 * (box[1] + box[3])
-    best, best_gap = None, None
-    for j, (nb, _, _) in enumerate(words):
-        gap = nb[0] - box[2]
-        if j == i or not (-0.3 * h <= gap <= 4 * h) or abs(0.5 * (nb[1] + nb[3]) - cy) > 0.5 * h:
-            continue
-        if best_gap is None or gap < best_gap:
-            best, best_gap = j, gap
-    return best
+def _right_neighbours(boxes: np.ndarray, which) -> list[int | None]:
+    """For each word index i in `which`: the index of the word that follows word i on its line
+    (starts within four letter heights to its right, centred within half a letter height; the
+    first of the nearest), or None. `boxes`: the words' (N, 4) boxes; one vectorised pass over
+    the words per index (a page may hold 2,000 blobs)."""
+    gaps = boxes[:, 0]
+    mid = 0.5 * (boxes[:, 1] + boxes[:, 3])
+    out: list[int | None] = []
+    for i in which:
+        box = boxes[i]
+        h = max(1, int(box[3] - box[1]))
+        cy = 0.5 * (box[1] + box[3])
+        gap = gaps - box[2]
+        ok = (-0.3 * h <= gap) & (gap <= 4 * h) & ~(np.abs(mid - cy) > 0.5 * h)
+        ok[i] = False
+        idx = np.flatnonzero(ok)
+        out.append(int(idx[np.argmin(gap[idx])]) if len(idx) else None)  # first of the nearest
+    return out
 
 
 def _pairs(words: list[tuple[tuple[int, int, int, int], str, float]]) -> PrintedScale:
@@ -133,7 +138,8 @@ def _pairs(words: list[tuple[tuple[int, int, int, int], str, float]]) -> Printed
     joined token ("25mm/s") gives its value, a unit word ("mm/s") the number read just before it
     on its line, and a unit whose number cannot be read gives "unknown". A value is taken only
     when all occurrences of its unit agree on it."""
-    right = [_right_neighbour(words, i) for i in range(len(words))]
+    boxes = np.array([w[0] for w in words], np.int64).reshape(-1, 4)
+    right = _right_neighbours(boxes, range(len(words)))
     seen: dict[str, set[str]] = {"s": set(), "mV": set()}
     for j, (_, name, p) in enumerate(words):
         if p < MIN_PROB or "mm/" not in name:
@@ -166,6 +172,18 @@ def _inside(
     )
 
 
+def _count_inside(inner: np.ndarray, outer: tuple[int, int, int, int], tol: int = 2) -> int:
+    """How many of the boxes `inner` ((N, 4) array) are _inside `outer`."""
+    return int(
+        np.count_nonzero(
+            (inner[:, 0] >= outer[0] - tol)
+            & (inner[:, 1] >= outer[1] - tol)
+            & (inner[:, 2] <= outer[2] + tol)
+            & (inner[:, 3] <= outer[3] + tol)
+        )
+    )
+
+
 def merge_split_units(words: list, wide: list) -> list:
     """Replace the pieces of a word by the word read whole at the wider join, where that whole is
     confidently a unit or a number joined to its unit and covers two or more pieces."""
@@ -191,14 +209,20 @@ def read_printed_scale(
         return PrintedScale()
     # Also the words found with wider joins: a unit that a dark grid line or a wide letter gap
     # split ("mm/m" + "V") is whole there.
+    inner = np.array(boxes, np.int64).reshape(-1, 4)
     wide = [
         b
         for b in find_words(ink, keep_out, px_per_mm, join_mm=WIDE_JOIN_MM)
-        if sum(_inside(s, b) for s in boxes) >= 2
+        if _count_inside(inner, b) >= 2
     ]
     allb = boxes + wide
-    X = np.stack([normalise_word(ink, b) for b in allb])
-    P = classify(X)
+    # WORD_BATCH words at a time: a page may hold a thousand blobs (14 kB each as a word image).
+    P = np.concatenate(
+        [
+            classify(np.stack([normalise_word(ink, b) for b in allb[i : i + WORD_BATCH]]))
+            for i in range(0, len(allb), WORD_BATCH)
+        ]
+    )
     k = np.argmax(P, axis=1)
     read = [(b, CLASSES[int(j)], float(P[i, j])) for i, (b, j) in enumerate(zip(allb, k))]
     words = merge_split_units(read[: len(boxes)], read[len(boxes) :])
@@ -226,7 +250,19 @@ def default_classifier():
             log.warning("printed speed/gain not read: %s", exc)
             _loaded["fn"] = None
         else:
-            _loaded["fn"] = lambda X: np.asarray(
-                model.run(np.asarray(X, np.float32)[..., None]), np.float64
-            )
+            _loaded["fn"] = lambda X: classify_in_batches(model, X)
     return _loaded["fn"]
+
+
+def classify_in_batches(model, X: np.ndarray) -> np.ndarray:
+    """The word model's probabilities for words `X` (N, WORD_H, WORD_W), WORD_BATCH words a call,
+    the last batch padded with blank words, so the interpreter keeps one fixed input shape (each
+    word's output does not depend on the others in its batch)."""
+    X = np.asarray(X, np.float32)
+    out = []
+    for i in range(0, len(X), WORD_BATCH):
+        part = X[i : i + WORD_BATCH]
+        batch = np.zeros((WORD_BATCH, *X.shape[1:], 1), np.float32)
+        batch[: len(part), ..., 0] = part
+        out.append(np.asarray(model.run(batch), np.float64)[: len(part)])
+    return np.concatenate(out) if out else np.zeros((0, len(CLASSES)))

@@ -47,7 +47,9 @@ def ink_darkness(rectified_bgr: np.ndarray, px_per_mm: float = WORK_PX_PER_MM) -
         ratio = rectified_bgr[:, :, c].astype(np.float32)
         ratio /= bg[:, :, c].astype(np.float32)
         np.maximum(v, ratio, out=v)
-    return np.clip(1.0 - v, 0.0, 1.0)
+    del bg, ratio
+    np.subtract(1.0, v, out=v)  # in place: the same float32 values as 1.0 - v
+    return np.clip(v, 0.0, 1.0, out=v)
 
 
 def ink_without_grid(rectified_bgr: np.ndarray, px_per_mm: float = WORK_PX_PER_MM) -> np.ndarray:
@@ -64,24 +66,38 @@ def suppress_grid_lines(
     lines fill their whole row/column, a trace only a small part of it."""
     h, w = d.shape
     t = max(16, int(tile_mm * px_per_mm))
-    out = d.copy()
-    row_level = np.zeros_like(d)
-    for x0 in range(0, w, t):
-        x1 = min(w, x0 + t) if w - (x0 + t) > t // 2 else w
-        row_level[:, x0:x1] = percentile(d[:, x0:x1:3], q, axis=1)[:, None]
-        if x1 == w:
-            break
-    col_level = np.zeros_like(d)
-    for y0 in range(0, h, t):
-        y1 = min(h, y0 + t) if h - (y0 + t) > t // 2 else h
-        col_level[y0:y1, :] = percentile(d[y0:y1:3, :], q, axis=0)[None, :]
-        if y1 == h:
-            break
+    # Levels are kept as one vector per tile (a row level is constant across its tile's columns,
+    # a column level down its tile's rows) and subtracted block by block: whole-page level maps
+    # would cost three page-sized float64 arrays. The arithmetic is that of whole-page maps (the
+    # tile level rounded to float32, then the float64 maximum with the whole-width level).
+    whole_rows = percentile(d[:, ::4], q, axis=1)
+    whole_cols = percentile(d[::4, :], q, axis=0)
+    row_levels = [
+        (x0, x1, np.maximum(percentile(d[:, x0:x1:3], q, axis=1).astype(d.dtype), whole_rows))
+        for x0, x1 in _tiles(w, t)
+    ]
+    col_levels = [
+        (y0, y1, np.maximum(percentile(d[y0:y1:3, :], q, axis=0).astype(d.dtype), whole_cols))
+        for y0, y1 in _tiles(h, t)
+    ]
+    del whole_rows, whole_cols
     # Whole-width/height levels too: tiles that straddle a margin without grid see too little of it.
-    row_level = np.maximum(row_level, percentile(d[:, ::4], q, axis=1)[:, None])
-    col_level = np.maximum(col_level, percentile(d[::4, :], q, axis=0)[None, :])
-    out -= np.maximum(row_level, col_level)
-    return np.clip(out, 0.0, 1.0)
+    out = d.copy()
+    for y0, y1, cols in col_levels:
+        for x0, x1, rows in row_levels:
+            out[y0:y1, x0:x1] -= np.maximum(rows[y0:y1, None], cols[None, x0:x1])
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _tiles(n: int, t: int) -> list[tuple[int, int]]:
+    """(start, end) of tiles of about `t` covering 0..n, the last one taking a short remainder."""
+    out = []
+    for a in range(0, n, t):
+        b = min(n, a + t) if n - (a + t) > t // 2 else n
+        out.append((a, b))
+        if b == n:
+            break
+    return out
 
 
 def ink_level(d: np.ndarray, middle_band: bool = False) -> float:
@@ -119,8 +135,9 @@ def classical_from_ink(d: np.ndarray, *, level_from_traces: bool = False) -> np.
     residue = float(percentile(d, 90))
     lo = min(max(MIN_INK_LEVEL, 1.5 * residue), 0.45 * level)
     hi = lo + 0.45 * (level - lo)
-    p = (d - lo) / max(hi - lo, 1e-3)
-    return np.clip(p, 0.0, 1.0).astype(np.float32)
+    p = d - lo  # divided and clipped in place: one page-sized array, not four
+    p /= max(hi - lo, 1e-3)
+    return np.clip(p, 0.0, 1.0, out=p).astype(np.float32, copy=False)
 
 
 def faint_pen_trace_probability(rectified_bgr: np.ndarray) -> np.ndarray:
