@@ -13,6 +13,7 @@ around each page's load and digitize) is the digitizer's own, not the benchmark'
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -208,8 +209,6 @@ def score_image(
         confidence=round(float(res.confidence), 3),
         warnings=list(res.warnings),
     )
-    if family == REAL_FAMILY:
-        meta["verdict"] = device_verdict(res)
     if save_dir:
         out = Path(save_dir) / family
         out.mkdir(parents=True, exist_ok=True)
@@ -223,6 +222,10 @@ def score_image(
             import cv2
 
             cv2.imwrite(str(out / f"{stem}.overlay.png"), res.overlay)
+    if family == REAL_FAMILY:
+        # What the device does next is judged by the parent (device_verdicts): the classifier's
+        # interpreter loaded in this worker would stay resident and count in every later page.
+        meta[READING_KEY] = dataclasses.replace(res, rectified=None, overlay=None)
     return PageScore(
         key,
         family,
@@ -237,6 +240,18 @@ def score_image(
         attributes,
         peak,
     )
+
+
+READING_KEY = "_reading"  # a real photo's reading, carried from the worker to the parent
+
+
+def device_verdicts(results: list[PageScore]) -> None:
+    """Each real photo's device verdict (device_verdict), judged here in the parent from the
+    reading its worker sent back; the reading itself is then dropped. Edits `results`."""
+    for r in results:
+        reading = r.meta.pop(READING_KEY, None)
+        if reading is not None:
+            r.meta["verdict"] = device_verdict(reading)
 
 
 def device_verdict(res) -> dict:
@@ -551,6 +566,7 @@ def run_family(
             results.append(r)
             if progress:
                 progress(r)
+    device_verdicts(results)
     return results
 
 

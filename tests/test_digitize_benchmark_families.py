@@ -17,6 +17,7 @@ from convert.evaluate_digitizer import (
     FAMILIES,
     REAL_FAMILY,
     PageScore,
+    device_verdicts,
     family_seed,
     parse_families,
     plan_tasks,
@@ -197,7 +198,10 @@ def test_real_family_reads_a_photo_folder_end_to_end(tmp_path):
     assert (tmp_path / "out" / "real" / "00012_hr-0.overlay.png").is_file()
     lines = real_photo_lines([r])
     assert "00012_hr-0.jpg" in lines and "rotation" in lines and "3x4+1" in lines
-    # What the device would do with the reading: a clear page is kept and classified.
+    # What the device would do with the reading (judged in the parent, from the reading the
+    # worker sends back): a clear page is kept and classified.
+    device_verdicts([r])
+    assert "_reading" not in r.meta
     v = r.meta["verdict"]
     assert v["kept"] and not v["refused"], v
     assert set(v["probabilities"]) == {"NORM", "MI", "STTC", "CD", "HYP"}

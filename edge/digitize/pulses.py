@@ -239,8 +239,10 @@ def _pulse_at_level(
             if sides is None:
                 continue
             xr, xf, foot = sides
+            if not lo_mm * k <= xf - xr + 1 <= hi_mm * k:
+                continue
             fill = float(lean[r, xr - x0 : xf - x0 + 1].mean())
-            if fill < PULSE_STROKE_FILL or not lo_mm * k <= xf - xr + 1 <= hi_mm * k:
+            if fill < PULSE_STROKE_FILL:
                 continue
             half = _half_thickness(ink[r:, xr - x0 : xf - x0 + 1])
             p = Pulse(xr, xf, foot - half, top + half)
