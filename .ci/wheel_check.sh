@@ -25,8 +25,8 @@ fail() { say "FAIL: $*" >&2; exit 1; }
 # 1. build
 if [ -n "${WHEEL:-}" ]; then
     mkdir -p "$WORK/dist" && cp "$WHEEL" "$WORK/dist/"
-elif "$PY" -c 'import build' 2>/dev/null; then
-    "$PY" -m build --outdir "$WORK/dist" "$SRC" >"$WORK/build.log" 2>&1 || {
+elif "$PY" -P -c 'import build' 2>/dev/null; then  # -P: a build/ folder here is not the module
+    "$PY" -P -m build --outdir "$WORK/dist" "$SRC" >"$WORK/build.log" 2>&1 || {
         tail -30 "$WORK/build.log" >&2
         fail "python -m build failed"
     }
