@@ -415,18 +415,10 @@ def _worker_init() -> None:
 def _job(args: tuple[Task, RunOptions]) -> PageScore:
     task, opt = args
     try:
-        if task.family in SYNTH_FAMILIES and isinstance(task.source, SynthPage):
-            return score_rendered(
-                task.key,
-                task.family,
-                task.source,
-                task.fs,
-                opt.trace_model,
-                opt.save_dir,
-                opt.overlays,
-            )
         if task.family in SYNTH_FAMILIES:
-            return score_page(
+            # Rendered in the parent (run_family) or, run in-line, rendered here.
+            score = score_rendered if isinstance(task.source, SynthPage) else score_page
+            return score(
                 task.key,
                 task.family,
                 task.source,

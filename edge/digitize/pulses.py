@@ -53,14 +53,10 @@ def find_pulse(y: np.ndarray, x_start: int, px_per_mm: float) -> Pulse | None:
     tol = max(1.0, 0.08 * hgt)
     on_top = np.abs(seg - top) <= tol
     # The plateau: longest run of columns at the top level.
-    idx = np.flatnonzero(on_top)
-    if len(idx) == 0:
+    runs = _runs(on_top, 0)
+    if not runs:
         return None
-    breaks = np.flatnonzero(np.diff(idx) > 1)
-    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
-    ends = np.concatenate([idx[breaks], [idx[-1]]])
-    k = int(np.argmax(ends - starts))
-    a, b = int(starts[k]), int(ends[k])
+    a, b = max(runs, key=lambda r: r[1] - r[0])
     width_mm = (b - a + 1) / px_per_mm
     if not 1.5 <= width_mm <= 14:
         return None
