@@ -26,9 +26,7 @@ EXTENT_PIECE_MM = 8.0  # ...between pieces at least this long (specks beside a t
 SEARCH_HALF_PITCH = 0.8  # a row's path may wander this fraction of the row pitch from its centre
 SEARCH_HALF_MM = (4.0, 40.0)  # ...within these bounds
 SINGLE_ROW_PITCH = 0.3  # one row alone: its "pitch" is this fraction of the page height
-PULSE_LOOKBACK_MM = (
-    12.0  # a pulse whose fall was not followed (a gap before the trace) lies this close
-)
+PULSE_LOOKBACK_MM = 12.0  # a pulse parted from its trace by an unfollowed fall lies this close
 
 
 @dataclass
