@@ -32,19 +32,26 @@ class GridCalibration:
         }
 
 
-def _paper_level(channel: np.ndarray) -> np.ndarray:
-    """The local paper brightness of one channel (same dtype): its local maximum over ~1/60 of the
-    image, smoothed, so lines and ink darker than the paper around them stand out against it."""
-    k = max(3, int(round(min(channel.shape) / 60)) | 1)
+def paper_window(shape: tuple[int, ...]) -> int:
+    """The window (px, odd) the local paper brightness is taken over: ~1/60 of the image."""
+    return max(3, int(round(min(shape[:2]) / 60)) | 1)
+
+
+def _paper_level(channel: np.ndarray, k: int | None = None) -> np.ndarray:
+    """The local paper brightness of one channel (same dtype): its local maximum over a window of
+    `k` px (paper_window), smoothed, so lines and ink darker than the paper around them stand out
+    against it."""
+    k = paper_window(channel.shape) if k is None else k
     return cv2.blur(cv2.dilate(channel, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))), (k, k))
 
 
-def grid_darkness(img_bgr: np.ndarray) -> np.ndarray:
+def grid_darkness(img_bgr: np.ndarray, window: int | None = None) -> np.ndarray:
     """Float32 0..1 'how much darker than the local paper' using the darkest channel, so red, blue,
-    green, orange or grey grid lines all show."""
+    green, orange or grey grid lines all show. `window`: the paper level's window (px), for a
+    band of rows read alone (default: the image's own, paper_window)."""
     mn = img_bgr.min(axis=2) if img_bgr.ndim == 3 else img_bgr
     mn = mn.astype(np.float32)
-    bg = _paper_level(mn)
+    bg = _paper_level(mn, window)
     # In place: the same float32 values as clip(1 - mn / max(bg, 1)), one page-sized array less.
     np.maximum(bg, 1.0, out=bg)
     np.divide(mn, bg, out=bg)

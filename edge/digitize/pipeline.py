@@ -1,6 +1,7 @@
 """The digitizer pipeline: wires the stages (one module each) and chooses between readings.
 
-    page geometry (page) -> sharpness -> trace map (traceprob, maps) -> rows -> paths ->
+    page geometry (page) -> sharpness -> trace map (traceprob, maps) -> rows ->
+    grid stood upright about each row (lean) -> paths ->
     orientation -> row selection (rows) -> printed span (span) -> rulers -> scale ->
     printed text (textcues) -> gain and speed (calibration) -> time axis (timeaxis) ->
     samples and levels (sampling) -> leads (assemble) -> confidence -> overlay and report
@@ -25,12 +26,15 @@ from . import textcues
 from .assemble import Leads, assemble_leads
 from .calibration import Calibration, calibrate
 from .confidence import Confidence, confidence
+from .extract import RowTrace
 from .leads import layout_for_rows
+from .lean import RowsUpright, rows_upright
 from .maps import PageMaps
 from .orientation import Orientation, orientation
 from .overlay import draw_overlay
 from .page import WORK_PX_PER_MM, RectifiedPage, rectify_page, rotate_half_turn
 from .paths import RowPaths, follow_rows
+from .pulses import is_standard_pulse
 from .readings import Capture, Read, read_best
 from .result import DigitizeResult
 from .rows import Rows, SelectedRows, find_rows, select_rows
@@ -91,6 +95,19 @@ def digitize(
     return read_best(capture, functools.partial(read_page, opts=opts))
 
 
+def _on_page(traces: list[RowTrace], up: RowsUpright | None) -> list[RowTrace]:
+    """The traces' polylines where they lie on the page as rectified (before the rows were stood
+    upright), for the overlay drawn on it."""
+    if up is None:
+        return traces
+    return [
+        dataclasses.replace(tr, px=up.to_page(tr.px, tr.py))
+        if tr.px is not None and tr.py is not None
+        else tr
+        for tr in traces
+    ]
+
+
 def _check_arguments(
     image_bgr: np.ndarray, layout: str | None, gain: float | None, speed: float | None
 ) -> None:
@@ -134,6 +151,7 @@ class UprightRows:
     rows: Rows
     paths: RowPaths
     orientation: Orientation
+    upright: RowsUpright | None = None  # how the trace maps were stood upright (lean), if at all
 
 
 @dataclass
@@ -172,7 +190,11 @@ def read_page(
     )
     ranges = [(e if e is not None else (0, 0)) for e in sel.extents]
     overlay = functools.partial(
-        draw_overlay, found.page.image, sel.traces, ranges, read.leads.labels
+        draw_overlay,
+        found.page.image,
+        _on_page(sel.traces, found.upright),
+        ranges,
+        read.leads.labels,
     )
     res = _result(found, sel, read, conf, capture.sharpness, trace_name, opts.fs, warnings, timings)
     return Read(res, overlay)
@@ -192,8 +214,10 @@ def upright_rows(
     rows = find_rows(prob, k)
     timings["rows"] = time.perf_counter() - t
     t = time.perf_counter()
+    up = _stand_upright(maps, page, prob, rows)
     paths = follow_rows(maps, prob, rows)
     maps.release("ink_darkness", "classical_trace")  # followed: the last readers of those
+    maps.resample_traces(None)
     trim_malloc()
     orient = orientation(rows, paths, k)
     if orient.turn and len(rows.centres) >= 1:
@@ -201,11 +225,27 @@ def upright_rows(
         maps = PageMaps(page.image)
         prob = np.ascontiguousarray(prob[::-1, ::-1])
         rows = find_rows(prob, k)
+        up = _stand_upright(maps, page, prob, rows)
         paths = follow_rows(maps, prob, rows)
         maps.release("ink_darkness", "classical_trace")
+        maps.resample_traces(None)
         warnings.append("page was upside down; turned by 180 degrees")
     timings["extract"] = time.perf_counter() - t
-    return UprightRows(page, maps, prob, rows, paths, orient)
+    return UprightRows(page, maps, prob, rows, paths, orient, up)
+
+
+def _stand_upright(
+    maps: PageMaps, page: RectifiedPage, prob: np.ndarray, rows: Rows
+) -> RowsUpright | None:
+    """Resample the trace map (in place) and the maps the rows are followed on so the grid
+    stands upright about each row (edge.digitize.lean); nothing without a grid or a lean."""
+    if page.grid.source != "grid":
+        return None
+    up = rows_upright(page.image, prob, list(rows.centres), maps.px_per_mm)
+    if up is not None:
+        maps.resample_traces(lambda a: up.remap(a, out=a))
+        up.remap(prob, out=prob)
+    return up
 
 
 def page_rows(found: UprightRows, layout: str | None, warnings: list[str]) -> SelectedRows:
@@ -228,7 +268,17 @@ def page_rows(found: UprightRows, layout: str | None, warnings: list[str]) -> Se
             f"found {len(sel.centres)} trace rows, which matches no standard layout",
             "give the layout with --layout (3x4, 3x4+1, 3x4+3, 6x2 or 12x1)",
         )
-    return sel
+    return _standard_pulses_only(sel, found.maps.px_per_mm)
+
+
+def _standard_pulses_only(sel: SelectedRows, px_per_mm: float) -> SelectedRows:
+    """Where some rows show a standard calibration pulse, a mark of no standard shape found at
+    another row's start (a page edge meeting a grid line, a letter) is not the printer's pulse:
+    it would set that row's baseline and pull the strip's start and the page's gain."""
+    std = [p is not None and is_standard_pulse(p, px_per_mm) for p in sel.pulses]
+    if not any(std):
+        return sel
+    return dataclasses.replace(sel, pulses=[p if s else None for p, s in zip(sel.pulses, std)])
 
 
 def read_leads(
