@@ -18,6 +18,10 @@ DETECT_SIDE = 1600  # line segments are found on an image this big (1 mm lines ~
 DETECT_SIDE_FINE = 2400  # and again this big when that shows too few: a small or faint page's
 # 1 mm lines merge at DETECT_SIDE, and its 5 mm lines alone are too few
 MIN_SEG_PX = 12  # shorter segments are text, dots or trace wiggles
+FINE_TILE_PX = 1_300_000  # at DETECT_SIDE_FINE the line detector reads tiles this big (its
+# buffers, ~50 bytes a pixel, would take 200 MB for the whole image); DETECT_SIDE reads it whole
+TILE_OVERLAP_PX = 48  # each tile reads this far into its neighbours: a line cut at a tile's
+# edge is still found whole in the tile its middle lies in, unless it is longer than this
 FAMILY_SPREAD_DEG = 20.0  # lines of one family differ this much at most under perspective
 MIN_FAMILY = 300  # segments a family needs: a printed grid gives thousands, stray
 # lines (stripes on another sheet, trace baselines, page edges) tens
@@ -44,12 +48,35 @@ class GridLines:
         return GridLines(segs(self.horizontal), segs(self.vertical), H @ self.v_h, H @ self.v_v)
 
 
-def _segments(gray: np.ndarray) -> np.ndarray:
+def _segments(gray: np.ndarray, tile_px: float = float("inf")) -> np.ndarray:
+    """Line segments (N x 4) of at least MIN_SEG_PX. An image over `tile_px` pixels is read in
+    tiles (the detector holds ~50 bytes a pixel): each tile with a TILE_OVERLAP_PX margin,
+    keeping the segments whose middle lies in its own part, so none is counted twice."""
+    h, w = gray.shape[:2]
+    nx = ny = 1
+    while (w / nx) * (h / ny) > tile_px:
+        if w / nx >= h / ny:
+            nx += 1
+        else:
+            ny += 1
+    xs = np.linspace(0, w, nx + 1).round().astype(int)
+    ys = np.linspace(0, h, ny + 1).round().astype(int)
     lsd = cv2.createLineSegmentDetector(cv2.LSD_REFINE_NONE, 1.0)
-    segs = lsd.detect(gray)[0]
-    if segs is None:
+    out = []
+    for j in range(ny):
+        for i in range(nx):
+            x0, x1 = max(0, xs[i] - TILE_OVERLAP_PX), min(w, xs[i + 1] + TILE_OVERLAP_PX)
+            y0, y1 = max(0, ys[j] - TILE_OVERLAP_PX), min(h, ys[j + 1] + TILE_OVERLAP_PX)
+            segs = lsd.detect(np.ascontiguousarray(gray[y0:y1, x0:x1]))[0]
+            if segs is None:
+                continue
+            segs = segs.reshape(-1, 4).astype(np.float64) + [x0, y0, x0, y0]
+            mx, my = (segs[:, 0] + segs[:, 2]) / 2, (segs[:, 1] + segs[:, 3]) / 2
+            own = (mx >= xs[i]) & (mx < xs[i + 1]) & (my >= ys[j]) & (my < ys[j + 1])
+            out.append(segs[own])
+    if not out:
         return np.zeros((0, 4), np.float64)
-    segs = segs.reshape(-1, 4).astype(np.float64)
+    segs = np.concatenate(out)
     return segs[_lengths(segs) >= MIN_SEG_PX]
 
 
@@ -140,7 +167,7 @@ def find_grid_lines_at(
     gray = small.min(axis=2) if small.ndim == 3 else small  # grid lines of any colour are dark here
     gray = np.ascontiguousarray(gray)
     del small  # not alive beside the line detector's own buffers (~50 bytes a pixel)
-    segs = _segments(gray)
+    segs = _segments(gray, FINE_TILE_PX if side > DETECT_SIDE else float("inf"))
     if len(segs) < 2 * MIN_FAMILY:
         return None
     ang = _angle_deg(segs)
