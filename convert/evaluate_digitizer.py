@@ -406,10 +406,16 @@ class RunOptions:
 
 
 def _worker_init() -> None:
-    """A benchmark worker starts like `ecg-edge digitize` does (bounded malloc arenas)."""
+    """A benchmark worker starts like the device's reader does: bounded malloc arenas and the
+    models it reads pages with loaded, so a page's seconds are its own reading (a device loads
+    them once, at start) and its peak RSS counts them."""
+    from edge.digitize.textcues import default_classifier
+    from edge.digitize.traceprob import learned_or_none
     from edge.memory import limit_malloc_arenas
 
     limit_malloc_arenas()
+    learned_or_none()
+    default_classifier()
 
 
 def _job(args: tuple[Task, RunOptions]) -> PageScore:
@@ -529,8 +535,10 @@ def run_family(
     progress: Callable[[PageScore], None] | None = None,
     fresh_process: bool = True,
 ) -> list[PageScore]:
-    """Score one family's pages in `jobs` fresh worker processes (spawned, so their peak RSS is
-    their own) or, with fresh_process=False and jobs == 1, in this process."""
+    """Score one family's pages, each in a fresh worker process (spawned, `jobs` at a time, so a
+    page's peak RSS is its own, as on a device reading one photo after starting, and not what
+    the pages before it left in a long-lived worker's heap) or, with fresh_process=False and
+    jobs == 1, in this process."""
     results: list[PageScore] = []
     work = [(t, options) for t in tasks]
     if fresh_process or jobs > 1:
@@ -546,7 +554,7 @@ def run_family(
                 yield (_rendered(t), options)
 
         ctx = mp.get_context("spawn")
-        with ctx.Pool(max(1, jobs), initializer=_worker_init) as pool:
+        with ctx.Pool(max(1, jobs), initializer=_worker_init, maxtasksperchild=1) as pool:
             for r in pool.imap(_job, feed()):
                 slots.release()
                 results.append(r)
