@@ -237,6 +237,8 @@ def _pulse_at_level(
             xr, xf, foot = sides
             if not lo_mm * k <= xf - xr + 1 <= hi_mm * k:
                 continue
+            if xr < x0 or xf - x0 >= lean.shape[1]:
+                continue  # a side outside the searched stretch: the top between is not measured
             fill = float(lean[r, xr - x0 : xf - x0 + 1].mean())
             if fill < PULSE_STROKE_FILL:
                 continue
