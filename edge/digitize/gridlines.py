@@ -20,7 +20,7 @@ DETECT_SIDE_FINE = 2400  # and again this big when that shows too few: a small o
 MIN_SEG_PX = 12  # shorter segments are text, dots or trace wiggles
 FINE_TILE_PX = 1_300_000  # at DETECT_SIDE_FINE the line detector reads tiles this big (its
 # buffers, ~50 bytes a pixel, would take 200 MB for the whole image); DETECT_SIDE reads it whole
-TILE_OVERLAP_PX = 48  # each tile reads this far into its neighbours: a line cut at a tile's
+TILE_OVERLAP_PX = 96  # each tile reads this far into its neighbours: a line cut at a tile's
 # edge is still found whole in the tile its middle lies in, unless it is longer than this
 FAMILY_SPREAD_DEG = 20.0  # lines of one family differ this much at most under perspective
 MIN_FAMILY = 300  # segments a family needs: a printed grid gives thousands, stray
