@@ -49,6 +49,13 @@ def _prob(image: np.ndarray) -> np.ndarray:
     return get_trace_probability("classical")[0](image)
 
 
+def _upright(image: np.ndarray):
+    """The page's classical trace map, its rows, and the resampling that stands them upright."""
+    prob = _prob(image)
+    rows = find_rows(prob, K)
+    return prob, rows, rows_upright(image, prob, list(rows.centres), K)
+
+
 def test_lean_follows_the_bent_grid(pages):
     """Down any column, the measured shift changes as the bend moved the grid lines (by -f)."""
     _, bent, f = pages
@@ -74,9 +81,7 @@ def test_flat_page_is_left_alone(pages):
 
 def test_rows_keep_their_own_level_and_strokes_stand_upright(pages):
     _, bent, f = pages
-    prob = _prob(bent)
-    rows = find_rows(prob, K)
-    up = rows_upright(bent, prob, list(rows.centres), K)
+    prob, rows, up = _upright(bent)
     assert up is not None and up.active.all()
     h, w = prob.shape
     cols = np.arange(w, dtype=np.float32)
@@ -96,9 +101,7 @@ def test_remap_in_place_matches_a_copy(pages):
     """Each pixel row is read from its own row only, so resampling in place (band by band)
     gives the same map as resampling into a new one."""
     _, bent, _ = pages
-    prob = _prob(bent)
-    rows = find_rows(prob, K)
-    up = rows_upright(bent, prob, list(rows.centres), K)
+    prob, _, up = _upright(bent)
     assert up is not None
     copy = up.remap(prob)
     assert not np.array_equal(copy, prob)
@@ -110,9 +113,7 @@ def test_remap_in_place_matches_a_copy(pages):
 def test_points_map_back_to_the_page_for_the_overlay(pages):
     """A point of the upright maps lies on the page where its pixel was taken from."""
     _, bent, _ = pages
-    prob = _prob(bent)
-    rows = find_rows(prob, K)
-    up = rows_upright(bent, prob, list(rows.centres), K)
+    prob, _, up = _upright(bent)
     assert up is not None
     h, w = prob.shape
     rng = np.random.default_rng(0)
@@ -128,9 +129,7 @@ def test_points_map_back_to_the_page_for_the_overlay(pages):
 
 def test_maps_computed_later_are_resampled_too(pages):
     _, bent, _ = pages
-    prob = _prob(bent)
-    rows = find_rows(prob, K)
-    up = rows_upright(bent, prob, list(rows.centres), K)
+    prob, _, up = _upright(bent)
     assert up is not None
     maps = PageMaps(bent)
     plain = PageMaps(bent).classical_trace

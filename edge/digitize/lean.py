@@ -47,27 +47,27 @@ class GridLean:
     shift: np.ndarray
     centres: np.ndarray
 
-    def rows_at(self, y: np.ndarray) -> np.ndarray:
-        """The shift of every column at each height y (linear between band centres)."""
+    def _bands(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For heights y: the band above, the band below and the fraction of the way between."""
         n = len(self.centres)
         step = self.centres[1] - self.centres[0] if n > 1 else 1.0
         t = np.clip((np.asarray(y, np.float64) - self.centres[0]) / step, 0, n - 1)
         i0 = np.minimum(np.floor(t).astype(np.int64), n - 1)
-        i1 = np.minimum(i0 + 1, n - 1)
-        f = (t - i0)[:, None]
-        return self.shift[i0] * (1 - f) + self.shift[i1] * f
+        return i0, np.minimum(i0 + 1, n - 1), t - i0
+
+    def rows_at(self, y: np.ndarray) -> np.ndarray:
+        """The shift of every column at each height y (linear between band centres)."""
+        i0, i1, f = self._bands(y)
+        return self.shift[i0] * (1 - f[:, None]) + self.shift[i1] * f[:, None]
 
     def at(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The shift at points (x, y), bilinear between bands and columns."""
-        n, w = self.shift.shape
-        step = self.centres[1] - self.centres[0] if n > 1 else 1.0
-        t = np.clip((np.asarray(y, np.float64) - self.centres[0]) / step, 0, n - 1)
-        i0 = np.minimum(np.floor(t).astype(np.int64), n - 1)
-        i1 = np.minimum(i0 + 1, n - 1)
+        w = self.shift.shape[1]
+        i0, i1, ft = self._bands(y)
         xf = np.clip(np.asarray(x, np.float64), 0, w - 1)
         j0 = np.minimum(np.floor(xf).astype(np.int64), w - 1)
         j1 = np.minimum(j0 + 1, w - 1)
-        ft, fx = t - i0, xf - j0
+        fx = xf - j0
         top = self.shift[i0, j0] * (1 - fx) + self.shift[i0, j1] * fx
         bot = self.shift[i1, j0] * (1 - fx) + self.shift[i1, j1] * fx
         return top * (1 - ft) + bot * ft

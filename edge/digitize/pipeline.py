@@ -216,8 +216,7 @@ def upright_rows(
     t = time.perf_counter()
     up = _stand_upright(maps, page, prob, rows)
     paths = follow_rows(maps, prob, rows)
-    maps.release("ink_darkness", "classical_trace")  # followed: the last readers of those
-    maps.resample_traces(None)
+    maps.resample_traces(None)  # drops ink darkness and the classical map: followed, their last use
     trim_malloc()
     orient = orientation(rows, paths, k)
     if orient.turn and len(rows.centres) >= 1:
@@ -227,7 +226,6 @@ def upright_rows(
         rows = find_rows(prob, k)
         up = _stand_upright(maps, page, prob, rows)
         paths = follow_rows(maps, prob, rows)
-        maps.release("ink_darkness", "classical_trace")
         maps.resample_traces(None)
         warnings.append("page was upside down; turned by 180 degrees")
     timings["extract"] = time.perf_counter() - t
