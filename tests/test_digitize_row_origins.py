@@ -130,3 +130,45 @@ def test_a_foot_apart_from_its_trace_is_found():
     y2[100:] = foot + 0.5
     p2 = find_pulse_in_map(prob2, y2, 147, K)
     assert p2 is not None and abs(trace_after_break(prob2, p2, K) - 146) <= 2
+
+
+def _time_axis_after_pulses(lead_in: str):
+    """A strip whose end, reckoned back 10 s, puts its start 15 px after the rows' pulses; each
+    row's trace after its pulse either moves at once (`signal`) or first runs on flat (`foot`)."""
+    from edge.digitize.calibration import Calibration
+    from edge.digitize.pulses import Pulse
+    from edge.digitize.rulers import PageRulers
+    from edge.digitize.span import Span
+    from edge.digitize.timeaxis import time_axis
+
+    k, fs, per_s = 6.0, 500.0, 150.0
+    pulses = [Pulse(x_rise=70, x_fall=99, foot_y=200.0, top_y=140.0) for _ in range(3)]
+    x_end = 115.0 + (10.0 - 1.0 / fs) * per_s
+    cols = np.arange(2000, dtype=np.float64)
+    wave = 200.0 + 8.0 * np.sin(2 * np.pi * (cols - 100) / 60.0)
+    y = np.where(cols < 100, 200.0, wave if lead_in == "signal" else 200.0)
+    if lead_in == "foot":
+        y = np.where(cols < 118, y, wave)
+    axis = time_axis(
+        Span([0, 1, 2], pulses, 100.0, x_end),
+        PageRulers([None] * 3, [], False, (x_end - 100.0) / k),
+        Calibration(k, 10.0, "calibration pulse", 25.0, "default"),
+        pulses,
+        [y.copy() for _ in pulses],
+        width_px=2000,
+        px_per_mm=k,
+        fs=fs,
+        warnings=[],
+    )
+    return axis.x_t0
+
+
+def test_strip_starts_at_the_pulses_when_the_trace_moves_right_after_them():
+    """Reckoned back from the end, the start drifted 15 px (100 ms) late: every segment boundary
+    would carry the next lead's first samples. The traces move right after their pulses, so the
+    pulses' end is the start."""
+    assert _time_axis_after_pulses("signal") == pytest.approx(100.0)
+
+
+def test_a_flat_printer_foot_after_the_pulses_keeps_the_reckoned_start():
+    assert _time_axis_after_pulses("foot") == pytest.approx(115.0)

@@ -36,6 +36,7 @@ INK_PROB = 0.3  # trace-map level from which a pixel is ink, left out of the gri
 INK_GROW_PX = 2  # ...grown by this much: a stroke's blurred edge would pull the pattern's phase
 INK_GROW = np.ones((2 * INK_GROW_PX + 1, 2 * INK_GROW_PX + 1), np.uint8)
 PROFILE_CHUNK_BANDS = 8  # bands whose grid darkness is made at once
+SHEAR_MIN_READ = 3.0  # a page's shear needs steps read in this many bands' worth of columns
 
 
 @dataclass
@@ -95,11 +96,12 @@ def _period_mm(prof: list[np.ndarray], px_per_mm: float) -> float:
 
 
 def _band_profiles(
-    page_bgr: np.ndarray, prob: np.ndarray, starts: np.ndarray, band: int
+    page_bgr: np.ndarray, prob: np.ndarray | None, starts: np.ndarray, band: int
 ) -> list[np.ndarray]:
     """Mean grid darkness (edge.digitize.grid) per column of each band, trace ink (the trace map
-    from INK_PROB, grown by a pixel) left out. The darkness is made a few bands at a time, each
-    stretch with the paper window's reach around it, so no page-sized map is held."""
+    from INK_PROB, grown by a pixel; none without a map) left out. The darkness is made a few
+    bands at a time, each stretch with the paper window's reach around it, so no page-sized map
+    is held."""
     h = page_bgr.shape[0]
     win = paper_window(page_bgr.shape)
     out: list[np.ndarray] = []
@@ -108,9 +110,12 @@ def _band_profiles(
         a, b = int(chunk[0]), int(min(h, chunk[-1] + band))
         a0, b0 = max(0, a - win), min(h, b + win)
         dark = grid_darkness(page_bgr[a0:b0], win)[a - a0 : b - a0]
-        i0, i1 = max(0, a - INK_GROW_PX), min(h, b + INK_GROW_PX)
-        ink = cv2.dilate((prob[i0:i1] >= INK_PROB).astype(np.uint8), INK_GROW)
-        ink = ink[a - i0 : a - i0 + (b - a)] > 0
+        if prob is None:
+            ink = np.zeros(dark.shape, bool)
+        else:
+            i0, i1 = max(0, a - INK_GROW_PX), min(h, b + INK_GROW_PX)
+            grown = cv2.dilate((prob[i0:i1] >= INK_PROB).astype(np.uint8), INK_GROW)
+            ink = grown[a - i0 : a - i0 + (b - a)] > 0
         for s in chunk:
             r0 = int(s) - a
             keep = ~ink[r0 : r0 + band]
@@ -120,14 +125,26 @@ def _band_profiles(
     return out
 
 
-def grid_lean(page_bgr: np.ndarray, prob: np.ndarray, px_per_mm: float) -> GridLean | None:
-    """The lean of the page's vertical grid lines (trace ink, by the trace map `prob`, left out),
-    or None without a readable grid. Each band's pattern is compared with the band above it in
-    the same column (a step of a fraction of a period, so no unwrapping); the steps are smoothed
-    where both bands read, taken as none where they do not (text, margins, glare: no lean
-    rather than a guessed one), and summed down the page."""
-    h, w = prob.shape
-    band, step = int(round(BAND_MM * px_per_mm)), int(round(STEP_MM * px_per_mm))
+@dataclass
+class _Steps:
+    """The vertical lines' x step (px) from each band to the band above it, per column, where
+    both bands read (`ok`); `read` counts the bands read per column."""
+
+    steps: np.ndarray
+    ok: np.ndarray
+    read: np.ndarray
+    starts: np.ndarray
+    band: int
+    step: int
+
+
+def _band_steps(
+    page_bgr: np.ndarray, prob: np.ndarray | None, px_per_mm: float, step_mm: float
+) -> _Steps | None:
+    """Each band's grid pattern against the band above it in the same column (a step of a
+    fraction of a period, so no unwrapping)."""
+    h, w = page_bgr.shape[:2]
+    band, step = int(round(BAND_MM * px_per_mm)), int(round(step_mm * px_per_mm))
     if h < band + step:
         return None
     starts = np.arange(0, h - band + 1, step)
@@ -144,15 +161,35 @@ def grid_lean(page_bgr: np.ndarray, prob: np.ndarray, px_per_mm: float) -> GridL
         steps[i] = np.where(ok[i], d, 0.0)
         read += good
         z_prev, good_prev = z, good
-    if (read / len(prof) >= MIN_READ_FRACTION).mean() < 0.5:
+    return _Steps(steps, ok, read, starts, band, step)
+
+
+def grid_lean(page_bgr: np.ndarray, prob: np.ndarray, px_per_mm: float) -> GridLean | None:
+    """The lean of the page's vertical grid lines (trace ink, by the trace map `prob`, left out),
+    or None without a readable grid. Each band's step against the band above it is smoothed
+    where both bands read, taken as none where they do not (text, margins, glare: no lean
+    rather than a guessed one), and summed down the page."""
+    st = _band_steps(page_bgr, prob, px_per_mm, STEP_MM)
+    if st is None or (st.read / len(st.starts) >= MIN_READ_FRACTION).mean() < 0.5:
         return None
-    wt = ok.astype(np.float64)
-    sx, sy = SMOOTH_ALONG_MM * px_per_mm, SMOOTH_FIELD_MM * px_per_mm / step
-    num = cv2.GaussianBlur(steps * wt, (0, 0), sigmaX=sx, sigmaY=sy)
+    wt = st.ok.astype(np.float64)
+    sx, sy = SMOOTH_ALONG_MM * px_per_mm, SMOOTH_FIELD_MM * px_per_mm / st.step
+    num = cv2.GaussianBlur(st.steps * wt, (0, 0), sigmaX=sx, sigmaY=sy)
     den = cv2.GaussianBlur(wt, (0, 0), sigmaX=sx, sigmaY=sy)
     # Where few neighbours read, the smoothed step fades to none (num is small there too).
     smooth = num / np.maximum(den, STEP_SUPPORT)
-    return GridLean(np.cumsum(smooth, axis=0), starts + 0.5 * band)
+    return GridLean(np.cumsum(smooth, axis=0), st.starts + 0.5 * st.band)
+
+
+def page_shear(page_bgr: np.ndarray, px_per_mm: float) -> float | None:
+    """The vertical grid lines' lean common to the whole page (dx/dy), or None where too few
+    bands read: the median of every band-to-band step read, so a fold or a curl that bends one
+    part of the page does not set it. Bands a band apart (no overlap) are enough for one figure;
+    the traces are left in (their strokes are a small share of the columns)."""
+    st = _band_steps(page_bgr, None, px_per_mm, BAND_MM)
+    if st is None or st.ok.sum() < SHEAR_MIN_READ * st.ok.shape[1]:
+        return None
+    return float(np.median(st.steps[st.ok])) / st.step
 
 
 REMAP_CHUNK_ROWS = 256  # rows resampled at once: the coordinate maps stay small

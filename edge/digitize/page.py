@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import BadInputError
 from .grid import GridCalibration, measure_grid
 from .gridlines import find_grid_lines, grid_region, rectifying_homography
+from .lean import page_shear
 
 WORK_PX_PER_MM = 6.0  # rectified page resolution used by traceprob/layout/extract
 DETECT_MAX_SIDE = 900  # page-outline search runs on an image this big
@@ -32,6 +33,8 @@ MIN_OUTPUT_PX = (200, 100)  # ...and so does one smaller than this
 MIN_PAPER_FRACTION = 0.15  # a paper region smaller than this share of the frame is not the page
 BORDER_TOUCH = 0.005  # an outline this close (of the frame's side) to the border may be cut off
 SUPPORT_CHUNK = 1024  # lines whose edge support is sampled at once (~4 MB of coordinates)
+SHEAR_MIN_DEG = 0.25  # vertical grid lines leaning less than this (0.5 mm over a page's rows)
+# after the rotation are left: the rows' own pulses absorb it, and a second warp costs time
 
 
 @dataclass
@@ -45,6 +48,9 @@ class RectifiedPage:
     warnings: list[str] = field(default_factory=list)
     source_px_per_mm: tuple[float, float] = (0.0, 0.0)  # about, in the input photo/scan (x, y)
     perspective: str = "none"  # what set the page plane: "outline", "grid_lines" or "none" (frame)
+    upright_deg: float = (
+        0.0  # how far the vertical grid lines were stood upright after the rotation
+    )
 
 
 def _order_quad(pts: np.ndarray) -> np.ndarray:
@@ -417,6 +423,26 @@ def _final_map(
     return np.diag([sx, sy, 1.0]) @ Rm @ A, out_w, out_h
 
 
+def _stood_upright(
+    src: np.ndarray, image: np.ndarray, Hf: np.ndarray, work_px_per_mm: float
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The page warped again with its vertical grid lines stood upright where they still lean
+    together after the rotation, and how far (degrees). An outline a little off or a page
+    photographed at a slant leaves the two line families off square; one rotation squares
+    neither (the grid's rotation is their mean), and leaning vertical lines put each row's start,
+    pulse and beats at another x. The lean is read on the rectified page (edge.digitize.lean),
+    which reads it more surely than the grid measurement's one figure per family. The page is
+    widened so that no corner is cut."""
+    s = page_shear(image, work_px_per_mm)
+    if s is None or abs(np.degrees(np.arctan(s))) < SHEAR_MIN_DEG:
+        return image, Hf, 0.0
+    h, w = image.shape[:2]
+    pad = int(np.ceil(abs(s) * h / 2))
+    S = np.array([[1.0, -s, s * h / 2 + pad], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    Hs = S @ Hf
+    return _warp(src, Hs, (w + 2 * pad, h)), Hs, float(np.degrees(np.arctan(s)))
+
+
 def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM) -> RectifiedPage:
     """Photo or scan -> flat page at `work_px_per_mm`, with the grid calibration used."""
     warnings: list[str] = []
@@ -453,11 +479,23 @@ def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM)
         warnings.append("no ECG grid found: scale taken from the page size (assumed 297 mm wide)")
     Hf, out_w, out_h = _final_map(A, size_a, grid, work_px_per_mm)
     image = _warp(src, Hf, (out_w, out_h))
+    upright = 0.0
+    if grid.source == "grid":
+        image, Hf, upright = _stood_upright(src, image, Hf, work_px_per_mm)
     quad_orig = (quad / pre).tolist() if quad is not None else None
     src_k = (grid.px_per_mm_x / (a * pre), grid.px_per_mm_y / (a * pre))
     perspective = {"found": "outline", "grid_lines": "grid_lines"}.get(why, "none")
     return RectifiedPage(
-        image, Hf @ P, grid, quad is not None, quad_orig, rotated, warnings, src_k, perspective
+        image,
+        Hf @ P,
+        grid,
+        quad is not None,
+        quad_orig,
+        rotated,
+        warnings,
+        src_k,
+        perspective,
+        upright,
     )
 
 
@@ -535,4 +573,5 @@ def rotate_half_turn(page: RectifiedPage) -> RectifiedPage:
         page.warnings,
         page.source_px_per_mm,
         page.perspective,
+        page.upright_deg,
     )
