@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .grid import darkest_channel
 from .numeric import percentile
 
 DETECT_SIDE = 1600  # line segments are found on an image this big (1 mm lines ~ 4 px apart)
@@ -164,7 +165,7 @@ def find_grid_lines_at(
     small = cv2.resize(
         crop, (max(1, int((x1 - x0) * s)), max(1, int((y1 - y0) * s))), interpolation=cv2.INTER_AREA
     )
-    gray = small.min(axis=2) if small.ndim == 3 else small  # grid lines of any colour are dark here
+    gray = darkest_channel(small)  # grid lines of any colour are dark here
     gray = np.ascontiguousarray(gray)
     del small  # not alive beside the line detector's own buffers (~50 bytes a pixel)
     segs = _segments(gray, FINE_TILE_PX if side > DETECT_SIDE else float("inf"))
