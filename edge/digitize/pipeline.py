@@ -310,7 +310,6 @@ def read_leads(
         rulers,
         calib,
         sel.pulses,
-        [t.y for t in sel.traces],
         width_px=prob.shape[1],
         px_per_mm=k,
         fs=opts.fs,

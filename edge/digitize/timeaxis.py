@@ -20,10 +20,6 @@ RULER_AGREE_PX = (
     1.0  # where the rulers put the strip's start within this of the page scale, keep it
 )
 PULSE_AGREE_PX = 3.0  # a start reckoned from the end this far inside the pulses is theirs
-FOOT_FLAT_MM = 0.5  # a printer's foot runs on this close to its pulse's foot level...
-FOOT_SHARE = 0.7  # ...over this share of the stretch from the pulse to the strip's start,
-FALL_MM = 0.5  # ...left out this far past the pulse's fall stroke and short of the trace's start
-FOOT_READ_MM = 1.0  # a shorter stretch read tells a foot from a trace too poorly: the start stands
 PULSE_SHIFT_MM = 6.0  # a row's own pulse may move its time origin at most this far (a curled page)
 LONG_SPAN = 1.1  # a printed span over this many OUTPUT_SECONDS is reported as cut
 
@@ -44,7 +40,6 @@ def time_axis(
     rulers: PageRulers,
     calib: Calibration,
     pulses: list[Pulse | None],
-    traces_y: list[np.ndarray],
     *,
     width_px: int,
     px_per_mm: float,
@@ -81,14 +76,10 @@ def time_axis(
             if abs(x_ruled - x_t0) > RULER_AGREE_PX:
                 x_t0 = x_ruled
         x_pulse = _pulses_start(pulses, k)
-        if x_pulse is not None and (
-            x_t0 < x_pulse - PULSE_AGREE_PX
-            or (x_t0 > x_pulse + PULSE_AGREE_PX and not _foot(pulses, traces_y, x_t0 - x_pulse, k))
-        ):
-            # Reckoned back from the rows' end over 10 s of a curled or crumpled page (or a
-            # ruler that slipped a line) the start drifted, and the pulses' end is it: no row
-            # starts inside its calibration pulse, and none later than its pulse unless a flat
-            # printer's foot runs on from the pulse into the trace.
+        if x_pulse is not None and x_t0 < x_pulse - PULSE_AGREE_PX:
+            # No row starts inside its calibration pulse: reckoned back from the rows' end over
+            # 10 s of a curled or crumpled page the start drifted, and the pulses' end is it. (A
+            # start after the pulses is kept: a printer's foot may run on into the trace unseen.)
             x_t0 = x_pulse
     else:
         duration = d_raw
@@ -120,27 +111,6 @@ def time_axis(
         row_xs.append(np.interp(m0 + tt * speed, mm, cols, left=np.nan, right=np.nan))
     n_out = int(round(OUTPUT_SECONDS * fs))
     return TimeAxis(px_per_s, duration, x_t0, tt, xs, row_xs, n_out)
-
-
-def _foot(
-    pulses: list[Pulse | None], traces_y: list[np.ndarray], length: float, px_per_mm: float
-) -> bool:
-    """Whether the rows' traces run on at their pulses' foot level for `length` px after the
-    pulses (most of the stretch, its ends left out, in at least half the rows: pulses are read a
-    few px apart): a printer's foot, which the strip's start comes after. Traces elsewhere are
-    the signal itself. Too little read to tell counts as a foot (the start reckoned from the end
-    stands)."""
-    skip, n = int(np.ceil(FALL_MM * px_per_mm)), int(np.ceil(length))
-    votes = []
-    for p, y in zip(pulses, traces_y):
-        if p is None or not is_standard_pulse(p, px_per_mm):
-            continue
-        v = y[p.trace_from + skip : p.trace_from + n - skip]
-        v = v[np.isfinite(v)]
-        if len(v) >= max(FOOT_READ_MM * px_per_mm, 0.5 * (n - 2 * skip)):
-            on = np.abs(v - p.foot_y) <= FOOT_FLAT_MM * px_per_mm
-            votes.append(float(np.mean(on)) >= FOOT_SHARE)
-    return not votes or 2 * sum(votes) >= len(votes)
 
 
 def _pulses_start(pulses: list[Pulse | None], px_per_mm: float) -> float | None:
