@@ -130,4 +130,3 @@ def test_a_foot_apart_from_its_trace_is_found():
     y2[100:] = foot + 0.5
     p2 = find_pulse_in_map(prob2, y2, 147, K)
     assert p2 is not None and abs(trace_after_break(prob2, p2, K) - 146) <= 2
-
