@@ -111,11 +111,13 @@ def _band_profiles(
         a0, b0 = max(0, a - win), min(h, b + win)
         dark = grid_darkness(page_bgr[a0:b0], win)[a - a0 : b - a0]
         if prob is None:
-            ink = np.zeros(dark.shape, bool)
-        else:
-            i0, i1 = max(0, a - INK_GROW_PX), min(h, b + INK_GROW_PX)
-            grown = cv2.dilate((prob[i0:i1] >= INK_PROB).astype(np.uint8), INK_GROW)
-            ink = grown[a - i0 : a - i0 + (b - a)] > 0
+            out.extend(
+                dark[int(s) - a : int(s) - a + band].mean(axis=0, dtype=np.float64) for s in chunk
+            )
+            continue
+        i0, i1 = max(0, a - INK_GROW_PX), min(h, b + INK_GROW_PX)
+        grown = cv2.dilate((prob[i0:i1] >= INK_PROB).astype(np.uint8), INK_GROW)
+        ink = grown[a - i0 : a - i0 + (b - a)] > 0
         for s in chunk:
             r0 = int(s) - a
             keep = ~ink[r0 : r0 + band]

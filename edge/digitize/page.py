@@ -48,9 +48,7 @@ class RectifiedPage:
     warnings: list[str] = field(default_factory=list)
     source_px_per_mm: tuple[float, float] = (0.0, 0.0)  # about, in the input photo/scan (x, y)
     perspective: str = "none"  # what set the page plane: "outline", "grid_lines" or "none" (frame)
-    upright_deg: float = (
-        0.0  # how far the vertical grid lines were stood upright after the rotation
-    )
+    upright_deg: float = 0.0  # how far the vertical lines were stood upright after the rotation
 
 
 def _order_quad(pts: np.ndarray) -> np.ndarray:
@@ -434,13 +432,14 @@ def _stood_upright(
     which reads it more surely than the grid measurement's one figure per family. The page is
     widened so that no corner is cut."""
     s = page_shear(image, work_px_per_mm)
-    if s is None or abs(np.degrees(np.arctan(s))) < SHEAR_MIN_DEG:
+    deg = 0.0 if s is None else float(np.degrees(np.arctan(s)))
+    if s is None or abs(deg) < SHEAR_MIN_DEG:
         return image, Hf, 0.0
     h, w = image.shape[:2]
     pad = int(np.ceil(abs(s) * h / 2))
     S = np.array([[1.0, -s, s * h / 2 + pad], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     Hs = S @ Hf
-    return _warp(src, Hs, (w + 2 * pad, h)), Hs, float(np.degrees(np.arctan(s)))
+    return _warp(src, Hs, (w + 2 * pad, h)), Hs, deg
 
 
 def rectify_page(img_bgr: np.ndarray, *, work_px_per_mm: float = WORK_PX_PER_MM) -> RectifiedPage:
